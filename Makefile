@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make up` (run the platform, embedded engines) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up down test lint test-embedded
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+up: install
+	$(BIN)/hotelctl up
+
+down: install
+	$(BIN)/hotelctl down
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+# The whole suite against the servers named by DATABASE_URL / REDIS_URL (embedded engines when
+# unset), then the embedded-engine subset with those URLs unset, so both paths run every time.
+test: install lint
+	$(BIN)/python -m pytest -q
+	$(MAKE) test-embedded
+
+test-embedded: install
+	env -u DATABASE_URL -u REDIS_URL -u CLICKHOUSE_URL $(BIN)/python -m pytest -q -m embedded

@@ -1,0 +1,1 @@
+"""FastAPI serving layer: quotes, orders, settlements, health, metrics."""

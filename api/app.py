@@ -1,0 +1,70 @@
+"""The FastAPI application factory: `uvicorn api.app:create_app --factory`."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import asyncpg
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.middleware import ObservabilityMiddleware
+from api.routes import ROUTERS
+from core.db import plain_url
+from core.logs import configure_logging
+from core.runtime import Endpoints, resolve
+from core.settings import Settings, get_settings
+
+logger = logging.getLogger("api")
+
+
+def create_app(settings: Settings | None = None, endpoints: Endpoints | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        resolved = endpoints or resolve(settings, start=False)
+        app.state.settings = settings
+        app.state.endpoints = resolved
+        app.state.pg = await asyncpg.create_pool(
+            plain_url(resolved.database_url), min_size=1, max_size=settings.db_pool_size,
+            command_timeout=settings.query_timeout_ms / 1000,
+        )
+        app.state.redis = aioredis.from_url(resolved.redis_url, decode_responses=False)
+        logger.info("api started", extra={"context": {"modes": resolved.modes}})
+        try:
+            yield
+        finally:
+            await app.state.redis.aclose()
+            await app.state.pg.close()
+
+    app = FastAPI(
+        title="Hotel distribution platform API",
+        version="1.0.0",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(ObservabilityMiddleware, service="api")
+    return app
+
+
+def main() -> None:
+    """Entry point for the API process (`python -m api.app`)."""
+    import uvicorn
+
+    settings = get_settings()
+    configure_logging("api", settings.log_level)
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
+        log_config=None, access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""`/health` (each engine, 503 naming the failing one) and `/metrics` (Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from warehouse.client import check_clickhouse
+
+router = APIRouter(tags=["operations"])
+CHECK_TIMEOUT_S = 3.0
+
+
+async def _check(name: str, coro) -> dict:
+    try:
+        detail = await asyncio.wait_for(coro, CHECK_TIMEOUT_S)
+        return {"status": "ok", "detail": str(detail)}
+    except Exception as exc:  # any failure is reported, by type only: messages may carry URLs
+        reason = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
+        return {"status": "fail", "detail": reason}
+
+
+async def _postgres(request: Request) -> str:
+    async with request.app.state.pg.acquire() as conn:
+        return await conn.fetchval("SHOW server_version")
+
+
+async def _redis(request: Request) -> str:
+    info = await request.app.state.redis.info("server")
+    return info.get("redis_version", "?")
+
+
+async def _clickhouse(request: Request) -> str:
+    return await asyncio.to_thread(check_clickhouse, request.app.state.endpoints.clickhouse_url, 2.0)
+
+
+@router.get("/health", summary="Health of the API and each engine it needs")
+async def health(request: Request) -> JSONResponse:
+    names = ("postgresql", "redis", "clickhouse")
+    results = await asyncio.gather(
+        _check("postgresql", _postgres(request)),
+        _check("redis", _redis(request)),
+        _check("clickhouse", _clickhouse(request)),
+    )
+    modes = request.app.state.endpoints.modes
+    checks = {name: {**result, "mode": modes.get(name, "server")} for name, result in zip(names, results, strict=True)}
+    failing = [name for name, result in checks.items() if result["status"] != "ok"]
+    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+    return JSONResponse(body, status_code=503 if failing else 200)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics() -> Response:
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

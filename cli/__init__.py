@@ -1,0 +1,1 @@
+"""hotelctl: the command-line entry point."""

@@ -1,0 +1,233 @@
+"""`hotelctl`: the platform's one command-line entry point."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.common import console, endpoints_or_exit, settings_or_exit, step
+from cli.partners import app as partners_app
+from core import runtime
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+app = typer.Typer(
+    help="Operate the hotel distribution platform: engines, schema, API, Dagster, data jobs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(partners_app, name="partners")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the operational schema's migrations (starting embedded engines if needed)."""
+    from core.migrate import upgrade
+
+    settings = settings_or_exit()
+    endpoints = endpoints_or_exit(settings)
+    with step("Migrating PostgreSQL schema"):
+        upgrade(endpoints.database_url)
+    _migrate_warehouse(endpoints.clickhouse_url)
+    console.print("[green]schema is up to date[/green]")
+
+
+def _migrate_warehouse(clickhouse_url: str) -> None:
+    from warehouse.client import DATABASE, warehouse_client
+
+    with step("Migrating ClickHouse schema"), warehouse_client(clickhouse_url, lock_timeout_s=120) as client:
+        client.command(f"CREATE DATABASE IF NOT EXISTS {DATABASE}")
+        try:
+            from warehouse.schema import apply_schema
+        except ImportError:
+            return
+        apply_schema(client)
+
+
+@app.command()
+def up(
+    api: bool = typer.Option(True, help="Start the API on API_PORT (default 8080)."),
+    dagster: bool = typer.Option(True, help="Start the Dagster UI on DAGSTER_PORT (3000) and its daemon."),
+    run_main: bool = typer.Option(True, "--run-main/--no-run-main", help="Run the platform's main job."),
+) -> None:
+    """Start engines, migrate, start the API and the Dagster UI; print addresses and demo logins."""
+    from core.db import engine_for
+    from core.migrate import upgrade
+    from core.partners import ensure_demo_credentials
+
+    settings = settings_or_exit()
+    endpoints = endpoints_or_exit(settings)
+    with step("Migrating PostgreSQL schema"):
+        upgrade(endpoints.database_url)
+    _migrate_warehouse(endpoints.clickhouse_url)
+    _write_dagster_instance(settings, endpoints)
+    env = endpoints.child_env(settings)
+    log_dir = settings.data_dir / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    if api:
+        _start_service(settings, "api", [sys.executable, "-m", "api.app"], env, log_dir)
+        _wait_http(f"http://{settings.api_host}:{settings.api_port}/health", "API", accept_503=True)
+    if dagster:
+        workspace = str(REPO_ROOT / "workspace.yaml")
+        bin_dir = Path(sys.executable).parent
+        _start_service(
+            settings, "dagster-webserver",
+            [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
+             "-p", str(settings.dagster_port)],
+            env, log_dir,
+        )
+        _start_service(settings, "dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
+                       env, log_dir)
+        _wait_http(f"http://127.0.0.1:{settings.dagster_port}/server_info", "Dagster UI", timeout_s=120)
+    if run_main:
+        run_job("platform_main_job")
+    demo = ensure_demo_credentials(engine_for(endpoints.database_url), settings.encryption_secret.get_secret_value())
+    _print_addresses(settings, demo, api, dagster)
+
+
+def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
+    home = runtime.dagster_home(settings)
+    home.mkdir(parents=True, exist_ok=True)
+    url = runtime.dagster_storage_url(endpoints, settings)
+    embedded_warehouse = endpoints.modes["clickhouse"] == runtime.EMBEDDED
+    # chDB admits one process per data path: warehouse steps run one at a time.
+    pool_limit = 1 if embedded_warehouse else 4
+    (home / "dagster.yaml").write_text(
+        "storage:\n"
+        "  postgres:\n"
+        f"    postgres_url: \"{url}\"\n"
+        "telemetry:\n"
+        "  enabled: false\n"
+        "concurrency:\n"
+        "  pools:\n"
+        f"    default_limit: {pool_limit}\n"
+        "run_coordinator:\n"
+        "  module: dagster.core.run_coordinator\n"
+        "  class: QueuedRunCoordinator\n"
+    )
+
+
+def _start_service(settings, name: str, command: list[str], env: dict, log_dir: Path) -> None:
+    running = runtime.started_processes(settings.data_dir)
+    if name in running:
+        console.print(f"{name}: already running (pid {running[name]})")
+        return
+    with open(log_dir / f"{name}.log", "ab") as log_file:
+        process = subprocess.Popen(
+            command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    runtime.record_process(settings.data_dir, name, process.pid)
+
+
+def _wait_http(url: str, what: str, timeout_s: float = 60, accept_503: bool = False) -> None:
+    import httpx
+
+    with step(f"Waiting for {what} at {url}"):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(url, timeout=5).status_code
+                if status == 200 or (accept_503 and status == 503):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+    console.print(f"[red]{what} did not answer at {url} within {timeout_s:.0f}s; see var/log/[/red]")
+    raise typer.Exit(1)
+
+
+def run_job(job_name: str) -> None:
+    """Run a Dagster job in this Dagster instance so it shows in the UI's run history."""
+    settings = settings_or_exit()
+    endpoints = endpoints_or_exit(settings)
+    _write_dagster_instance(settings, endpoints)
+    env = endpoints.child_env(settings)
+    with step(f"Running Dagster job {job_name}"):
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "pipelines.definitions",
+             "-j", job_name],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        )
+    if result.returncode != 0:
+        console.print(result.stdout[-4000:] + result.stderr[-4000:])
+        console.print(f"[red]job {job_name} failed[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]job {job_name} succeeded[/green]")
+
+
+@app.command("run")
+def run_command(job: str = typer.Argument("platform_main_job", help="The Dagster job to run.")) -> None:
+    """Run a Dagster job (default: the platform's main job) and record it in run history."""
+    run_job(job)
+
+
+def _print_addresses(settings, demo, api: bool, dagster: bool) -> None:
+    table = Table(title="Hotel platform is up")
+    table.add_column("what")
+    table.add_column("where")
+    if api:
+        table.add_row("API", f"http://{settings.api_host}:{settings.api_port}  (health: /health, docs: /docs)")
+    if dagster:
+        table.add_row("Dagster UI", f"http://127.0.0.1:{settings.dagster_port}")
+    table.add_row("data", str(settings.data_dir))
+    console.print(table)
+    typer.echo("Demo credentials (POST /v1/auth/token with client_id and client_secret):")
+    for name, credentials in demo:
+        typer.echo(f"  {name:<14} role={credentials.role:<8} client_id={credentials.client_id}"
+                   f"  client_secret={credentials.client_secret}")
+
+
+@app.command()
+def down() -> None:
+    """Stop every process `hotelctl` started (by process id); the data stays."""
+    settings = settings_or_exit()
+    with step("Stopping platform processes"):
+        stopped = runtime.stop_processes(settings.data_dir)
+    console.print(f"stopped: {', '.join(stopped) or 'nothing was running'}")
+
+
+@app.command()
+def status(json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """Each part: embedded or server, reachable or not."""
+    import json
+
+    from core.status import platform_status
+
+    settings = settings_or_exit()
+    parts = platform_status(settings)
+    if json_output:
+        typer.echo(json.dumps([part.as_dict() for part in parts], indent=2))
+    else:
+        table = Table(title="Platform status")
+        for column in ("part", "mode", "reachable", "detail"):
+            table.add_column(column)
+        for part in parts:
+            mark = "[green]yes[/green]" if part.reachable else "[red]no[/red]"
+            table.add_row(part.part, part.mode, mark, part.detail)
+        Console().print(table)
+    if not all(part.reachable for part in parts if part.part in ("postgresql", "redis", "clickhouse")):
+        raise typer.Exit(1)
+
+
+def _register_optional_commands() -> None:
+    """Command groups other modules contribute (matching, sync, reconcile, bench, …)."""
+    import importlib
+
+    for module_name in COMMAND_MODULES:
+        module = importlib.import_module(module_name)
+        module.register(app)
+
+
+COMMAND_MODULES: list[str] = []
+_register_optional_commands()
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Domain logic shared by the API and the Dagster assets."""

@@ -1,0 +1,31 @@
+"""PostgreSQL connections: one URL, the right driver for each client."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+
+def driver_url(url: str, driver: str) -> str:
+    """`postgresql://…` with an explicit SQLAlchemy driver (`psycopg`, `psycopg2`)."""
+    rest = url.split("://", 1)[1]
+    return f"postgresql+{driver}://{rest}"
+
+
+def plain_url(url: str) -> str:
+    """`postgresql://…` without a driver suffix: what psycopg and asyncpg take."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+@lru_cache(maxsize=8)
+def engine_for(url: str) -> Engine:
+    return sa.create_engine(driver_url(url, "psycopg"), pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def check_postgres(url: str, timeout_s: float = 2.0) -> str:
+    import psycopg
+
+    with psycopg.connect(plain_url(url), connect_timeout=max(1, int(timeout_s))) as conn:
+        return conn.execute("SHOW server_version").fetchone()[0]

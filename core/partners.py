@@ -1,0 +1,96 @@
+"""Partners (tenants, with sub-agents) and the API credentials of every role."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core.crypto import hash_secret
+
+ROLES = ("partner", "operator", "finance")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+    role: str
+    partner_id: uuid.UUID | None
+
+
+def create_partner(
+    engine: Engine,
+    name: str,
+    *,
+    tier: str = "standard",
+    credit_limit: Decimal = Decimal("100000"),
+    currency: str = "CNY",
+    commission_pct: Decimal = Decimal("0"),
+    parent_id: uuid.UUID | None = None,
+) -> Credentials:
+    """A new partner (or a sub-agent of `parent_id`) and its first API credentials."""
+    with engine.begin() as conn:
+        partner_id = conn.execute(
+            sa.text(
+                "INSERT INTO partners (name, tier, credit_limit, credit_currency, commission_pct, parent_id)"
+                " VALUES (:name, :tier, :limit, :currency, :commission, :parent) RETURNING id"
+            ),
+            dict(name=name, tier=tier, limit=credit_limit, currency=currency.upper(),
+                 commission=commission_pct, parent=parent_id),
+        ).scalar_one()
+        return _insert_credentials(conn, "partner", partner_id, f"pk_{secrets.token_hex(8)}", None)
+
+
+def create_staff_credentials(engine: Engine, role: str, client_id: str | None = None) -> Credentials:
+    if role not in ROLES or role == "partner":
+        raise ValueError(f"role must be operator or finance, got {role!r}")
+    with engine.begin() as conn:
+        return _insert_credentials(conn, role, None, client_id or f"{role[:3]}_{secrets.token_hex(8)}", None)
+
+
+def ensure_demo_credentials(engine: Engine, seed_secret: str) -> list[tuple[str, Credentials]]:
+    """Two demo partners plus an operator and a finance login, stable across restarts.
+
+    Their secrets derive from ENCRYPTION_SECRET so `hotelctl up` can print them every time
+    without storing them in clear.
+    """
+    demo = [("Demo Travel A", "partner"), ("Demo Travel B", "partner"),
+            ("Demo Operator", "operator"), ("Demo Finance", "finance")]
+    result = []
+    with engine.begin() as conn:
+        for index, (name, role) in enumerate(demo):
+            client_id = f"demo-{role}-{'ab'[index] if role == 'partner' else 'ops'}"
+            secret = hmac.new(seed_secret.encode(), client_id.encode(), hashlib.sha256).hexdigest()[:32]
+            row = conn.execute(
+                sa.text("SELECT partner_id FROM api_credentials WHERE client_id = :c"), {"c": client_id}
+            ).first()
+            if row:
+                result.append((name, Credentials(client_id, secret, role, row.partner_id)))
+                continue
+            partner_id = None
+            if role == "partner":
+                partner_id = conn.execute(
+                    sa.text("INSERT INTO partners (name, tier, credit_limit, credit_currency)"
+                            " VALUES (:n, 'standard', 500000, 'CNY') RETURNING id"),
+                    {"n": name},
+                ).scalar_one()
+            result.append((name, _insert_credentials(conn, role, partner_id, client_id, secret)))
+    return result
+
+
+def _insert_credentials(conn, role: str, partner_id, client_id: str, secret: str | None) -> Credentials:
+    secret = secret or secrets.token_urlsafe(32)
+    conn.execute(
+        sa.text("INSERT INTO api_credentials (client_id, secret_hash, role, partner_id)"
+                " VALUES (:client_id, :hash, :role, :partner)"),
+        dict(client_id=client_id, hash=hash_secret(secret, secrets.token_bytes(16)), role=role,
+             partner=partner_id),
+    )
+    return Credentials(client_id, secret, role, partner_id)

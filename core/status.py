@@ -1,0 +1,37 @@
+"""What `hotelctl status` reports: each part, embedded or server, reachable or not."""
+
+from __future__ import annotations
+
+import httpx
+
+from core import runtime
+from core.db import check_postgres
+from core.settings import Settings
+
+
+def _probe(part: str, mode: str, check) -> runtime.PartStatus:
+    try:
+        return runtime.PartStatus(part, mode, True, str(check()))
+    except Exception as exc:  # report the failure's type only: messages may carry credentials
+        return runtime.PartStatus(part, mode, False, type(exc).__name__)
+
+
+def platform_status(settings: Settings) -> list[runtime.PartStatus]:
+    import redis
+
+    from warehouse.client import check_clickhouse
+
+    modes = runtime.engine_modes(settings)
+    endpoints = runtime.resolve(settings, start=False)
+    parts = [
+        _probe("postgresql", modes["postgresql"], lambda: check_postgres(endpoints.database_url)),
+        _probe("redis", modes["redis"],
+               lambda: redis.Redis.from_url(endpoints.redis_url, socket_timeout=2).info("server")["redis_version"]),
+        _probe("clickhouse", modes["clickhouse"], lambda: check_clickhouse(endpoints.clickhouse_url)),
+    ]
+    running = runtime.started_processes(settings.data_dir)
+    for name, url in (("api", f"http://{settings.api_host}:{settings.api_port}/health"),
+                      ("dagster-webserver", f"http://127.0.0.1:{settings.dagster_port}/server_info")):
+        mode = f"pid {running[name]}" if name in running else "not started here"
+        parts.append(_probe(name, mode, lambda url=url: httpx.get(url, timeout=2).status_code))
+    return parts

@@ -1,0 +1,1 @@
+"""Dagster code location: resources, jobs, schedules, sensors, partitions."""

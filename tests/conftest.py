@@ -1,0 +1,117 @@
+"""Fixtures: real PostgreSQL, Redis and chDB for every test session.
+
+With DATABASE_URL / REDIS_URL set, tests use those servers (a fresh database per session, the
+Redis database TEST_REDIS_DB, flushed first); unset, they start the embedded engines under a
+temporary directory. ClickHouse is always chDB in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+import redis
+
+from core import runtime
+from core.db import engine_for, plain_url
+from core.migrate import upgrade
+from core.settings import Settings
+
+SERVER_DATABASE_URL = os.environ.get("DATABASE_URL")
+SERVER_REDIS_URL = os.environ.get("REDIS_URL")
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="hotel-test-"))
+    os.chmod(path, 0o755)  # pgserver runs PostgreSQL as its own user when we are root
+    yield path
+    runtime.stop_processes(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _with_database(url: str, name: str) -> str:
+    parts = urlsplit(plain_url(url))
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def database_url(data_dir: Path) -> Iterator[str]:
+    """A fresh, empty database: on the server named by DATABASE_URL, or embedded."""
+    if not SERVER_DATABASE_URL:
+        yield runtime.embedded_postgres_url(data_dir, start=True)
+        return
+    name = f"hotel_test_{secrets.token_hex(4)}"
+    admin = plain_url(SERVER_DATABASE_URL)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield _with_database(SERVER_DATABASE_URL, name)
+    engine_for.cache_clear()
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url(data_dir: Path) -> str:
+    if not SERVER_REDIS_URL:
+        return runtime.embedded_redis_url(data_dir, start=True)
+    parts = urlsplit(SERVER_REDIS_URL)
+    url = urlunsplit(parts._replace(path=f"/{os.environ.get('TEST_REDIS_DB', '1')}"))
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture(scope="session")
+def endpoints(data_dir: Path, database_url: str, redis_url: str) -> runtime.Endpoints:
+    modes = {
+        "postgresql": runtime.SERVER if SERVER_DATABASE_URL else runtime.EMBEDDED,
+        "redis": runtime.SERVER if SERVER_REDIS_URL else runtime.EMBEDDED,
+        "clickhouse": runtime.EMBEDDED,
+    }
+    return runtime.Endpoints(
+        database_url=database_url,
+        redis_url=redis_url,
+        clickhouse_url=f"chdb://{data_dir / 'clickhouse'}",
+        rabbitmq_url=os.environ.get("RABBITMQ_URL"),
+        modes=modes,
+    )
+
+
+@pytest.fixture(scope="session")
+def migrated(endpoints: runtime.Endpoints) -> runtime.Endpoints:
+    """Endpoints whose PostgreSQL carries the full operational schema."""
+    upgrade(endpoints.database_url)
+    return endpoints
+
+
+@pytest.fixture(scope="session")
+def settings(data_dir: Path, migrated: runtime.Endpoints) -> Settings:
+    return Settings(
+        database_url=migrated.database_url,
+        redis_url=migrated.redis_url,
+        clickhouse_url=migrated.clickhouse_url,
+        hotel_data_dir=data_dir,
+    )
+
+
+@pytest.fixture(scope="session")
+def engine(migrated: runtime.Endpoints):
+    return engine_for(migrated.database_url)
+
+
+@pytest.fixture
+def api_client(settings: Settings, migrated: runtime.Endpoints):
+    """The real app over its ASGI interface, lifespan included (pools to the real engines)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(settings, migrated), raise_server_exceptions=False) as client:
+        yield client

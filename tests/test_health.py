@@ -1,0 +1,87 @@
+"""/health, /metrics, JSON errors and JSON logs from the real app against real engines."""
+
+import json
+import logging
+
+import pytest
+
+from core import runtime
+
+pytestmark = pytest.mark.embedded
+
+
+def test_health_reports_all_three_parts(api_client):
+    response = api_client.get("/health")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["status"] == "ok"
+    assert set(body["checks"]) == {"postgresql", "redis", "clickhouse"}
+    assert all(check["status"] == "ok" for check in body["checks"].values())
+
+
+def test_health_names_the_failing_engine(settings, migrated, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    broken = runtime.Endpoints(
+        database_url=migrated.database_url,
+        redis_url=f"unix://{tmp_path / 'no-redis.sock'}",
+        clickhouse_url=migrated.clickhouse_url,
+        rabbitmq_url=None,
+        modes=migrated.modes,
+    )
+    with TestClient(create_app(settings, broken)) as client:
+        response = client.get("/health")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["redis"]
+    assert body["checks"]["postgresql"]["status"] == "ok"
+
+
+def test_metrics_count_requests_by_route_and_status(api_client):
+    api_client.get("/health")
+    api_client.get("/no-such-route")
+    text = api_client.get("/metrics").text
+    assert 'http_requests_total{method="GET",route="/health",service="api",status="200"}' in text
+    assert 'route="unmatched",service="api",status="404"' in text
+    assert "http_request_duration_seconds_bucket" in text
+
+
+def test_unknown_route_gets_a_json_error(api_client):
+    response = api_client.get("/no-such-route")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_request_log_is_json_with_trace_from_traceparent(api_client, capsys):
+    from core.logs import configure_logging
+
+    configure_logging("api", "info")
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = api_client.get("/no-such-route", headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+    assert response.headers["x-request-id"] == trace
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    request_lines = [line for line in lines if line["message"] == "request"]
+    assert request_lines, lines
+    line = request_lines[-1]
+    assert set(line) == {"timestamp", "level", "service", "traceId", "spanId", "message", "context"}
+    assert line["traceId"] == trace and line["service"] == "api"
+    assert line["context"]["status"] == 404
+    logging.getLogger().handlers.clear()
+
+
+def test_x_request_id_becomes_the_trace_id(api_client):
+    response = api_client.get("/health", headers={"X-Request-ID": "req-123"})
+    assert response.headers["x-request-id"] == "req-123"
+
+
+def test_log_level_is_honoured(capsys):
+    from core.logs import configure_logging
+
+    configure_logging("api", "warning")
+    logging.getLogger("x").info("hidden")
+    logging.getLogger("x").warning("shown", extra={"context": {"client_secret": "s3cr3t"}})
+    out = capsys.readouterr().out
+    assert "hidden" not in out and "shown" in out and "s3cr3t" not in out
+    logging.getLogger().handlers.clear()

@@ -1,0 +1,1 @@
+"""ClickHouse warehouse: schema (DDL), the client wrapper, loaders."""
