@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test lint test-embedded
+.PHONY: install up down test lint test-embedded browser
 
 install: $(STAMP)
 
@@ -26,7 +26,11 @@ lint: install
 
 # The whole suite against the servers named by DATABASE_URL / REDIS_URL (embedded engines when
 # unset), then the embedded-engine subset with those URLs unset, so both paths run every time.
-test: install lint
+# Debian's Chromium drives the browser tests of the finance and BI pages.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: install lint browser
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-embedded
 

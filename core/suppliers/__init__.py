@@ -1,0 +1,1 @@
+"""Supplier adapters: one per wholesaler protocol, one interface, one domain model."""
