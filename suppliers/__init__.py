@@ -1,0 +1,1 @@
+"""Simulated supplier world: the seeded hotel world and three supplier HTTP services (A, B, C)."""
