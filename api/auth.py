@@ -1,0 +1,167 @@
+"""Authentication and authorization for every router: JWT bearer tokens and role checks.
+
+Other routers import exactly two things from here (a stable interface):
+
+    from api.auth import Principal, current_principal, require_role
+
+    @router.get("/v1/things")
+    async def things(principal: Principal = Depends(require_role("operator"))): ...
+
+Tokens are HS256 JWTs signed with JWT_SECRET; the algorithm and audience are fixed on the server,
+so `alg: none`, other algorithms, tampered, expired and wrong-audience tokens are all 401.
+Verified tokens (never secrets) are cached in-process until they expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import jwt
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from core.crypto import verify_secret
+from core.settings import Settings
+
+ALGORITHM = "HS256"
+AUDIENCE = "hotel-platform"
+ISSUER = "hotel-platform-api"
+ROLES = ("partner", "operator", "finance")
+_TOKEN_CACHE_SIZE = 10_000
+
+bearer = HTTPBearer(auto_error=False, description="`POST /v1/auth/token` returns the bearer token")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: the API client, its role, and (for partners) the partner it acts for."""
+
+    client_id: str
+    role: str
+    partner_id: str | None  # UUID text; None for operator and finance
+
+
+def unauthorized(message: str = "missing or invalid bearer token") -> HTTPException:
+    return HTTPException(401, detail={"code": "unauthorized", "message": message},
+                         headers={"WWW-Authenticate": 'Bearer realm="hotel-platform"'})
+
+
+def issue_token(settings: Settings, principal: Principal) -> tuple[str, int]:
+    """A signed token for `principal` and its lifetime in seconds."""
+    now = int(time.time())
+    expires_in = settings.jwt_expiry_hours * 3600
+    claims = {
+        "sub": principal.client_id, "role": principal.role, "pid": principal.partner_id,
+        "aud": AUDIENCE, "iss": ISSUER, "iat": now, "nbf": now, "exp": now + expires_in,
+    }
+    token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+    return token, expires_in
+
+
+def decode_token(settings: Settings, token: str) -> tuple[Principal, int]:
+    """The principal a token names and its expiry; raises 401 for anything not signed by us, for us, still valid."""
+    try:
+        claims = jwt.decode(
+            token, settings.jwt_secret.get_secret_value(), algorithms=[ALGORITHM], audience=AUDIENCE,
+            issuer=ISSUER, options={"require": ["exp", "iat", "sub", "aud", "iss"]},
+        )
+    except jwt.ExpiredSignatureError:
+        raise unauthorized("token expired") from None
+    except jwt.PyJWTError:
+        raise unauthorized("invalid token") from None
+    role = claims.get("role")
+    partner_id = claims.get("pid")
+    if role not in ROLES or (role == "partner") != bool(partner_id):
+        raise unauthorized("invalid token")
+    return Principal(str(claims["sub"]), role, str(partner_id) if partner_id else None), int(claims["exp"])
+
+
+class _TokenCache:
+    """Verified tokens → principal, until their `exp` (bounded, least recently used out first)."""
+
+    def __init__(self, size: int = _TOKEN_CACHE_SIZE) -> None:
+        self.size = size
+        self.items: OrderedDict[str, tuple[Principal, int]] = OrderedDict()
+
+    def get(self, token: str) -> Principal | None:
+        hit = self.items.get(token)
+        if hit is None:
+            return None
+        principal, expires = hit
+        if expires <= time.time():
+            self.items.pop(token, None)
+            return None
+        return principal
+
+    def put(self, token: str, principal: Principal, expires: int) -> None:
+        self.items[token] = (principal, expires)
+        if len(self.items) > self.size:
+            self.items.popitem(last=False)
+
+    def clear(self) -> None:
+        self.items.clear()
+
+
+token_cache = _TokenCache()
+
+
+async def current_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(bearer)
+) -> Principal:
+    """The authenticated caller (any role); 401 without a valid bearer token."""
+    if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
+        raise unauthorized()
+    token = credentials.credentials
+    principal = token_cache.get(token)
+    if principal is None:
+        principal, expires = decode_token(request.app.state.settings, token)
+        token_cache.put(token, principal, expires)
+    request.state.principal = principal
+    return principal
+
+
+def require_role(*roles: str):
+    """A dependency admitting only callers with one of `roles` (403 for other authenticated roles)."""
+    unknown = set(roles) - set(ROLES)
+    if unknown or not roles:
+        raise ValueError(f"unknown roles: {sorted(unknown)}")
+
+    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(403, detail={"code": "forbidden",
+                                             "message": f"this operation needs the role {' or '.join(roles)}"})
+        return principal
+
+    dependency.__name__ = f"require_{'_or_'.join(roles)}"
+    return dependency
+
+
+async def authenticate_client(pool, client_id: str, client_secret: str) -> Principal:
+    """Check a client's secret against its scrypt hash (in a thread: scrypt is CPU-bound on purpose)."""
+    async with pool.acquire() as conn:
+        row = await conn.fetchrow(
+            "SELECT c.secret_hash, c.role, c.partner_id, c.active, p.status AS partner_status"
+            " FROM api_credentials c LEFT JOIN partners p ON p.id = c.partner_id WHERE c.client_id = $1",
+            client_id,
+        )
+    # Verify against a dummy hash when the client is unknown so timing does not reveal which ids exist.
+    stored = row["secret_hash"] if row else _DUMMY_HASH
+    valid = await asyncio.to_thread(verify_secret, client_secret, stored)
+    if not row or not valid or not row["active"] or (row["partner_status"] not in (None, "active")):
+        raise unauthorized("invalid client credentials")
+    async with pool.acquire() as conn:
+        await conn.execute("UPDATE api_credentials SET last_used_at = now() WHERE client_id = $1", client_id)
+    partner_id = row["partner_id"]
+    return Principal(client_id, row["role"], str(partner_id) if partner_id else None)
+
+
+def _dummy_hash() -> str:
+    from core.crypto import hash_secret
+
+    return hash_secret("not-a-real-secret", b"\x00" * 16)
+
+
+_DUMMY_HASH = _dummy_hash()

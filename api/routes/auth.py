@@ -1,0 +1,25 @@
+"""`POST /v1/auth/token`: client credentials → a bearer token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from api.auth import authenticate_client, issue_token
+from api.limits import LimitedRoute, enforce_rate_limit
+from api.schemas import ErrorResponse, TokenRequest, TokenResponse
+
+router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=LimitedRoute)
+
+
+@router.post(
+    "/token", summary="Exchange client credentials for a bearer token", response_model=TokenResponse,
+    responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
+)
+async def token(body: TokenRequest, request: Request) -> JSONResponse:
+    # Guessing secrets is rate limited per client id (scrypt makes each guess slow as well).
+    await enforce_rate_limit(request, f"auth:{body.client_id}")
+    principal = await authenticate_client(request.app.state.pg, body.client_id, body.client_secret)
+    access_token, expires_in = issue_token(request.app.state.settings, principal)
+    return JSONResponse({"access_token": access_token, "token_type": "bearer", "expires_in": expires_in},
+                        headers={"Cache-Control": "no-store"})

@@ -1,0 +1,191 @@
+"""Request and response bodies of the partner API (`/v1`).
+
+Requests forbid unknown fields (422 naming them). Responses are documented here for the OpenAPI
+document; the hot routes serialise plain dicts that follow these models (a pydantic
+response_model costs ~18 % on a 20-offer quote), and the tests validate responses against them.
+Amounts are decimal strings with their currency; no float anywhere near money.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MAX_NIGHTS = 30
+Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO-4217 code")
+Amount = Field(pattern=r"^-?\d+(\.\d+)?$", description="decimal string, never a float")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+class FieldError(BaseModel):
+    field: str
+    reason: str
+
+
+class ErrorBody(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    status: int
+    code: str
+    message: str
+    traceId: str | None = None
+    fields: list[FieldError] | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+# --- auth -------------------------------------------------------------------------------------
+
+class TokenRequest(Strict):
+    client_id: str = Field(min_length=1, max_length=128)
+    client_secret: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int
+
+
+# --- money ------------------------------------------------------------------------------------
+
+class MoneyOut(BaseModel):
+    amount: str = Amount
+    currency: str = Currency
+
+
+class NightPrice(BaseModel):
+    date: dt.date
+    price: MoneyOut
+
+
+class CancellationRuleOut(BaseModel):
+    hours_before: int = Field(description="from this many hours before check-in onward")
+    fee: MoneyOut
+
+
+# --- quotes -----------------------------------------------------------------------------------
+
+class QuoteRequest(Strict):
+    city: str | None = Field(None, min_length=1, max_length=100)
+    country: str | None = Field(None, pattern=r"^[A-Za-z]{2}$",
+                                description="ISO 3166-1 alpha-2; narrows a city name found in several countries")
+    hotel_ids: list[str] | None = Field(None, min_length=1, max_length=50)
+    check_in: dt.date
+    check_out: dt.date
+    rooms: int = Field(1, ge=1, le=9)
+    adults: int = Field(ge=1, le=36)
+    children_ages: list[int] = Field(default_factory=list, max_length=12)
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> QuoteRequest:
+        if (self.city is None) == (self.hotel_ids is None):
+            raise ValueError("give exactly one of city or hotel_ids")
+        if self.hotel_ids is not None and any(not h or len(h) > 64 for h in self.hotel_ids):
+            raise ValueError("hotel_ids: each id must be 1 to 64 characters")
+        if self.check_out <= self.check_in:
+            raise ValueError("check_out must be after check_in")
+        if (self.check_out - self.check_in).days > MAX_NIGHTS:
+            raise ValueError(f"a stay is at most {MAX_NIGHTS} nights")
+        if self.check_in < dt.date.today() - dt.timedelta(days=1):
+            raise ValueError("check_in is in the past")
+        if self.check_in > dt.date.today() + dt.timedelta(days=730):
+            raise ValueError("check_in is more than two years ahead")
+        if any(age < 0 or age > 17 for age in self.children_ages):
+            raise ValueError("children_ages: each age must be 0 to 17")
+        if self.adults < self.rooms:
+            raise ValueError("each room needs at least one adult")
+        return self
+
+
+class Offer(BaseModel):
+    offer_id: uuid.UUID
+    hotel_id: str
+    hotel_name: str
+    room_type: str
+    board: str
+    total_price: MoneyOut
+    nightly: list[NightPrice]
+    cancellation_policy: list[CancellationRuleOut]
+    refundable: bool
+
+
+class QuoteResponse(BaseModel):
+    quote_id: uuid.UUID
+    expires_at: dt.datetime
+    check_in: dt.date
+    check_out: dt.date
+    rooms: int
+    currency: str = Currency
+    offers: list[Offer]
+
+
+# --- orders -----------------------------------------------------------------------------------
+
+class Guest(Strict):
+    first_name: str = Field(min_length=1, max_length=100)
+    last_name: str = Field(min_length=1, max_length=100)
+    age: int | None = Field(None, ge=0, le=120)
+
+
+class Contact(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(None, pattern=r"^\+?[0-9 ()-]{5,30}$")
+
+
+class OrderRequest(Strict):
+    offer_id: uuid.UUID
+    guests: list[Guest] = Field(min_length=1, max_length=36)
+    contact: Contact
+    client_reference: str | None = Field(None, min_length=1, max_length=64)
+
+
+class RiskOut(BaseModel):
+    score: int
+    held_for_review: bool
+
+
+class OrderOut(BaseModel):
+    order_id: uuid.UUID
+    status: Literal["PENDING", "REVIEW", "CONFIRMED", "CANCELLED", "EXPIRED", "FAILED"]
+    our_reference: str
+    client_reference: str | None
+    quote_id: uuid.UUID | None
+    offer_id: uuid.UUID | None
+    hotel_id: str
+    hotel_name: str | None
+    room_type: str | None
+    board: str | None
+    check_in: dt.date
+    check_out: dt.date
+    rooms: int
+    guests: list[Guest]
+    contact: Contact
+    total_price: MoneyOut
+    cancellation_policy: list[CancellationRuleOut]
+    refundable: bool
+    cancellation_fee: MoneyOut | None
+    confirmation_number: str | None = Field(description="the booking reference to give the hotel")
+    expires_at: dt.datetime | None = Field(description="an unconfirmed order expires at this time")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class CancelRequest(Strict):
+    reason: str | None = Field(None, max_length=500)

@@ -1,0 +1,324 @@
+"""Quotes: priced offers for a city or a list of hotels, answered from the hot cache (no supplier call).
+
+Cost per quote: the caller's Redis pipeline (rate limit + product set), one MGET of products ×
+nights, in-process cached pricing rules / FX / hotel facts / partner tier, and one PostgreSQL
+statement that stores the quote with all its offers (the order needs them: net rates and each
+price step stay server-side, the partner sees only sell prices).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core import hotcache
+from core.fx import FxCache
+from core.hotcache import CachedRate, Product, normalise_city
+from core.money import Money
+from core.pricing import PricingContext, RulesCache, price, scale_to_sell
+
+QUOTE_TTL = dt.timedelta(minutes=30)
+MAX_OFFERS = 200
+FACTS_TTL_S = 300.0
+PARTNER_TTL_S = 30.0
+
+
+class QuoteError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass(frozen=True, slots=True)
+class HotelFacts:
+    name: str
+    city: str  # normalised
+    country: str
+    star: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerFacts:
+    tier: str
+    status: str
+    credit_currency: str
+
+
+class _TtlMap:
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self.items: dict = {}
+
+    def get(self, key):
+        hit = self.items.get(key)
+        if hit is None or time.monotonic() - hit[1] >= self.ttl_s:
+            return None
+        return hit[0]
+
+    def put(self, key, value) -> None:
+        if len(self.items) > 50_000:
+            self.items.clear()
+        self.items[key] = (value, time.monotonic())
+
+
+@dataclass
+class QuoteCaches:
+    """Per-process caches the quote path reads instead of PostgreSQL on every request."""
+
+    fx: FxCache
+    rules: RulesCache = field(default_factory=RulesCache)
+    hotels: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
+    partners: _TtlMap = field(default_factory=lambda: _TtlMap(PARTNER_TTL_S))
+    cities: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
+
+
+def caches_for(state) -> QuoteCaches:
+    caches = getattr(state, "quote_caches", None)
+    if caches is None:
+        settings = state.settings
+        caches = QuoteCaches(fx=FxCache(settings.exchange_rate_cache_ttl, settings.default_currency))
+        state.quote_caches = caches
+    return caches
+
+
+async def partner_facts(pool, caches: QuoteCaches, partner_id: str) -> PartnerFacts:
+    facts = caches.partners.get(partner_id)
+    if facts is None:
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT tier, status, credit_currency FROM partners WHERE id = $1::uuid",
+                                      partner_id)
+        if row is None:
+            raise QuoteError(403, "forbidden", "unknown partner")
+        facts = PartnerFacts(row["tier"], row["status"], row["credit_currency"])
+        caches.partners.put(partner_id, facts)
+    if facts.status != "active":
+        raise QuoteError(403, "partner_suspended", "this partner account is suspended")
+    return facts
+
+
+async def hotel_facts(pool, caches: QuoteCaches, hotel_ids: set[str]) -> dict[str, HotelFacts]:
+    found: dict[str, HotelFacts] = {}
+    missing = []
+    for hotel_id in hotel_ids:
+        facts = caches.hotels.get(hotel_id)
+        if facts is None:
+            missing.append(hotel_id)
+        else:
+            found[hotel_id] = facts
+    if missing:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, name, city, country, star FROM master_hotels WHERE id = ANY($1::text[])", missing)
+        for row in rows:
+            facts = HotelFacts(row["name"], normalise_city(row["city"]), row["country"], row["star"])
+            caches.hotels.put(row["id"], facts)
+            found[row["id"]] = facts
+    return found
+
+
+async def city_countries(pool, caches: QuoteCaches, city: str) -> list[str]:
+    """Countries where a city of this (normalised) name has hotels, for its hot-cache keys."""
+    table = caches.cities.get("all")
+    if table is None:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("SELECT DISTINCT city, country FROM master_hotels")
+        table = {}
+        for row in rows:
+            table.setdefault(normalise_city(row["city"]), set()).add(row["country"])
+        caches.cities.put("all", table)
+    return sorted(table.get(normalise_city(city), ()))
+
+
+def product_set_keys(city: str | None, countries: list[str], hotel_ids: list[str] | None) -> list[str]:
+    if hotel_ids is not None:
+        return [hotcache.hotel_key(h) for h in hotel_ids]
+    return [hotcache.city_key(country, city) for country in countries]
+
+
+def products_from_sets(keys_members: list[set], hotel_ids: list[str] | None) -> list[Product]:
+    products: set[Product] = set()
+    for index, members in enumerate(keys_members):
+        for member in members:
+            if hotel_ids is not None:
+                text = member.decode() if isinstance(member, bytes) else member
+                supplier, supplier_hotel_id = text.split("|", 1)
+                products.add(Product(hotel_ids[index], supplier, supplier_hotel_id))
+            else:
+                products.add(Product.parse(member))
+    return sorted(products, key=lambda p: (p.hotel_id, p.supplier_code, p.supplier_hotel_id))
+
+
+@dataclass(slots=True)
+class Candidate:
+    product: Product
+    first: CachedRate
+    nightly_net: list[Decimal]
+    refundable: bool
+
+
+def candidates(stays: dict[Product, list[list[CachedRate]]], rooms: int) -> list[Candidate]:
+    """Room type × board × rate plan sellable on every night with enough allotment, in one currency."""
+    result = []
+    for product, nights in stays.items():
+        per_night = [{(r.room_type_id, r.board, r.rate_plan): r for r in rates} for rates in nights]
+        for key, first in per_night[0].items():
+            chain = [night.get(key) for night in per_night]
+            if any(r is None or r.allotment < rooms or r.currency != first.currency for r in chain):
+                continue
+            result.append(Candidate(product, first, [r.net_amount for r in chain], all(r.refundable for r in chain)))
+    return result
+
+
+def cancellation_for(candidate: Candidate, rooms: int) -> list[dict]:
+    """The supplier's rules (fee per room, net currency) for this many rooms, in net terms."""
+    rules = []
+    for rule in candidate.first.cancellation or []:
+        try:
+            rules.append({"hours_before": int(rule["hours_before"]),
+                          "fee": Decimal(str(rule["fee"])) * rooms, "currency": rule.get("currency")})
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            continue
+    return rules
+
+
+INSERT_QUOTE_SQL = """
+WITH q AS (
+    INSERT INTO quotes (id, partner_id, request, currency, expires_at)
+    VALUES ($1::uuid, $2::uuid, $3::jsonb, $4, $5)
+)
+INSERT INTO quote_offers (id, quote_id, hotel_id, supplier_code, supplier_hotel_id, room_type_id, room_type, board,
+    rate_key, check_in, check_out, rooms, net_amount, net_currency, platform_markup, partner_markup, fx_rate,
+    sell_amount, sell_currency, price_breakdown, cancellation_policy, refundable, rank)
+SELECT o.id, $1::uuid, o.hotel_id, o.supplier_code, o.supplier_hotel_id, o.room_type_id, o.room_type, o.board,
+    o.rate_key, $6, $7, $8, o.net, $9, o.pm, o.ptm, o.fx, o.sell, $4, o.breakdown::jsonb, o.policy::jsonb,
+    o.refundable, o.rank
+FROM unnest($10::uuid[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::text[],
+            $17::text[], $18::numeric[], $19::numeric[], $20::numeric[], $21::numeric[], $22::numeric[],
+            $23::text[], $24::text[], $25::bool[], $26::int2[])
+    AS o(id, hotel_id, supplier_code, supplier_hotel_id, room_type_id, room_type, board, rate_key, net, pm, ptm,
+         fx, sell, breakdown, policy, refundable, rank)
+"""
+
+
+def _money(amount: Decimal, currency: str) -> dict:
+    return {"amount": str(amount), "currency": currency}
+
+
+async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, request: dict,
+                      products: list[Product], default_currency: str) -> dict:
+    """Price every sellable offer for `products` and store the quote; returns the response body."""
+    check_in: dt.date = request["check_in"]
+    check_out: dt.date = request["check_out"]
+    rooms: int = request["rooms"]
+    nights = hotcache.nights_of(check_in, check_out)
+    partner = await partner_facts(pool, caches, partner_id)
+    sell_currency = request.get("currency") or partner.credit_currency or default_currency
+
+    stays: dict[Product, list[list[CachedRate]]] = {}
+    if products:
+        values = await redis.mget(hotcache.product_night_keys(products, nights))
+        stays = hotcache.decode_nights(values, products, nights)
+    found = candidates(stays, rooms)
+    facts = await hotel_facts(pool, caches, {c.product.hotel_id for c in found}) if found else {}
+    rules = await caches.rules.rules(pool)
+    fx = await caches.fx.table(pool)
+
+    best: dict[tuple, tuple] = {}
+    for cand in found:
+        hotel = facts.get(cand.product.hotel_id)
+        if hotel is None:
+            continue
+        ctx = PricingContext(partner_id, partner.tier, cand.product.supplier_code, hotel.city, hotel.star, check_in)
+        net_total = Money(sum(cand.nightly_net, Decimal(0)) * rooms, cand.first.currency)
+        try:
+            breakdown = price(rules, ctx, net_total, len(nights) * rooms, sell_currency, fx)
+        except LookupError:
+            continue  # no FX path for this supplier currency: not sellable in the asked currency
+        # One offer per hotel + room + board + refundability: the cheapest supplier's.
+        key = (cand.product.hotel_id, cand.first.room_name.casefold(), cand.first.board, cand.refundable)
+        current = best.get(key)
+        if current is None or breakdown.sell_exact.amount < current[1].sell_exact.amount:
+            best[key] = (cand, breakdown, hotel)
+    if request.get("currency") and not best and found:
+        raise QuoteError(422, "currency_unavailable", f"no exchange rate into {sell_currency}")
+
+    ranked = sorted(best.values(), key=lambda item: (item[1].sell_total.amount, item[0].product.hotel_id,
+                                                     item[0].first.room_name))[:MAX_OFFERS]
+    quote_id = uuid.uuid4()
+    expires_at = dt.datetime.now(dt.UTC) + QUOTE_TTL
+    offers_out = []
+    cols: list[list] = [[] for _ in range(17)]
+    for rank, (cand, breakdown, hotel) in enumerate(ranked):
+        offer_id = uuid.uuid4()
+        sell = breakdown.sell_total
+        nightly = [{"date": night.isoformat(), "price": scale_to_sell(breakdown, net * rooms).as_json()}
+                   for night, net in zip(nights, cand.nightly_net, strict=True)]
+        policy_net = cancellation_for(cand, rooms)
+        policy_out = [{"hours_before": rule["hours_before"],
+                       "fee": scale_to_sell(breakdown, min(rule["fee"], breakdown.net.amount)).as_json()}
+                      for rule in policy_net]
+        offers_out.append({
+            "offer_id": str(offer_id), "hotel_id": cand.product.hotel_id, "hotel_name": hotel.name,
+            "room_type": cand.first.room_name, "board": cand.first.board, "total_price": sell.as_json(),
+            "nightly": nightly, "cancellation_policy": policy_out, "refundable": cand.refundable,
+        })
+        stored = breakdown.as_json()
+        stored["product"] = {"room_code": cand.first.room_code, "rate_plan": cand.first.rate_plan,
+                             "nightly_net": [str(n) for n in cand.nightly_net],
+                             "nights": [n.isoformat() for n in nights],
+                             "supplier_policy": [{**r, "fee": str(r["fee"])} for r in policy_net]}
+        stored["hotel_name"] = hotel.name
+        for col, value in zip(cols, (
+            offer_id, cand.product.hotel_id, cand.product.supplier_code, cand.product.supplier_hotel_id,
+            cand.first.room_type_id, cand.first.room_name, cand.first.board, cand.first.rate_key,
+            breakdown.net.amount, breakdown.platform_markup.amount, breakdown.partner_markup.amount,
+            breakdown.fx_rate, sell.amount, json.dumps(stored), json.dumps(policy_out), cand.refundable, rank,
+        ), strict=True):
+            col.append(value)
+    request_json = json.dumps({k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in request.items()})
+    net_currency = ranked[0][1].net.currency if ranked else sell_currency
+    async with pool.acquire() as conn:
+        await conn.execute(INSERT_QUOTE_SQL, quote_id, partner_id, request_json, sell_currency, expires_at,
+                           check_in, check_out, rooms, net_currency, *cols)
+    return {
+        "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
+        "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency, "offers": offers_out,
+    }
+
+
+async def stored_quote(pool, partner_id: str, quote_id: str) -> dict | None:
+    """A partner's own stored quote (None for another partner's: the caller answers 404)."""
+    async with pool.acquire() as conn:
+        quote = await conn.fetchrow(
+            "SELECT id, request, currency, expires_at FROM quotes WHERE id = $1::uuid AND partner_id = $2::uuid",
+            quote_id, partner_id)
+        if quote is None:
+            return None
+        offers = await conn.fetch(
+            "SELECT id, hotel_id, room_type, board, check_in, check_out, rooms, sell_amount, sell_currency,"
+            " price_breakdown, cancellation_policy, refundable FROM quote_offers WHERE quote_id = $1 ORDER BY rank",
+            quote["id"])
+    request = json.loads(quote["request"])
+    out = []
+    for offer in offers:
+        breakdown = json.loads(offer["price_breakdown"])
+        product = breakdown["product"]
+        ratio_base = Decimal(breakdown["net"]["amount"])
+        sell_exact = Decimal(breakdown["sell_exact"]["amount"])
+        nightly = []
+        for night, net in zip(product["nights"], product["nightly_net"], strict=True):
+            amount = Decimal(net) * offer["rooms"] * sell_exact / ratio_base if ratio_base else Decimal(0)
+            nightly.append({"date": night, "price": Money(amount, offer["sell_currency"]).as_json()})
+        out.append({
+            "offer_id": str(offer["id"]), "hotel_id": offer["hotel_id"], "hotel_name": breakdown.get("hotel_name", ""),
+            "room_type": offer["room_type"], "board": offer["board"],
+            "total_price": Money(offer["sell_amount"], offer["sell_currency"]).as_json(), "nightly": nightly,
+            "cancellation_policy": json.loads(offer["cancellation_policy"]), "refundable": offer["refundable"],
+        })
+    return {"quote_id": str(quote["id"]), "expires_at": quote["expires_at"].isoformat(),
+            "check_in": request["check_in"], "check_out": request["check_out"], "rooms": request["rooms"],
+            "currency": quote["currency"], "offers": out}

@@ -1,0 +1,121 @@
+"""Quotes from the hot cache: cheapest first, decimal strings, no supplier data, pricing chain stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import Decimal
+
+import sqlalchemy as sa
+
+from api.schemas import QuoteResponse
+from tests.api_fixtures import auth, new_partner, seed_city
+
+
+def _stay(rooms):
+    start = dt.date.today() + dt.timedelta(days=20)
+    return {"check_in": start.isoformat(), "check_out": (start + dt.timedelta(days=2)).isoformat()}
+
+
+def test_city_quote_cheapest_first_without_supplier_data(api_client, engine, redis_url):
+    rooms = seed_city(engine, redis_url, city="Quoteburg", hotels=3, suppliers=("A", "B"))
+    headers = auth(api_client, new_partner(engine))
+    response = api_client.post("/v1/quotes", headers=headers,
+                               json={"city": "quoteburg", **_stay(rooms), "rooms": 1, "adults": 2})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    QuoteResponse.model_validate(body)
+    offers = body["offers"]
+    # 3 hotels × 2 room types, sold by two suppliers: one offer each (the cheaper supplier's).
+    assert len(offers) == 6
+    totals = [Decimal(o["total_price"]["amount"]) for o in offers]
+    assert totals == sorted(totals)
+    for offer in offers:
+        assert isinstance(offer["total_price"]["amount"], str)
+        assert offer["total_price"]["currency"] == "CNY"
+        assert len(offer["nightly"]) == 2
+    text = response.text
+    for secret in ("Supplier A", "supplier_code", "net_amount", "Wholesale", "A-", "B-", "markup"):
+        assert secret not in text, secret
+    # No markup rules: the sell price is the cheaper supplier's net for two nights.
+    cheapest = min(r.net for r in rooms) * 2
+    assert totals[0] == cheapest
+
+
+def test_pricing_chain_stored_on_offer(api_client, engine, redis_url):
+    seed_city(engine, redis_url, city="Markupville", hotels=1, suppliers=("A",), base_net=Decimal("100.00"),
+              rooms_per_hotel=1)
+    creds = new_partner(engine, tier="gold")
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO pricing_rules (level, city, markup_pct, priority) VALUES"
+                             " ('platform', 'Markupville', 10, 5), ('platform', NULL, 50, 1)"))
+        conn.execute(sa.text("INSERT INTO pricing_rules (level, partner_tier, markup_pct, markup_fixed, fixed_currency)"
+                             " VALUES ('partner', 'gold', 5, 1.5, 'CNY')"))
+        conn.execute(sa.text("INSERT INTO fx_rates (base_currency, quote_currency, rate, as_of)"
+                             " VALUES ('USD', 'CNY', 7.2, '2026-01-01'), ('USD', 'CNY', 8, '2025-01-01')"))
+    headers = auth(api_client, creds)
+    body = api_client.post("/v1/quotes", headers=headers, json={
+        "city": "Markupville", **_stay(1), "rooms": 2, "adults": 2, "currency": "USD"}).json()
+    offer = body["offers"][0]
+    # net 100 × 2 nights × 2 rooms = 400; platform 10 % (priority 5 beats 50 %) = 40;
+    # partner 5 % of 440 = 22 plus 1.5 per room-night × 4 = 6 → 468 CNY; / 7.2 = 65.00 USD
+    assert offer["total_price"] == {"amount": "65.00", "currency": "USD"}
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT net_amount, platform_markup, partner_markup, sell_amount, sell_currency,"
+                                   " price_breakdown FROM quote_offers WHERE id = :id"),
+                           {"id": offer["offer_id"]}).one()
+    assert (row.net_amount, row.platform_markup, row.partner_markup) == (Decimal(400), Decimal(40), Decimal(28))
+    assert row.sell_amount == Decimal("65.00") and row.sell_currency == "USD"
+    breakdown = row.price_breakdown
+    assert breakdown["platform_markup"]["rule"]["markup_pct"] == "10.0000"
+    assert breakdown["fx"]["from"] == "CNY" and breakdown["fx"]["to"] == "USD"
+
+
+def test_hotel_ids_quote_and_sold_out_nights(api_client, engine, redis_url):
+    rooms = seed_city(engine, redis_url, city="Idtown", hotels=2, suppliers=("A",), allotment=1)
+    headers = auth(api_client, new_partner(engine))
+    hotel = rooms[0].hotel_id
+    body = api_client.post("/v1/quotes", headers=headers, json={
+        "hotel_ids": [hotel], **_stay(1), "rooms": 1, "adults": 1}).json()
+    assert {o["hotel_id"] for o in body["offers"]} == {hotel}
+    # Two rooms asked, one left per night: nothing to sell.
+    body = api_client.post("/v1/quotes", headers=headers, json={
+        "hotel_ids": [hotel], **_stay(1), "rooms": 2, "adults": 2}).json()
+    assert body["offers"] == []
+
+
+def test_quote_validation_names_fields(api_client, engine):
+    headers = auth(api_client, new_partner(engine))
+    response = api_client.post("/v1/quotes", headers=headers, json={
+        "city": "X", **_stay(1), "adults": 1, "promo": "free"})
+    assert response.status_code == 422
+    assert any(f["field"] == "promo" and f["reason"] == "unknown field" for f in response.json()["error"]["fields"])
+    response = api_client.post("/v1/quotes", headers=headers, json={
+        "city": "X", "check_in": "2030-01-05", "check_out": "2030-01-01", "adults": 1})
+    assert response.status_code == 422 and "check_out" in response.json()["error"]["message"]
+    response = api_client.post("/v1/quotes", headers=headers, json={
+        "city": "X", "hotel_ids": ["a"], **_stay(1), "adults": 1})
+    assert response.status_code == 422
+
+
+def test_quote_of_another_partner_is_404(api_client, engine, redis_url):
+    seed_city(engine, redis_url, city="Privacy", hotels=1)
+    owner = auth(api_client, new_partner(engine))
+    other = auth(api_client, new_partner(engine))
+    quote = api_client.post("/v1/quotes", headers=owner, json={"city": "Privacy", **_stay(1), "adults": 1}).json()
+    mine = api_client.get(f"/v1/quotes/{quote['quote_id']}", headers=owner)
+    assert mine.status_code == 200
+    assert [o["offer_id"] for o in mine.json()["offers"]] == [o["offer_id"] for o in quote["offers"]]
+    assert mine.json()["offers"][0]["total_price"] == quote["offers"][0]["total_price"]
+    assert api_client.get(f"/v1/quotes/{quote['quote_id']}", headers=other).status_code == 404
+
+
+def test_amounts_never_floats(api_client, engine, redis_url):
+    seed_city(engine, redis_url, city="Floatless", hotels=1)
+    headers = auth(api_client, new_partner(engine))
+    raw = api_client.post("/v1/quotes", headers=headers, json={"city": "Floatless", **_stay(1), "adults": 1}).text
+
+    def no_floats(value):
+        raise AssertionError(f"float in response: {value}")
+
+    json.loads(raw, parse_float=no_floats)
