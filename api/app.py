@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import ObservabilityMiddleware
 from api.routes import ROUTERS
+from core.config_center import ConfigCenter
 from core.db import plain_url
 from core.logs import configure_logging
 from core.runtime import Endpoints, resolve
@@ -33,10 +34,16 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
             command_timeout=settings.query_timeout_ms / 1000,
         )
         app.state.redis = aioredis.from_url(resolved.redis_url, decode_responses=False)
+        app.state.config = ConfigCenter(
+            resolved.database_url, env=settings.hotel_env, poll_interval_s=settings.config_poll_interval_s,
+            listen=settings.config_listen,
+        )
+        await app.state.config.start()
         logger.info("api started", extra={"context": {"modes": resolved.modes}})
         try:
             yield
         finally:
+            await app.state.config.stop()
             await app.state.redis.aclose()
             await app.state.pg.close()
 

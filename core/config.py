@@ -60,3 +60,99 @@ def load_config(engine: Engine, env: str) -> dict[str, Any]:
 
 def config_value(engine: Engine, key: str, default: Any = None, env: str = "production") -> Any:
     return load_config(engine, env).get(key, default)
+
+
+# --- writes and listings (operator API and `hotelctl config` / `hotelctl flags`) -----------------
+
+class ConfigError(ValueError):
+    """A rejected config or flag change; `field` names what was wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def _check_key(key: str, env: str) -> None:
+    if not key or len(key) > 255 or key != key.strip():
+        raise ConfigError("key", "must be 1-255 characters without surrounding spaces")
+    if not env or len(env) > 20:
+        raise ConfigError("env", "must be 1-20 characters")
+
+
+def list_config(engine: Engine, env: str | None = None) -> list[dict[str, Any]]:
+    """Every stored row (all envs, or one), with its metadata."""
+    query = "SELECT key, value, env, description, updated_at, updated_by FROM platform_config"
+    params: dict[str, Any] = {}
+    if env is not None:
+        query += " WHERE env = :env"
+        params["env"] = env
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(query + " ORDER BY key, env"), params).mappings().fetchall()
+    return [dict(row) for row in rows]
+
+
+def set_config(engine: Engine, key: str, value: Any, env: str = "production", description: str | None = None,
+               updated_by: str | None = None) -> dict[str, Any]:
+    """Insert or replace one key for one env; the NOTIFY trigger tells every running client."""
+    import json
+
+    _check_key(key, env)
+    try:
+        encoded = json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError("value", f"must be JSON: {error}") from None
+    with engine.begin() as conn:
+        row = conn.execute(sa.text(
+            "INSERT INTO platform_config (key, value, env, description, updated_at, updated_by)"
+            " VALUES (:key, CAST(:value AS jsonb), :env, :description, now(), :by)"
+            " ON CONFLICT (key, env) DO UPDATE SET value = EXCLUDED.value,"
+            " description = COALESCE(EXCLUDED.description, platform_config.description),"
+            " updated_at = now(), updated_by = EXCLUDED.updated_by"
+            " RETURNING key, value, env, description, updated_at, updated_by"),
+            {"key": key, "value": encoded, "env": env, "description": description, "by": updated_by},
+        ).mappings().one()
+    return dict(row)
+
+
+def delete_config(engine: Engine, key: str, env: str = "production") -> bool:
+    with engine.begin() as conn:
+        return conn.execute(sa.text("DELETE FROM platform_config WHERE key = :key AND env = :env"),
+                            {"key": key, "env": env}).rowcount > 0
+
+
+def list_flags(engine: Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT name, enabled, rollout_pct, COALESCE(whitelist, '{}') AS whitelist, description, updated_at"
+            " FROM feature_flags ORDER BY name")).mappings().fetchall()
+    return [{**row, "whitelist": list(row["whitelist"])} for row in rows]
+
+
+def set_flag(engine: Engine, name: str, enabled: bool | None = None, rollout_pct: int | None = None,
+             whitelist: list[str] | None = None, description: str | None = None,
+             create: bool = False) -> dict[str, Any]:
+    """Change the given fields of a flag (others stay); unknown names need `create=True`."""
+    if not name or len(name) > 100:
+        raise ConfigError("name", "must be 1-100 characters")
+    if rollout_pct is not None and not 0 <= rollout_pct <= 100:
+        raise ConfigError("rollout_pct", "must be between 0 and 100")
+    if whitelist is not None and any(not isinstance(t, str) or not t for t in whitelist):
+        raise ConfigError("whitelist", "must be a list of non-empty tenant ids")
+    with engine.begin() as conn:
+        if create:
+            conn.execute(sa.text("INSERT INTO feature_flags (name, enabled) VALUES (:name, false)"
+                                 " ON CONFLICT (name) DO NOTHING"), {"name": name})
+        row = conn.execute(sa.text(
+            "UPDATE feature_flags SET enabled = COALESCE(:enabled, enabled),"
+            " rollout_pct = COALESCE(:pct, rollout_pct),"
+            " whitelist = CASE WHEN :set_wl THEN CAST(:wl AS text[]) ELSE whitelist END,"
+            " description = COALESCE(:description, description), updated_at = now()"
+            " WHERE name = :name"
+            " RETURNING name, enabled, rollout_pct, COALESCE(whitelist, '{}') AS whitelist, description, updated_at"),
+            {"name": name, "enabled": enabled, "pct": rollout_pct, "set_wl": whitelist is not None,
+             "wl": list(whitelist or []), "description": description},
+        ).mappings().one_or_none()
+    if row is None:
+        raise ConfigError("name", f"unknown flag {name!r}")
+    return {**row, "whitelist": list(row["whitelist"])}

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8080, gt=0, lt=65536)
     db_pool_size: int = Field(8, gt=0)
     dagster_port: int = Field(3000, gt=0, lt=65536)
+    # Config center: LISTEN/NOTIFY plus a poll fallback (CONFIG_POLL_INTERVAL_S, CONFIG_LISTEN).
+    config_poll_interval_s: float = Field(30.0, gt=0)
+    config_listen: bool = True
 
     @field_validator("database_url", "redis_url", "clickhouse_url", "rabbitmq_url")
     @classmethod
