@@ -117,3 +117,150 @@ def token(client, credentials: Credentials) -> str:
 
 def auth(client, credentials: Credentials) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(client, credentials)}"}
+
+
+# --- the simulated supplier A over real HTTP, and the API served by uvicorn on an ephemeral port ------
+
+def start_supplier_a(engine, settings, seed: int = 7, hotels: int = 12):
+    """Simulator A on 127.0.0.1:<ephemeral>, registered in `suppliers` as the registry reads it."""
+    from core.suppliers.config import DEV_KEYS
+    from core.suppliers.registry import register_supplier
+    from suppliers import sim_a
+    from suppliers.simcore import RunningSimulator
+    from suppliers.world import generate_world
+
+    world = generate_world(seed, hotels, suppliers=("A",), coverage=1.0, supplier_only_share=0.0)
+    sim = RunningSimulator("A", sim_a.create_app(world)).start()
+    register_supplier(engine, "A", sim.base_url, DEV_KEYS["A"], settings.encryption_secret.get_secret_value())
+    return sim
+
+
+def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: int = 2, hotels: int = 3,
+                        allotment: int | None = None) -> list[dict]:
+    """Catalog, rates, allotment and hot cache for some of the simulator's hotels, from the simulator's
+    own rate book (what its availability API serves), as the supplier sync would write them.
+
+    Returns one sellable offer description per hotel (refundable BAR rate available every night).
+    """
+    world = sim.state.world
+    masters = {m.hotel_id: m for m in world.master_hotels}
+    book = sim.state.rates
+    client = redis.Redis.from_url(redis_url)
+    chosen: list[dict] = []
+    end = start + dt.timedelta(days=nights)
+    with engine.begin() as conn:
+        for hotel in sim.state.hotels:
+            if len(chosen) >= hotels:
+                break
+            master = masters.get(hotel.true_hotel_id or "")
+            if master is None:
+                continue
+            stay = book.stay(hotel, start, end)
+            conn.execute(sa.text(
+                "INSERT INTO master_hotels (id, name, city, country, star) VALUES (:id, :n, :c, :cc, :s)"
+                " ON CONFLICT (id) DO NOTHING"),
+                {"id": master.hotel_id, "n": master.name, "c": master.city, "cc": master.country, "s": master.star})
+            sh_pk = conn.execute(sa.text(
+                "INSERT INTO supplier_hotels (supplier_code, supplier_hotel_id, name, city, country, star,"
+                " content_hash) VALUES ('A', :i, :n, :c, :cc, :s, 'x') ON CONFLICT (supplier_code, supplier_hotel_id)"
+                " DO UPDATE SET name = EXCLUDED.name RETURNING id"),
+                {"i": hotel.supplier_hotel_id, "n": hotel.name, "c": hotel.city, "cc": hotel.country,
+                 "s": hotel.star}).scalar_one()
+            conn.execute(sa.text(
+                "INSERT INTO hotel_mappings (supplier_hotel, master_hotel_id, decision, score, content_hash)"
+                " VALUES (:sh, :mh, 'auto', 0.99, 'x') ON CONFLICT (supplier_hotel) DO NOTHING"),
+                {"sh": sh_pk, "mh": master.hotel_id})
+            room_ids: dict[str, int] = {}
+            cache: dict[dt.date, list[CachedRate]] = {}
+            for rate in stay:
+                if rate.room_code not in room_ids:
+                    room_ids[rate.room_code] = conn.execute(sa.text(
+                        "INSERT INTO room_types (supplier_hotel, room_code, name, max_occupancy)"
+                        " VALUES (:sh, :rc, :n, :m) ON CONFLICT (supplier_hotel, room_code)"
+                        " DO UPDATE SET name = EXCLUDED.name RETURNING id"),
+                        {"sh": sh_pk, "rc": rate.room_code, "n": rate.room_name, "m": rate.max_occupancy},
+                    ).scalar_one()
+                rt_id = room_ids[rate.room_code]
+                units = rate.allotment if allotment is None else allotment
+                policy = ([{"hours_before": 72, "fee": str(rate.amount), "currency": rate.currency}]
+                          if rate.refundable else [])
+                conn.execute(sa.text(
+                    "INSERT INTO rates (room_type_id, stay_date, board, rate_plan, net_amount, currency, refundable,"
+                    " cancellation_policy) VALUES (:rt, :d, :b, :p, :a, :c, :r, CAST(:pol AS jsonb))"
+                    " ON CONFLICT DO NOTHING"),
+                    {"rt": rt_id, "d": rate.stay_date, "b": rate.board, "p": rate.rate_plan, "a": rate.amount,
+                     "c": rate.currency, "r": rate.refundable, "pol": json.dumps(policy)})
+                conn.execute(sa.text(
+                    "INSERT INTO availability (room_type_id, stay_date, allotment) VALUES (:rt, :d, :a)"
+                    " ON CONFLICT (room_type_id, stay_date) DO UPDATE SET allotment = EXCLUDED.allotment"),
+                    {"rt": rt_id, "d": rate.stay_date, "a": units})
+                cache.setdefault(rate.stay_date, []).append(CachedRate(
+                    rt_id, rate.room_code, rate.room_name, rate.board, rate.rate_plan, rate.amount, rate.currency,
+                    units, rate.refundable, None, policy))
+            pipe = client.pipeline()
+            hotcache.write_nights(pipe, "A", hotel.supplier_hotel_id, cache)
+            hotcache.write_products(pipe, master.country, master.city, [Product(master.hotel_id, "A",
+                                                                               hotel.supplier_hotel_id)])
+            pipe.execute()
+            by_night = {}
+            for rate in stay:
+                if rate.rate_plan == "BAR" and rate.board == "RO" and rate.allotment > 0:
+                    by_night.setdefault(rate.room_code, []).append(rate)
+            for room_code, rates in by_night.items():
+                if len(rates) == nights:
+                    chosen.append({"hotel_id": master.hotel_id, "city": master.city, "country": master.country,
+                                   "room_type_id": room_ids[room_code], "room_name": rates[0].room_name,
+                                   "net": sum(r.amount for r in rates), "currency": rates[0].currency})
+                    break
+    client.close()
+    return chosen
+
+
+class ServedApp:
+    """The real app under uvicorn in a thread on an ephemeral port (for truly concurrent clients)."""
+
+    def __init__(self, settings, endpoints) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        from api.app import create_app
+
+        self.app = create_app(settings, endpoints)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        self._socket = sock
+        self.port = sock.getsockname()[1]
+        self._server = uvicorn.Server(uvicorn.Config(self.app, log_config=None, access_log=False,
+                                                     timeout_graceful_shutdown=1))
+        self._thread = threading.Thread(target=lambda: self._server.run(sockets=[sock]), daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> ServedApp:
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("API did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+
+def guests(first: str = "Ada", last: str = "Lovelace") -> list[dict]:
+    return [{"first_name": first, "last_name": last}]
+
+
+def order_body(offer_id: str, **extra) -> dict:
+    return {"offer_id": offer_id, "guests": extra.pop("guests", guests()),
+            "contact": {"name": "Ada Lovelace", "email": "ada@example.com"}, **extra}

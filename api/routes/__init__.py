@@ -3,6 +3,7 @@
 from api.routes.admin import router as admin_router
 from api.routes.auth import router as auth_router
 from api.routes.health import router as health_router
+from api.routes.orders import router as orders_router
 from api.routes.quotes import router as quotes_router
 
-ROUTERS = [health_router, admin_router, auth_router, quotes_router]
+ROUTERS = [health_router, admin_router, auth_router, quotes_router, orders_router]

@@ -1,0 +1,117 @@
+"""Partner orders: create (idempotent), read, list (paged), cancel. Every lookup is scoped to the
+caller's partner: another partner's order is indistinguishable from a missing one (404)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.auth import Principal
+from api.limits import LimitedRoute, limited_partner
+from api.schemas import CancelRequest, ErrorResponse, OrderOut, OrderPage, OrderRequest
+from core.orders import idempotency
+from core.orders.service import OrderError, cancel_order, create_order, get_order, list_orders
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=LimitedRoute)
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 429)}
+CREATE_ERRORS = {code: {"model": ErrorResponse} for code in (402, 409, 503)}
+Status = Literal["PENDING", "REVIEW", "CONFIRMED", "CANCELLED", "EXPIRED", "FAILED"]
+
+
+def _error(error: OrderError) -> HTTPException:
+    headers = {"Retry-After": "60"} if error.status == 429 else None
+    return HTTPException(error.status, detail=error.body(), headers=headers)
+
+
+def _error_body(error: OrderError) -> dict:
+    from api.errors import error_body
+
+    return error_body(error.status, error.code, error.message, **error.extra)
+
+
+@router.post("", status_code=201, summary="Book an offer of one of the partner's unexpired quotes",
+             responses={201: {"model": OrderOut}, **ERRORS, **CREATE_ERRORS})
+async def create(
+    body: OrderRequest, request: Request,
+    idempotency_key: str = Header(..., alias="Idempotency-Key", min_length=1, max_length=255,
+                                  description="unique per order attempt; a retry with the same key and body "
+                                              "replays the first answer (kept 24 h)"),
+    principal: Principal = Depends(limited_partner),
+) -> JSONResponse:
+    state = request.app.state
+    payload = body.model_dump(mode="json")
+    claim = await idempotency.claim(state.pg, principal.partner_id, idempotency_key, idempotency.request_hash(payload))
+    if claim.kind == "replay":
+        return JSONResponse(claim.body, status_code=claim.status, headers={"Idempotent-Replayed": "true"})
+    if claim.kind == "mismatch":
+        raise HTTPException(422, detail={"code": "idempotency_key_reused",
+                                         "message": "this Idempotency-Key was used with a different request body"})
+    if claim.kind == "in_progress":
+        raise HTTPException(409, detail={"code": "idempotency_in_progress",
+                                         "message": "a request with this Idempotency-Key is still being processed"})
+    try:
+        status, order = await create_order(state, principal.partner_id, principal.client_id, payload)
+    except OrderError as error:
+        if error.status in (429, 503) and "order_id" not in error.extra:
+            await idempotency.release(state.pg, principal.partner_id, idempotency_key)  # nothing happened: retryable
+        else:
+            await idempotency.complete(state.pg, principal.partner_id, idempotency_key, error.status,
+                                       _error_body(error))
+        raise _error(error) from None
+    except BaseException:
+        await _settle_unexpected(state, principal.partner_id, idempotency_key)
+        raise
+    await idempotency.complete(state.pg, principal.partner_id, idempotency_key, status, order)
+    return JSONResponse(order, status_code=status)
+
+
+async def _settle_unexpected(state, partner_id: str, key: str) -> None:
+    """After an unexpected failure the key is released for a retry; an order it may have created is
+    left to the expiry/resolution path (it holds our reference, so it is never booked twice)."""
+    try:
+        await idempotency.release(state.pg, partner_id, key)
+    except Exception:  # the original error matters more
+        pass
+
+
+@router.get("", summary="The partner's orders, newest first (cursor paged)",
+            responses={200: {"model": OrderPage}, **ERRORS})
+async def index(
+    request: Request,
+    status: Status | None = Query(None),
+    date_from: dt.date | None = Query(None, alias="from", description="created on or after this date"),
+    date_to: dt.date | None = Query(None, alias="to", description="created on or before this date"),
+    cursor: str | None = Query(None, max_length=200),
+    limit: int = Query(20, ge=1, le=100),
+    principal: Principal = Depends(limited_partner),
+) -> JSONResponse:
+    try:
+        page = await list_orders(request.app.state, principal.partner_id, status=status, date_from=date_from,
+                                 date_to=date_to, cursor=cursor, limit=limit)
+    except OrderError as error:
+        raise _error(error) from None
+    return JSONResponse(page)
+
+
+@router.get("/{order_id}", summary="One of the partner's orders", responses={200: {"model": OrderOut}, **ERRORS})
+async def show(order_id: uuid.UUID, request: Request, principal: Principal = Depends(limited_partner)) -> JSONResponse:
+    try:
+        return JSONResponse(await get_order(request.app.state, principal.partner_id, str(order_id)))
+    except OrderError as error:
+        raise _error(error) from None
+
+
+@router.post("/{order_id}/cancel", summary="Cancel an order (fee from its cancellation policy)",
+             responses={200: {"model": OrderOut}, **ERRORS, 409: {"model": ErrorResponse},
+                        503: {"model": ErrorResponse}})
+async def cancel(order_id: uuid.UUID, request: Request, body: CancelRequest | None = None,
+                 principal: Principal = Depends(limited_partner)) -> JSONResponse:
+    try:
+        order = await cancel_order(request.app.state, principal.partner_id, str(order_id), principal.client_id)
+    except OrderError as error:
+        raise _error(error) from None
+    return JSONResponse(order)

@@ -1,0 +1,1 @@
+"""Orders: state machine, idempotency, credit, risk, velocity, expiry and the booking flow."""
