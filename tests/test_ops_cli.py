@@ -1,0 +1,85 @@
+"""`hotelctl config`, `hotelctl flags` and `hotelctl relay` as an operator runs them (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from core.outbox import backlog, write_event_sync
+from tests.test_ops_relay import RABBITMQ_URL, needs_broker
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def cli_env(migrated, data_dir):
+    env = {k: v for k, v in os.environ.items() if k not in ("RABBITMQ_URL",)}
+    env.update(DATABASE_URL=migrated.database_url, REDIS_URL=migrated.redis_url,
+               CLICKHOUSE_URL=migrated.clickhouse_url, HOTEL_DATA_DIR=str(data_dir))
+    return env
+
+
+def hotelctl(env, *args):
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+
+
+def test_config_set_get_list(cli_env):
+    key = f"ops.cli.{secrets.token_hex(3)}"
+    assert hotelctl(cli_env, "config", "get", key).returncode == 1
+    done = hotelctl(cli_env, "config", "set", key, '{"max": 3}', "--description", "cli test")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(hotelctl(cli_env, "config", "get", key).stdout) == {"max": 3}
+    staging = hotelctl(cli_env, "config", "set", key, "plain text", "--string", "--env", "staging")
+    assert staging.returncode == 0
+    assert json.loads(hotelctl(cli_env, "config", "get", key, "--env", "staging").stdout) == "plain text"
+    rows = json.loads(hotelctl(cli_env, "config", "list", "--json").stdout)
+    assert {(row["env"], row["updated_by"]) for row in rows if row["key"] == key} == {
+        ("production", "hotelctl"), ("staging", "hotelctl")}
+    bad = hotelctl(cli_env, "config", "set", key, "{not json")
+    assert bad.returncode == 2 and "VALUE" in bad.stderr and "not JSON" in bad.stderr
+
+
+def test_flags_set_list_check(cli_env):
+    name = f"ops.cliflag.{secrets.token_hex(3)}"
+    created = hotelctl(cli_env, "flags", "set", name, "--create", "--on", "--rollout", "0", "--whitelist", "t-1,t-2")
+    assert created.returncode == 0, created.stderr
+    assert json.loads(created.stdout) == {"name": name, "enabled": True, "rollout_pct": 0,
+                                          "whitelist": ["t-1", "t-2"]}
+    assert hotelctl(cli_env, "flags", "check", name, "--tenant", "t-2").stdout.strip() == "true"
+    assert hotelctl(cli_env, "flags", "check", name, "--tenant", "t-3").stdout.strip() == "false"
+    listed = json.loads(hotelctl(cli_env, "flags", "list", "--json", "--tenant", "t-1").stdout)
+    assert {"supplier.realtime.sync", "admin.v2", name} <= {row["name"] for row in listed}
+    assert next(row for row in listed if row["name"] == name)["on_for_tenant"] is True
+    assert hotelctl(cli_env, "flags", "set", name, "--off").returncode == 0
+    assert hotelctl(cli_env, "flags", "check", name, "--tenant", "t-2").stdout.strip() == "false"
+    unknown = hotelctl(cli_env, "flags", "set", "no.such.flag", "--on")
+    assert unknown.returncode == 2 and "unknown flag" in unknown.stderr
+    assert hotelctl(cli_env, "flags", "set", name, "--rollout", "150").returncode == 2
+
+
+def test_relay_needs_rabbitmq_url(cli_env):
+    result = hotelctl(cli_env, "relay", "--once")
+    assert result.returncode == 2 and "RABBITMQ_URL" in result.stderr
+
+
+@needs_broker
+def test_relay_once_publishes_the_backlog(cli_env, engine):
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM outbox_events"))
+        for seq in range(5):
+            write_event_sync(conn, "order", "cli-order", "order.test", {"seq": seq})
+    exchange = f"hotel.events.test.{secrets.token_hex(4)}"
+    result = hotelctl({**cli_env, "RABBITMQ_URL": RABBITMQ_URL}, "relay", "--once", "--exchange", exchange)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["published"] == 5 and summary["backlog"] == 0
+    assert backlog(engine) == 0
+    subprocess.run(["rabbitmqctl", "delete_exchange", exchange], capture_output=True, timeout=60, check=False)
