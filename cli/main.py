@@ -226,7 +226,7 @@ def _register_optional_commands() -> None:
         module.register(app)
 
 
-COMMAND_MODULES: list[str] = ["cli.reconcile", "cli.config", "cli.relay"]
+COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay"]
 _register_optional_commands()
 
 if __name__ == "__main__":

@@ -1,0 +1,183 @@
+"""`hotelctl backfill ASSET --from DATE --to DATE`: rebuild day partitions, one Dagster run per day.
+
+Each day is its own run in the platform's Dagster instance (`dg.materialize(..., instance=...)`), so
+every day appears in the UI's run history with its logs, a failed day is retried alone, and the
+process holds one day's batches at a time however long the range is. Days run in order; a failure
+is reported and the next day still runs; the exit code is non-zero if any day failed.
+"""
+
+from __future__ import annotations
+
+import gc
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cli.common import console, endpoints_or_exit, settings_or_exit
+
+
+@dataclass(frozen=True)
+class PartitionOutcome:
+    partition: str
+    success: bool
+    run_id: str
+    error: str = ""
+    failed_checks: tuple[str, ...] = ()
+
+
+def select_assets(defs: dg.Definitions, names: list[str]) -> list[dg.AssetsDefinition]:
+    """Asset definitions for asset keys or group names; ValueError naming what is unknown."""
+    graph = defs.resolve_asset_graph()
+    chosen: list[dg.AssetKey] = []
+    for name in names:
+        key = dg.AssetKey.from_user_string(name)
+        if graph.has(key):
+            chosen.append(key)
+            continue
+        in_group = [node.key for node in graph.asset_nodes if node.group_name == name]
+        if not in_group:
+            raise ValueError(f"ASSET: '{name}' is neither an asset key nor an asset group")
+        chosen.extend(in_group)
+    order = {key: index for index, key in enumerate(graph.toposorted_asset_keys)}
+    keys = sorted(dict.fromkeys(chosen), key=order.__getitem__)
+    for key in keys:
+        if graph.get(key).partitions_def is None:
+            raise ValueError(f"ASSET: '{key.to_user_string()}' is not partitioned; run it with `hotelctl run`")
+    return [defs.get_assets_def(key) for key in keys]
+
+
+def partition_keys(assets: list[dg.AssetsDefinition], start: date, end: date) -> list[str]:
+    if end < start:
+        raise ValueError(f"--to: {end} is before --from {start}")
+    partitions = {asset.partitions_def for asset in assets}
+    if len(partitions) != 1:
+        raise ValueError("ASSET: the assets chosen do not share one partitioning; backfill them separately")
+    definition = partitions.pop()
+    keys = definition.get_partition_keys()
+    wanted = [key for key in keys if start.isoformat() <= key <= end.isoformat()]
+    missing = (end - start).days + 1 - len(wanted)
+    if missing:
+        raise ValueError(f"--from/--to: {missing} day(s) of {start}..{end} are outside the partitions "
+                         f"({keys[0]}..{keys[-1]})")
+    return wanted
+
+
+def _root_message(error) -> str:
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    return lines[0] if lines else error.cls_name or "error"
+
+
+def _error_of(result: dg.ExecuteInProcessResult) -> str:
+    messages = [f"{event.step_key}: {_root_message(event.event_specific_data.error)}"
+                for event in result.all_events if event.event_type == dg.DagsterEventType.STEP_FAILURE]
+    return "; ".join(messages) or "run failed"
+
+
+def run_backfill(assets: list[dg.AssetsDefinition], keys: list[str], instance: dg.DagsterInstance,
+                 resources: dict, on_done: Callable[[PartitionOutcome], None] | None = None,
+                 days_per_run: int = 1) -> list[PartitionOutcome]:
+    """Dagster runs over `keys` in order, `days_per_run` consecutive days each; every day's outcome.
+
+    A run over several days is a partition-range run (the assets build the range in one pass); each
+    day in it gets the run's outcome, so nothing is skipped silently either way.
+    """
+    backfill_id = uuid.uuid4().hex[:8]
+    outcomes = []
+    for index in range(0, len(keys), days_per_run):
+        chunk = keys[index:index + days_per_run]
+        tags = {"hotelctl/backfill": backfill_id}
+        if len(chunk) > 1:
+            tags["dagster/asset_partition_range_start"] = chunk[0]
+            tags["dagster/asset_partition_range_end"] = chunk[-1]
+        try:
+            result = dg.materialize(assets, partition_key=None if len(chunk) > 1 else chunk[0], instance=instance,
+                                    resources=resources, raise_on_error=False, tags=tags)
+            failed_checks = tuple(sorted({
+                f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+                for evaluation in result.get_asset_check_evaluations() if not evaluation.passed
+            }))
+            chunk_outcomes = [PartitionOutcome(key, result.success, result.run_id,
+                                               "" if result.success else _error_of(result), failed_checks)
+                              for key in chunk]
+        except Exception as error:  # a run that could not even start is still reported, not skipped
+            chunk_outcomes = [PartitionOutcome(key, False, "", f"{type(error).__name__}: {error}") for key in chunk]
+        for outcome in chunk_outcomes:
+            outcomes.append(outcome)
+            if on_done:
+                on_done(outcome)
+        gc.collect()
+    return outcomes
+
+
+def backfill(
+    assets: list[str] = typer.Argument(..., help="Asset key(s) or group(s), e.g. fact_orders or warehouse_rollups."),
+    from_date: str = typer.Option(..., "--from", help="First day (YYYY-MM-DD), included."),
+    to_date: str = typer.Option(..., "--to", help="Last day (YYYY-MM-DD), included."),
+    days_per_run: int = typer.Option(1, "--days-per-run", min=1, max=31,
+                                     help="Days per Dagster run (1: a run per day, retried alone)."),
+) -> None:
+    """Rebuild daily partitions of assets, one Dagster run per day (visible in the UI's run history)."""
+    import os
+
+    from cli.main import _write_dagster_instance
+    from core import runtime
+    from pipelines.resources import resources_for
+
+    start, end = _parse_day(from_date, "--from"), _parse_day(to_date, "--to")
+    settings = settings_or_exit()
+    endpoints = endpoints_or_exit(settings)
+    _write_dagster_instance(settings, endpoints)
+    os.environ.update(endpoints.child_env(settings))
+    from pipelines.definitions import defs
+
+    try:
+        chosen = select_assets(defs, assets)
+        keys = partition_keys(chosen, start, end)
+    except ValueError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    instance = dg.DagsterInstance.get()
+    names = ", ".join(asset.key.to_user_string() for asset in chosen)
+    console.print(f"backfilling {names}: {len(keys)} day(s), Dagster home {runtime.dagster_home(settings)}")
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console) as progress:
+        task = progress.add_task("backfill", total=len(keys))
+
+        def done(outcome: PartitionOutcome) -> None:
+            mark = "[green]ok[/green]" if outcome.success else f"[red]FAILED[/red] {outcome.error}"
+            checks = f" [yellow]checks failed: {', '.join(outcome.failed_checks)}[/yellow]" \
+                if outcome.failed_checks else ""
+            progress.console.print(f"{outcome.partition}: {mark}{checks}  run {outcome.run_id}")
+            progress.update(task, advance=1, description=outcome.partition)
+
+        outcomes = run_backfill(chosen, keys, instance, resources_for(settings), done, days_per_run)
+    failed = [outcome for outcome in outcomes if not outcome.success]
+    table = Table(title="backfill")
+    for column in ("days", "succeeded", "failed", "check failures"):
+        table.add_column(column)
+    table.add_row(str(len(outcomes)), str(len(outcomes) - len(failed)), str(len(failed)),
+                  str(sum(bool(outcome.failed_checks) for outcome in outcomes)))
+    console.print(table)
+    if failed:
+        console.print("[red]failed days: " + ", ".join(outcome.partition for outcome in failed) + "[/red]")
+        raise typer.Exit(1)
+
+
+def _parse_day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"{option}: '{value}' is not a date (YYYY-MM-DD)", err=True)
+        raise typer.Exit(2) from None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("backfill")(backfill)

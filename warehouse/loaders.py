@@ -1,0 +1,242 @@
+"""Fact loads from PostgreSQL into the warehouse, one day partition at a time, idempotently.
+
+A load streams the day's rows from a server-side cursor in batches (Arrow → `insert_arrow`) into a
+private staging table, then swaps whole days into the fact table with `REPLACE PARTITION`
+(a day with no rows is dropped instead). A rerun or a retry therefore leaves exactly one copy of a
+day, readers never see half a day, and memory is one batch whatever the day's size.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import psycopg
+import pyarrow as pa
+from clickhouse_connect.driver.client import Client
+
+from core.db import plain_url
+from warehouse.client import DATABASE
+
+MONEY = pa.decimal128(18, 4)
+TS = pa.timestamp("ms", tz="UTC")
+BATCH_ROWS = 50_000
+
+
+@dataclass(frozen=True)
+class Fact:
+    """A fact table: its PostgreSQL query (rows of the days in [start, end)) and Arrow columns."""
+
+    name: str
+    description: str
+    query: str
+    columns: tuple[tuple[str, pa.DataType], ...]
+
+    @property
+    def table(self) -> str:
+        return f"fact_{self.name}"
+
+    @property
+    def qualified(self) -> str:
+        return f"{DATABASE}.{self.table}"
+
+
+FACTS: dict[str, Fact] = {}
+
+
+def _fact(name: str, description: str, query: str, columns: list[tuple[str, pa.DataType]]) -> None:
+    FACTS[name] = Fact(name, description, query, tuple(columns))
+
+
+_DAY = "(({col}) AT TIME ZONE 'UTC')::date"
+_IN_DAYS = "{col} >= %(start)s::date AT TIME ZONE 'UTC' AND {col} < %(end)s::date AT TIME ZONE 'UTC'"
+
+_fact(
+    "orders", "Orders by the day they were created: status now, price chain, room-nights, margin.",
+    f"""
+    SELECT {_DAY.format(col='o.created_at')}, o.id::text, o.partner_id::text, p.name,
+           coalesce(o.quote_id::text, ''), coalesce(o.offer_id::text, ''), o.status, o.supplier_code,
+           o.hotel_id, coalesce(h.city, ''), coalesce(h.country, ''), o.check_in, o.check_out, o.rooms,
+           o.rooms * (o.check_out - o.check_in), o.net_amount, o.net_currency, o.platform_markup,
+           o.partner_markup, o.fx_rate, o.sell_amount, o.sell_currency,
+           round(o.sell_amount - o.net_amount * o.fx_rate, 4), o.created_at, o.updated_at
+    FROM orders o JOIN partners p ON p.id = o.partner_id LEFT JOIN master_hotels h ON h.id = o.hotel_id
+    WHERE {_IN_DAYS.format(col='o.created_at')}
+    """,
+    [("day", pa.date32()), ("order_id", pa.string()), ("partner_id", pa.string()), ("partner_name", pa.string()),
+     ("quote_id", pa.string()), ("offer_id", pa.string()), ("status", pa.string()), ("supplier_code", pa.string()),
+     ("hotel_id", pa.string()), ("city", pa.string()), ("country", pa.string()), ("check_in", pa.date32()),
+     ("check_out", pa.date32()), ("rooms", pa.uint16()), ("room_nights", pa.int32()), ("net_amount", MONEY),
+     ("net_currency", pa.string()), ("platform_markup", MONEY), ("partner_markup", MONEY),
+     ("fx_rate", pa.decimal128(18, 8)), ("sell_amount", MONEY), ("sell_currency", pa.string()),
+     ("margin_amount", MONEY), ("created_at", TS), ("updated_at", TS)],
+)
+_fact(
+    "order_events", "Every order state transition, by the day it happened.",
+    f"""
+    SELECT {_DAY.format(col='e.created_at')}, e.id, e.order_id::text, coalesce(e.from_status, ''), e.to_status,
+           coalesce(e.reason, ''), e.actor, e.created_at
+    FROM order_events e WHERE {_IN_DAYS.format(col='e.created_at')}
+    """,
+    [("day", pa.date32()), ("event_id", pa.int64()), ("order_id", pa.string()), ("from_status", pa.string()),
+     ("to_status", pa.string()), ("reason", pa.string()), ("actor", pa.string()), ("created_at", TS)],
+)
+_fact(
+    "quotes", "Searches (quotes): offers shown and whether an order followed.",
+    f"""
+    SELECT {_DAY.format(col='q.created_at')}, q.id::text, q.partner_id::text, p.name,
+           coalesce(nullif(q.request->>'city', ''),
+                    (SELECT min(h.city) FROM quote_offers qo JOIN master_hotels h ON h.id = qo.hotel_id
+                     WHERE qo.quote_id = q.id), ''),
+           q.currency, (SELECT count(*) FROM quote_offers qo WHERE qo.quote_id = q.id),
+           EXISTS (SELECT 1 FROM orders o WHERE o.quote_id = q.id)::int, q.created_at
+    FROM quotes q JOIN partners p ON p.id = q.partner_id
+    WHERE {_IN_DAYS.format(col='q.created_at')}
+    """,
+    [("day", pa.date32()), ("quote_id", pa.string()), ("partner_id", pa.string()), ("partner_name", pa.string()),
+     ("city", pa.string()), ("currency", pa.string()), ("offers_shown", pa.uint32()), ("ordered", pa.uint8()),
+     ("created_at", TS)],
+)
+_fact(
+    "quote_offers", "Offers shown in quotes; `chosen` when an order took the offer.",
+    f"""
+    SELECT {_DAY.format(col='q.created_at')}, qo.id::text, q.id::text, q.partner_id::text, qo.hotel_id,
+           coalesce(h.city, ''), qo.supplier_code, qo.room_type_id, qo.board, qo.check_in, qo.check_out, qo.rooms,
+           qo.net_amount, qo.net_currency, qo.sell_amount, qo.sell_currency, qo.rank,
+           EXISTS (SELECT 1 FROM orders o WHERE o.offer_id = qo.id)::int
+    FROM quote_offers qo JOIN quotes q ON q.id = qo.quote_id LEFT JOIN master_hotels h ON h.id = qo.hotel_id
+    WHERE {_IN_DAYS.format(col='q.created_at')}
+    """,
+    [("day", pa.date32()), ("offer_id", pa.string()), ("quote_id", pa.string()), ("partner_id", pa.string()),
+     ("hotel_id", pa.string()), ("city", pa.string()), ("supplier_code", pa.string()), ("room_type_id", pa.int64()),
+     ("board", pa.string()), ("check_in", pa.date32()), ("check_out", pa.date32()), ("rooms", pa.uint16()),
+     ("net_amount", MONEY), ("net_currency", pa.string()), ("sell_amount", MONEY), ("sell_currency", pa.string()),
+     ("rank", pa.int16()), ("chosen", pa.uint8())],
+)
+_fact(
+    "supplier_calls", "Every call to a supplier API: operation, latency, outcome.",
+    f"""
+    SELECT {_DAY.format(col='c.started_at')}, c.id, c.supplier_code, c.operation, c.started_at,
+           c.latency_ms::float8, c.outcome, coalesce(c.http_status, 0), coalesce(c.error, '')
+    FROM supplier_calls c WHERE {_IN_DAYS.format(col='c.started_at')}
+    """,
+    [("day", pa.date32()), ("call_id", pa.int64()), ("supplier_code", pa.string()), ("operation", pa.string()),
+     ("started_at", TS), ("latency_ms", pa.float64()), ("outcome", pa.string()), ("http_status", pa.int16()),
+     ("error", pa.string())],
+)
+_fact(
+    "inventory", "Supplier rates per night (the partition is the stay date), with the mapped master hotel.",
+    """
+    SELECT r.stay_date, sh.supplier_code, sh.supplier_hotel_id, coalesce(m.master_hotel_id, ''),
+           coalesce(mh.city, sh.city, ''), rt.id, rt.room_code, rt.name, coalesce(rt.room_class, ''), r.board,
+           r.rate_plan, r.net_amount, r.currency, r.refundable::int, coalesce(a.allotment, 0), r.updated_at
+    FROM rates r
+    JOIN room_types rt ON rt.id = r.room_type_id
+    JOIN supplier_hotels sh ON sh.id = rt.supplier_hotel
+    LEFT JOIN hotel_mappings m ON m.supplier_hotel = sh.id AND m.master_hotel_id IS NOT NULL
+                              AND m.status NOT IN ('rejected', 'pending_review')
+    LEFT JOIN master_hotels mh ON mh.id = m.master_hotel_id
+    LEFT JOIN availability a ON a.room_type_id = r.room_type_id AND a.stay_date = r.stay_date
+    WHERE r.stay_date >= %(start)s AND r.stay_date < %(end)s
+    """,
+    [("day", pa.date32()), ("supplier_code", pa.string()), ("supplier_hotel_id", pa.string()),
+     ("master_hotel_id", pa.string()), ("city", pa.string()), ("room_type_id", pa.int64()),
+     ("room_code", pa.string()), ("room_name", pa.string()), ("room_class", pa.string()), ("board", pa.string()),
+     ("rate_plan", pa.string()), ("net_amount", MONEY), ("currency", pa.string()), ("refundable", pa.uint8()),
+     ("allotment", pa.int32()), ("updated_at", TS)],
+)
+_fact(
+    "settlement_lines", "Settlement lines of the cycles starting on the day (superseded revisions left out).",
+    """
+    SELECT c.period_start, l.id, c.id, c.supplier_code, c.period_start, c.period_end, l.class,
+           coalesce(l.supplier_ref, ''), coalesce(l.order_id, ''), l.platform_amount, l.statement_amount,
+           l.difference, coalesce(l.currency, '')
+    FROM settlement_lines l JOIN settlement_cycles c ON c.id = l.cycle_id
+    WHERE c.status <> 'superseded' AND c.period_start >= %(start)s AND c.period_start < %(end)s
+    """,
+    [("day", pa.date32()), ("line_id", pa.int64()), ("cycle_id", pa.int64()), ("supplier_code", pa.string()),
+     ("period_start", pa.date32()), ("period_end", pa.date32()), ("class", pa.string()),
+     ("supplier_ref", pa.string()), ("order_id", pa.string()), ("platform_amount", MONEY),
+     ("statement_amount", MONEY), ("difference", MONEY), ("currency", pa.string())],
+)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    rows: int
+    batches: int
+    days_replaced: int
+    days_emptied: int
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Days in [start, end)."""
+    return [start + timedelta(days=offset) for offset in range((end - start).days)]
+
+
+def partition_id(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+@contextmanager
+def staging_table(client: Client, like: str, start: date) -> Iterator[str]:
+    """A private, empty copy of `like`'s structure (one per run, so concurrent runs never share one)."""
+    name = f"{DATABASE}._stage_{like.split('.')[-1]}_{partition_id(start)}_{uuid.uuid4().hex[:8]}"
+    client.command(f"CREATE TABLE {name} AS {like}")
+    try:
+        yield name
+    finally:
+        client.command(f"DROP TABLE IF EXISTS {name}")
+
+
+def swap_days(client: Client, target: str, stage: str, start: date, end: date) -> tuple[int, int]:
+    """Make each day in [start, end) of `target` exactly the staged day: replace it, or drop it if none staged."""
+    stage_db, stage_table = stage.split(".")
+    staged = {
+        row[0] for row in client.query(
+            "SELECT DISTINCT partition_id FROM system.parts WHERE database = %(db)s AND table = %(table)s AND active",
+            parameters={"db": stage_db, "table": stage_table},
+        ).result_rows
+    }
+    replaced = emptied = 0
+    for day in days_between(start, end):
+        pid = partition_id(day)
+        if pid in staged:
+            client.command(f"ALTER TABLE {target} REPLACE PARTITION ID '{pid}' FROM {stage}")
+            replaced += 1
+        else:
+            client.command(f"ALTER TABLE {target} DROP PARTITION ID '{pid}'")
+            emptied += 1
+    return replaced, emptied
+
+
+def stream_batches(database_url: str, fact: Fact, start: date, end: date,
+                   batch_rows: int = BATCH_ROWS) -> Iterator[pa.Table]:
+    """The fact's rows for [start, end) from a server-side cursor, `batch_rows` at a time, as Arrow."""
+    names = [name for name, _ in fact.columns]
+    schema = pa.schema([pa.field(name, kind) for name, kind in fact.columns])
+    with psycopg.connect(plain_url(database_url)) as conn, conn.cursor(name=f"wh_{fact.name}") as cursor:
+        cursor.itersize = batch_rows
+        cursor.execute(fact.query, {"start": start, "end": end})
+        while rows := cursor.fetchmany(batch_rows):
+            columns = list(zip(*rows, strict=True))
+            yield pa.Table.from_arrays(
+                [pa.array(values, type=kind) for values, (_, kind) in zip(columns, fact.columns, strict=True)],
+                names=names,
+            ).cast(schema)
+
+
+def load_fact(client: Client, database_url: str, fact: Fact, start: date, end: date,
+              batch_rows: int = BATCH_ROWS) -> LoadResult:
+    """Load the days in [start, end) of `fact` from PostgreSQL; each day is replaced whole."""
+    rows = batches = 0
+    with staging_table(client, fact.qualified, start) as stage:
+        for batch in stream_batches(database_url, fact, start, end, batch_rows):
+            client.insert_arrow(stage, batch)
+            rows += batch.num_rows
+            batches += 1
+        replaced, emptied = swap_days(client, fact.qualified, stage, start, end)
+    return LoadResult(rows, batches, replaced, emptied)

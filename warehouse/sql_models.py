@@ -1,0 +1,198 @@
+"""dbt_like_sql: a folder of ClickHouse SQL models with dependencies named in the SQL.
+
+A model file starts with a header of `-- key: value` lines:
+
+    -- materialized: table          (table | view)
+    -- partition_by: day            (a Date column; the model is then built one day partition at a time)
+    -- order_by: partner_id, city
+    -- description: what the model holds
+    -- report: sales                (the /reports page that shows it)
+    -- not_negative: room_nights    (columns an asset check keeps >= 0)
+
+and names its inputs as `{{ ref('model') }}` and `{{ source('facts', 'orders') }}`. Partitioned
+models filter their inputs with `{{ partition_filter('day') }}`, which renders to the days being built.
+Materialising a day range builds it in a private staging table and swaps whole days in
+(`REPLACE PARTITION`), so reruns never duplicate.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from graphlib import CycleError, TopologicalSorter
+from pathlib import Path
+
+import jinja2
+from clickhouse_connect.driver.client import Client
+
+from warehouse.client import DATABASE
+from warehouse.loaders import FACTS, staging_table, swap_days
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
+HEADER_KEYS = {"materialized", "partition_by", "order_by", "description", "report", "not_negative"}
+_HEADER_LINE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
+_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+
+
+class ModelError(ValueError):
+    """A model folder that cannot load; the message names the file."""
+
+
+@dataclass
+class SqlModel:
+    name: str
+    path: Path
+    template: str
+    config: dict[str, str]
+    refs: list[str] = field(default_factory=list)
+    sources: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def table(self) -> str:
+        return f"{DATABASE}.{self.name}"
+
+    @property
+    def materialized(self) -> str:
+        return self.config.get("materialized", "table")
+
+    @property
+    def partition_by(self) -> str | None:
+        return self.config.get("partition_by") or None
+
+    @property
+    def description(self) -> str:
+        return self.config.get("description", f"SQL model {self.name}")
+
+    @property
+    def not_negative(self) -> list[str]:
+        return [column.strip() for column in self.config.get("not_negative", "").split(",") if column.strip()]
+
+    def render(self, start: date | None = None, end: date | None = None) -> str:
+        """The SQL for the days in [start, end) (all days when not given)."""
+
+        def partition_filter(column: str = "day") -> str:
+            if start is None or end is None:
+                return "1 = 1"
+            return f"({column} >= toDate('{start.isoformat()}') AND {column} < toDate('{end.isoformat()}'))"
+
+        return _ENV.from_string(self.template).render(
+            ref=lambda name: f"{DATABASE}.{name}",
+            source=lambda group, name: FACTS[name].qualified,
+            partition_filter=partition_filter,
+        ).strip().rstrip(";")
+
+
+def _parse(path: Path) -> SqlModel:
+    name = path.stem
+    if not _MODEL_NAME.match(name):
+        raise ModelError(f"{path}: a model file name must be lower_snake_case (it becomes the table name)")
+    text = path.read_text()
+    config: dict[str, str] = {}
+    for line in text.splitlines():
+        match = _HEADER_LINE.match(line.strip())
+        if not match:
+            break
+        key, value = match.groups()
+        if key not in HEADER_KEYS:
+            raise ModelError(f"{path}: unknown header key '{key}' (known: {', '.join(sorted(HEADER_KEYS))})")
+        config[key] = value
+    model = SqlModel(name, path, text, config)
+    if model.materialized not in ("table", "view"):
+        raise ModelError(f"{path}: materialized must be 'table' or 'view', not '{model.materialized}'")
+    if model.materialized == "view" and model.partition_by:
+        raise ModelError(f"{path}: a view cannot have partition_by")
+    refs: list[str] = []
+    sources: list[tuple[str, str]] = []
+
+    def record_ref(ref_name: str) -> str:
+        refs.append(ref_name)
+        return ref_name
+
+    def record_source(group: str, source_name: str) -> str:
+        if group != "facts" or source_name not in FACTS:
+            raise ModelError(f"{path}: source('{group}', '{source_name}') is not a warehouse fact "
+                             f"(known: {', '.join(f'facts.{n}' for n in FACTS)})")
+        sources.append((group, source_name))
+        return source_name
+
+    try:
+        _ENV.from_string(text).render(ref=record_ref, source=record_source, partition_filter=lambda *_: "1 = 1")
+    except jinja2.TemplateError as error:
+        raise ModelError(f"{path}: cannot render: {error}") from error
+    model.refs = list(dict.fromkeys(refs))
+    model.sources = list(dict.fromkeys(sources))
+    return model
+
+
+def load_models(directory: Path = MODELS_DIR) -> dict[str, SqlModel]:
+    """Every model in `directory`, upstream first. Raises ModelError naming the file at fault."""
+    models = {model.name: model for model in (_parse(path) for path in sorted(directory.glob("*.sql")))}
+    for model in models.values():
+        for ref in model.refs:
+            if ref not in models:
+                raise ModelError(f"{model.path}: ref('{ref}') names no model in {directory}")
+            if models[ref].partition_by and not model.partition_by:
+                raise ModelError(f"{model.path}: an unpartitioned model cannot ref the partitioned model '{ref}'")
+    try:
+        order = list(TopologicalSorter({name: model.refs for name, model in models.items()}).static_order())
+    except CycleError as error:
+        cycle = error.args[1]
+        files = " -> ".join(str(models[name].path) for name in cycle)
+        raise ModelError(f"{models[cycle[0]].path}: models form a cycle: {files}") from error
+    return {name: models[name] for name in order}
+
+
+def _columns(client: Client, sql: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in client.query(f"DESCRIBE ({sql})").result_rows]
+
+
+def ensure_table(client: Client, model: SqlModel) -> None:
+    """Create the model's table from its SQL's columns; recreate it if the SQL's columns changed."""
+    sql = model.render()
+    if model.materialized == "view":
+        client.command(f"CREATE OR REPLACE VIEW {model.table} AS {sql}")
+        return
+    wanted = _columns(client, sql)
+    exists = client.query(f"EXISTS TABLE {model.table}").result_rows[0][0]
+    if exists:
+        current = [(row[0], row[1]) for row in client.query(f"DESCRIBE TABLE {model.table}").result_rows]
+        if current == wanted:
+            return
+        client.command(f"DROP TABLE {model.table}")
+    partition = f"PARTITION BY {model.partition_by}" if model.partition_by else ""
+    order_by = model.config.get("order_by") or "tuple()"
+    client.command(f"CREATE TABLE IF NOT EXISTS {model.table} ENGINE = MergeTree {partition} "
+                   f"ORDER BY ({order_by}) EMPTY AS {sql}")
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    model: str
+    rows: int
+    sql: str
+
+
+def materialize(client: Client, model: SqlModel, start: date | None = None, end: date | None = None) -> ModelRun:
+    """Build the model for the days in [start, end) (partitioned) or whole (unpartitioned)."""
+    ensure_table(client, model)
+    if model.materialized == "view":
+        return ModelRun(model.name, 0, model.render())
+    if model.partition_by and (start is None or end is None):
+        raise ValueError(f"{model.name} is partitioned by {model.partition_by}: give the days to build")
+    sql = model.render(start, end) if model.partition_by else model.render()
+    with staging_table(client, model.table, start or date.today()) as stage:
+        client.command(f"INSERT INTO {stage} {sql}")
+        rows = int(client.query(f"SELECT count() FROM {stage}").result_rows[0][0])
+        if model.partition_by:
+            swap_days(client, model.table, stage, start, end)
+        else:
+            client.command(f"EXCHANGE TABLES {model.table} AND {stage}")
+    return ModelRun(model.name, rows, sql)
+
+
+def materialize_all(client: Client, models: Iterable[SqlModel], start: date, end: date) -> list[ModelRun]:
+    """Every model (upstream first) for the days in [start, end)."""
+    return [materialize(client, model, start, end) for model in models]
