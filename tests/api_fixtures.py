@@ -142,6 +142,8 @@ def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: 
 
     Returns one sellable offer description per hotel (refundable BAR rate available every night).
     """
+    from suppliers.rates import CNY_PER
+
     world = sim.state.world
     masters = {m.hotel_id: m for m in world.master_hotels}
     book = sim.state.rates
@@ -149,6 +151,11 @@ def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: 
     chosen: list[dict] = []
     end = start + dt.timedelta(days=nights)
     with engine.begin() as conn:
+        for currency, per_cny in CNY_PER.items():
+            if currency != "CNY":
+                conn.execute(sa.text(
+                    "INSERT INTO fx_rates (base_currency, quote_currency, rate, as_of) VALUES (:b, 'CNY', :r, :d)"
+                    " ON CONFLICT DO NOTHING"), {"b": currency, "r": per_cny, "d": dt.date.today()})
         for hotel in sim.state.hotels:
             if len(chosen) >= hotels:
                 break

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=LimitedRoute)
 
 @router.post(
     "/token", summary="Exchange client credentials for a bearer token", response_model=TokenResponse,
-    responses={401: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 429: {"model": ErrorResponse}},
+    responses={code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429)},
 )
 async def token(body: TokenRequest, request: Request) -> JSONResponse:
     # Guessing secrets is rate limited per client id (scrypt makes each guess slow as well).

@@ -27,7 +27,7 @@ from core.quotes import (
 
 router = APIRouter(prefix="/v1/quotes", tags=["quotes"], route_class=LimitedRoute)
 _partner = require_role("partner")
-ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 429)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429)}
 
 
 def _json(body: dict, status: int = 200) -> Response:
