@@ -139,24 +139,6 @@ class RateBook:
             day += dt.timedelta(days=1)
         return rates
 
-    def stay_total(self, hotel: WorldSupplierHotel, room_code: str, board: str, rate_plan: str,
-                   check_in: dt.date, check_out: dt.date, rooms: int = 1) -> tuple[Decimal, str, int] | None:
-        """(total, currency, minimum allotment) for a stay, or None if the offer does not exist."""
-        total = Decimal(0)
-        currency = ""
-        minimum = 10**6
-        day = check_in
-        while day < check_out:
-            match = next((r for r in self.nightly(hotel, day)
-                          if r.room_code == room_code and r.board == board and r.rate_plan == rate_plan), None)
-            if match is None:
-                return None
-            total += match.amount
-            currency = match.currency
-            minimum = min(minimum, match.allotment)
-            day += dt.timedelta(days=1)
-        return (total * rooms).quantize(CENT), currency, minimum
-
 
 FREE_CANCEL_HOURS = 72
 

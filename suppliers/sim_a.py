@@ -133,7 +133,7 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
                 continue
             rooms: dict[str, dict] = {}
             offers: dict[tuple, dict] = {}
-            for rate in state.rates.stay(hotel, check_in, check_out):
+            for rate in state.stay(hotel, check_in, check_out):
                 room = rooms.setdefault(rate.room_code, {"code": rate.room_code, "name": rate.room_name,
                                                          "maxOccupancy": rate.max_occupancy, "rates": []})
                 offer = offers.get((rate.room_code, rate.board, rate.rate_plan))
@@ -172,11 +172,10 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
         hotel = state.hotel_by_id.get(hotel_id)
         if hotel is None:
             raise KeyError("unknown hotel in rateKey")
-        found = state.rates.stay_total(hotel, room, board, plan, check_in, check_out)
+        found = state.stay_total(hotel, room, board, plan, check_in, check_out)
         if found is None:
             raise KeyError("rate no longer offered")
         total, currency, allotment = found
-        total = (total * state.price_factor()).quantize(Decimal("0.01"))
         return hotel, room, board, plan, check_in, check_out, quoted, total, currency, allotment
 
     async def checkrates(request: Request) -> Response:

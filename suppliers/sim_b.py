@@ -141,7 +141,7 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
             rates_parent = ET.SubElement(stay, "RoomRates")
             seen_rooms: set[str] = set()
             grouped: dict[tuple, ET.Element] = {}
-            for rate in state.rates.stay(hotel, check_in, check_out):
+            for rate in state.stay(hotel, check_in, check_out):
                 if rate.room_code not in seen_rooms:
                     seen_rooms.add(rate.room_code)
                     room = ET.SubElement(types, "RoomType", {"RoomTypeCode": rate.room_code,
@@ -214,11 +214,10 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
         if state.find(reference) is not None:
             return respond(_errors(name, "95", f"duplicate UniqueID {reference}"), "book")
         hotel = state.hotel_by_id.get(hotel_id)
-        found = state.rates.stay_total(hotel, room, board, plan, check_in, check_out, rooms) if hotel else None
+        found = state.stay_total(hotel, room, board, plan, check_in, check_out, rooms) if hotel else None
         if found is None:
             return respond(_errors(name, "402", "invalid hotel, room, meal plan or rate plan"), "book")
         total, currency, allotment = found
-        total = (total * state.price_factor()).quantize(Decimal("0.01"))
         if allotment < rooms:
             return respond(_errors(name, "322", "no availability"), "book")
         if expected_total is not None and total != expected_total:

@@ -109,7 +109,7 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, rate_limit_per_s: f
             if hotel is None:
                 continue
             offers: dict[tuple, dict] = {}
-            for rate in state.rates.stay(hotel, check_in, check_out):
+            for rate in state.stay(hotel, check_in, check_out):
                 key = (rate.room_code, rate.board, rate.rate_plan)
                 offer = offers.get(key)
                 if offer is None:
@@ -139,11 +139,10 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, rate_limit_per_s: f
     def current(token: str):
         hotel_id, room, board, plan, check_in, check_out, quoted = _untoken(token)
         hotel = state.hotel_by_id.get(hotel_id)
-        found = state.rates.stay_total(hotel, room, board, plan, check_in, check_out) if hotel else None
+        found = state.stay_total(hotel, room, board, plan, check_in, check_out) if hotel else None
         if found is None:
             raise KeyError("offer no longer exists")
         total, _, allotment = found
-        total = (total * state.price_factor()).quantize(Decimal("0.01"))
         return hotel_id, room, board, plan, check_in, check_out, quoted, total, allotment
 
     async def price_check(request: Request) -> Response:

@@ -16,7 +16,7 @@ import secrets
 import socket
 import threading
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
 
@@ -188,6 +188,24 @@ class SimState:
 
     def price_factor(self) -> Decimal:
         return Decimal(1) + Decimal(str(self.faults.price_change_pct)) / 100
+
+    def stay(self, hotel, check_in: dt.date, check_out: dt.date) -> list:
+        """The world's nightly rates for a stay, moved by the price-change fault if it is on."""
+        rates = self.rates.stay(hotel, check_in, check_out)
+        factor = self.price_factor()
+        if factor == 1:
+            return rates
+        return [replace(rate, amount=(rate.amount * factor).quantize(Decimal("0.01"))) for rate in rates]
+
+    def stay_total(self, hotel, room_code: str, board: str, rate_plan: str, check_in: dt.date, check_out: dt.date,
+                   rooms: int = 1) -> tuple[Decimal, str, int] | None:
+        """(total, currency, minimum allotment) of one offer for a stay, or None if it is not offered."""
+        nights = [rate for rate in self.stay(hotel, check_in, check_out)
+                  if (rate.room_code, rate.board, rate.rate_plan) == (room_code, board, rate_plan)]
+        if len(nights) != (check_out - check_in).days:
+            return None
+        total = sum((rate.amount for rate in nights), Decimal(0)) * rooms
+        return total, nights[0].currency, min(rate.allotment for rate in nights)
 
     async def after_booking(self) -> None:
         """book-then-timeout: the booking is stored, then the answer never comes in time."""

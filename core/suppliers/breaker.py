@@ -83,3 +83,9 @@ def breaker_for(supplier: str, base_url: str, failure_threshold: int, reset_time
             breaker = CircuitBreaker(supplier, failure_threshold, reset_timeout_s)
             _breakers[key] = breaker
         return breaker
+
+
+def reset_breakers() -> None:
+    """Forget every breaker's state (tests; an operator after fixing a supplier's configuration)."""
+    with _breakers_lock:
+        _breakers.clear()

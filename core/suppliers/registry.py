@@ -19,7 +19,7 @@ from core.settings import Settings
 from core.suppliers.adapter_a import SupplierAAdapter
 from core.suppliers.adapter_b import SupplierBAdapter
 from core.suppliers.adapter_c import SupplierCAdapter
-from core.suppliers.breaker import breaker_for
+from core.suppliers.breaker import CircuitBreaker, breaker_for
 from core.suppliers.calls import recorder_for
 from core.suppliers.config import DEV_KEYS, DEV_SECRETS, NAMES, PROTOCOLS, supplier_settings
 from core.suppliers.http import SupplierHttp
@@ -78,11 +78,18 @@ def adapter_for(code: str, settings: Settings, base_url: str | None = None) -> S
     url = base_url or stored_url
     if not url:
         raise UnknownSupplier(f"no base URL for supplier {code}: set SUPPLIER_{code}_URL or start the simulators")
+    return build_adapter(code, url, settings, api_key=api_key, secret=secret, database_url=database_url)
+
+
+def build_adapter(code: str, base_url: str, settings: Settings, *, api_key: str, secret: str = "",
+                  database_url: str | None = None, breaker: CircuitBreaker | None = None) -> SupplierAdapter:
+    """An adapter with explicit credentials (and optionally its own breaker); `adapter_for` resolves them."""
     config = supplier_settings()
     http = SupplierHttp(
-        code, url, concurrency_limit=settings.concurrency_limit, timeout_s=settings.query_timeout_ms / 1000,
+        code, base_url, concurrency_limit=settings.concurrency_limit, timeout_s=settings.query_timeout_ms / 1000,
         max_attempts=settings.retry_max_attempts, backoff_s=settings.retry_backoff_ms / 1000,
-        breaker=breaker_for(code, url, config.supplier_breaker_failures, config.supplier_breaker_reset_ms / 1000),
+        breaker=breaker or breaker_for(code, base_url, config.supplier_breaker_failures,
+                                       config.supplier_breaker_reset_ms / 1000),
         recorder=recorder_for(database_url),
     )
     if code == "A":
