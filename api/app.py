@@ -67,6 +67,9 @@ def main() -> None:
 
     settings = get_settings()
     configure_logging("api", settings.log_level)
+    from core.tracing import setup_tracing
+
+    setup_tracing("api")  # OTLP export only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     uvicorn.run(
         "api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
         log_config=None, access_log=False,

@@ -26,6 +26,9 @@ def relay(
         typer.echo("RABBITMQ_URL is not set: events stay in outbox_events until a relay runs", err=True)
         raise typer.Exit(2)
     configure_logging("relay", settings.log_level)
+    from core.tracing import setup_tracing
+
+    setup_tracing("relay")
     endpoints = endpoints_or_exit(settings, start=False)
     if metrics_port:
         from prometheus_client import start_http_server
