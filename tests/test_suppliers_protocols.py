@@ -166,8 +166,8 @@ async def test_adapter_for_reads_the_suppliers_table(engine, simulators, setting
 
     register_supplier(engine, "C", simulators["C"].base_url, "dev-supplier-c-key",
                       settings.encryption_secret.get_secret_value())
-    stored = engine.connect().exec_driver_sql("SELECT base_url, api_key_encrypted FROM suppliers WHERE code = 'C'"
-                                              ).first()
+    with engine.connect() as conn:
+        stored = conn.exec_driver_sql("SELECT base_url, api_key_encrypted FROM suppliers WHERE code = 'C'").first()
     assert stored.base_url == simulators["C"].base_url
     assert b"dev-supplier-c-key" not in bytes(stored.api_key_encrypted)  # encrypted at rest
     client = adapter_for("C", settings)
