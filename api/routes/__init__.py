@@ -5,5 +5,6 @@ from api.routes.auth import router as auth_router
 from api.routes.health import router as health_router
 from api.routes.orders import router as orders_router
 from api.routes.quotes import router as quotes_router
+from api.routes.reports import router as reports_router
 
-ROUTERS = [health_router, admin_router, auth_router, quotes_router, orders_router]
+ROUTERS = [health_router, admin_router, auth_router, quotes_router, orders_router, reports_router]

@@ -1,0 +1,236 @@
+"""BI report data from the rollup tables, and server-rendered SVG charts (no JavaScript, no internet).
+
+Each topic is a list of sections: a title, an optional chart, a table. Money stays Decimal with its
+currency; floats appear only as pixel geometry inside the SVG.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from html import escape
+
+from clickhouse_connect.driver.client import Client
+from clickhouse_connect.driver.exceptions import DatabaseError
+
+from warehouse.client import DATABASE
+
+TOPICS = {
+    "sales": "Sales: GMV, bookings, room-nights, margin",
+    "conversion": "Quote-to-order conversion",
+    "cancellations": "Cancellations",
+    "suppliers": "Supplier performance",
+    "competitiveness": "Price competitiveness",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date
+    end: date  # included
+    partner: str | None = None
+    city: str | None = None
+
+    def where(self, partner: bool = True, city: bool = True) -> tuple[str, dict]:
+        clauses = ["day >= %(start)s", "day <= %(end)s"]
+        params: dict = {"start": self.start, "end": self.end}
+        if partner and self.partner:
+            clauses.append("partner_id = %(partner)s")
+            params["partner"] = self.partner
+        if city and self.city:
+            clauses.append("city = %(city)s")
+            params["city"] = self.city
+        return " AND ".join(clauses), params
+
+
+@dataclass
+class Section:
+    title: str
+    columns: list[str]
+    rows: list[list]
+    chart: str = ""
+    note: str = ""
+    table_id: str = ""
+
+
+@dataclass
+class Report:
+    topic: str
+    title: str
+    sections: list[Section] = field(default_factory=list)
+    partners: list[tuple[str, str]] = field(default_factory=list)
+    cities: list[str] = field(default_factory=list)
+
+
+def _rows(client: Client, sql: str, params: dict) -> list[list]:
+    return [list(row) for row in client.query(sql, parameters=params).result_rows]
+
+
+def bar_chart(title: str, labels: list[str], values: list[Decimal | float | int], unit: str = "") -> str:
+    """A vertical bar chart as inline SVG; each bar carries its label and exact value as data attributes."""
+    width, height, left, bottom, top = 720, 260, 60, 40, 24
+    if not values:
+        return (f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" height="60">'
+                f'<text x="10" y="30">{escape(title)}: no data for these filters</text></svg>')
+    peak = max(float(value) for value in values) or 1.0
+    slot = (width - left - 10) / len(values)
+    bar_width = max(1.0, slot * 0.8)
+    parts = [f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
+             f'<text x="{left}" y="16" class="chart-title">{escape(title)}</text>',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#888"/>',
+             f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="10">{escape(str(max(values)))}</text>']
+    every = max(1, len(labels) // 12)
+    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
+        bar_height = max(0.0, float(value) / peak * (height - top - bottom))
+        x = left + index * slot + (slot - bar_width) / 2
+        y = height - bottom - bar_height
+        parts.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar_height:.1f}" '
+                     f'fill="#3b6ea5" data-label="{escape(label)}" data-value="{escape(str(value))}">'
+                     f'<title>{escape(label)}: {escape(str(value))} {escape(unit)}</title></rect>')
+        if index % every == 0:
+            parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
+                         f'font-size="9">{escape(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _options(client: Client, filters: Filters) -> tuple[list[tuple[str, str]], list[str]]:
+    partners = _rows(client, f"SELECT partner_id, any(partner_name) FROM {DATABASE}.daily_sales "
+                             "GROUP BY partner_id ORDER BY 2", {})
+    cities = [row[0] for row in _rows(client, f"SELECT DISTINCT city FROM {DATABASE}.daily_sales "
+                                              "WHERE city != '' ORDER BY city", {})]
+    return [(row[0], row[1]) for row in partners], cities
+
+
+def _sales(client: Client, filters: Filters) -> list[Section]:
+    where, params = filters.where()
+    table = f"{DATABASE}.daily_sales"
+    daily = _rows(client, f"SELECT day, currency, sum(gmv), sum(bookings), sum(room_nights), sum(margin) FROM {table} "
+                          f"WHERE {where} GROUP BY day, currency ORDER BY currency, day", params)
+    sections = []
+    for currency in sorted({row[1] for row in daily}):
+        mine = [row for row in daily if row[1] == currency]
+        sections.append(Section(
+            f"GMV per day ({currency})", ["day", "currency", "GMV", "bookings", "room-nights", "margin"],
+            [[str(row[0]), row[1], row[2], row[3], row[4], row[5]] for row in mine],
+            chart=bar_chart(f"GMV per day ({currency})", [str(row[0])[5:] for row in mine],
+                            [row[2] for row in mine], currency),
+            table_id=f"sales-daily-{currency}",
+        ))
+    for dimension, label in (("partner_name", "partner"), ("city", "city"), ("supplier_code", "supplier")):
+        rows = _rows(client, f"SELECT {dimension}, currency, sum(orders), sum(bookings), sum(room_nights), sum(gmv), "
+                             f"sum(margin) FROM {table} WHERE {where} GROUP BY {dimension}, currency "
+                             f"ORDER BY sum(gmv) DESC, {dimension}", params)
+        sections.append(Section(
+            f"By {label}", [label, "currency", "orders", "bookings", "room-nights", "GMV", "margin"], rows,
+            chart=bar_chart(f"Bookings by {label}", [f"{row[0]} ({row[1]})" for row in rows], [row[3] for row in rows]),
+            table_id=f"sales-by-{label}",
+        ))
+    if not daily:
+        sections.insert(0, Section("GMV per day", ["day"], [], chart=bar_chart("GMV per day", [], []),
+                                   table_id="sales-daily"))
+    return sections
+
+
+def _conversion(client: Client, filters: Filters) -> list[Section]:
+    where, params = filters.where()
+    table = f"{DATABASE}.quote_conversion"
+    daily = _rows(client, f"SELECT day, sum(quotes), sum(offers_shown), sum(quotes_ordered), "
+                          f"round(if(sum(quotes) = 0, 0, sum(quotes_ordered) / sum(quotes)), 4) "
+                          f"FROM {table} WHERE {where} GROUP BY day ORDER BY day", params)
+    by_partner = _rows(client, f"SELECT partner_name, city, sum(quotes), sum(offers_shown), sum(quotes_ordered), "
+                               f"round(if(sum(quotes) = 0, 0, sum(quotes_ordered) / sum(quotes)), 4) FROM {table} "
+                               f"WHERE {where} GROUP BY partner_name, city ORDER BY partner_name, city", params)
+    return [
+        Section("Quotes per day and conversion", ["day", "quotes", "offers shown", "quotes ordered", "conversion"],
+                [[str(row[0]), *row[1:]] for row in daily],
+                chart=bar_chart("Conversion per day", [str(row[0])[5:] for row in daily], [row[4] for row in daily]),
+                table_id="conversion-daily"),
+        Section("By partner and city", ["partner", "city", "quotes", "offers shown", "quotes ordered", "conversion"],
+                by_partner, table_id="conversion-by-partner"),
+    ]
+
+
+def _cancellations(client: Client, filters: Filters) -> list[Section]:
+    where, params = filters.where()
+    table = f"{DATABASE}.cancellation_rate"
+    daily = _rows(client, f"SELECT day, sum(orders), sum(cancelled), "
+                          f"round(if(sum(orders) = 0, 0, sum(cancelled) / sum(orders)), 4) FROM {table} "
+                          f"WHERE {where} GROUP BY day ORDER BY day", params)
+    by_partner = _rows(client, f"SELECT partner_name, city, sum(orders), sum(cancelled), "
+                               f"round(if(sum(orders) = 0, 0, sum(cancelled) / sum(orders)), 4) FROM {table} "
+                               f"WHERE {where} GROUP BY partner_name, city ORDER BY partner_name, city", params)
+    return [
+        Section("Cancellation rate per day (orders created that day)", ["day", "orders", "cancelled", "rate"],
+                [[str(row[0]), *row[1:]] for row in daily],
+                chart=bar_chart("Cancelled orders per day", [str(row[0])[5:] for row in daily],
+                                [row[2] for row in daily]),
+                table_id="cancellations-daily"),
+        Section("By partner and city", ["partner", "city", "orders", "cancelled", "rate"], by_partner,
+                table_id="cancellations-by-partner"),
+    ]
+
+
+def _suppliers(client: Client, filters: Filters) -> list[Section]:
+    where, params = filters.where(partner=False, city=False)
+    rows = _rows(client, f"SELECT supplier_code, sum(calls), sum(errors), "
+                         f"round(if(sum(calls) = 0, 0, sum(errors) / sum(calls)), 4), max(latency_p50_ms), "
+                         f"max(latency_p95_ms), max(latency_p99_ms), sum(orders), sum(confirmed), sum(failed), "
+                         f"round(if(sum(confirmed) + sum(failed) = 0, 0, sum(confirmed) / (sum(confirmed) + "
+                         f"sum(failed))), 4) FROM {DATABASE}.supplier_performance WHERE {where} "
+                         f"GROUP BY supplier_code ORDER BY supplier_code", params)
+    return [Section(
+        "Suppliers", ["supplier", "calls", "errors", "error rate", "worst daily p50 ms", "worst daily p95 ms",
+                      "worst daily p99 ms", "orders", "confirmed", "failed", "booking success"], rows,
+        chart=bar_chart("Supplier calls", [row[0] for row in rows], [row[1] for row in rows]),
+        note="Percentiles are computed per day; the table shows each supplier's worst day in the range. "
+             "Partner and city filters do not apply to supplier calls.",
+        table_id="suppliers",
+    )]
+
+
+def _competitiveness(client: Client, filters: Filters) -> list[Section]:
+    where, params = filters.where(partner=False)
+    wins = _rows(client, f"SELECT supplier_code, currency, sum(wins), toDecimal128(avg(avg_lead_amount), 4), "
+                         f"round(avg(avg_lead_pct), 4) FROM {DATABASE}.supplier_price_wins WHERE {where} "
+                         f"GROUP BY supplier_code, currency ORDER BY sum(wins) DESC, supplier_code", params)
+    leads = _rows(client, f"SELECT day, master_hotel_id, city, room_key, board, currency, suppliers, "
+                          f"cheapest_supplier, cheapest_price, next_price, lead_amount FROM "
+                          f"{DATABASE}.price_competitiveness WHERE {where} AND suppliers >= 2 "
+                          f"ORDER BY lead_amount DESC, day, master_hotel_id LIMIT 50", params)
+    return [
+        Section("Cheapest supplier per mapped hotel-room-night (with 2+ suppliers)",
+                ["supplier", "currency", "nights cheapest", "average lead", "average lead %"], wins,
+                chart=bar_chart("Nights cheapest by supplier", [f"{row[0]} ({row[1]})" for row in wins],
+                                [row[2] for row in wins]),
+                table_id="competitiveness-wins"),
+        Section("Largest leads", ["night", "hotel", "city", "room", "board", "currency", "suppliers", "cheapest",
+                                  "price", "next price", "lead"],
+                [[str(row[0]), *row[1:]] for row in leads], table_id="competitiveness-leads",
+                note="Partner filter does not apply to supplier prices."),
+    ]
+
+
+BUILDERS = {"sales": _sales, "conversion": _conversion, "cancellations": _cancellations,
+            "suppliers": _suppliers, "competitiveness": _competitiveness}
+
+
+def build_report(client: Client, topic: str, filters: Filters) -> Report:
+    """The sections of `topic` for `filters` (empty sections when the rollups are not built yet)."""
+    report = Report(topic, TOPICS[topic])
+    exists = client.query(f"EXISTS TABLE {DATABASE}.daily_sales").result_rows[0][0]
+    if not exists:
+        report.sections = [Section("No data yet", [], [], note="The rollups have not been built: run "
+                                   "`hotelctl backfill warehouse_facts ...` then `warehouse_rollups`.")]
+        return report
+    report.partners, report.cities = _options(client, filters)
+    try:
+        report.sections = BUILDERS[topic](client, filters)
+    except DatabaseError as error:
+        if "UNKNOWN_TABLE" not in str(error):
+            raise
+        report.sections = [Section("No data yet", [], [], note="The rollups of this topic have not been built "
+                                   "yet: run `hotelctl backfill warehouse_rollups ...`.")]
+    return report
