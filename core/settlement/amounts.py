@@ -83,3 +83,13 @@ def to_decimal(units: int | None) -> Decimal | None:
 def format_units(units: int, currency: str) -> str:
     """The same text as `format_expr`, for one value."""
     return pl.DataFrame({"u": [units], "c": [currency]}).select(format_expr("u", "c")).item()
+
+
+def format_decimal(value: Decimal | None, currency: str | None) -> str | None:
+    """A stored Decimal as text with at least the currency's minor digits, never rounded (100.1000 → 100.10)."""
+    if value is None:
+        return None
+    minor = MINOR_UNITS.get(currency or "", 2)
+    exponent = value.normalize().as_tuple().exponent
+    digits = max(minor, -exponent if isinstance(exponent, int) and exponent < 0 else 0)
+    return f"{value:.{digits}f}"

@@ -1,0 +1,116 @@
+"""A cycle's money: payable to the supplier, receivable from each partner, the platform's margin, and
+the double-entry journal that records them (debits equal credits in every currency).
+
+Per order (amounts are Decimal; rounding happens once, here, half up to the currency's minor unit):
+- CONFIRMED: payable = net_amount (net currency); receivable = sell_amount × (1 − commission_pct/100)
+  rounded; margin = receivable − net (× fx_rate into the sell currency when the currencies differ,
+  through the `fx_clearing` account so each currency balances on its own).
+- CANCELLED: the supplier's cancellation fee (`cancellation_fee`, 0 when none) is both payable and
+  receivable (passed through at cost): no margin.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+
+from core.money import exponent
+from core.settlement.amounts import format_decimal
+
+ZERO = Decimal(0)
+FOUR = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class OrderMoney:
+    order_id: str
+    partner_id: str
+    partner_name: str
+    commission_pct: Decimal
+    status: str  # CONFIRMED | CANCELLED
+    net_amount: Decimal
+    net_currency: str
+    sell_amount: Decimal
+    sell_currency: str
+    fx_rate: Decimal
+    cancellation_fee: Decimal | None
+
+
+@dataclass
+class CycleMoney:
+    payable: dict[str, Decimal] = field(default_factory=dict)
+    receivable: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)  # (partner_id, name, currency)
+    margin: dict[str, Decimal] = field(default_factory=dict)
+    journal: list[tuple[str, str, Decimal, Decimal, str]] = field(default_factory=list)  # account, cur, dr, cr, memo
+
+    def as_json(self) -> dict:
+        receivable = [{"partner_id": pid, "partner_name": name, "currency": cur,
+                       "amount": format_decimal(amount, cur)}
+                      for (pid, name, cur), amount in sorted(self.receivable.items())]
+        return {"payable": {c: format_decimal(a, c) for c, a in sorted(self.payable.items())},
+                "receivable": receivable,
+                "margin": {c: format_decimal(a, c) for c, a in sorted(self.margin.items())}}
+
+
+def _round(amount: Decimal, currency: str) -> Decimal:
+    return amount.quantize(exponent(currency), rounding=ROUND_HALF_UP)
+
+
+def cycle_money(orders: list[OrderMoney], supplier_code: str) -> CycleMoney:
+    payable: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    receivable: dict[tuple[str, str, str], Decimal] = defaultdict(lambda: ZERO)
+    margin: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    ledger: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)  # (account, currency) -> debit − credit
+    supplier_account = f"accounts_payable:supplier:{supplier_code}"
+    for order in orders:
+        partner_account = f"accounts_receivable:partner:{order.partner_id}"
+        key = (order.partner_id, order.partner_name, None)
+        if order.status == "CANCELLED":
+            fee = order.cancellation_fee or ZERO
+            payable[order.net_currency] += fee
+            receivable[(*key[:2], order.net_currency)] += fee
+            ledger[(partner_account, order.net_currency)] += fee
+            ledger[(supplier_account, order.net_currency)] -= fee
+            continue
+        net = order.net_amount
+        gross = _round(order.sell_amount * (1 - order.commission_pct / 100), order.sell_currency)
+        payable[order.net_currency] += net
+        receivable[(*key[:2], order.sell_currency)] += gross
+        ledger[(partner_account, order.sell_currency)] += gross
+        ledger[(supplier_account, order.net_currency)] -= net
+        if order.net_currency == order.sell_currency:
+            cost = net
+        else:
+            cost = (net * order.fx_rate).quantize(FOUR, rounding=ROUND_HALF_UP)
+            ledger[("fx_clearing", order.sell_currency)] -= cost
+            ledger[("fx_clearing", order.net_currency)] += net
+        margin[order.sell_currency] += gross - cost
+        ledger[("platform_margin", order.sell_currency)] -= gross - cost
+    journal = []
+    for (account, currency), balance in sorted(ledger.items()):
+        memo = _memo(account, supplier_code)
+        if balance > 0:
+            journal.append((account, currency, balance, ZERO, memo))
+        elif balance < 0:
+            journal.append((account, currency, ZERO, -balance, memo))
+    return CycleMoney(dict(payable), dict(receivable), dict(margin), journal)
+
+
+def _memo(account: str, supplier_code: str) -> str:
+    if account.startswith("accounts_receivable:"):
+        return "owed by the partner: sell less commission, cancellation fees at cost"
+    if account.startswith("accounts_payable:"):
+        return f"owed to supplier {supplier_code}: net cost and cancellation fees"
+    if account == "fx_clearing":
+        return "net cost converted at the order's fx_rate"
+    return "platform margin: receivable less cost"
+
+
+def journal_balance(entries: list[tuple[str, Decimal, Decimal]]) -> dict[str, tuple[Decimal, Decimal]]:
+    """(currency, debit, credit) rows → per currency (total debit, total credit)."""
+    totals: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for currency, debit, credit in entries:
+        totals[currency][0] += debit
+        totals[currency][1] += credit
+    return {currency: (pair[0], pair[1]) for currency, pair in sorted(totals.items())}
