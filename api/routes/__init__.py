@@ -6,5 +6,7 @@ from api.routes.health import router as health_router
 from api.routes.orders import router as orders_router
 from api.routes.quotes import router as quotes_router
 from api.routes.reports import router as reports_router
+from api.routes.settlements import router as settlements_router
 
-ROUTERS = [health_router, admin_router, auth_router, quotes_router, orders_router, reports_router]
+ROUTERS = [health_router, admin_router, auth_router, quotes_router, orders_router, reports_router,
+           settlements_router]
