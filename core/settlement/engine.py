@@ -9,8 +9,8 @@ Rules (the `hotelctl reconcile` contract):
 - an unpaired order is `missing_in_statement`, except a cancelled order with a zero amount
   (`not_billed`, not a discrepancy); an unpaired statement line is `missing_in_platform`.
 
-`lines` holds every outcome (matched and not_billed included); `discrepancies` the rest, sorted by
-class (in the order above), then reference, then statement line.
+`lines` holds every outcome (matched and not_billed included, unordered); `discrepancies` the
+classes above, sorted by class (in the order above), then reference, then statement line.
 """
 
 from __future__ import annotations
@@ -35,9 +35,18 @@ class Reconciliation:
     counts: dict[str, int] = field(default_factory=dict)
     totals: dict[str, dict[str, int]] = field(default_factory=dict)
 
+    _discrepancies: pl.DataFrame | None = None
+
     @property
     def discrepancies(self) -> pl.DataFrame:
-        return self.lines.filter(pl.col("class").is_in(CLASSES))
+        """Discrepancy lines sorted by class (in CLASSES order), reference, statement line, order line."""
+        if self._discrepancies is None:
+            self._discrepancies = (
+                self.lines.filter(pl.col("class").is_in(CLASSES))
+                .with_columns(_class_order().alias("_rank"))
+                .sort(["_rank", "key", "statement_line", "order_line"], nulls_last=True)
+                .drop("_rank"))
+        return self._discrepancies
 
     @property
     def discrepancy_count(self) -> int:
@@ -103,13 +112,7 @@ def reconcile(orders: pl.DataFrame, statement: pl.DataFrame, tolerance_units: in
         pl.lit(None, dtype=pl.String).alias("platform_currency"), pl.col("s_currency").alias("statement_currency"),
         "statement_line", pl.lit(None, dtype=pl.Int64).alias("order_line"),
     )
-    lines = (
-        pl.concat([paired_lines, duplicate_lines], how="vertical_relaxed")
-        .with_columns(_class_order().alias("_rank"))
-        .sort(["_rank", "key", "statement_line", "order_line"], nulls_last=True)
-        .drop("_rank")
-        .collect()
-    )
+    lines = pl.concat([paired_lines, duplicate_lines], how="vertical_relaxed").collect()
     counts_frame = lines.group_by("class").len()
     counts = {name: 0 for name in (*CLASSES, *OK_CLASSES)}
     counts.update(dict(zip(counts_frame["class"].to_list(), counts_frame["len"].to_list(), strict=True)))

@@ -225,7 +225,9 @@ def _write_lines(conn: Connection, cycle_id: int, result: Reconciliation) -> Non
     columns = ("supplier_ref", "order_id", "class", "platform_amount", "statement_amount", "difference", "currency")
     with raw.cursor() as cursor, cursor.copy(
             f"COPY settlement_lines (cycle_id, {', '.join(columns)}) FROM STDIN") as copy:
-        for ref, order_id, cls, platform, statement, difference, currency in result.lines.select(columns).iter_rows():
+        ordered = pl.concat([result.discrepancies.select(columns),
+                             result.lines.filter(~pl.col("class").is_in(CLASSES)).select(columns)])
+        for ref, order_id, cls, platform, statement, difference, currency in ordered.iter_rows():
             copy.write_row((cycle_id, ref, order_id, cls, to_decimal(platform), to_decimal(statement),
                             to_decimal(difference), currency))
 
