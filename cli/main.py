@@ -226,7 +226,8 @@ def _register_optional_commands() -> None:
         module.register(app)
 
 
-COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay"]
+COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.bench",
+                              "cli.bench_matching"]
 _register_optional_commands()
 
 if __name__ == "__main__":

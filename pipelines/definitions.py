@@ -6,14 +6,14 @@ assets and checks; they are collected here.
 
 import dagster as dg
 
-from assets import platform, settlement, warehouse
+from assets import inventory, matching, platform, settlement, warehouse
 from core.settings import get_settings
 from pipelines.resources import resources_for
 
-ASSET_MODULES = [platform, warehouse, settlement]
+ASSET_MODULES = [platform, warehouse, matching, settlement, inventory]
 
 # What `hotelctl up` / `hotelctl run` materialise on a fresh start, upstream first.
-MAIN_JOB_GROUPS = ["platform"]
+MAIN_JOB_GROUPS = ["platform", "inventory", "matching"]
 
 main_job = dg.define_asset_job(
     "platform_main_job",

@@ -3,10 +3,11 @@
 from api.routes.admin import router as admin_router
 from api.routes.auth import router as auth_router
 from api.routes.health import router as health_router
+from api.routes.mappings import router as mappings_router
 from api.routes.orders import router as orders_router
 from api.routes.quotes import router as quotes_router
 from api.routes.reports import router as reports_router
 from api.routes.settlements import router as settlements_router
 
 ROUTERS = [health_router, admin_router, auth_router, quotes_router, orders_router, reports_router,
-           settlements_router]
+           settlements_router, mappings_router]

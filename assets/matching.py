@@ -1,0 +1,55 @@
+"""Hotel matching: supplier hotels onto the master catalog (asset `hotel_mappings`)."""
+
+
+import os
+
+import dagster as dg
+
+from pipelines.resources import PostgresResource
+
+
+@dg.asset(
+    group_name="matching",
+    deps=[dg.AssetKey("supplier_hotels")],
+    kinds={"postgres"},
+    description="Every supplier hotel mapped onto a master hotel (auto), queued for review, or proposed as new. "
+                "Incremental: only new or changed supplier hotels are matched; human decisions are kept.",
+)
+def hotel_mappings(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+    from core.matching.config import load_matcher_config
+    from core.matching.store import run_matching
+
+    engine = postgres.engine()
+    config = load_matcher_config(engine, env=os.environ.get("HOTEL_ENV", "production"),
+                                 algorithm=os.environ.get("MATCHING_ALGORITHM") or "weighted_score")
+    summary = run_matching(engine, config)
+    context.log.info(f"matched {summary.matched} supplier hotels: {summary.per_decision}")
+    metadata: dict[str, object] = {
+        "matched": summary.matched,
+        "auto": summary.per_decision.get("auto", 0),
+        "review": summary.per_decision.get("review", 0),
+        "new": summary.per_decision.get("new", 0),
+        "proposed_master_hotels": summary.proposed_hotels,
+        "kept_human_decisions": summary.skipped_human,
+        "per_supplier": dg.MetadataValue.json(summary.per_supplier),
+        "algorithm": config.algorithm,
+        "ai_boost": config.ai_boost,
+        "thresholds": dg.MetadataValue.json(config.thresholds),
+    }
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset_check(asset=hotel_mappings, description="Every supplier hotel has a mapping.")
+def every_supplier_hotel_mapped(postgres: PostgresResource) -> dg.AssetCheckResult:
+    import sqlalchemy as sa
+
+    with postgres.engine().connect() as conn:
+        missing = conn.execute(sa.text(
+            "SELECT count(*) FROM supplier_hotels s LEFT JOIN hotel_mappings m ON m.supplier_hotel = s.id"
+            " WHERE m.id IS NULL")).scalar_one()
+    return dg.AssetCheckResult(passed=missing == 0, metadata={"unmapped": int(missing)})
+
+
+JOBS: list = []
+SCHEDULES: list = []
+SENSORS: list = []
