@@ -158,12 +158,12 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
                      "amount": first_night if offer["rateClass"] == "NOR" else offer["net"]}]
             hotels.append({"code": hotel.supplier_hotel_id, "name": hotel.name, "currency": offers and next(
                 iter(offers.values()))["currency"], "rooms": list(rooms.values())})
-        if hotels and (negative or missing):
-            first = hotels[0]["rooms"][0]["rates"][0]
+        if hotels and hotels[0]["rooms"]:  # faults hit different records: the first gets the price, the last the gap
             if negative:
+                first = hotels[0]["rooms"][0]["rates"][0]
                 first["dailyRates"][0]["dailyNet"] = "-" + first["dailyRates"][0]["dailyNet"]
             if missing:
-                del first["boardCode"]
+                del hotels[-1]["rooms"][-1]["rates"][-1]["boardCode"]
         return json_response({"hotels": {"checkIn": check_in.isoformat(), "checkOut": check_out.isoformat(),
                                          "total": len(hotels), "hotels": hotels}}, state, "availability")
 

@@ -130,7 +130,6 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
         root = _rs("OTA_HotelAvailRS")
         ET.SubElement(root, "Success")
         stays = ET.SubElement(root, "RoomStays")
-        first = True
         for code in codes:
             hotel = state.hotel_by_id.get(code)
             if hotel is None:
@@ -152,8 +151,6 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
                 if rates is None:
                     attributes = {"RoomTypeCode": rate.room_code, "RatePlanCode": rate.rate_plan,
                                   "MealPlanCode": rate.board}
-                    if first and missing:
-                        del attributes["MealPlanCode"]
                     room_rate = ET.SubElement(rates_parent, "RoomRate", attributes)
                     penalty = ET.SubElement(ET.SubElement(room_rate, "CancelPenalties"), "CancelPenalty",
                                             {"NonRefundable": "false" if rate.refundable else "true"})
@@ -162,12 +159,18 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
                     ET.SubElement(penalty, "AmountPercent", {"NmbrOfNights": "1"})
                     rates = ET.SubElement(room_rate, "Rates")
                     grouped[key] = rates
-                amount = f"-{rate.amount}" if first and negative else str(rate.amount)
-                first = False
+                amount = str(rate.amount)
                 night = ET.SubElement(rates, "Rate", {"EffectiveDate": rate.stay_date.isoformat(),
                                                       "ExpireDate": (rate.stay_date + dt.timedelta(days=1)).isoformat(),
                                                       "NumberOfUnits": str(rate.allotment)})
                 ET.SubElement(night, "Base", {"AmountAfterTax": amount, "CurrencyCode": rate.currency})
+        room_rates = list(stays.iter("RoomRate"))
+        if room_rates:  # the first rate gets the bad price, the last one the gap
+            if negative:
+                base = room_rates[0].find("Rates/Rate/Base")
+                base.set("AmountAfterTax", "-" + base.get("AmountAfterTax"))
+            if missing:
+                del room_rates[-1].attrib["MealPlanCode"]
         return respond(root, "availability")
 
     def reservation_element(parent: ET.Element, booking: StoredBooking, fee: Decimal | None = None) -> None:

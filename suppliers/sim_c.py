@@ -128,12 +128,12 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, rate_limit_per_s: f
                 offer["penalties"] = ([{"from_hours_before": FREE_CANCEL_HOURS, "nights": 1}] if offer["refundable"]
                                       else [{"from_hours_before": 8760, "percent": 100}])
             results.append({"property_id": hotel.supplier_hotel_id, "offers": list(offers.values())})
-        if results and results[0]["offers"] and (negative or missing):
-            first = results[0]["offers"][0]
+        if results and results[0]["offers"]:  # the first offer gets the bad price, the last one the gap
             if negative:
+                first = results[0]["offers"][0]
                 first["nights"][0]["price_usd"] = -first["nights"][0]["price_usd"]
             if missing:
-                del first["room_id"]
+                del results[-1]["offers"][-1]["room_id"]
         return json_response({"results": results, "currency": "USD"}, state, "availability")
 
     def current(token: str):

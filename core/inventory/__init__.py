@@ -1,0 +1,1 @@
+"""Supplier inventory sync: contracts, the PostgreSQL write path, and the Redis hot cache."""

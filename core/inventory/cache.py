@@ -1,0 +1,100 @@
+"""Writing the Redis hot cache (layout in `core/hotcache.py`) from PostgreSQL.
+
+Only MAPPED supplier hotels are sold: a `hotel_mappings` row with a master hotel and either an
+automatic decision (not rejected by a reviewer) or an accepted review. A refresh rewrites, per
+supplier, its product sets and every night of the window (a night with no rate is written as an
+empty list, so a vanished rate stops selling). Product members that are no longer mapped are
+removed (each supplier keeps an index hash `hc:idx:{supplier}` of what it wrote last time).
+A supplier left out of `codes` is not touched: its previous good data keeps serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass
+
+import psycopg
+import redis
+
+from core.hotcache import NIGHT_TTL_S, CachedRate, Product, city_key, hotel_key, nights_of, write_nights
+from core.money import exponent
+
+MAPPED_SQL = """
+SELECT sh.id, sh.supplier_hotel_id, m.master_hotel_id, mh.country, mh.city
+FROM supplier_hotels sh
+JOIN hotel_mappings m ON m.supplier_hotel = sh.id
+JOIN master_hotels mh ON mh.id = m.master_hotel_id
+WHERE sh.supplier_code = %s AND m.master_hotel_id IS NOT NULL
+  AND ((m.decision = 'auto' AND m.status NOT IN ('rejected', 'marked_new')) OR m.status = 'accepted')
+"""
+
+NIGHTS_SQL = """
+SELECT rt.supplier_hotel, r.stay_date, rt.id, rt.room_code, rt.name, r.board, r.rate_plan, r.net_amount, r.currency,
+       COALESCE(a.allotment, 0), r.refundable, r.rate_key, r.cancellation_policy
+FROM room_types rt
+JOIN rates r ON r.room_type_id = rt.id
+LEFT JOIN availability a ON a.room_type_id = rt.id AND a.stay_date = r.stay_date
+WHERE rt.supplier_hotel = ANY(%s) AND r.stay_date >= %s AND r.stay_date < %s
+"""
+
+
+def index_key(supplier_code: str) -> str:
+    return f"hc:idx:{supplier_code}"
+
+
+@dataclass
+class CacheCounts:
+    products: int = 0
+    nights: int = 0
+    rates: int = 0
+    removed_products: int = 0
+
+
+def refresh_supplier(conn: psycopg.Connection, client: redis.Redis, supplier_code: str, window_start: dt.date,
+                     window_end: dt.date, chunk_hotels: int = 500) -> CacheCounts:
+    counts = CacheCounts()
+    mapped = conn.execute(MAPPED_SQL, (supplier_code,)).fetchall()
+    nights = nights_of(window_start, window_end)
+    products_by_city: dict[tuple[str, str], list[Product]] = defaultdict(list)
+    index: dict[str, str] = {}
+    for _, supplier_hotel_id, master_id, country, city in mapped:
+        product = Product(master_id, supplier_code, supplier_hotel_id)
+        products_by_city[(country, city)].append(product)
+        index[product.member()] = city_key(country, city)
+    for start in range(0, len(mapped), chunk_hotels):
+        chunk = mapped[start:start + chunk_hotels]
+        by_db_id = {row[0]: row[1] for row in chunk}
+        grouped: dict[int, dict[dt.date, list[CachedRate]]] = {db_id: {night: [] for night in nights}
+                                                              for db_id in by_db_id}
+        for (supplier_hotel, stay_date, type_id, room_code, room_name, board, plan, amount, currency, allotment,
+             refundable, rate_key, policy) in conn.execute(NIGHTS_SQL, (list(by_db_id), window_start, window_end)):
+            grouped[supplier_hotel][stay_date].append(CachedRate(
+                type_id, room_code, room_name, board, plan, amount.quantize(exponent(currency)), currency, allotment,
+                refundable, rate_key, policy))
+            counts.rates += 1
+        pipe = client.pipeline(transaction=False)
+        for db_id, per_night in grouped.items():
+            write_nights(pipe, supplier_code, by_db_id[db_id], per_night, ttl_s=NIGHT_TTL_S)
+            counts.nights += len(per_night)
+        pipe.execute()
+    # Product sets: add what is mapped now, remove what this supplier wrote before and is no longer mapped.
+    previous = {member.decode(): key.decode() for member, key in client.hgetall(index_key(supplier_code)).items()}
+    pipe = client.pipeline(transaction=True)
+    for member, key in previous.items():
+        if index.get(member) != key:
+            product = Product.parse(member)
+            pipe.srem(key, member)
+            pipe.srem(hotel_key(product.hotel_id), f"{product.supplier_code}|{product.supplier_hotel_id}")
+            counts.removed_products += 1
+    for (country, city), products in products_by_city.items():
+        members = [product.member() for product in products]
+        pipe.sadd(city_key(country, city), *members)
+        for product in products:
+            pipe.sadd(hotel_key(product.hotel_id), f"{product.supplier_code}|{product.supplier_hotel_id}")
+        counts.products += len(products)
+    pipe.delete(index_key(supplier_code))
+    if index:
+        pipe.hset(index_key(supplier_code), mapping=index)
+    pipe.execute()
+    return counts

@@ -1,0 +1,91 @@
+"""The three steps the Dagster assets run (kept here so the assets stay thin and tests can call them):
+content sync, inventory sync, hot cache refresh."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from dataclasses import dataclass, field
+
+import redis
+
+from core.inventory import store
+from core.inventory.cache import CacheCounts, refresh_supplier
+from core.inventory.sync import SupplierSyncResult, sync_suppliers
+from core.settings import Settings
+from core.suppliers.registry import adapter_for, enabled_suppliers, flush_calls
+
+
+def _codes(database_url: str, only: list[str] | None) -> list[str]:
+    from core.db import engine_for
+
+    codes = enabled_suppliers(engine_for(database_url))
+    return [code for code in codes if not only or code in only]
+
+
+def _adapters(settings: Settings, database_url: str, only: list[str] | None, base_urls: dict[str, str] | None):
+    # The registry and the call log must use the database the caller named (a Dagster resource, a test).
+    settings = settings.model_copy(update={"database_url": database_url})
+    return [adapter_for(code, settings, (base_urls or {}).get(code)) for code in _codes(database_url, only)]
+
+
+def run_content_sync(settings: Settings, database_url: str, run_id: str | None = None,
+                     only: list[str] | None = None, base_urls: dict[str, str] | None = None
+                     ) -> dict[str, SupplierSyncResult]:
+    adapters = _adapters(settings, database_url, only, base_urls)
+    try:
+        return asyncio.run(sync_suppliers(adapters, "content", database_url, run_id=run_id))
+    finally:
+        flush_calls(settings.model_copy(update={"database_url": database_url}))
+
+
+def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | None = None, days: int = 30,
+                       start: dt.date | None = None, batch_hotels: int = 50, parallel_batches: int = 4,
+                       max_bad_share: float = 0.05, only: list[str] | None = None,
+                       base_urls: dict[str, str] | None = None) -> dict[str, SupplierSyncResult]:
+    adapters = _adapters(settings, database_url, only, base_urls)
+    try:
+        return asyncio.run(sync_suppliers(
+            adapters, "inventory", database_url, run_id=run_id, window_start=start or dt.date.today(), days=days,
+            batch_hotels=batch_hotels, parallel_batches=parallel_batches, max_bad_share=max_bad_share))
+    finally:
+        flush_calls(settings.model_copy(update={"database_url": database_url}))
+
+
+@dataclass
+class CacheRefresh:
+    updated: dict[str, CacheCounts] = field(default_factory=dict)
+    blocked: dict[str, str] = field(default_factory=dict)  # supplier → why its previous data keeps serving
+
+    def metadata(self) -> dict:
+        return {
+            "suppliers_updated": sorted(self.updated),
+            "suppliers_blocked": self.blocked,
+            "products": sum(c.products for c in self.updated.values()),
+            "nights_written": sum(c.nights for c in self.updated.values()),
+            "rates_cached": sum(c.rates for c in self.updated.values()),
+            "per_supplier": {code: vars(c) for code, c in self.updated.items()},
+        }
+
+
+def refresh_hot_cache(database_url: str, client: redis.Redis, only: list[str] | None = None) -> CacheRefresh:
+    """Rewrite the hot cache for every supplier whose latest inventory run passed its contract;
+    the others are left alone, so their previous good data keeps serving."""
+    refresh = CacheRefresh()
+    with store.connect(database_url) as conn:
+        latest = store.latest_runs(conn, "inventory")
+        updated_runs: list[int] = []
+        for code in _codes(database_url, only):
+            run = latest.get(code)
+            if run is None:
+                refresh.blocked[code] = "no inventory run yet"
+                continue
+            if run.status != "ok":
+                reasons = run.contract.get("reasons") or run.errors[:3]
+                refresh.blocked[code] = f"latest inventory run {run.status}: {'; '.join(map(str, reasons))}"
+                continue
+            refresh.updated[code] = refresh_supplier(conn, client, code, run.window_start, run.window_end)
+            updated_runs.append(run.id)
+        store.mark_cache_updated(conn, updated_runs)
+    return refresh
+

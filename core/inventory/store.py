@@ -1,0 +1,250 @@
+"""The PostgreSQL side of the sync: content upserts, the inventory write path, quarantine, run log.
+
+Write path (one transaction per supplier batch): COPY into temp tables, then one
+`INSERT … SELECT … ON CONFLICT DO UPDATE` each for room types, rates and availability. Unchanged
+rows are not rewritten (`WHERE … IS DISTINCT FROM …`), so a repeated sync costs reads, not writes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+import psycopg
+
+from core.db import plain_url
+from core.suppliers.models import InvalidRecord, NightlyRate, SupplierHotel
+
+
+def connect(database_url: str) -> psycopg.Connection:
+    """Autocommit, so every `conn.transaction()` block is a real transaction (temp tables drop on commit)."""
+    return psycopg.connect(plain_url(database_url), autocommit=True)
+
+
+# ------------------------------------------------------------------ content
+
+
+def content_hash(hotel: SupplierHotel) -> str:
+    parts = (hotel.name, hotel.address, hotel.city, hotel.country, hotel.lat, hotel.lon, hotel.star, hotel.phone)
+    return hashlib.sha256(json.dumps(parts, ensure_ascii=False, default=str).encode()).hexdigest()[:32]
+
+
+def check_hotel(hotel: SupplierHotel) -> str | None:
+    """Why a content record cannot be stored, or None."""
+    if not hotel.supplier_hotel_id:
+        return "missing field supplier_hotel_id"
+    if not hotel.name or not hotel.name.strip():
+        return "missing field name"
+    if hotel.country is not None and (len(hotel.country) != 2 or not hotel.country.isalpha()):
+        return f"invalid country {hotel.country!r}"
+    if hotel.lat is not None and not -90 <= hotel.lat <= 90:
+        return f"latitude out of range: {hotel.lat}"
+    if hotel.lon is not None and not -180 <= hotel.lon <= 180:
+        return f"longitude out of range: {hotel.lon}"
+    if hotel.star is not None and not 0 <= hotel.star <= 5:
+        return f"star rating out of range: {hotel.star}"
+    return None
+
+
+def _decimal(value: float | None, places: str) -> Decimal | None:
+    return None if value is None else Decimal(str(value)).quantize(Decimal(places))
+
+
+def upsert_supplier_hotels(conn: psycopg.Connection, code: str, hotels: Sequence[SupplierHotel]) -> int:
+    """Insert new hotels and update changed ones (by content hash); returns rows written."""
+    if not hotels:
+        return 0
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE _sh (supplier_hotel_id TEXT, name TEXT, address TEXT, city TEXT, "
+                       "country CHAR(2), lat NUMERIC(9,6), lon NUMERIC(9,6), star NUMERIC(2,1), phone TEXT, "
+                       "raw JSONB, content_hash TEXT) ON COMMIT DROP")
+        with cursor.copy("COPY _sh FROM STDIN") as copy:
+            seen: set[str] = set()
+            for hotel in hotels:
+                if hotel.supplier_hotel_id in seen:
+                    continue
+                seen.add(hotel.supplier_hotel_id)
+                copy.write_row((hotel.supplier_hotel_id, hotel.name, hotel.address, hotel.city,
+                                hotel.country and hotel.country.upper(), _decimal(hotel.lat, "0.000001"),
+                                _decimal(hotel.lon, "0.000001"), _decimal(hotel.star, "0.1"), hotel.phone,
+                                json.dumps(hotel.raw, ensure_ascii=False, default=str), content_hash(hotel)))
+        cursor.execute(
+            "INSERT INTO supplier_hotels (supplier_code, supplier_hotel_id, name, address, city, country, lat, lon, "
+            "star, phone, raw, content_hash) SELECT %s, supplier_hotel_id, name, address, city, country, lat, lon, "
+            "star, phone, raw, content_hash FROM _sh "
+            "ON CONFLICT (supplier_code, supplier_hotel_id) DO UPDATE SET name = EXCLUDED.name, "
+            "address = EXCLUDED.address, city = EXCLUDED.city, country = EXCLUDED.country, lat = EXCLUDED.lat, "
+            "lon = EXCLUDED.lon, star = EXCLUDED.star, phone = EXCLUDED.phone, raw = EXCLUDED.raw, "
+            "content_hash = EXCLUDED.content_hash, fetched_at = now(), updated_at = now() "
+            "WHERE supplier_hotels.content_hash IS DISTINCT FROM EXCLUDED.content_hash", (code,))
+        return cursor.rowcount
+
+
+def supplier_hotel_ids(conn: psycopg.Connection, code: str) -> dict[str, int]:
+    rows = conn.execute("SELECT supplier_hotel_id, id FROM supplier_hotels WHERE supplier_code = %s",
+                        (code,)).fetchall()
+    return dict(rows)
+
+
+# ------------------------------------------------------------------ inventory
+
+
+@dataclass
+class WriteCounts:
+    room_types: int = 0
+    rates: int = 0
+    availability: int = 0
+
+    def __iadd__(self, other: WriteCounts) -> WriteCounts:
+        self.room_types += other.room_types
+        self.rates += other.rates
+        self.availability += other.availability
+        return self
+
+
+def _policy_json(rate: NightlyRate, cache: dict) -> str:
+    key = rate.cancellation
+    text = cache.get(key)
+    if text is None:
+        text = json.dumps([{"hours_before": rule.hours_before, "fee": str(rule.fee.amount),
+                            "currency": rule.fee.currency} for rule in rate.cancellation])
+        cache[key] = text
+    return text
+
+
+def write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hotel_ids: dict[str, int]) -> WriteCounts:
+    """Upsert one supplier batch of nightly rates, one transaction.
+
+    Every rate's hotel must be in `hotel_ids`, and (hotel, room, date, board, plan) unique in the batch.
+    """
+    counts = WriteCounts()
+    if not rates:
+        return counts
+    room_types: dict[tuple[int, str], tuple[str, int]] = {}
+    for rate in rates:
+        room_types.setdefault((hotel_ids[rate.supplier_hotel_id], rate.room_code),
+                              (rate.room_name, rate.max_occupancy))
+    with conn.transaction(), conn.cursor() as cursor:
+        cursor.execute("CREATE TEMP TABLE _rt (supplier_hotel BIGINT, room_code TEXT, name TEXT, "
+                       "max_occupancy SMALLINT) ON COMMIT DROP")
+        with cursor.copy("COPY _rt FROM STDIN") as copy:
+            for (supplier_hotel, room_code), (name, occupancy) in room_types.items():
+                copy.write_row((supplier_hotel, room_code, name, occupancy))
+        cursor.execute(
+            "INSERT INTO room_types (supplier_hotel, room_code, name, max_occupancy) "
+            "SELECT supplier_hotel, room_code, name, max_occupancy FROM _rt "
+            "ON CONFLICT (supplier_hotel, room_code) DO UPDATE SET name = EXCLUDED.name, "
+            "max_occupancy = EXCLUDED.max_occupancy WHERE room_types.name IS DISTINCT FROM EXCLUDED.name "
+            "OR room_types.max_occupancy IS DISTINCT FROM EXCLUDED.max_occupancy")
+        counts.room_types = cursor.rowcount
+        cursor.execute("SELECT rt.supplier_hotel, rt.room_code, rt.id FROM room_types rt "
+                       "JOIN _rt USING (supplier_hotel, room_code)")
+        type_ids = {(supplier_hotel, room_code): type_id for supplier_hotel, room_code, type_id in cursor}
+
+        cursor.execute("CREATE TEMP TABLE _rates (room_type_id BIGINT, stay_date DATE, board TEXT, rate_plan TEXT, "
+                       "rate_key TEXT, net_amount NUMERIC(14,4), currency CHAR(3), refundable BOOLEAN, "
+                       "cancellation_policy JSONB) ON COMMIT DROP")
+        allotments: dict[tuple[int, dt.date], int] = {}
+        policies: dict = {}
+        with cursor.copy("COPY _rates FROM STDIN") as copy:
+            for rate in rates:
+                type_id = type_ids[(hotel_ids[rate.supplier_hotel_id], rate.room_code)]
+                copy.write_row((type_id, rate.stay_date, rate.board, rate.rate_plan, rate.rate_key, rate.net.amount,
+                                rate.net.currency, rate.refundable, _policy_json(rate, policies)))
+                night = (type_id, rate.stay_date)
+                known = allotments.get(night)
+                if known is None or rate.allotment < known:
+                    allotments[night] = rate.allotment
+        cursor.execute(
+            "INSERT INTO rates (room_type_id, stay_date, board, rate_plan, rate_key, net_amount, currency, "
+            "refundable, cancellation_policy) SELECT room_type_id, stay_date, board, rate_plan, rate_key, "
+            "net_amount, currency, refundable, cancellation_policy FROM _rates "
+            "ON CONFLICT (room_type_id, stay_date, board, rate_plan) DO UPDATE SET rate_key = EXCLUDED.rate_key, "
+            "net_amount = EXCLUDED.net_amount, currency = EXCLUDED.currency, refundable = EXCLUDED.refundable, "
+            "cancellation_policy = EXCLUDED.cancellation_policy, updated_at = now() "
+            "WHERE (rates.net_amount, rates.currency, rates.refundable, rates.rate_key, rates.cancellation_policy) "
+            "IS DISTINCT FROM (EXCLUDED.net_amount, EXCLUDED.currency, EXCLUDED.refundable, EXCLUDED.rate_key, "
+            "EXCLUDED.cancellation_policy)")
+        counts.rates = cursor.rowcount
+        cursor.execute("CREATE TEMP TABLE _av (room_type_id BIGINT, stay_date DATE, allotment INTEGER) ON COMMIT DROP")
+        with cursor.copy("COPY _av FROM STDIN") as copy:
+            for (type_id, stay_date), allotment in allotments.items():
+                copy.write_row((type_id, stay_date, allotment))
+        cursor.execute(
+            "INSERT INTO availability (room_type_id, stay_date, allotment) SELECT room_type_id, stay_date, allotment "
+            "FROM _av ON CONFLICT (room_type_id, stay_date) DO UPDATE SET allotment = EXCLUDED.allotment, "
+            "updated_at = now() WHERE availability.allotment IS DISTINCT FROM EXCLUDED.allotment")
+        counts.availability = cursor.rowcount
+    return counts
+
+
+# ------------------------------------------------------------------ quarantine and run log
+
+
+def rate_record(rate: NightlyRate) -> dict:
+    return {"supplier_hotel_id": rate.supplier_hotel_id, "room_code": rate.room_code, "room_name": rate.room_name,
+            "board": rate.board, "rate_plan": rate.rate_plan, "stay_date": rate.stay_date.isoformat(),
+            "net_amount": str(rate.net.amount), "currency": rate.net.currency, "allotment": rate.allotment,
+            "refundable": rate.refundable, "rate_key": rate.rate_key}
+
+
+def quarantine(conn: psycopg.Connection, records: Iterable[InvalidRecord], run_id: str | None) -> int:
+    written = 0
+    with conn.transaction(), conn.cursor() as cursor, cursor.copy(
+        "COPY supplier_quarantine (supplier_code, feed, record, reason, run_id) FROM STDIN"
+    ) as copy:
+        for record in records:
+            copy.write_row((record.supplier_code, record.feed,
+                            json.dumps(record.record, ensure_ascii=False, default=str), record.reason[:1000], run_id))
+            written += 1
+    return written
+
+
+def previous_good_rows(conn: psycopg.Connection, code: str, feed: str) -> int | None:
+    row = conn.execute("SELECT rows_fetched FROM supplier_sync_runs WHERE supplier_code = %s AND feed = %s "
+                       "AND status = 'ok' ORDER BY id DESC LIMIT 1", (code, feed)).fetchone()
+    return row[0] if row else None
+
+
+def record_run(conn: psycopg.Connection, *, run_id: str | None, code: str, feed: str, started_at: dt.datetime,
+               status: str, rows_fetched: int, rows_upserted: int, rows_quarantined: int, latency_ms: float,
+               errors: list[str], contract: dict, window: tuple[dt.date, dt.date] | None = None) -> int:
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO supplier_sync_runs (run_id, supplier_code, feed, started_at, status, window_start, "
+            "window_end, rows_fetched, rows_upserted, rows_quarantined, latency_ms, errors, contract) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            (run_id, code, feed, started_at, status, window[0] if window else None, window[1] if window else None,
+             rows_fetched, rows_upserted, rows_quarantined, round(latency_ms, 1), json.dumps(errors[:50]),
+             json.dumps(contract, default=str))).fetchone()
+    return row[0]
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    id: int
+    supplier_code: str
+    status: str
+    run_id: str | None
+    window_start: dt.date | None
+    window_end: dt.date | None
+    contract: dict
+    errors: list
+
+
+def latest_runs(conn: psycopg.Connection, feed: str = "inventory") -> dict[str, SyncRun]:
+    """Per supplier, its latest sync run of this feed."""
+    rows = conn.execute("SELECT DISTINCT ON (supplier_code) id, supplier_code, status, run_id, window_start, "
+                        "window_end, contract, errors FROM supplier_sync_runs WHERE feed = %s "
+                        "ORDER BY supplier_code, id DESC", (feed,)).fetchall()
+    return {row[1]: SyncRun(*row) for row in rows}
+
+
+def mark_cache_updated(conn: psycopg.Connection, sync_run_ids: list[int]) -> None:
+    if sync_run_ids:
+        with conn.transaction():
+            conn.execute("UPDATE supplier_sync_runs SET cache_updated = true WHERE id = ANY(%s)", (sync_run_ids,))
