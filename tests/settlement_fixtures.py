@@ -28,15 +28,17 @@ def past_cycle(weeks_back: int = 3) -> Cycle:
     return cycle_containing(dt.date.today() - dt.timedelta(weeks=weeks_back))
 
 
-def seed_cycle(engine, cycle: Cycle, orders: list[dict], partners: dict[str, Decimal]) -> SeededCycle:
+def seed_cycle(engine, cycle: Cycle, orders: list[dict], partners: dict[str, Decimal],
+               supplier: str | None = None) -> SeededCycle:
     """`orders`: dicts with label, partner, status, net, net_currency, sell, sell_currency[, fx_rate,
-    cancellation_fee, check_in, check_out]; `partners`: name -> commission_pct."""
+    cancellation_fee, check_in, check_out]; `partners`: name -> commission_pct. A new supplier unless named."""
     tag = secrets.token_hex(3).upper()
-    supplier = f"S{tag}"
     hotel = f"MH-SETTLE-{tag}"
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO suppliers (code, name, protocol) VALUES (:c, :n, 'csv')"),
-                     {"c": supplier, "n": f"Settlement test supplier {tag}"})
+        if supplier is None:
+            supplier = f"S{tag}"
+            conn.execute(sa.text("INSERT INTO suppliers (code, name, protocol) VALUES (:c, :n, 'csv')"),
+                         {"c": supplier, "n": f"Settlement test supplier {tag}"})
         conn.execute(sa.text("INSERT INTO master_hotels (id, name, city, country) VALUES (:id, 'Hotel', 'X', 'CN')"),
                      {"id": hotel})
     partner_ids = {}
