@@ -6,11 +6,11 @@ assets and checks; they are collected here.
 
 import dagster as dg
 
-from assets import inventory, matching, platform, settlement, warehouse
+from assets import events, inventory, matching, platform, settlement, warehouse
 from core.settings import get_settings
 from pipelines.resources import resources_for
 
-ASSET_MODULES = [platform, warehouse, matching, settlement, inventory]
+ASSET_MODULES = [platform, warehouse, matching, settlement, events, inventory]
 
 # What `hotelctl up` / `hotelctl run` materialise on a fresh start, upstream first.
 MAIN_JOB_GROUPS = ["platform", "inventory", "matching"]
@@ -27,7 +27,7 @@ def _collect(attribute: str) -> list:
 
 
 defs = dg.Definitions(
-    assets=dg.load_assets_from_modules(ASSET_MODULES),
+    assets=[*dg.load_assets_from_modules(ASSET_MODULES), *_collect("ASSET_SPECS")],  # specs: external assets
     asset_checks=dg.load_asset_checks_from_modules(ASSET_MODULES),
     jobs=[main_job, *_collect("JOBS")],
     schedules=_collect("SCHEDULES"),

@@ -1,0 +1,118 @@
+"""Dagster side of operations: the domain-events sensor over the real outbox, run metrics, and run logs in
+the platform's JSON schema through the instance config that deploy/dagster/dagster.yaml ships."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+import yaml
+from prometheus_client import REGISTRY
+
+from assets.events import domain_events_sensor, pipeline_run_metrics_failure, pipeline_run_metrics_success
+from core.outbox import write_event_sync
+from pipelines.resources import PostgresResource
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _metric(name: str, labels: dict) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_domain_events_sensor_observes_new_outbox_events_by_cursor(engine, migrated):
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM outbox_events"))
+        for seq, event_type in enumerate(["order.pending", "order.confirmed", "order.pending"]):
+            write_event_sync(conn, "order", f"o-{seq % 2}", event_type, {"seq": seq})
+    resources = {"postgres": PostgresResource(database_url=migrated.database_url)}
+    before = _metric("pipeline_domain_events_total", {"event_type": "order.pending"})
+
+    result = domain_events_sensor(dg.build_sensor_context(cursor=None, resources=resources))
+    assert isinstance(result, dg.SensorResult)
+    (observation,) = result.asset_events
+    metadata = {key: value.value for key, value in observation.metadata.items()}
+    assert observation.asset_key == dg.AssetKey("order_events")
+    assert metadata["new_events"] == 3 and metadata["aggregates"] == 2 and metadata["outbox_backlog"] == 3
+    assert metadata["by_type"] == {"order.pending": 2, "order.confirmed": 1}
+    assert _metric("pipeline_domain_events_total", {"event_type": "order.pending"}) - before == 2
+
+    again = domain_events_sensor(dg.build_sensor_context(cursor=result.cursor, resources=resources))
+    assert isinstance(again, dg.SkipReason)  # nothing new after the cursor
+    with engine.begin() as conn:
+        write_event_sync(conn, "order", "o-9", "order.cancelled", {})
+    third = domain_events_sensor(dg.build_sensor_context(cursor=result.cursor, resources=resources))
+    assert third.asset_events[0].metadata["new_events"].value == 1 and int(third.cursor) > int(result.cursor)
+    with engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM outbox_events"))
+
+
+@dg.op
+def _noisy(context) -> int:
+    context.log.info("reconciling 3 suppliers")
+    return 3
+
+
+@dg.op
+def _broken(context) -> None:
+    raise RuntimeError("supplier statement missing")
+
+
+@dg.job
+def ops_probe_job():
+    _noisy()
+
+
+@dg.job
+def ops_failing_job():
+    _broken()
+
+
+def _instance_with_deploy_logging(tmp_path: Path) -> dg.DagsterInstance:
+    """A local instance whose python_logs section is exactly the deployment's."""
+    deployed = yaml.safe_load((REPO / "deploy" / "dagster" / "dagster.yaml").read_text())
+    (tmp_path / "dagster.yaml").write_text(yaml.safe_dump({"python_logs": deployed["python_logs"],
+                                                           "telemetry": {"enabled": False}}))
+    return dg.DagsterInstance.from_config(str(tmp_path))
+
+
+def test_run_logs_use_the_platform_json_schema(tmp_path, capfd):
+    with _instance_with_deploy_logging(tmp_path) as instance:
+        result = ops_probe_job.execute_in_process(instance=instance)
+    assert result.success
+    lines = [json.loads(line) for line in capfd.readouterr().out.splitlines() if line.startswith("{")]
+    ours = [line for line in lines if line.get("service") == "dagster"]
+    assert ours, "the run logged through the deployment's JSON handler"
+    for line in ours:
+        assert set(line) == {"timestamp", "level", "service", "traceId", "spanId", "message", "context"}
+        assert line["traceId"] == result.run_id.replace("-", "")  # the run id is the trace id
+    step_lines = [line for line in ours if line["message"] == "reconciling 3 suppliers"]
+    assert step_lines and step_lines[0]["context"]["step"] == "_noisy" and len(step_lines[0]["spanId"]) == 16
+
+
+def test_run_status_sensors_count_runs(tmp_path):
+    with dg.DagsterInstance.ephemeral() as instance:
+        ok = ops_probe_job.execute_in_process(instance=instance)
+        failed = ops_failing_job.execute_in_process(instance=instance, raise_on_error=False)
+        before = (_metric("pipeline_runs_total", {"job": "ops_probe_job", "status": "success"}),
+                  _metric("pipeline_runs_total", {"job": "ops_failing_job", "status": "failure"}))
+        pipeline_run_metrics_success(dg.build_run_status_sensor_context(
+            sensor_name="pipeline_run_metrics_success", dagster_instance=instance, dagster_run=ok.dagster_run,
+            dagster_event=ok.get_run_success_event()))
+        pipeline_run_metrics_failure(dg.build_run_status_sensor_context(
+            sensor_name="pipeline_run_metrics_failure", dagster_instance=instance, dagster_run=failed.dagster_run,
+            dagster_event=failed.get_run_failure_event()).for_run_failure())
+    assert _metric("pipeline_runs_total", {"job": "ops_probe_job", "status": "success"}) == before[0] + 1
+    assert _metric("pipeline_runs_total", {"job": "ops_failing_job", "status": "failure"}) == before[1] + 1
+    assert _metric("pipeline_last_run_duration_seconds", {"job": "ops_probe_job"}) > 0
+    assert _metric("pipeline_last_success_timestamp_seconds", {"job": "ops_probe_job"}) > 1.7e9
+
+
+def test_definitions_carry_the_events_sensors():
+    from pipelines.definitions import defs
+
+    names = {sensor.name for sensor in defs.sensors}
+    assert {"domain_events_sensor", "pipeline_run_metrics_success", "pipeline_run_metrics_failure"} <= names
+    assert defs.get_repository_def().asset_graph.has(dg.AssetKey("order_events"))
