@@ -1,4 +1,8 @@
-"""`hotelctl reconcile`: reconcile an orders CSV against a supplier statement CSV (the fixed contract)."""
+"""`hotelctl reconcile`: reconcile an orders CSV against a supplier statement CSV (the fixed contract).
+
+`hotelctl settle run --cycle DATE [--to DATE] [--supplier CODE]`: reconcile (rerun, backfill) settlement
+cycles in the database through Dagster, one run per cycle, recorded in the UI's run history.
+"""
 
 from __future__ import annotations
 
@@ -50,5 +54,74 @@ def reconcile_command(
     typer.echo(f"wrote {written} discrepancies to {out}")
 
 
+settle_app = typer.Typer(help="Settlement cycles in the database: rerun or backfill them through Dagster.",
+                         no_args_is_help=True)
+
+
+@settle_app.command("run")
+def settle_run(
+    cycle: str = typer.Option(..., "--cycle", help="A day in the (first) cycle, YYYY-MM-DD; cycles start Monday."),
+    to: str = typer.Option(None, "--to", help="A day in the last cycle (default: the same cycle)."),
+    supplier: list[str] = typer.Option([], "--supplier", help="Only these supplier codes (repeatable)."),
+) -> None:
+    """Reconcile each cycle (one Dagster run per cycle): a rerun replaces the cycle's results, or adds a
+    revision when finance had approved it. Prints each supplier's outcome; exit 1 if a run failed."""
+    import datetime as dt
+    import os
+
+    import dagster as dg
+
+    from cli.common import console, endpoints_or_exit, settings_or_exit
+    from cli.main import _write_dagster_instance
+    from core.settlement.cycles import cycle_containing
+
+    def day(value: str, option: str) -> dt.date:
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            typer.echo(f"{option}: {value!r} is not a date (YYYY-MM-DD)", err=True)
+            raise typer.Exit(2) from None
+
+    settings = settings_or_exit()
+    first = cycle_containing(day(cycle, "--cycle"), settings.settle_cycle_days)
+    last = cycle_containing(day(to, "--to") if to else first.start, settings.settle_cycle_days)
+    if last.start < first.start:
+        typer.echo("--to: before --cycle", err=True)
+        raise typer.Exit(2)
+    endpoints = endpoints_or_exit(settings)
+    _write_dagster_instance(settings, endpoints)
+    os.environ.update(endpoints.child_env(settings))
+    from assets.settlement import settlement_reconciliation
+    from pipelines.resources import resources_for
+
+    instance = dg.DagsterInstance.get()
+    failed = []
+    start = first.start
+    while start <= last.start:
+        key = start.isoformat()
+        result = dg.materialize(
+            [settlement_reconciliation], partition_key=key, instance=instance, resources=resources_for(settings),
+            run_config={"ops": {"settlement_reconciliation": {"config": {"suppliers": list(supplier)}}}},
+            raise_on_error=False, tags={"settlement/trigger": "hotelctl"})
+        if not result.success:
+            failed.append(key)
+            typer.echo(f"cycle {key}: FAILED (run {result.run_id}; see the Dagster UI)")
+        else:
+            events = result.asset_materializations_for_node("settlement_reconciliation")
+            metadata = {k: v.value for k, v in events[0].metadata.items()} if events else {}
+            typer.echo(f"cycle {key}: {metadata.get('discrepancies', 0)} discrepancies, run {result.run_id}")
+            for code, note in (metadata.get("suppliers") or {}).items():
+                typer.echo(f"  {code}: {note}")
+            for code, reason in (metadata.get("failed_suppliers") or {}).items():
+                typer.echo(f"  {code}: no statement: {reason}")
+            if not metadata.get("suppliers") and not metadata.get("failed_suppliers"):
+                typer.echo("  no enabled supplier matched")
+        start += dt.timedelta(days=settings.settle_cycle_days)
+    console.print("[green]done[/green]" if not failed else f"[red]failed cycles: {', '.join(failed)}[/red]")
+    if failed:
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     app.command("reconcile")(reconcile_command)
+    app.add_typer(settle_app, name="settle")

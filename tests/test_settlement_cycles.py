@@ -176,3 +176,50 @@ def test_schedule_runs_only_with_the_feature_flag(engine, monkeypatch, migrated)
     finally:
         set_flag(engine, "settlement.auto.reconcile", enabled=False)
         reset_settings_cache()
+
+
+@pytest.fixture
+def dagster_database():
+    """A database of its own for the CLI's Dagster instance (its storage keeps its own migrations)."""
+    import os
+    import secrets
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+
+    from core.db import plain_url
+
+    admin = os.environ.get("DATABASE_URL")
+    if not admin:
+        pytest.skip("the CLI rerun test runs against a server PostgreSQL")
+    name = f"hotel_dagster_{secrets.token_hex(4)}"
+    with psycopg.connect(plain_url(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield urlunsplit(urlsplit(plain_url(admin))._replace(path=f"/{name}"))
+    with psycopg.connect(plain_url(admin), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_hotelctl_settle_run_reruns_a_cycle_through_dagster(engine, migrated, standard, dagster_database, tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    os.chmod(tmp_path, 0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HOTEL_ENGINE_MODES")}
+    env.update(DATABASE_URL=migrated.database_url, REDIS_URL=migrated.redis_url,
+               CLICKHOUSE_URL=f"chdb://{tmp_path / 'clickhouse'}", HOTEL_DATA_DIR=str(tmp_path),
+               DAGSTER_DATABASE_URL=dagster_database)
+    hotelctl = str(Path(sys.executable).parent / "hotelctl")
+    day_in_cycle = (standard.cycle.start + dt.timedelta(days=3)).isoformat()
+    for expected in ("revision 1 (created)", "revision 1 (replaced)"):
+        done = subprocess.run([hotelctl, "settle", "run", "--cycle", day_in_cycle, "--supplier", standard.supplier],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert f"cycle {standard.cycle.key}: 4 discrepancies" in done.stdout
+        assert f"{standard.supplier}: {expected}" in done.stdout
+    assert len(review.list_cycles(engine, supplier_code=standard.supplier, include_superseded=True)) == 1
+    bad = subprocess.run([hotelctl, "settle", "run", "--cycle", "someday"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "--cycle" in bad.stderr
