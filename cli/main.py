@@ -68,6 +68,8 @@ def up(
         upgrade(endpoints.database_url)
     _migrate_warehouse(endpoints.clickhouse_url)
     _write_dagster_instance(settings, endpoints)
+    if endpoints.modes.get("postgresql") == runtime.EMBEDDED:
+        _start_supplier_simulators(settings)
     env = endpoints.child_env(settings)
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +92,15 @@ def up(
         run_job("platform_main_job")
     demo = ensure_demo_credentials(engine_for(endpoints.database_url), settings.encryption_secret.get_secret_value())
     _print_addresses(settings, demo, api, dagster)
+
+
+def _start_supplier_simulators(settings) -> None:
+    """Embedded mode has no real suppliers: run the three simulated ones and seed their world."""
+    from suppliers.launch import start_simulators
+
+    with step("Starting supplier simulators A, B, C"):
+        urls = start_simulators(settings, settings.data_dir)
+    console.print("suppliers: " + ", ".join(f"{code} {url}" for code, url in urls.items()))
 
 
 def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
