@@ -15,11 +15,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from core.fx import FxTable
 from core.hotcache import normalise_city
-from core.money import Money
+from core.money import Money, exponent
 
 RULES_CACHE_TTL_S = 30.0
 HUNDRED = Decimal(100)
@@ -48,6 +48,7 @@ class Rule:
     fixed_currency: str | None
     priority: int
     created: float
+    specific: int = 0  # how many criteria the rule names (ties between equal priorities go to the most specific)
 
     def matches(self, ctx: PricingContext) -> bool:
         if self.partner_id is not None and self.partner_id != ctx.partner_id:
@@ -68,10 +69,6 @@ class Rule:
             return False
         return True
 
-    def specificity(self) -> int:
-        return sum(v is not None for v in (self.partner_id, self.partner_tier, self.supplier_code, self.city,
-                                           self.star_min, self.star_max, self.date_from, self.date_to))
-
     def as_json(self) -> dict:
         return {"rule_id": self.id, "markup_pct": str(self.markup_pct), "markup_fixed": str(self.markup_fixed),
                 "fixed_currency": self.fixed_currency}
@@ -89,11 +86,12 @@ class PricingContext:
 
 def rule_from_row(row) -> Rule:
     created = row["created_at"]
+    criteria = ("partner_id", "partner_tier", "supplier_code", "city", "star_min", "star_max", "date_from", "date_to")
     return Rule(
         row["id"], row["level"], row["partner_id"], row["partner_tier"], row["supplier_code"],
         normalise_city(row["city"]) if row["city"] else None, row["star_min"], row["star_max"],
         row["date_from"], row["date_to"], row["markup_pct"], row["markup_fixed"], row["fixed_currency"],
-        row["priority"], created.timestamp() if created else 0.0,
+        row["priority"], created.timestamp() if created else 0.0, sum(row[c] is not None for c in criteria),
     )
 
 
@@ -103,7 +101,7 @@ def best_rule(rules: list[Rule], level: str, ctx: PricingContext) -> Rule | None
     for rule in rules:
         if rule.level != level or not rule.matches(ctx):
             continue
-        key = (rule.priority, rule.specificity(), rule.created, rule.id)
+        key = (rule.priority, rule.specific, rule.created, rule.id)
         if best_key is None or key > best_key:
             best, best_key = rule, key
     return best
@@ -111,41 +109,36 @@ def best_rule(rules: list[Rule], level: str, ctx: PricingContext) -> Rule | None
 
 @dataclass(frozen=True, slots=True)
 class PriceBreakdown:
-    """All amounts for the whole stay (all rooms), unrounded until `sell_total`."""
+    """All amounts for the whole stay (all rooms); every step exact, the sell total rounded once."""
 
     net: Money
-    platform_markup: Money  # in the net currency
-    partner_markup: Money  # in the net currency
+    platform_markup: Decimal  # in the net currency
+    partner_markup: Decimal  # in the net currency
+    gross: Decimal  # net + both markups, in the net currency
     fx_rate: Decimal  # net currency → sell currency
+    sell_exact: Decimal  # gross × fx_rate, unrounded, in the sell currency
     sell_currency: str
     platform_rule: Rule | None
     partner_rule: Rule | None
-    factor_pct: tuple[Decimal, Decimal]  # (platform pct, partner pct) for nightly display
+    sell_total: Money  # Money(sell_exact).rounded(): the one rounding place of the price chain
 
     @property
-    def gross(self) -> Money:
-        return self.net + self.platform_markup + self.partner_markup
-
-    @property
-    def sell_exact(self) -> Money:
-        return Money(self.gross.amount * self.fx_rate, self.sell_currency)
-
-    @property
-    def sell_total(self) -> Money:
-        return self.sell_exact.rounded()  # the one rounding place of the price chain
+    def sell_ratio(self) -> Decimal:
+        """Sell amount per unit of net (for nightly display and cancellation fees)."""
+        return self.sell_exact / self.net.amount if self.net.amount else Decimal(0)
 
     def as_json(self) -> dict:
+        currency = self.net.currency
         return {
-            "net": {"amount": str(self.net.amount), "currency": self.net.currency},
-            "platform_markup": {"amount": str(self.platform_markup.amount), "currency": self.net.currency,
-                                "rule": self.platform_rule.as_json() if self.platform_rule else None},
-            "partner_markup": {"amount": str(self.partner_markup.amount), "currency": self.net.currency,
-                               "rule": self.partner_rule.as_json() if self.partner_rule else None},
-            "gross": {"amount": str(self.gross.amount), "currency": self.net.currency},
-            "fx": {"from": self.net.currency, "to": self.sell_currency, "rate": str(self.fx_rate)},
-            "sell_exact": {"amount": str(self.sell_exact.amount), "currency": self.sell_currency},
+            "net": {"amount": str(self.net.amount), "currency": currency},
+            "platform_markup": {"amount": str(self.platform_markup), "currency": currency,
+                                "rule_id": self.platform_rule.id if self.platform_rule else None},
+            "partner_markup": {"amount": str(self.partner_markup), "currency": currency,
+                               "rule_id": self.partner_rule.id if self.partner_rule else None},
+            "gross": {"amount": str(self.gross), "currency": currency},
+            "fx": {"from": currency, "to": self.sell_currency, "rate": str(self.fx_rate)},
+            "sell_exact": {"amount": str(self.sell_exact), "currency": self.sell_currency},
             "sell": {"amount": str(self.sell_total.amount), "currency": self.sell_currency},
-            "rounding": "ROUND_HALF_UP to the sell currency's minor unit, once, on the total",
         }
 
 
@@ -162,28 +155,40 @@ def _markup(rule: Rule | None, base: Decimal, room_nights: int, currency: str, f
 
 
 def price(rules: list[Rule], ctx: PricingContext, net_total: Money, room_nights: int, sell_currency: str,
-          fx: FxTable) -> PriceBreakdown:
-    """Price a stay whose total net (all nights, all rooms) is `net_total`."""
-    platform_rule = best_rule(rules, "platform", ctx)
-    partner_rule = best_rule(rules, "partner", ctx)
+          fx: FxTable, memo: dict | None = None) -> PriceBreakdown:
+    """Price a stay whose total net (all nights, all rooms) is `net_total`.
+
+    `memo` (one per quote) remembers the winning rules per supplier/city/star, which is all that
+    varies between the offers of one quote.
+    """
+    key = (ctx.supplier_code, ctx.city, ctx.star)
+    found = memo.get(key) if memo is not None else None
+    if found is None:
+        found = (best_rule(rules, "platform", ctx), best_rule(rules, "partner", ctx))
+        if memo is not None:
+            memo[key] = found
+    platform_rule, partner_rule = found
     currency = net_total.currency
-    platform = _markup(platform_rule, net_total.amount, room_nights, currency, fx)
-    partner = _markup(partner_rule, net_total.amount + platform, room_nights, currency, fx)
+    net = net_total.amount
+    platform = _markup(platform_rule, net, room_nights, currency, fx)
+    partner = _markup(partner_rule, net + platform, room_nights, currency, fx)
+    gross = net + platform + partner
+    rate = fx.rate(currency, sell_currency)
+    sell_exact = gross * rate
     return PriceBreakdown(
-        net=net_total, platform_markup=Money(platform, currency), partner_markup=Money(partner, currency),
-        fx_rate=fx.rate(currency, sell_currency), sell_currency=sell_currency,
-        platform_rule=platform_rule, partner_rule=partner_rule,
-        factor_pct=(platform_rule.markup_pct if platform_rule else Decimal(0),
-                    partner_rule.markup_pct if partner_rule else Decimal(0)),
+        net=net_total, platform_markup=platform, partner_markup=partner, gross=gross, fx_rate=rate,
+        sell_exact=sell_exact, sell_currency=sell_currency, platform_rule=platform_rule, partner_rule=partner_rule,
+        sell_total=Money(sell_exact, sell_currency).rounded(),
     )
 
 
-def scale_to_sell(breakdown: PriceBreakdown, net_amount: Decimal) -> Money:
-    """A part of the net (one night, a cancellation fee) at the same sell/net ratio, rounded for display."""
-    if breakdown.net.amount == 0:
-        return Money(Decimal(0), breakdown.sell_currency).rounded()
-    ratio = breakdown.sell_exact.amount / breakdown.net.amount
-    return Money(net_amount * ratio, breakdown.sell_currency).rounded()
+def scale_to_sell(breakdown: PriceBreakdown, net_amount: Decimal, ratio: Decimal | None = None) -> dict[str, str]:
+    """A part of the net (one night, a cancellation fee) at the same sell/net ratio, as a display amount
+    (JSON money). Rounded like `Money.rounded` — these are shown, never summed into the total."""
+    ratio = breakdown.sell_ratio if ratio is None else ratio
+    currency = breakdown.sell_currency
+    return {"amount": str((net_amount * ratio).quantize(exponent(currency), rounding=ROUND_HALF_UP)),
+            "currency": currency}
 
 
 class RulesCache:

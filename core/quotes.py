@@ -228,6 +228,8 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     fx = await caches.fx.table(pool)
 
     best: dict[tuple, tuple] = {}
+    memo: dict = {}
+    room_nights = len(nights) * rooms
     for cand in found:
         hotel = facts.get(cand.product.hotel_id)
         if hotel is None:
@@ -235,13 +237,13 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
         ctx = PricingContext(partner_id, partner.tier, cand.product.supplier_code, hotel.city, hotel.star, check_in)
         net_total = Money(sum(cand.nightly_net, Decimal(0)) * rooms, cand.first.currency)
         try:
-            breakdown = price(rules, ctx, net_total, len(nights) * rooms, sell_currency, fx)
+            breakdown = price(rules, ctx, net_total, room_nights, sell_currency, fx, memo)
         except LookupError:
             continue  # no FX path for this supplier currency: not sellable in the asked currency
         # One offer per hotel + room + board + refundability: the cheapest supplier's.
         key = (cand.product.hotel_id, cand.first.room_name.casefold(), cand.first.board, cand.refundable)
         current = best.get(key)
-        if current is None or breakdown.sell_exact.amount < current[1].sell_exact.amount:
+        if current is None or breakdown.sell_exact < current[1].sell_exact:
             best[key] = (cand, breakdown, hotel)
     if request.get("currency") and not best and found:
         raise QuoteError(422, "currency_unavailable", f"no exchange rate into {sell_currency}")
@@ -250,16 +252,18 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
                                                      item[0].first.room_name))[:MAX_OFFERS]
     quote_id = uuid.uuid4()
     expires_at = dt.datetime.now(dt.UTC) + QUOTE_TTL
+    night_labels = [night.isoformat() for night in nights]
     offers_out = []
     cols: list[list] = [[] for _ in range(17)]
     for rank, (cand, breakdown, hotel) in enumerate(ranked):
         offer_id = uuid.uuid4()
         sell = breakdown.sell_total
-        nightly = [{"date": night.isoformat(), "price": scale_to_sell(breakdown, net * rooms).as_json()}
-                   for night, net in zip(nights, cand.nightly_net, strict=True)]
+        ratio = breakdown.sell_ratio
+        nightly = [{"date": day, "price": scale_to_sell(breakdown, net * rooms, ratio)}
+                   for day, net in zip(night_labels, cand.nightly_net, strict=True)]
         policy_net = cancellation_for(cand, rooms)
         policy_out = [{"hours_before": rule["hours_before"],
-                       "fee": scale_to_sell(breakdown, min(rule["fee"], breakdown.net.amount)).as_json()}
+                       "fee": scale_to_sell(breakdown, min(rule["fee"], breakdown.net.amount), ratio)}
                       for rule in policy_net]
         offers_out.append({
             "offer_id": str(offer_id), "hotel_id": cand.product.hotel_id, "hotel_name": hotel.name,
@@ -269,13 +273,13 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
         stored = breakdown.as_json()
         stored["product"] = {"room_code": cand.first.room_code, "rate_plan": cand.first.rate_plan,
                              "nightly_net": [str(n) for n in cand.nightly_net],
-                             "nights": [n.isoformat() for n in nights],
+                             "nights": night_labels,
                              "supplier_policy": [{**r, "fee": str(r["fee"])} for r in policy_net]}
         stored["hotel_name"] = hotel.name
         for col, value in zip(cols, (
             offer_id, cand.product.hotel_id, cand.product.supplier_code, cand.product.supplier_hotel_id,
             cand.first.room_type_id, cand.first.room_name, cand.first.board, cand.first.rate_key,
-            breakdown.net.amount, breakdown.platform_markup.amount, breakdown.partner_markup.amount,
+            breakdown.net.amount, breakdown.platform_markup, breakdown.partner_markup,
             breakdown.fx_rate, sell.amount, json.dumps(stored), json.dumps(policy_out), cand.refundable, rank,
         ), strict=True):
             col.append(value)

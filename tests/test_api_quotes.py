@@ -67,7 +67,9 @@ def test_pricing_chain_stored_on_offer(api_client, engine, redis_url):
     assert (row.net_amount, row.platform_markup, row.partner_markup) == (Decimal(400), Decimal(40), Decimal(28))
     assert row.sell_amount == Decimal("65.00") and row.sell_currency == "USD"
     breakdown = row.price_breakdown
-    assert breakdown["platform_markup"]["rule"]["markup_pct"] == "10.0000"
+    with engine.connect() as conn:
+        ten_pct = conn.execute(sa.text("SELECT id FROM pricing_rules WHERE markup_pct = 10")).scalar_one()
+    assert breakdown["platform_markup"]["rule_id"] == ten_pct
     assert breakdown["fx"]["from"] == "CNY" and breakdown["fx"]["to"] == "USD"
 
 
