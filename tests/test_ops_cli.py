@@ -27,42 +27,58 @@ def cli_env(migrated, data_dir):
 
 
 def hotelctl(env, *args):
+    """A real `hotelctl` process (for the relay, which configures process-wide logging)."""
     return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=120)
 
 
+class _Result:
+    def __init__(self, result) -> None:
+        self.returncode, self.stdout, self.stderr = result.exit_code, result.stdout, result.stderr
+
+
+def hotelctl_inprocess(env, *args):
+    """The same command line through the app in this process (saves the CLI's import time per call)."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    return _Result(CliRunner().invoke(app, list(args), env=env))
+
+
 def test_config_set_get_list(cli_env):
     key = f"ops.cli.{secrets.token_hex(3)}"
-    assert hotelctl(cli_env, "config", "get", key).returncode == 1
-    done = hotelctl(cli_env, "config", "set", key, '{"max": 3}', "--description", "cli test")
+    assert hotelctl_inprocess(cli_env, "config", "get", key).returncode == 1
+    done = hotelctl_inprocess(cli_env, "config", "set", key, '{"max": 3}', "--description", "cli test")
     assert done.returncode == 0, done.stderr
-    assert json.loads(hotelctl(cli_env, "config", "get", key).stdout) == {"max": 3}
-    staging = hotelctl(cli_env, "config", "set", key, "plain text", "--string", "--env", "staging")
+    assert json.loads(hotelctl_inprocess(cli_env, "config", "get", key).stdout) == {"max": 3}
+    staging = hotelctl_inprocess(cli_env, "config", "set", key, "plain text", "--string", "--env", "staging")
     assert staging.returncode == 0
-    assert json.loads(hotelctl(cli_env, "config", "get", key, "--env", "staging").stdout) == "plain text"
-    rows = json.loads(hotelctl(cli_env, "config", "list", "--json").stdout)
+    assert json.loads(hotelctl_inprocess(cli_env, "config", "get", key, "--env", "staging").stdout) == "plain text"
+    rows = json.loads(hotelctl_inprocess(cli_env, "config", "list", "--json").stdout)
     assert {(row["env"], row["updated_by"]) for row in rows if row["key"] == key} == {
         ("production", "hotelctl"), ("staging", "hotelctl")}
-    bad = hotelctl(cli_env, "config", "set", key, "{not json")
+    bad = hotelctl_inprocess(cli_env, "config", "set", key, "{not json")
     assert bad.returncode == 2 and "VALUE" in bad.stderr and "not JSON" in bad.stderr
 
 
 def test_flags_set_list_check(cli_env):
     name = f"ops.cliflag.{secrets.token_hex(3)}"
-    created = hotelctl(cli_env, "flags", "set", name, "--create", "--on", "--rollout", "0", "--whitelist", "t-1,t-2")
+    created = hotelctl_inprocess(cli_env, "flags", "set", name, "--create", "--on", "--rollout", "0",
+                                 "--whitelist", "t-1,t-2")
     assert created.returncode == 0, created.stderr
     assert json.loads(created.stdout) == {"name": name, "enabled": True, "rollout_pct": 0,
                                           "whitelist": ["t-1", "t-2"]}
-    assert hotelctl(cli_env, "flags", "check", name, "--tenant", "t-2").stdout.strip() == "true"
-    assert hotelctl(cli_env, "flags", "check", name, "--tenant", "t-3").stdout.strip() == "false"
-    listed = json.loads(hotelctl(cli_env, "flags", "list", "--json", "--tenant", "t-1").stdout)
+    assert hotelctl_inprocess(cli_env, "flags", "check", name, "--tenant", "t-2").stdout.strip() == "true"
+    assert hotelctl_inprocess(cli_env, "flags", "check", name, "--tenant", "t-3").stdout.strip() == "false"
+    listed = json.loads(hotelctl_inprocess(cli_env, "flags", "list", "--json", "--tenant", "t-1").stdout)
     assert {"supplier.realtime.sync", "admin.v2", name} <= {row["name"] for row in listed}
     assert next(row for row in listed if row["name"] == name)["on_for_tenant"] is True
-    assert hotelctl(cli_env, "flags", "set", name, "--off").returncode == 0
-    assert hotelctl(cli_env, "flags", "check", name, "--tenant", "t-2").stdout.strip() == "false"
-    unknown = hotelctl(cli_env, "flags", "set", "no.such.flag", "--on")
+    assert hotelctl_inprocess(cli_env, "flags", "set", name, "--off").returncode == 0
+    assert hotelctl_inprocess(cli_env, "flags", "check", name, "--tenant", "t-2").stdout.strip() == "false"
+    unknown = hotelctl_inprocess(cli_env, "flags", "set", "no.such.flag", "--on")
     assert unknown.returncode == 2 and "unknown flag" in unknown.stderr
-    assert hotelctl(cli_env, "flags", "set", name, "--rollout", "150").returncode == 2
+    assert hotelctl_inprocess(cli_env, "flags", "set", name, "--rollout", "150").returncode == 2
 
 
 def test_relay_needs_rabbitmq_url(cli_env):
