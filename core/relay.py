@@ -126,9 +126,8 @@ class Relay:
         done: list[int] = []
         for event in chain:
             try:
-                await asyncio.wait_for(
-                    exchange.publish(self.message(event), event.routing_key, mandatory=False),
-                    self.publish_timeout_s)
+                await exchange.publish(self.message(event), event.routing_key, mandatory=False,
+                                       timeout=self.publish_timeout_s)
             except Exception as error:  # any failure ends this aggregate's chain for this round
                 return done, error
             done.append(event.id)
