@@ -99,3 +99,11 @@ def test_relay_once_publishes_the_backlog(cli_env, engine):
     assert summary["published"] == 5 and summary["backlog"] == 0
     assert backlog(engine) == 0
     subprocess.run(["rabbitmqctl", "delete_exchange", exchange], capture_output=True, timeout=60, check=False)
+
+
+@needs_broker
+def test_bench_ops_runs_at_a_tiny_size(cli_env):
+    result = hotelctl_inprocess({**cli_env, "RABBITMQ_URL": RABBITMQ_URL}, "bench", "ops", "--gets", "1000",
+                                "--changes", "3", "--events", "20")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("ratio:") == 3 and "(baseline)" in result.stdout
