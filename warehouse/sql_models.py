@@ -70,8 +70,8 @@ class SqlModel:
     def not_negative(self) -> list[str]:
         return [column.strip() for column in self.config.get("not_negative", "").split(",") if column.strip()]
 
-    def render(self, start: date | None = None, end: date | None = None) -> str:
-        """The SQL for the days in [start, end) (all days when not given)."""
+    def render(self, start: date | None = None, end: date | None = None, ref_prefix: str = "") -> str:
+        """The SQL for the days in [start, end) (all days when not given); refs may name prefixed tables."""
 
         def partition_filter(column: str = "day") -> str:
             if start is None or end is None:
@@ -79,7 +79,7 @@ class SqlModel:
             return f"({column} >= toDate('{start.isoformat()}') AND {column} < toDate('{end.isoformat()}'))"
 
         return _ENV.from_string(self.template).render(
-            ref=lambda name: f"{DATABASE}.{name}",
+            ref=lambda name: f"{DATABASE}.{ref_prefix}{name}",
             source=lambda group, name: FACTS[name].qualified,
             partition_filter=partition_filter,
         ).strip().rstrip(";")

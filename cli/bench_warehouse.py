@@ -1,0 +1,181 @@
+"""`hotelctl bench warehouse --orders N`: the rollups through the pipeline, beside the same SQL run bare.
+
+One run, one fresh chDB directory (never the platform's warehouse): N synthetic orders are made as
+Arrow columns (numpy/polars, no Python loop per row) and inserted into `fact_orders` with
+`insert_arrow`. Then every dbt_like_sql model is built over the whole day range twice:
+
+- project path: one Dagster run (`dg.materialize`, partition-range run) of the model assets: render,
+  staging table, `REPLACE PARTITION` per day, asset checks;
+- bare engine: the same rendered SELECT of each model, `INSERT INTO` a plain table, nothing else.
+
+It prints both times and their ratio (target: under 1.5x at 10 M orders).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import typer
+
+from cli.bench import bench_app
+
+STATUSES = np.array(["CONFIRMED", "CANCELLED", "FAILED", "EXPIRED", "PENDING"])
+STATUS_WEIGHTS = [0.7, 0.15, 0.05, 0.05, 0.05]
+BARE = "bench_bare_"
+
+
+def _decimal(unscaled: np.ndarray) -> pa.Array:
+    """Decimal128(18, 4) from unscaled non-negative int64 values (ten-thousandths), without Python objects."""
+    words = np.zeros((len(unscaled), 2), dtype=np.int64)
+    words[:, 0] = unscaled
+    return pa.Array.from_buffers(pa.decimal128(18, 4), len(unscaled), [None, pa.py_buffer(words.tobytes())])
+
+
+def _strings(series: pl.Series) -> pa.Array:
+    return series.to_arrow().cast(pa.string())
+
+
+def synthetic_orders(rows: int, start: date, days: int, seed: int) -> pa.Table:
+    """`rows` orders spread over `days` days from `start`, in fact_orders' column order and types."""
+    rng = np.random.default_rng(seed)
+    partner_index = pl.Series(rng.integers(0, 50, rows))
+    day = np.datetime64(start.isoformat(), "D") + rng.integers(0, days, rows).astype("timedelta64[D]")
+    nights = rng.integers(1, 6, rows)
+    room_count = rng.integers(1, 3, rows)
+    net = rng.integers(500_000, 5_000_000, rows)  # 50.0000 .. 500.0000
+    markup = net // 10
+    check_in = day + np.timedelta64(7, "D")
+    created = day.astype("datetime64[ms]") + rng.integers(0, 86_400_000, rows).astype("timedelta64[ms]")
+    fx_words = np.zeros((rows, 2), dtype=np.int64)
+    fx_words[:, 0] = 100_000_000  # 1.00000000
+    return pa.table({
+        "day": pa.array(day).cast(pa.date32()),
+        "order_id": _strings(pl.int_range(0, rows, eager=True).cast(pl.String)),
+        "partner_id": _strings("00000000-0000-0000-0000-" + partner_index.cast(pl.String).str.zfill(12)),
+        "partner_name": _strings("Partner " + partner_index.cast(pl.String)),
+        "quote_id": pa.array(np.full(rows, "")),
+        "offer_id": pa.array(np.full(rows, "")),
+        "status": pa.array(rng.choice(STATUSES, rows, p=STATUS_WEIGHTS)),
+        "supplier_code": pa.array(np.array(["A", "B", "C", "D", "E"])[rng.integers(0, 5, rows)]),
+        "hotel_id": _strings("H" + pl.Series(rng.integers(0, 5000, rows)).cast(pl.String)),
+        "city": _strings("City " + pl.Series(rng.integers(0, 20, rows)).cast(pl.String)),
+        "country": pa.array(np.full(rows, "PT")),
+        "check_in": pa.array(check_in).cast(pa.date32()),
+        "check_out": pa.array(check_in + nights.astype("timedelta64[D]")).cast(pa.date32()),
+        "rooms": pa.array(room_count.astype(np.uint16)),
+        "room_nights": pa.array((room_count * nights).astype(np.int32)),
+        "net_amount": _decimal(net), "net_currency": pa.array(np.full(rows, "EUR")),
+        "platform_markup": _decimal(markup), "partner_markup": _decimal(np.zeros(rows, dtype=np.int64)),
+        "fx_rate": pa.Array.from_buffers(pa.decimal128(18, 8), rows, [None, pa.py_buffer(fx_words.tobytes())]),
+        "sell_amount": _decimal(net + markup), "sell_currency": pa.array(np.full(rows, "EUR")),
+        "margin_amount": _decimal(markup),
+        "created_at": pa.array(created).cast(pa.timestamp("ms", tz="UTC")),
+        "updated_at": pa.array(created).cast(pa.timestamp("ms", tz="UTC")),
+    })
+
+
+@bench_app.command("warehouse")
+def bench_warehouse(
+    orders: int = typer.Option(1_000_000, min=1000, help="Synthetic orders to load."),
+    days: int = typer.Option(30, min=1, max=366, help="Days the orders spread over (one partition each)."),
+    chunk: int = typer.Option(1_000_000, min=10_000, help="Orders generated and inserted per Arrow batch."),
+    seed: int = typer.Option(20260101, help="Random seed of the synthetic orders."),
+    repeat: int = typer.Option(2, min=1, max=10, help="Rounds of (bare, pipeline); the best of each is compared."),
+    data_dir: Path | None = typer.Option(None, help="chDB directory to use (default: a fresh temporary one)."),
+) -> None:
+    """Load N synthetic orders; time the rollups through the pipeline and as bare SQL; print the ratio."""
+    import warnings
+
+    import dagster as dg
+
+    from assets.warehouse import MODEL_ASSETS
+    from pipelines.resources import WarehouseResource
+    from warehouse.client import DATABASE, warehouse_client
+    from warehouse.schema import apply_schema
+    from warehouse.sql_models import load_models
+
+    warnings.filterwarnings("ignore")
+    temporary = data_dir is None
+    path = Path(tempfile.mkdtemp(prefix="bench-warehouse-")) if temporary else data_dir
+    url = f"chdb://{path}"
+    start = date(2026, 1, 1)
+    end = start + timedelta(days=days)
+    models = load_models()
+    try:
+        with warehouse_client(url) as client:
+            apply_schema(client)
+            client.command(f"TRUNCATE TABLE {DATABASE}.fact_orders")
+            generated = inserted = 0.0
+            for offset in range(0, orders, chunk):
+                began = time.perf_counter()
+                batch = synthetic_orders(min(chunk, orders - offset), start, days, seed + offset)
+                generated += time.perf_counter() - began
+                began = time.perf_counter()
+                client.insert_arrow(f"{DATABASE}.fact_orders", batch)
+                inserted += time.perf_counter() - began
+            loaded = client.query(f"SELECT count() FROM {DATABASE}.fact_orders").result_rows[0][0]
+            typer.echo(f"orders: {loaded:,} over {days} days; generated in {generated:.2f}s (Arrow), "
+                       f"inserted in {inserted:.2f}s ({loaded / max(inserted, 1e-9):,.0f} rows/s)")
+            client.query(f"SELECT sum(sell_amount) FROM {DATABASE}.fact_orders")  # warm the caches for both paths
+            bare_tables = {}
+            for model in models.values():
+                bare = f"{DATABASE}.{BARE}{model.name}"
+                client.command(f"DROP TABLE IF EXISTS {bare}")
+                client.command(f"CREATE TABLE {bare} ENGINE = MergeTree ORDER BY tuple() "
+                               f"EMPTY AS {model.render(ref_prefix=BARE)}")
+                bare_tables[model.name] = bare
+
+        assets = [MODEL_ASSETS[name] for name in models]
+        instance = dg.DagsterInstance.ephemeral()
+        resources = {"warehouse": WarehouseResource(clickhouse_url=url)}
+        run_tags = {"dagster/asset_partition_range_start": start.isoformat(),
+                    "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat()}
+        quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+        bare_times, project_times = [], []
+        for _ in range(repeat):
+            with warehouse_client(url) as client:
+                for bare in bare_tables.values():
+                    client.command(f"TRUNCATE TABLE {bare}")
+                began = time.perf_counter()
+                for model in models.values():
+                    client.command(f"INSERT INTO {bare_tables[model.name]} {model.render(start, end, BARE)}")
+                bare_times.append(time.perf_counter() - began)
+            began = time.perf_counter()
+            result = dg.materialize(assets, instance=instance, resources=resources, tags=run_tags, run_config=quiet,
+                                    raise_on_error=False)
+            project_times.append(time.perf_counter() - began)
+            if not result.success:
+                typer.echo("the pipeline run failed", err=True)
+                raise typer.Exit(1)
+        with warehouse_client(url) as client:
+            for name, bare in bare_tables.items():
+                ours = client.query(f"SELECT count() FROM {DATABASE}.{name}").result_rows[0][0]
+                theirs = client.query(f"SELECT count() FROM {bare}").result_rows[0][0]
+                if ours != theirs:
+                    typer.echo(f"{name}: the pipeline has {ours} rows, the bare SQL {theirs}", err=True)
+                    raise typer.Exit(1)
+            gmv = client.query(f"SELECT sum(gmv) FROM {DATABASE}.daily_sales").result_rows[0][0]
+        bare_s, project_s = min(bare_times), min(project_times)
+        checks = result.get_asset_check_evaluations()
+        typer.echo(f"models: {len(models)} ({', '.join(models)}); daily_sales GMV {gmv} EUR")
+        typer.echo(f"rounds: bare {', '.join(f'{t:.2f}s' for t in bare_times)}; "
+                   f"pipeline {', '.join(f'{t:.2f}s' for t in project_times)} (best of each below)")
+        typer.echo(f"bare SQL on the engine:              {bare_s:8.2f}s")
+        typer.echo(f"project path (Dagster run, {days} day partitions, staging + REPLACE PARTITION, "
+                   f"{len(checks)} checks): {project_s:8.2f}s")
+        typer.echo(f"ratio project/bare: {project_s / bare_s:.2f}x (target < 1.5x at 10 M orders); "
+                   f"checks passed: {sum(c.passed for c in checks)}/{len(checks)}")
+    finally:
+        if temporary:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def register(app: typer.Typer) -> None:
+    """The command is attached to the shared `bench` group on import."""

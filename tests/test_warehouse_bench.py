@@ -1,0 +1,23 @@
+"""`hotelctl bench warehouse` at a tiny size: it runs end to end and prints both times and the ratio."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_bench_warehouse_prints_pipeline_and_bare_times_and_their_ratio():
+    result = subprocess.run([sys.executable, "-m", "cli.main", "bench", "warehouse", "--orders", "20000", "--days", "3",
+                             "--repeat", "1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "orders: 20,000 over 3 days" in result.stdout
+    bare = float(re.search(r"bare SQL on the engine:\s+([\d.]+)s", result.stdout).group(1))
+    pipeline = float(re.search(r"project path .*?:\s+([\d.]+)s", result.stdout).group(1))
+    ratio = float(re.search(r"ratio project/bare: ([\d.]+)x", result.stdout).group(1))
+    assert bare > 0 and pipeline > 0 and abs(ratio - pipeline / bare) < 0.05 * ratio + 0.01
+    passed, total = re.search(r"checks passed: (\d+)/(\d+)", result.stdout).groups()
+    assert int(total) > 0 and passed == total
