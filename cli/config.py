@@ -169,6 +169,9 @@ def flags_set(
         row = set_flag(engine, name, enabled, rollout, tenants, description, create)
     except ConfigError as error:
         _fail(f"invalid {error.field}: {error.message}")
+    if row["enabled"] and row["whitelist"] and row["rollout_pct"] >= 100:
+        typer.echo("note: rollout_pct is 100, so every tenant has the flag; for whitelist-only set --rollout 0",
+                   err=True)
     typer.echo(json.dumps({k: row[k] for k in ("name", "enabled", "rollout_pct", "whitelist")}))
 
 
