@@ -95,8 +95,12 @@ def test_relay_once_publishes_the_backlog(cli_env, engine):
     exchange = f"hotel.events.test.{secrets.token_hex(4)}"
     result = hotelctl({**cli_env, "RABBITMQ_URL": RABBITMQ_URL}, "relay", "--once", "--exchange", exchange)
     assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    *log_lines, last = result.stdout.strip().splitlines()
+    summary = json.loads(last)
     assert summary["published"] == 5 and summary["backlog"] == 0
+    logs = [json.loads(line) for line in log_lines]  # the relay logs JSON lines in the platform schema
+    assert any(line["service"] == "relay" and line["message"] == "relay connected to broker" for line in logs)
+    assert all({"timestamp", "level", "traceId", "message", "context"} <= set(line) for line in logs)
     assert backlog(engine) == 0
     subprocess.run(["rabbitmqctl", "delete_exchange", exchange], capture_output=True, timeout=60, check=False)
 
