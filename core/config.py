@@ -73,11 +73,19 @@ class ConfigError(ValueError):
         self.message = message
 
 
+def _no_control(field: str, text: str | None) -> None:
+    # PostgreSQL text cannot hold NUL; other control characters in names are always a mistake.
+    if text is not None and any(ord(char) < 32 for char in text):
+        raise ConfigError(field, "must not contain control characters")
+
+
 def _check_key(key: str, env: str) -> None:
     if not key or len(key) > 255 or key != key.strip():
         raise ConfigError("key", "must be 1-255 characters without surrounding spaces")
     if not env or len(env) > 20:
         raise ConfigError("env", "must be 1-20 characters")
+    _no_control("key", key)
+    _no_control("env", env)
 
 
 def list_config(engine: Engine, env: str | None = None) -> list[dict[str, Any]]:
@@ -102,6 +110,10 @@ def set_config(engine: Engine, key: str, value: Any, env: str = "production", de
         encoded = json.dumps(value)
     except (TypeError, ValueError) as error:
         raise ConfigError("value", f"must be JSON: {error}") from None
+    if "\\u0000" in encoded:
+        raise ConfigError("value", "must not contain NUL characters (PostgreSQL JSONB refuses them)")
+    if description is not None and "\x00" in description:
+        raise ConfigError("description", "must not contain NUL characters")
     with engine.begin() as conn:
         row = conn.execute(sa.text(
             "INSERT INTO platform_config (key, value, env, description, updated_at, updated_by)"
@@ -116,6 +128,7 @@ def set_config(engine: Engine, key: str, value: Any, env: str = "production", de
 
 
 def delete_config(engine: Engine, key: str, env: str = "production") -> bool:
+    _check_key(key, env)
     with engine.begin() as conn:
         return conn.execute(sa.text("DELETE FROM platform_config WHERE key = :key AND env = :env"),
                             {"key": key, "env": env}).rowcount > 0
@@ -135,9 +148,12 @@ def set_flag(engine: Engine, name: str, enabled: bool | None = None, rollout_pct
     """Change the given fields of a flag (others stay); unknown names need `create=True`."""
     if not name or len(name) > 100:
         raise ConfigError("name", "must be 1-100 characters")
+    _no_control("name", name)
+    if description is not None and "\x00" in description:
+        raise ConfigError("description", "must not contain NUL characters")
     if rollout_pct is not None and not 0 <= rollout_pct <= 100:
         raise ConfigError("rollout_pct", "must be between 0 and 100")
-    if whitelist is not None and any(not isinstance(t, str) or not t for t in whitelist):
+    if whitelist is not None and any(not isinstance(t, str) or not t or "\x00" in t for t in whitelist):
         raise ConfigError("whitelist", "must be a list of non-empty tenant ids")
     with engine.begin() as conn:
         if create:

@@ -230,6 +230,12 @@ def test_operator_api_v1(api_client, settings):
     assert bad.status_code == 422 and "rollout_pct" in bad.json()["error"]["message"]
     assert api_client.put("/v1/admin/flags/no.such.flag", headers=headers, json={"enabled": True}).status_code == 404
     assert api_client.delete(f"/v1/admin/config/{key}", headers=headers).status_code == 200
+    nul = api_client.put(f"/v1/admin/config/{key}", headers=headers, json={"value": "a\u0000b"})
+    assert nul.status_code == 422 and nul.json()["error"]["fields"][0]["field"] == "value"
+    assert api_client.put("/v1/admin/config/bad%00key", headers=headers, json={"value": 1}).status_code == 422
+    assert api_client.delete("/v1/admin/config/bad%00key", headers=headers).status_code == 422
+    assert api_client.put("/v1/admin/flags/admin.v2", headers=headers,
+                          json={"whitelist": ["ok", "bad\u0000"]}).status_code == 422
 
 
 def test_admin_v2_follows_its_flag(api_client, settings, engine):

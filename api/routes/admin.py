@@ -104,7 +104,11 @@ async def set_config(key: str, change: ConfigChange, request: Request,
 async def delete_config(key: str, request: Request, env: str | None = Query(None, max_length=20),
                         _: Principal = Depends(operator)) -> dict:
     env = env or request.app.state.config.env
-    if not await asyncio.to_thread(cfg.delete_config, _engine(request), key, env):
+    try:
+        deleted = await asyncio.to_thread(cfg.delete_config, _engine(request), key, env)
+    except cfg.ConfigError as error:
+        raise _bad(error) from None
+    if not deleted:
         raise HTTPException(404, detail={"code": "not_found", "message": f"no config key {key!r} in env {env!r}"})
     return {"key": key, "env": env, "deleted": True}
 
