@@ -15,19 +15,28 @@ from core.money import MINOR_UNITS
 
 SCALE = 4
 UNIT = 10**SCALE
-AMOUNT_PATTERN = r"^([+-]?)(\d{1,14})?(?:\.(\d*))?$"
+AMOUNT_PATTERN = r"^[+-]?(\d+\.?\d*|\.\d+)$"
 
 
-def parse_expr(column: str) -> pl.Expr:
-    """Units (Int64) for a trimmed decimal string column; null where the text is not an amount."""
+def with_units(frame: pl.DataFrame, column: str, alias: str) -> pl.DataFrame:
+    """`frame` plus `alias`: units (Int64) for the trimmed decimal text in `column`, null where it is not an
+    amount. Built in steps so each intermediate column is computed once."""
     text = pl.col(column).str.strip_chars()
-    parts = text.str.extract_groups(AMOUNT_PATTERN)
-    sign, whole, frac = parts.struct.field("1"), parts.struct.field("2"), parts.struct.field("3")
-    frac = frac.fill_null("")
-    valid = (whole.is_not_null() | (frac.str.len_chars() > 0)) & (frac.str.len_chars() <= SCALE)
-    units = (whole.fill_null("0").cast(pl.Int64) * UNIT
-             + (frac + pl.lit("0000")).str.slice(0, SCALE).cast(pl.Int64))
-    return pl.when(valid).then(pl.when(sign == "-").then(-units).otherwise(units)).otherwise(None)
+    staged = frame.with_columns(
+        text.str.contains(AMOUNT_PATTERN).alias("_amount_ok"),
+        text.str.starts_with("-").alias("_amount_negative"),
+        text.str.strip_chars_start("+-").str.split_exact(".", 1).alias("_amount_parts"),
+    ).with_columns(
+        pl.col("_amount_parts").struct.field("field_0").alias("_amount_whole"),
+        pl.col("_amount_parts").struct.field("field_1").fill_null("").alias("_amount_frac"),
+    )
+    whole, frac = pl.col("_amount_whole"), pl.col("_amount_frac")
+    valid = pl.col("_amount_ok") & (frac.str.len_chars() <= SCALE) & (whole.str.len_chars() <= 14)
+    units = (pl.when(whole == "").then(pl.lit(0, dtype=pl.Int64)).otherwise(whole.cast(pl.Int64, strict=False))
+             * UNIT + (frac + pl.lit("0000")).str.slice(0, SCALE).cast(pl.Int64, strict=False))
+    signed = pl.when(pl.col("_amount_negative")).then(-units).otherwise(units)
+    return staged.with_columns(pl.when(valid).then(signed).otherwise(None).alias(alias)).drop(
+        "_amount_ok", "_amount_negative", "_amount_parts", "_amount_whole", "_amount_frac")
 
 
 def amount_problem(text: str) -> str:

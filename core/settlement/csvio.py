@@ -9,6 +9,7 @@ status, a currency that is not three letters, a supplier_ref repeated in the ord
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from core.settlement.amounts import amount_problem, parse_expr
+from core.settlement.amounts import amount_problem, with_units
 
 ORDER_COLUMNS = ("order_id", "supplier_code", "supplier_ref", "hotel_id", "check_in", "check_out", "status",
                  "net_amount", "currency")
@@ -78,14 +79,15 @@ def _read(path: Path, spec: _Spec) -> pl.DataFrame:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise InputError(name, line, None, "not UTF-8 text") from None
-    return _validate(name, _frame_from_text(name, text), spec, text)
+    return _validate(name, _frame_from_text(name, text, raw.removeprefix(codecs.BOM_UTF8)), spec, text)
 
 
-def _frame_from_text(name: str, text: str) -> pl.DataFrame:
+def _frame_from_text(name: str, text: str, raw: bytes | None = None) -> pl.DataFrame:
     if not text.strip():
         raise InputError(name, 1, None, "empty file: expected a header line")
     try:
-        return pl.read_csv(text.encode(), infer_schema=False, has_header=True, raise_if_empty=True)
+        return pl.read_csv(raw if raw is not None else text.encode(), infer_schema=False, has_header=True,
+                           raise_if_empty=True)
     except (pl.exceptions.PolarsError, ValueError):
         _locate_ragged(name, text)
         raise InputError(name, None, None, "not a readable CSV file") from None
@@ -135,8 +137,8 @@ def _validate(name: str, frame: pl.DataFrame, spec: _Spec, text: str) -> pl.Data
         pl.col("currency").str.to_uppercase(),
         pl.col("check_in").str.to_date(DATE_FORMAT, strict=False).alias("_check_in"),
         pl.col("check_out").str.to_date(DATE_FORMAT, strict=False).alias("_check_out"),
-        parse_expr(spec.amount).alias("_amount"),
     )
+    parsed = with_units(parsed, spec.amount, "_amount")
     checks: list[tuple[str, pl.Expr, str]] = [
         *((column, pl.col(column) == "", "empty value") for column in spec.required),
         ("check_in", pl.col("_check_in").is_null(), "unparsable date (expected YYYY-MM-DD)"),
@@ -197,7 +199,9 @@ def _line_of(text: str, row: int) -> int:
 
 
 def _refuse_repeated_refs(name: str, frame: pl.DataFrame) -> None:
-    repeated = frame.filter(pl.int_range(pl.len()).over("key") > 0)
+    if frame.select(pl.col("key").n_unique()).item() == frame.height:
+        return
+    repeated = frame.filter(~pl.col("key").is_first_distinct())
     if repeated.height:
         row = repeated.row(0, named=True)
         first = frame.filter(pl.col("key") == row["key"])["line"][0]

@@ -75,9 +75,9 @@ def reconcile(orders: pl.DataFrame, statement: pl.DataFrame, tolerance_units: in
         pl.col("check_in").alias("s_in"), pl.col("check_out").alias("s_out"),
         pl.col("status").alias("s_status"), pl.col("amount").alias("s_amount"),
         pl.col("currency").alias("s_currency"), pl.col("line").alias("statement_line"),
-    ).with_columns(pl.int_range(pl.len()).over("key").alias("_occurrence"))
-    first = s.filter(pl.col("_occurrence") == 0).drop("_occurrence")
-    repeats = s.filter(pl.col("_occurrence") > 0).drop("_occurrence")
+    ).with_columns(pl.col("key").is_first_distinct().alias("_first"))  # in file order: the first one pairs
+    first = s.filter(pl.col("_first")).drop("_first")
+    repeats = s.filter(~pl.col("_first")).drop("_first")
 
     paired = o.join(first, on="key", how="full", coalesce=True)
     expected = pl.col("o_status").replace_strict(EXPECTED_STATEMENT_STATUS, default=None)
