@@ -93,6 +93,7 @@ def list_config(engine: Engine, env: str | None = None) -> list[dict[str, Any]]:
     query = "SELECT key, value, env, description, updated_at, updated_by FROM platform_config"
     params: dict[str, Any] = {}
     if env is not None:
+        _no_control("env", env)
         query += " WHERE env = :env"
         params["env"] = env
     with engine.connect() as conn:

@@ -234,6 +234,7 @@ def test_operator_api_v1(api_client, settings):
     assert nul.status_code == 422 and nul.json()["error"]["fields"][0]["field"] == "value"
     assert api_client.put("/v1/admin/config/bad%00key", headers=headers, json={"value": 1}).status_code == 422
     assert api_client.delete("/v1/admin/config/bad%00key", headers=headers).status_code == 422
+    assert api_client.get("/v1/admin/config?env=x%00y", headers=headers).status_code == 422
     assert api_client.put("/v1/admin/flags/admin.v2", headers=headers,
                           json={"whitelist": ["ok", "bad\u0000"]}).status_code == 422
 

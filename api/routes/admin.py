@@ -73,7 +73,10 @@ def _flag_row(row: dict, center, tenant_id: str | None = None) -> dict:
 @router.get("/v1/admin/config", summary="Every stored config key (one env or all)")
 async def list_config(request: Request, env: str | None = Query(None, max_length=20),
                       _: Principal = Depends(operator)) -> dict:
-    rows = await asyncio.to_thread(cfg.list_config, _engine(request), env)
+    try:
+        rows = await asyncio.to_thread(cfg.list_config, _engine(request), env)
+    except cfg.ConfigError as error:
+        raise _bad(error) from None
     center = request.app.state.config
     return {"env": center.env, "items": [_config_row(row, center) for row in rows]}
 
@@ -181,7 +184,10 @@ async def list_flags_v2(request: Request, tenant_id: str | None = Query(None, ma
 async def list_config_v2(request: Request, env: str | None = Query(None, max_length=20),
                          _: Principal = Depends(admin_v2)) -> dict:
     center = request.app.state.config
-    rows = await asyncio.to_thread(cfg.list_config, _engine(request), env)
+    try:
+        rows = await asyncio.to_thread(cfg.list_config, _engine(request), env)
+    except cfg.ConfigError as error:
+        raise _bad(error) from None
     data = [{"key": row["key"], "env": row["env"], "value": row["value"], "description": row["description"],
              "updatedAt": _iso(row["updated_at"]), "updatedBy": row["updated_by"], "live": center.get(row["key"])}
             for row in rows]
