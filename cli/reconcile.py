@@ -19,19 +19,7 @@ def reconcile_command(
     out: Path = typer.Option(..., "--out", help="DISCREPANCIES.csv (replaced atomically; untouched on error)."),
     tolerance: str = typer.Option("0.01", "--tolerance", help="Largest |statement - order| that still agrees."),
 ) -> None:
-    """Pair orders with statement lines, write one row per discrepancy to --out, print a summary.
-
-    Refs pair trimmed and case-insensitively; the first statement line of a ref pairs, every later one is
-    duplicate_in_statement. Rows are ordered by class (currency, status, date, amount mismatch, missing in
-    statement, missing in platform, duplicate), then ref, then statement line. Amounts are exact, padded to
-    the currency's minor unit (100.1 USD prints 100.10; never rounded). difference = statement - platform, a
-    missing side counting as 0 (empty for currency_mismatch); a missing side's amount cell is empty;
-    currency is the order's (for currency_mismatch each amount is in its own side's currency). A ref repeated
-    in ORDERS is an error.
-
-    Exit status 0 when the files were reconciled (discrepancies or not), 1 for bad input (the message
-    names file, line and column; nothing is written), 2 for bad options.
-    """
+    """Pair orders with statement lines; see RECONCILE_HELP (the command's --help) for the rules."""
     from core.settlement.amounts import to_units
     from core.settlement.csvio import InputError, read_orders, read_statement
     from core.settlement.engine import reconcile
@@ -130,6 +118,20 @@ def settle_run(
         raise typer.Exit(1)
 
 
+RECONCILE_HELP = (
+    "Pair orders with statement lines, write one row per discrepancy to --out, print a summary.\n\n"
+    "Refs pair trimmed and case-insensitively; the first statement line of a ref pairs, every later one is "
+    "duplicate_in_statement. Rows are ordered by class (currency, status, date, amount mismatch, missing in "
+    "statement, missing in platform, duplicate), then ref, then statement line. Amounts are exact, padded to the "
+    "currency's minor unit (100.1 USD prints 100.10; never rounded). difference = statement - platform, a missing "
+    "side counting as 0 (empty for currency_mismatch); a missing side's amount cell is empty; currency is the "
+    "order's (for currency_mismatch each amount is in its own side's currency). A ref repeated in ORDERS is an "
+    "error.\n\n"
+    "Exit status 0 when the files were reconciled (discrepancies or not), 1 for bad input (the message names "
+    "file, line and column; nothing is written), 2 for bad options."
+)
+
+
 def register(app: typer.Typer) -> None:
-    app.command("reconcile")(reconcile_command)
+    app.command("reconcile", help=RECONCILE_HELP)(reconcile_command)
     app.add_typer(settle_app, name="settle")
