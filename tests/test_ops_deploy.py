@@ -284,6 +284,8 @@ def test_helm_dagster_runs_on_the_k8s_run_launcher():
     assert deployment["dagsterApiGrpcArgs"] == ["-m", "pipelines.definitions"]
     assert deployment["image"]["repository"] == _load(CHART / "values.yaml")["image"]["repository"]
     assert '"dagster-k8s==0.29.27"' in pyproject  # the run launcher's package, in the image's k8s extra
+    compose_instance = _load(DEPLOY / "dagster" / "dagster.yaml")
+    assert dagster["pythonLogs"]["dagsterHandlerConfig"] == compose_instance["python_logs"]["dagster_handler_config"]
 
 
 def test_helm_renderer_refuses_what_it_does_not_know(tmp_path):
