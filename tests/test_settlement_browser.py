@@ -18,7 +18,6 @@ from websockets.sync.client import connect
 
 from core.partners import create_staff_credentials
 from core.settlement import review
-from core.settlement.store import run_cycle, statement_for_cycle, store_upload
 from tests.settlement_fixtures import STANDARD_ORDERS, STANDARD_PARTNERS, past_cycle, seed_cycle, standard_statement
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -117,9 +116,6 @@ def _fill(page: Page, selector: str, value: str) -> None:
 
 def test_finance_resolves_and_approves_through_the_page(engine, settings, live_api, browser):
     seeded = seed_cycle(engine, past_cycle(5), STANDARD_ORDERS, STANDARD_PARTNERS)
-    store_upload(engine, seeded.supplier, seeded.cycle, standard_statement(seeded), "week.csv", "fin-upload")
-    frame, source = statement_for_cycle(engine, settings, seeded.supplier, seeded.cycle)
-    cycle_id = run_cycle(engine, seeded.supplier, seeded.cycle, frame, source).cycle_id
     finance = create_staff_credentials(engine, "finance")
 
     # Not signed in: the login form; a wrong secret is refused on the page.
@@ -133,7 +129,24 @@ def test_finance_resolves_and_approves_through_the_page(engine, settings, live_a
     _fill(browser, "#client_id", finance.client_id)
     _fill(browser, "#client_secret", finance.client_secret)
     browser.js("document.querySelector('#sign-in').click()")
-    browser.wait_for(f"document.querySelector('tr[data-cycle-id=\"{cycle_id}\"]')")
+    browser.wait_for("document.querySelector('#upload-form')")
+
+    # Upload the supplier's statement through the page: a bad one is refused with its line, then the right one.
+    _fill(browser, "#upload-supplier", seeded.supplier)
+    _fill(browser, "#upload-period", seeded.cycle.key)
+    _fill(browser, "#upload-content", standard_statement(seeded).replace(",charged,85.00,", ",charged,85,00,"))
+    browser.js("document.querySelector('#upload').click()")
+    browser.wait_for("document.querySelector('#upload-error')")
+    assert "line 4" in browser.js("document.querySelector('#upload-error').innerText")
+    _fill(browser, "#upload-supplier", seeded.supplier)
+    _fill(browser, "#upload-period", seeded.cycle.key)
+    _fill(browser, "#upload-content", standard_statement(seeded))
+    browser.js("document.querySelector('#upload').click()")
+    browser.wait_for("document.querySelector('#discrepancies')")
+    assert "4 discrepancies" in browser.js("document.querySelector('#message').innerText")
+    cycle_id = review.list_cycles(engine, supplier_code=seeded.supplier)[0]["id"]
+
+    browser.goto(f"{live_api}/settlements", f"document.querySelector('tr[data-cycle-id=\"{cycle_id}\"]')")
     row_text = browser.js(f"document.querySelector('tr[data-cycle-id=\"{cycle_id}\"]').innerText")
     assert seeded.supplier in row_text and "reconciled" in row_text and "445.00 USD" in row_text
 

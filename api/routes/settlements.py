@@ -233,8 +233,13 @@ def _login_page(message: str | None = None, status: int = 200) -> HTMLResponse:
     return HTMLResponse(templates.get_template("settlement_login.html").render(message=message), status_code=status)
 
 
-async def _form(request: Request) -> dict[str, str]:
-    body = (await request.body())[:64 * 1024].decode("utf-8", "replace")
+async def _form(request: Request, limit: int = 64 * 1024) -> dict[str, str]:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413, detail={"code": "payload_too_large", "message": f"form larger than {limit} bytes"})
+    body = bytes(body).decode("utf-8", "replace")
     return {key: values[0] for key, values in parse_qs(body, keep_blank_values=True).items()}
 
 
@@ -250,15 +255,20 @@ def _checked_session(request: Request, form: dict[str, str]) -> Principal:
 
 @router.get("/settlements", include_in_schema=False)
 def page_cycles(request: Request, supplier: str | None = None, status: str | None = None) -> HTMLResponse:
-    session = _page_principal(request)
-    if session is None:
+    if _page_principal(request) is None:
         return _login_page()
-    principal, token = session
+    return _cycles_page(request, supplier, status)
+
+
+def _cycles_page(request: Request, supplier: str | None = None, status: str | None = None,
+                 upload_error: str | None = None) -> HTMLResponse:
+    principal, token = _page_principal(request)
     if status not in (None, "", "reconciled", "approved", "superseded"):
         status = None
     cycles = review.list_cycles(_engine(request), supplier or None, status or None, include_superseded=True)
     return HTMLResponse(templates.get_template("settlement_cycles.html").render(
-        cycles=cycles, principal=principal, csrf=_csrf(request, token), supplier=supplier or "", status=status or ""))
+        cycles=cycles, principal=principal, csrf=_csrf(request, token), supplier=supplier or "", status=status or "",
+        upload_error=upload_error), status_code=422 if upload_error else 200)
 
 
 @router.post("/settlements/login", include_in_schema=False)
@@ -344,6 +354,30 @@ async def page_approve(request: Request, cycle_id: int) -> Response:
     except review.ReviewError as error:
         message = f"Not approved: {error.message}"
     return RedirectResponse(f"/settlements/cycles/{cycle_id}?{urlencode({'message': message})}", status_code=303)
+
+
+@router.post("/settlements/statements", include_in_schema=False)
+async def page_upload(request: Request) -> Response:
+    """The page's statement upload: the CSV text arrives in a form field (the page's file picker fills it)."""
+    from starlette.concurrency import run_in_threadpool
+
+    form = await _form(request, limit=3 * MAX_STATEMENT_BYTES)
+    principal = _checked_session(request, form)
+    supplier, period = form.get("supplier", "").strip(), form.get("period_start", "").strip()
+    try:
+        period_start = dt.date.fromisoformat(period)
+    except ValueError:
+        return _cycles_page(request, upload_error=f"period_start: {period!r} is not a date (YYYY-MM-DD)")
+    try:
+        result = await run_in_threadpool(_upload_and_run, request, supplier, period_start, form.get("content", ""),
+                                         form.get("filename") or None, True, principal.client_id)
+    except HTTPException as error:
+        detail = error.detail if isinstance(error.detail, dict) else {"message": str(error.detail)}
+        return _cycles_page(request, upload_error=detail.get("message", "upload refused"))
+    cycle = result["cycle"]
+    message = (f"Statement #{result['id']} ({result['lines']} lines) reconciled: revision {cycle['revision']}"
+               f" ({cycle['action'].replace('_', ' ')}), {cycle['counts']['discrepancies']} discrepancies.")
+    return RedirectResponse(f"/settlements/cycles/{cycle['id']}?{urlencode({'message': message})}", status_code=303)
 
 
 @router.get("/settlements/cycles/{cycle_id}/export.csv", include_in_schema=False)
