@@ -35,6 +35,7 @@ class SupplierSyncResult:
     availability_upserted: int = 0
     room_types_upserted: int = 0
     latency_ms: float = 0.0
+    write_ms: float = 0.0
     errors: list[str] = field(default_factory=list)
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     verdict: FeedVerdict | None = None
@@ -43,6 +44,7 @@ class SupplierSyncResult:
     def metadata(self) -> dict:
         return {"status": self.status, "rows_fetched": self.rows_fetched, "rows_upserted": self.rows_upserted,
                 "rows_quarantined": self.rows_quarantined, "latency_ms": round(self.latency_ms, 1),
+                "write_ms": round(self.write_ms, 1), "availability_upserted": self.availability_upserted,
                 "errors": len(self.errors), "first_errors": self.errors[:5],
                 "quarantine_reasons": self.quarantine_reasons,
                 "contract": self.verdict.as_json() if self.verdict else None}
@@ -163,7 +165,7 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
     result = SupplierSyncResult(code, "inventory")
     window = (window_start, window_start + dt.timedelta(days=days))
     started_at, start = dt.datetime.now(dt.UTC), time.monotonic()
-    conn = await asyncio.to_thread(store.connect, database_url)
+    conn = await asyncio.to_thread(lambda: store.connect(database_url, bulk=True))
     try:
         hotel_ids = await asyncio.to_thread(store.supplier_hotel_ids, conn, code)
         previous = await asyncio.to_thread(store.previous_good_rows, conn, code, "inventory")
@@ -178,14 +180,13 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
             rates: list[NightlyRate] = []
             invalid: list[InvalidRecord] = []
             error = None
-            async with gate:
-                began = time.monotonic()
-                try:
-                    async for item in adapter.availability(batch, *window):
-                        (invalid if isinstance(item, InvalidRecord) else rates).append(item)
-                except SupplierError as failure:
-                    error = str(failure)
-                fetch_ms += (time.monotonic() - began) * 1000
+            began = time.monotonic()
+            try:
+                async for item in adapter.availability(batch, *window):
+                    (invalid if isinstance(item, InvalidRecord) else rates).append(item)
+            except SupplierError as failure:
+                error = str(failure)
+            fetch_ms += (time.monotonic() - began) * 1000
             return _Batch(rates, invalid, error)
 
         def process(batch: _Batch) -> None:
@@ -200,12 +201,16 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
                 _count_reason(result, record.reason.split("; ")[0])
 
         async def run(batch_ids: list[str]) -> None:
-            batch = await fetch(batch_ids)
-            result.rows_fetched += len(batch.rates) + len(batch.invalid)
-            if batch.error:
-                result.errors.append(batch.error)
-            async with write_lock:
-                await asyncio.to_thread(process, batch)
+            # The gate covers fetch and write, so at most `parallel_batches` batches are held in memory.
+            async with gate:
+                batch = await fetch(batch_ids)
+                result.rows_fetched += len(batch.rates) + len(batch.invalid)
+                if batch.error:
+                    result.errors.append(batch.error)
+                async with write_lock:
+                    began = time.monotonic()
+                    await asyncio.to_thread(process, batch)
+                    result.write_ms += (time.monotonic() - began) * 1000
 
         if not ids:
             result.errors.append("no hotels: the supplier's content has not been synced")
