@@ -69,8 +69,9 @@ def _database_url(base: str, name: str) -> str:
     return urlunsplit(urlsplit(plain_url(base))._replace(path=f"/{name}"))
 
 
-def _seed(database_url: str, redis_url: str, sim, start: dt.date, nights: int) -> tuple[str, str, dict]:
-    """Catalog, inventory and hot cache of the simulator's world; returns (busiest city, country, partner)."""
+def _seed(database_url: str, redis_url: str, sim, start: dt.date, nights: int) -> tuple[list, dict]:
+    """Catalog, inventory and hot cache of the simulator's world; returns its (country, city) pairs from the
+    smallest to the largest, and the benchmark partner's credentials."""
     import redis
     import sqlalchemy as sa
 
@@ -148,9 +149,10 @@ def _seed(database_url: str, redis_url: str, sim, start: dt.date, nights: int) -
                                     [Product(master.hotel_id, "A", hotel.supplier_hotel_id)])
         pipe.execute()
     client.close()
-    (country, city), _ = max(cities.items(), key=lambda item: item[1])
     credentials = create_partner(engine, "Bench Travel", credit_limit=Decimal("1000000000"))
-    return city, country, {"client_id": credentials.client_id, "client_secret": credentials.client_secret}
+    by_size = sorted(cities.items(), key=lambda item: (item[1], item[0]))
+    return [key for key, _ in by_size], {"client_id": credentials.client_id,
+                                          "client_secret": credentials.client_secret}
 
 
 # ------------------------------------------------------------------ processes
@@ -324,6 +326,7 @@ def bench_api(
     hotels: int = typer.Option(400, min=20, help="Master hotels in the simulated world."),
     orders: int = typer.Option(100, min=0, help="Orders created one after another for the order latency."),
     nights: int = typer.Option(2, min=1, max=14, help="Nights per quoted stay."),
+    min_offers: int = typer.Option(20, min=1, help="Quote the smallest city returning at least this many offers."),
 ) -> None:
     """Quote req/s and p50/p99 at saturation next to a bare FastAPI endpoint, p99 at a fixed rate, order p99."""
     import httpx
@@ -358,7 +361,7 @@ def bench_api(
         sim.start()
         start = dt.date.today() + dt.timedelta(days=45)
         with step(f"Seeding {hotels} hotels and their inventory"):
-            city, country, partner = _seed(database_url, endpoints.redis_url, sim, start, nights)
+            cities, partner = _seed(database_url, endpoints.redis_url, sim, start, nights)
         env = endpoints.child_env(settings)
         env.update(DATABASE_URL=database_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
                    SUPPLIER_A_URL=sim.base_url)
@@ -371,12 +374,17 @@ def bench_api(
         api = f"http://127.0.0.1:{api_port}"
         token = httpx.post(f"{api}/v1/auth/token", json=partner, timeout=30).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
-        body = json.dumps({"city": city, "country": country, "check_in": start.isoformat(),
-                           "check_out": (start + dt.timedelta(days=nights)).isoformat(), "rooms": 1, "adults": 2})
-        sample = httpx.post(f"{api}/v1/quotes", content=body, headers={**headers, "Content-Type": "application/json"},
-                            timeout=30)
-        sample.raise_for_status()
-        offers = sample.json()["offers"]
+        # The smallest city whose search returns at least `min_offers` offers (the target's workload).
+        for country, city in cities:
+            body = json.dumps({"city": city, "country": country, "check_in": start.isoformat(),
+                               "check_out": (start + dt.timedelta(days=nights)).isoformat(), "rooms": 1,
+                               "adults": 2})
+            sample = httpx.post(f"{api}/v1/quotes", content=body, timeout=30,
+                                headers={**headers, "Content-Type": "application/json"})
+            sample.raise_for_status()
+            offers = sample.json()["offers"]
+            if len(offers) >= min_offers:
+                break
         typer.echo(f"city search: {city} ({country}), {nights} nights → {len(offers)} offers per quote")
         saturate = _wrk if use_wrk else _python_closed_loop
         tool = "wrk" if use_wrk else "python closed-loop generator"

@@ -8,12 +8,17 @@ price step stay server-side, the partner sees only sell prices).
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
+import logging
+import os
 import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
+
+import orjson
 
 from core import hotcache
 from core.fx import FxCache
@@ -25,6 +30,10 @@ QUOTE_TTL = dt.timedelta(minutes=30)
 MAX_OFFERS = 200
 FACTS_TTL_S = 300.0
 PARTNER_TTL_S = 30.0
+PRODUCT_SET_TTL_S = 2.0  # a hotel the sync adds is quoted at most this much later
+FLUSH_DELAY_S = 0.005
+
+logger = logging.getLogger("api.quotes")
 
 
 class QuoteError(Exception):
@@ -74,6 +83,55 @@ class QuoteCaches:
     hotels: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
     partners: _TtlMap = field(default_factory=lambda: _TtlMap(PARTNER_TTL_S))
     cities: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
+    product_sets: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
+    writer: QuoteWriter | None = None
+
+
+QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at")
+OFFER_COLUMNS = (
+    "id", "quote_id", "hotel_id", "supplier_code", "supplier_hotel_id", "room_type_id", "room_type", "board",
+    "rate_key", "check_in", "check_out", "rooms", "net_amount", "net_currency", "platform_markup", "partner_markup",
+    "fx_rate", "sell_amount", "sell_currency", "price_breakdown", "cancellation_policy", "refundable", "rank",
+)
+
+
+class QuoteWriter:
+    """Stores quotes in batches: every quote priced within FLUSH_DELAY_S goes in with one COPY per table.
+
+    The quote path never waits for PostgreSQL; whatever reads a quote back (an order, GET) calls
+    `flush()` first, so it always sees every quote this process has answered.
+    """
+
+    def __init__(self, pool) -> None:
+        self.pool = pool
+        self.quotes: list[tuple] = []
+        self.offers: list[tuple] = []
+        self._task: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    def add(self, quote: tuple, offers: list[tuple]) -> None:
+        self.quotes.append(quote)
+        self.offers.extend(offers)
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._flush_soon())
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(FLUSH_DELAY_S)
+        try:
+            await self.flush()
+        except Exception:  # logged with the count lost; the next quotes start a fresh batch
+            logger.exception("storing a batch of quotes failed")
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self.quotes:
+                return
+            quotes, offers = self.quotes, self.offers
+            self.quotes, self.offers = [], []
+            async with self.pool.acquire() as conn, conn.transaction():
+                await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
+                if offers:
+                    await conn.copy_records_to_table("quote_offers", records=offers, columns=OFFER_COLUMNS)
 
 
 def caches_for(state) -> QuoteCaches:
@@ -81,8 +139,16 @@ def caches_for(state) -> QuoteCaches:
     if caches is None:
         settings = state.settings
         caches = QuoteCaches(fx=FxCache(settings.exchange_rate_cache_ttl, settings.default_currency))
+        caches.writer = QuoteWriter(state.pg)
         state.quote_caches = caches
     return caches
+
+
+async def flush_quotes(state) -> None:
+    """Make every quote this process answered visible in PostgreSQL."""
+    caches = getattr(state, "quote_caches", None)
+    if caches is not None and caches.writer is not None:
+        await caches.writer.flush()
 
 
 async def partner_facts(pool, caches: QuoteCaches, partner_id: str) -> PartnerFacts:
@@ -185,32 +251,17 @@ def cancellation_for(candidate: Candidate, rooms: int) -> list[dict]:
     return rules
 
 
-INSERT_QUOTE_SQL = """
-WITH q AS (
-    INSERT INTO quotes (id, partner_id, request, currency, expires_at)
-    VALUES ($1::uuid, $2::uuid, $3::jsonb, $4, $5)
-)
-INSERT INTO quote_offers (id, quote_id, hotel_id, supplier_code, supplier_hotel_id, room_type_id, room_type, board,
-    rate_key, check_in, check_out, rooms, net_amount, net_currency, platform_markup, partner_markup, fx_rate,
-    sell_amount, sell_currency, price_breakdown, cancellation_policy, refundable, rank)
-SELECT o.id, $1::uuid, o.hotel_id, o.supplier_code, o.supplier_hotel_id, o.room_type_id, o.room_type, o.board,
-    o.rate_key, $6, $7, $8, o.net, $9, o.pm, o.ptm, o.fx, o.sell, $4, o.breakdown::jsonb, o.policy::jsonb,
-    o.refundable, o.rank
-FROM unnest($10::uuid[], $11::text[], $12::text[], $13::text[], $14::bigint[], $15::text[], $16::text[],
-            $17::text[], $18::numeric[], $19::numeric[], $20::numeric[], $21::numeric[], $22::numeric[],
-            $23::text[], $24::text[], $25::bool[], $26::int2[])
-    AS o(id, hotel_id, supplier_code, supplier_hotel_id, room_type_id, room_type, board, rate_key, net, pm, ptm,
-         fx, sell, breakdown, policy, refundable, rank)
-"""
-
-
 def _money(amount: Decimal, currency: str) -> dict:
     return {"amount": str(amount), "currency": currency}
 
 
 async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, request: dict,
-                      products: list[Product], default_currency: str) -> dict:
-    """Price every sellable offer for `products` and store the quote; returns the response body."""
+                      products: list[Product], default_currency: str, values: list | None = None) -> dict:
+    """Price every sellable offer for `products` and store the quote; returns the response body.
+
+    `values` are the MGET results of `product_night_keys(products, nights)` when the caller already
+    fetched them (in its own pipeline); otherwise they are read here.
+    """
     check_in: dt.date = request["check_in"]
     check_out: dt.date = request["check_out"]
     rooms: int = request["rooms"]
@@ -220,7 +271,8 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
 
     stays: dict[Product, list[list[CachedRate]]] = {}
     if products:
-        values = await redis.mget(hotcache.product_night_keys(products, nights))
+        if values is None:
+            values = await redis.mget(hotcache.product_night_keys(products, nights))
         stays = hotcache.decode_nights(values, products, nights)
     found = candidates(stays, rooms)
     facts = await hotel_facts(pool, caches, {c.product.hotel_id for c in found}) if found else {}
@@ -251,12 +303,14 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     ranked = sorted(best.values(), key=lambda item: (item[1].sell_total.amount, item[0].product.hotel_id,
                                                      item[0].first.room_name))[:MAX_OFFERS]
     quote_id = uuid.uuid4()
-    expires_at = dt.datetime.now(dt.UTC) + QUOTE_TTL
+    now = dt.datetime.now(dt.UTC)
+    expires_at = now + QUOTE_TTL
     night_labels = [night.isoformat() for night in nights]
     offers_out = []
-    cols: list[list] = [[] for _ in range(17)]
+    rows: list[tuple] = []
+    random_bits = os.urandom(16 * len(ranked))
     for rank, (cand, breakdown, hotel) in enumerate(ranked):
-        offer_id = uuid.uuid4()
+        offer_id = uuid.UUID(bytes=random_bits[rank * 16:(rank + 1) * 16], version=4)
         sell = breakdown.sell_total
         ratio = breakdown.sell_ratio
         nightly = [{"date": day, "price": scale_to_sell(breakdown, net * rooms, ratio)}
@@ -276,18 +330,15 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
                              "nights": night_labels,
                              "supplier_policy": [{**r, "fee": str(r["fee"])} for r in policy_net]}
         stored["hotel_name"] = hotel.name
-        for col, value in zip(cols, (
-            offer_id, cand.product.hotel_id, cand.product.supplier_code, cand.product.supplier_hotel_id,
-            cand.first.room_type_id, cand.first.room_name, cand.first.board, cand.first.rate_key,
-            breakdown.net.amount, breakdown.platform_markup, breakdown.partner_markup,
-            breakdown.fx_rate, sell.amount, json.dumps(stored), json.dumps(policy_out), cand.refundable, rank,
-        ), strict=True):
-            col.append(value)
+        rows.append((
+            offer_id, quote_id, cand.product.hotel_id, cand.product.supplier_code, cand.product.supplier_hotel_id,
+            cand.first.room_type_id, cand.first.room_name, cand.first.board, cand.first.rate_key, check_in,
+            check_out, rooms, breakdown.net.amount, breakdown.net.currency, breakdown.platform_markup,
+            breakdown.partner_markup, breakdown.fx_rate, sell.amount, sell_currency, orjson.dumps(stored).decode(),
+            orjson.dumps(policy_out).decode(), cand.refundable, rank,
+        ))
     request_json = json.dumps({k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in request.items()})
-    net_currency = ranked[0][1].net.currency if ranked else sell_currency
-    async with pool.acquire() as conn:
-        await conn.execute(INSERT_QUOTE_SQL, quote_id, partner_id, request_json, sell_currency, expires_at,
-                           check_in, check_out, rooms, net_currency, *cols)
+    caches.writer.add((quote_id, uuid.UUID(partner_id), request_json, sell_currency, now, expires_at), rows)
     return {
         "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
         "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency, "offers": offers_out,
@@ -295,7 +346,7 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
 
 
 async def stored_quote(pool, partner_id: str, quote_id: str) -> dict | None:
-    """A partner's own stored quote (None for another partner's: the caller answers 404)."""
+    """A partner's own stored quote (None for another partner's: the caller answers 404). Flush first."""
     async with pool.acquire() as conn:
         quote = await conn.fetchrow(
             "SELECT id, request, currency, expires_at FROM quotes WHERE id = $1::uuid AND partner_id = $2::uuid",

@@ -57,6 +57,7 @@ def test_pricing_chain_stored_on_offer(api_client, engine, redis_url):
     body = api_client.post("/v1/quotes", headers=headers, json={
         "city": "Markupville", **_stay(1), "rooms": 2, "adults": 2, "currency": "USD"}).json()
     offer = body["offers"][0]
+    assert api_client.get(f"/v1/quotes/{body['quote_id']}", headers=headers).status_code == 200  # stored
     # net 100 × 2 nights × 2 rooms = 400; platform 10 % (priority 5 beats 50 %) = 40;
     # partner 5 % of 440 = 22 plus 1.5 per room-night × 4 = 6 → 468 CNY; / 7.2 = 65.00 USD
     assert offer["total_price"] == {"amount": "65.00", "currency": "USD"}

@@ -7,19 +7,21 @@ over many offers costs more than the rest of the request.
 
 from __future__ import annotations
 
-import json
 import uuid
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 
 from api.auth import Principal, require_role
 from api.limits import LimitedRoute, check_rate_result, limited_partner, rate_limit_commands, rate_subject
 from api.schemas import ErrorResponse, QuoteRequest, QuoteResponse
+from core.hotcache import nights_of, product_night_keys
 from core.quotes import (
     QuoteError,
     build_quote,
     caches_for,
     city_countries,
+    flush_quotes,
     product_set_keys,
     products_from_sets,
     stored_quote,
@@ -31,8 +33,7 @@ ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 4
 
 
 def _json(body: dict, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":")).encode(), status_code=status,
-                    media_type="application/json")
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 @router.post("", summary="Priced offers for a city or hotels, cheapest first (no supplier call)",
@@ -43,18 +44,28 @@ async def create_quote(body: QuoteRequest, request: Request, principal: Principa
     countries: list[str] = []
     if body.city is not None:
         countries = [body.country.upper()] if body.country else await city_countries(state.pg, caches, body.city)
-    keys = product_set_keys(body.city, countries, body.hotel_ids)
+    keys = tuple(product_set_keys(body.city, countries, body.hotel_ids))
+    # One Redis round trip when the product set is cached: rate-limit counter + every night of every product.
+    products = caches.product_sets.get(keys)
     pipe = state.redis.pipeline(transaction=False)
     limit, window_ms = rate_limit_commands(pipe, request, rate_subject(principal))
-    for key in keys:
-        pipe.smembers(key)
+    if products is None:
+        for key in keys:
+            pipe.smembers(key)
+    elif products:
+        pipe.mget(product_night_keys(products, nights_of(body.check_in, body.check_out)))
     results = await pipe.execute()
     check_rate_result(int(results[0]), limit, window_ms)
-    products = products_from_sets(results[2:], body.hotel_ids)
+    values = None
+    if products is None:
+        products = products_from_sets(results[2:], body.hotel_ids)
+        caches.product_sets.put(keys, products)
+    elif products:
+        values = results[2]
     try:
         quote = await build_quote(
             state.pg, caches, state.redis, partner_id=principal.partner_id, request=body.model_dump(),
-            products=products, default_currency=state.settings.default_currency,
+            products=products, default_currency=state.settings.default_currency, values=values,
         )
     except QuoteError as error:
         raise HTTPException(error.status, detail={"code": error.code, "message": error.message}) from None
@@ -64,6 +75,7 @@ async def create_quote(body: QuoteRequest, request: Request, principal: Principa
 @router.get("/{quote_id}", summary="One of the partner's own quotes",
             responses={200: {"model": QuoteResponse}, **ERRORS})
 async def get_quote(quote_id: uuid.UUID, request: Request, principal: Principal = Depends(limited_partner)) -> Response:
+    await flush_quotes(request.app.state)
     quote = await stored_quote(request.app.state.pg, principal.partner_id, str(quote_id))
     if quote is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no such quote"})

@@ -7,6 +7,7 @@ up by that reference (`find_booking`), never by booking again.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
@@ -19,7 +20,7 @@ from core.money import Money
 from core.orders import credit, risk, velocity
 from core.orders.state import TransitionRefused, record_event, transition
 from core.orders.suppliers import adapter
-from core.quotes import caches_for
+from core.quotes import FLUSH_DELAY_S, caches_for, flush_quotes
 from core.suppliers.models import (
     BookingRequest,
     BookingStatus,
@@ -30,6 +31,7 @@ from core.suppliers.models import (
 )
 
 ACTIVE = ("PENDING", "REVIEW", "CONFIRMED")
+OTHER_PROCESS_FLUSH_S = FLUSH_DELAY_S * 10
 CHECK_IN_HOUR = 14  # cancellation deadlines count from check-in day 14:00 in PLATFORM_TIMEZONE
 
 
@@ -122,8 +124,13 @@ async def create_order(state, partner_id: str, client_id: str, body: dict) -> tu
     pool = state.pg
     settings = state.settings
     await expire_due(state, partner_id)
+    await flush_quotes(state)
     async with pool.acquire() as conn:
         offer = await _offer(conn, str(body["offer_id"]), partner_id)
+        if offer is None:
+            # Quoted by another API process a moment ago: its batch may still be on the way.
+            await asyncio.sleep(OTHER_PROCESS_FLUSH_S)
+            offer = await _offer(conn, str(body["offer_id"]), partner_id)
         if offer is None:
             raise OrderError(404, "not_found", "no such offer")
         if offer["quote_expires_at"] <= dt.datetime.now(dt.UTC):
