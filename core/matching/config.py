@@ -29,6 +29,7 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "margin": 0.08,  # best must beat the runner-up by this much, else review
     "min_name_auto": 0.55,  # no automatic match on a weak name unless the phone agrees
     "max_km_auto": 2.0,  # no automatic match this far apart unless the phone agrees
+    "min_address_auto": 0.6,  # no automatic match onto another address unless the phone agrees
     "max_address_new": 0.7,  # phone differs and address below this (names not identical): new
 }
 

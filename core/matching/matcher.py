@@ -227,7 +227,8 @@ class Matcher:
             score, contributions = self._score(features)
             if not same_country[k]:
                 score *= 0.5
-            result.append(Candidate(cat.ids[j], score, features, contributions, None if math.isnan(d) else round(d, 1)))
+            result.append(Candidate(cat.ids[j], score, features, contributions,
+                                    None if math.isnan(d) else round(d, 1), j))
         result.sort(key=lambda c: -c.score)
         return result[: self.config.candidates_kept]
 
@@ -267,6 +268,11 @@ class Matcher:
         if best.distance_m is not None and best.distance_m > t["max_km_auto"] * 1000 and not (
                 phone_agrees or strong_text):
             reasons.append("far apart without an agreeing phone")
+        if (f.get("address") is not None and f["address"] < t["min_address_auto"] and not phone_agrees
+                and not strong_text):
+            reasons.append("addresses differ")
+        if sup.name_numbers[i] != self.catalog.side.name_numbers[best.row] and not phone_agrees:
+            reasons.append("numbers in the names differ")
         if f.get("core") == 0.0 and not phone_agrees:
             reasons.append("distinguishing words differ")
         if f.get("phone") == 0.0 and (f.get("core") or 0) < 1.0:

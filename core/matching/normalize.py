@@ -92,6 +92,7 @@ BRAND_WORDS = frozenset({
     "fairfield", "regency", "orange",
 })
 
+_NOT_CORE = GENERIC_WORDS | BRAND_WORDS
 _SPLIT_RE = re.compile(r"[^\w·]+")
 _HAN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _HAN_RUN_RE = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
@@ -157,8 +158,9 @@ def tokens(text: str | None, vocabulary: frozenset[str] | set[str] = frozenset()
         return []
     text = unicodedata.normalize("NFKC", text).casefold()
     text, had_han = _transliterate(text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
+    if not text.isascii():
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.replace("'", "").replace("-", "")  # shangri-la, int'l
     raw = [t for t in _SPLIT_RE.split(text.replace("_", " ")) if t]
     expanded: list[str] = []
@@ -169,24 +171,29 @@ def tokens(text: str | None, vocabulary: frozenset[str] | set[str] = frozenset()
     return _join_syllables(expanded, vocabulary) if had_han else expanded
 
 
-def vocabulary_of(texts: Iterable[str | None]) -> set[str]:
-    """Latin words of a corpus, for joining pinyin syllables into known words."""
+def vocabulary_of(texts: Iterable[str | None], cache: dict[str, list[str]] | None = None) -> set[str]:
+    """Latin words of a corpus, for joining pinyin syllables into known words. Fills `cache` with the
+    tokens of every text read (they do not depend on the vocabulary: no Han characters in them)."""
     vocab: set[str] = set()
     for text in texts:
         if text and not _HAN_RE.search(text):
-            vocab.update(t for t in tokens(text) if len(t) > 2 and not t.isdigit())
+            words = tokens(text)
+            if cache is not None:
+                cache[text] = words
+            vocab.update(t for t in words if len(t) > 2 and not t.isdigit())
     return vocab
 
 
 def core_tokens(name_tokens: Iterable[str], city_tokens: Iterable[str] = ()) -> tuple[str, ...]:
     """The words that tell one hotel from its siblings, in order: no chain, generic or city words, no numbers."""
-    drop = GENERIC_WORDS | BRAND_WORDS | set(city_tokens)
-    return tuple(dict.fromkeys(t for t in name_tokens if t not in drop and not t.isdigit() and len(t) > 1))
+    city = set(city_tokens)
+    return tuple(dict.fromkeys(t for t in name_tokens
+                               if t not in _NOT_CORE and t not in city and len(t) > 1 and not t.isdigit()))
 
 
 def numbers(tokens_: Iterable[str]) -> frozenset[str]:
-    """House numbers in an address (street numbers are strong evidence)."""
-    return frozenset(m for t in tokens_ for m in _DIGITS_RE.findall(t))
+    """Numbers standing alone in a name or address (house numbers; "5th" is a street name, not one)."""
+    return frozenset(t for t in tokens_ if t.isdigit())
 
 
 def compact(tokens_: Iterable[str]) -> str:

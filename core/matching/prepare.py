@@ -63,23 +63,25 @@ class Side:
     local_city: list[bool]  # city also known in its local script
     addresses: list[list[str]]
     numbers: list[frozenset[str]]
+    name_numbers: list[frozenset[str]]
     cities: list[list[str]]
     phone: list[str]
     prelim: list[str] = field(default_factory=list)  # one string per hotel for the cheap pre-score
 
 
-def _prepare(rows: Sequence, vocabulary: set[str], catalog: bool) -> Side:
+def _prepare(rows: Sequence, vocabulary: set[str], catalog: bool,
+             token_cache: dict[str | None, list[str]] | None = None) -> Side:
     n = len(rows)
     side = Side(ids=[], country=[], lat=np.full(n, np.nan), lon=np.full(n, np.nan), star=np.full(n, np.nan),
                 names=[], raw_local=[], tokens=[], core=[], foreign=[], local_city=[], addresses=[], numbers=[],
-                cities=[], phone=[])
-    token_cache: dict[str | None, list[str]] = {}
+                name_numbers=[], cities=[], phone=[])
+    token_cache = token_cache if token_cache is not None else {}
 
     def toks(text: str | None) -> list[str]:
         hit = token_cache.get(text)
         if hit is None:
             hit = nz.tokens(text, vocabulary)
-            if len(token_cache) < 200_000:
+            if len(token_cache) < 500_000:
                 token_cache[text] = hit
         return hit
 
@@ -105,6 +107,7 @@ def _prepare(rows: Sequence, vocabulary: set[str], catalog: bool) -> Side:
         side.foreign.append(bool(raws[0]))
         side.local_city.append(bool(getattr(row, "city_local", None)) or bool(_raw_local(row.city)))
         all_tokens = {t for v in name_variants for t in v}
+        side.name_numbers.append(nz.numbers(all_tokens))
         side.tokens.append(all_tokens)
         side.core.append([nz.core_tokens(v, city_tokens) for v in name_variants if v] or [()])
         addr_variants = [toks(row.address)]
@@ -134,10 +137,9 @@ class PreparedCatalog:
 
 
 def prepare_catalog(hotels: Sequence[CatalogHotel]) -> PreparedCatalog:
-    vocabulary = nz.vocabulary_of(
-        text for h in hotels for text in (h.name, h.address, h.city) if text
-    )
-    side = _prepare(hotels, vocabulary, catalog=True)
+    cache: dict = {}
+    vocabulary = nz.vocabulary_of((text for h in hotels for text in (h.name, h.address, h.city) if text), cache)
+    side = _prepare(hotels, vocabulary, catalog=True, token_cache=cache)
     cells: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i in np.flatnonzero(~np.isnan(side.lat)).tolist():
         row = _cell_row(side.lat[i])

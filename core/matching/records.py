@@ -42,6 +42,7 @@ class Candidate:
     features: dict[str, float | None]
     contributions: dict[str, float]
     distance_m: float | None
+    row: int = -1  # position in the prepared catalog
 
     def as_dict(self) -> dict:
         return {"hotel_id": self.hotel_id, "score": round(self.score, 4), "distance_m": self.distance_m,
