@@ -82,7 +82,7 @@ def test_flags_set_list_check(cli_env):
 
 
 def test_relay_needs_rabbitmq_url(cli_env):
-    result = hotelctl_inprocess(cli_env, "relay", "--once")  # exits before configuring logging
+    result = hotelctl_inprocess({**cli_env, "RABBITMQ_URL": None}, "relay", "--once")  # exits before logging setup
     assert result.returncode == 2 and "RABBITMQ_URL" in result.stderr
 
 
