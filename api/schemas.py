@@ -189,3 +189,8 @@ class OrderPage(BaseModel):
 
 class CancelRequest(Strict):
     reason: str | None = Field(None, max_length=500)
+
+
+class ReviewDecision(Strict):
+    decision: Literal["approve", "reject"]
+    note: str | None = Field(None, max_length=500)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.schemas import OrderOut
+from core.partners import create_staff_credentials
 from tests.api_fixtures import (
     ServedApp,
     auth,
@@ -310,13 +311,24 @@ def test_risky_order_review_or_reject(engine, settings, migrated, sim, world, au
                 assert response.json()["status"] == "REVIEW"
                 order_id = response.json()["order_id"]
             assert sim.state.booking_attempts == attempts  # nothing booked either way
+            # Only an operator decides; the partner cannot approve its own order.
+            decision = {"decision": "approve"}
+            assert client.post(f"/v1/orders/{order_id}/review", headers=headers, json=decision).status_code == 403
+            operator = auth(client, create_staff_credentials(engine, "operator"))
+            approved = client.post(f"/v1/orders/{order_id}/review", headers=operator, json=decision)
+            if auto_reject:
+                assert approved.status_code == 409  # a rejected order is final
+            else:
+                assert approved.status_code == 201, approved.text
+                assert approved.json()["status"] == "CONFIRMED"
+                assert sim.state.booking_attempts == attempts + 1
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE feature_flags SET enabled = false WHERE name = 'risk.auto.reject'"))
     with engine.connect() as conn:
         row = conn.execute(sa.text("SELECT status, risk_score, risk_reasons FROM orders WHERE id = :id"),
                            {"id": order_id}).one()
-    assert row.status == ("FAILED" if auto_reject else "REVIEW")
+    assert row.status == ("FAILED" if auto_reject else "CONFIRMED")
     assert row.risk_score >= 40
     assert "amount_high" in {r["code"] for r in row.risk_reasons}
 

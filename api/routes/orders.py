@@ -10,11 +10,11 @@ from typing import Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
-from api.auth import Principal
+from api.auth import Principal, require_role
 from api.limits import LimitedRoute, limited_partner
-from api.schemas import CancelRequest, ErrorResponse, OrderOut, OrderPage, OrderRequest
+from api.schemas import CancelRequest, ErrorResponse, OrderOut, OrderPage, OrderRequest, ReviewDecision
 from core.orders import idempotency
-from core.orders.service import OrderError, cancel_order, create_order, get_order, list_orders
+from core.orders.service import OrderError, cancel_order, create_order, get_order, list_orders, review_order
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=LimitedRoute)
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429)}
@@ -115,3 +115,16 @@ async def cancel(order_id: uuid.UUID, request: Request, body: CancelRequest | No
     except OrderError as error:
         raise _error(error) from None
     return JSONResponse(order)
+
+
+@router.post("/{order_id}/review", summary="Operator: approve (book now) or reject an order held for review",
+             responses={200: {"model": OrderOut}, 201: {"model": OrderOut}, **ERRORS,
+                        409: {"model": ErrorResponse}, 503: {"model": ErrorResponse}})
+async def review(order_id: uuid.UUID, body: ReviewDecision, request: Request,
+                 principal: Principal = Depends(require_role("operator"))) -> JSONResponse:
+    try:
+        status, order = await review_order(request.app.state, str(order_id), body.decision == "approve",
+                                           principal.client_id, body.note)
+    except OrderError as error:
+        raise _error(error) from None
+    return JSONResponse(order, status_code=status)

@@ -455,3 +455,24 @@ async def _booking_sent(pool, order_id) -> bool:
     async with pool.acquire() as conn:
         return await conn.fetchval("SELECT EXISTS (SELECT 1 FROM order_events WHERE order_id = $1"
                                    " AND reason = 'booking_sent')", order_id)
+
+
+async def review_order(state, order_id: str, approve: bool, actor: str, note: str | None = None) -> tuple[int, dict]:
+    """An operator's decision on an order held for review: approve → booked now; reject → FAILED (released)."""
+    pool = state.pg
+    async with pool.acquire() as conn:
+        order = await _load_order(conn, order_id, None)
+    if order is None:
+        raise OrderError(404, "not_found", "no such order")
+    if order["status"] != "REVIEW":
+        raise OrderError(409, "not_in_review", f"the order is {order['status']}, not held for review")
+    target = "PENDING" if approve else "FAILED"
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            await transition(conn, order["id"], "REVIEW", target, "review_approved" if approve else "review_rejected",
+                             payload={"note": note} if note else None, actor=actor)
+        except TransitionRefused:
+            raise OrderError(409, "conflict", "the order changed meanwhile; read it again") from None
+    if not approve:
+        return 200, await _current(pool, order["id"])
+    return await _book(state, order["id"], actor)
