@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,7 +32,8 @@ def past_cycle(weeks_back: int = 3) -> Cycle:
 def seed_cycle(engine, cycle: Cycle, orders: list[dict], partners: dict[str, Decimal],
                supplier: str | None = None) -> SeededCycle:
     """`orders`: dicts with label, partner, status, net, net_currency, sell, sell_currency[, fx_rate,
-    cancellation_fee, check_in, check_out]; `partners`: name -> commission_pct. A new supplier unless named."""
+    cancellation_fee (the partner's), supplier_fee, check_in, check_out]; `partners`: name -> commission_pct.
+    A new supplier unless `supplier` names one."""
     tag = secrets.token_hex(3).upper()
     hotel = f"MH-SETTLE-{tag}"
     with engine.begin() as conn:
@@ -62,6 +64,15 @@ def seed_cycle(engine, cycle: Cycle, orders: list[dict], partners: dict[str, Dec
                  "sell": Decimal(order["sell"]), "sc": order.get("sell_currency", "USD"),
                  "fee": Decimal(order["cancellation_fee"]) if order.get("cancellation_fee") else None}).scalar_one())
             refs[order["label"]] = ref
+            if order["status"] == "CANCELLED":  # as the order service records a cancellation
+                conn.execute(sa.text(
+                    "INSERT INTO order_events (order_id, from_status, to_status, reason, payload) VALUES"
+                    " (:id, 'CONFIRMED', 'CANCELLED', 'cancelled_by_partner', CAST(:payload AS jsonb))"),
+                    {"id": order_ids[order["label"]], "payload": json.dumps({
+                        "fee": {"amount": order.get("cancellation_fee", "0"), "currency": order.get("sell_currency",
+                                                                                                     "USD")},
+                        "supplier_fee": {"amount": order.get("supplier_fee", "0"),
+                                         "currency": order.get("net_currency", "USD")}})})
     return SeededCycle(supplier, cycle, partner_ids, refs, order_ids)
 
 
@@ -83,7 +94,7 @@ STANDARD_ORDERS = [
     {"label": "amt", "partner": "Alpha", "status": "CONFIRMED", "net": "80.00", "sell": "99.99"},
     {"label": "gone", "partner": "Beta", "status": "CONFIRMED", "net": "50.00", "sell": "60.00"},
     {"label": "cxl", "partner": "Alpha", "status": "CANCELLED", "net": "70.00", "sell": "90.00",
-     "cancellation_fee": "15.00"},
+     "cancellation_fee": "18.00", "supplier_fee": "15.00"},  # the partner pays 18, the supplier bills 15
     {"label": "eur", "partner": "Beta", "status": "CONFIRMED", "net": "40.00", "net_currency": "EUR",
      "sell": "330.00", "sell_currency": "CNY", "fx_rate": "7.80"},
 ]

@@ -78,7 +78,7 @@ def test_review_flow_list_filter_resolve_approve_export(api_client, finance, upl
     summary = api_client.get(f"/v1/settlements/cycles/{cycle_id}", headers=finance).json()
     assert summary["open_discrepancies"] == 4 and summary["counts"]["matched"] == 4
     assert all(entry["balanced"] for entry in summary["journal"].values())
-    assert summary["journal"]["USD"] == {"debit": "524.24", "credit": "524.24", "balanced": True}
+    assert summary["journal"]["USD"] == {"debit": "527.24", "credit": "527.24", "balanced": True}
 
     url = f"/v1/settlements/cycles/{cycle_id}/discrepancies"
     everything = api_client.get(url, headers=finance).json()["discrepancies"]

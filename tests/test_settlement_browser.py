@@ -153,7 +153,7 @@ def test_finance_resolves_and_approves_through_the_page(engine, settings, live_a
     browser.js(f"document.querySelector('tr[data-cycle-id=\"{cycle_id}\"] a').click()")
     browser.wait_for("document.querySelector('#discrepancies')")
     assert browser.js("document.querySelector('#open-count').innerText") == "4"
-    assert "524.24" in browser.js("document.querySelector('#journal').innerText")
+    assert "527.24" in browser.js("document.querySelector('#journal').innerText")
 
     # Filter to one class, then resolve that discrepancy with a note.
     browser.js("document.querySelector('#filter-class').value = 'missing_in_platform';"

@@ -63,14 +63,14 @@ def test_cycle_classes_totals_and_balanced_journal(engine, settings, standard):
     totals = outcome.totals
     assert totals["payable"] == {"EUR": "40.00", "USD": "445.00"}
     receivable = {(r["partner_name"].split()[0], r["currency"]): Decimal(r["amount"]) for r in totals["receivable"]}
-    # Alpha (10 %): 130 -> 117.00, 99.99 -> 89.99 (89.991 rounded), cancellation fee 15 at cost.
+    # Alpha (10 %): 130 -> 117.00, 99.99 -> 89.99 (89.991 rounded), its cancellation fee 18 (no commission).
     # Beta (2.5 %): 250 -> 243.75, 60 -> 58.50; 330 CNY -> 321.75 CNY.
-    assert receivable == {("Alpha", "USD"): Decimal("221.99"), ("Beta", "USD"): Decimal("302.25"),
+    assert receivable == {("Alpha", "USD"): Decimal("224.99"), ("Beta", "USD"): Decimal("302.25"),
                           ("Beta", "CNY"): Decimal("321.75")}
-    # USD: 17 + 43.75 + 9.99 + 8.50; CNY: 321.75 less 40 EUR at 7.80.
-    assert totals["margin"] == {"USD": "79.24", "CNY": "9.75"}
+    # USD: 17 + 43.75 + 9.99 + 8.50 + (18 - 15); CNY: 321.75 less 40 EUR at 7.80.
+    assert totals["margin"] == {"USD": "82.24", "CNY": "9.75"}
     assert outcome.balanced and set(outcome.balance) == {"USD", "EUR", "CNY"}
-    assert outcome.balance["USD"] == (Decimal("524.24"), Decimal("524.24"))
+    assert outcome.balance["USD"] == (Decimal("527.24"), Decimal("527.24"))
     assert totals["statement_source"].startswith("upload #") and totals["statement_source"].endswith("by fin-test")
 
     rows = review.list_discrepancies(engine, outcome.cycle_id)

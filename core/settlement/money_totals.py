@@ -5,8 +5,9 @@ Per order (amounts are Decimal; rounding happens once, here, half up to the curr
 - CONFIRMED: payable = net_amount (net currency); receivable = sell_amount × (1 − commission_pct/100)
   rounded; margin = receivable − net (× fx_rate into the sell currency when the currencies differ,
   through the `fx_clearing` account so each currency balances on its own).
-- CANCELLED: the supplier's cancellation fee (`cancellation_fee`, 0 when none) is both payable and
-  receivable (passed through at cost): no margin.
+- CANCELLED: payable = the supplier's cancellation fee (recorded on the cancellation event, in the
+  net currency; 0 when none); receivable = the partner's `cancellation_fee` (sell currency, no
+  commission); margin = the difference (converted at fx_rate when the currencies differ).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class OrderMoney:
     sell_amount: Decimal
     sell_currency: str
     fx_rate: Decimal
-    cancellation_fee: Decimal | None
+    cancellation_fee: Decimal | None  # the partner's fee (sell currency)
+    supplier_fee: Decimal | None = None  # the supplier's fee (net currency)
 
 
 @dataclass
@@ -65,18 +67,14 @@ def cycle_money(orders: list[OrderMoney], supplier_code: str) -> CycleMoney:
     supplier_account = f"accounts_payable:supplier:{supplier_code}"
     for order in orders:
         partner_account = f"accounts_receivable:partner:{order.partner_id}"
-        key = (order.partner_id, order.partner_name, None)
         if order.status == "CANCELLED":
-            fee = order.cancellation_fee or ZERO
-            payable[order.net_currency] += fee
-            receivable[(*key[:2], order.net_currency)] += fee
-            ledger[(partner_account, order.net_currency)] += fee
-            ledger[(supplier_account, order.net_currency)] -= fee
-            continue
-        net = order.net_amount
-        gross = _round(order.sell_amount * (1 - order.commission_pct / 100), order.sell_currency)
+            net = order.supplier_fee or ZERO
+            gross = order.cancellation_fee or ZERO
+        else:
+            net = order.net_amount
+            gross = _round(order.sell_amount * (1 - order.commission_pct / 100), order.sell_currency)
         payable[order.net_currency] += net
-        receivable[(*key[:2], order.sell_currency)] += gross
+        receivable[(order.partner_id, order.partner_name, order.sell_currency)] += gross
         ledger[(partner_account, order.sell_currency)] += gross
         ledger[(supplier_account, order.net_currency)] -= net
         if order.net_currency == order.sell_currency:
