@@ -215,3 +215,17 @@ def test_done_when_faults_on_one_supplier_the_sync_completes_for_the_others(
     calls = _query(engine, "SELECT outcome, count(*) AS n FROM supplier_calls WHERE supplier_code = 'B' "
                            "AND operation = 'availability' GROUP BY outcome")
     assert {row.outcome for row in calls} >= {"http_error", "circuit_open"}  # 503s opened B's breaker
+
+
+def test_one_inventory_sync_per_supplier_at_a_time(content, fast_settings, database_url):
+    import psycopg
+
+    from core.db import plain_url
+
+    with psycopg.connect(plain_url(database_url), autocommit=True) as other:
+        other.execute("SELECT pg_advisory_lock(hashtext('inventory-sync:C'))")
+        results = run_inventory_sync(fast_settings, database_url, run_id="inv-locked", start=START, days=DAYS,
+                                     only=["C"])
+    assert results["C"].status == "failed" and "is running" in results["C"].errors[0]
+    assert run_inventory_sync(fast_settings, database_url, run_id="inv-unlocked", start=START, days=DAYS,
+                              only=["C"])["C"].status == "ok"

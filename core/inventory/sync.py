@@ -167,6 +167,14 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
     started_at, start = dt.datetime.now(dt.UTC), time.monotonic()
     conn = await asyncio.to_thread(lambda: store.connect(database_url, bulk=True))
     try:
+        # Scheduled runs may overlap when one is slow: one inventory sync per supplier at a time.
+        locked = await asyncio.to_thread(lambda: conn.execute(
+            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"inventory-sync:{code}",)).fetchone()[0])
+        if not locked:
+            result.status = "failed"
+            result.errors.append(f"another inventory sync of supplier {code} is running")
+            log(logger, logging.WARNING, "inventory sync skipped", supplier=code, reason=result.errors[0])
+            return result
         hotel_ids = await asyncio.to_thread(store.supplier_hotel_ids, conn, code)
         previous = await asyncio.to_thread(store.previous_good_rows, conn, code, "inventory")
         ids = sorted(hotel_ids)
