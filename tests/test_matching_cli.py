@@ -88,3 +88,12 @@ def test_quoted_multiline_field_counts_lines_right(tmp_path):
     result, _ = _match(tmp_path, CATALOG, supplier)
     assert result.returncode != 0
     assert "line 4, column lat" in result.stderr
+
+
+def test_bench_matching_runs_at_a_tiny_size():
+    result = _hotelctl("bench", "matching", "--hotels", "300", "--seed", "5", "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("weighted_score") for line in lines)
+    assert any(line.startswith("baseline") for line in lines)
+    assert "precision" in result.stdout and "hotels/s" in result.stdout

@@ -100,11 +100,7 @@ def _address_similarity(sup: Side, i: int, cat: Side, j: int) -> float | None:
     return sim
 
 
-def _idf_similarity(sup: Side, i: int, cat: Side, j: int, catalog: PreparedCatalog) -> float | None:
-    a, b = sup.tokens[i], cat.tokens[j]
-    if not a or not b:
-        return None
-    idf, default = catalog.idf, catalog.default_idf
+def _idf_cosine(a: list[str], b: list[str], idf: dict[str, float], default: float) -> float:
     weight_a = {t: idf.get(t, default) for t in a}
     weight_b = {t: idf.get(t, default) for t in b}
     shared = 0.0
@@ -112,11 +108,23 @@ def _idf_similarity(sup: Side, i: int, cat: Side, j: int, catalog: PreparedCatal
         if t in weight_b:
             shared += w * weight_b[t]
         elif len(t) > 3:
-            hit = process.extractOne(t, list(weight_b), scorer=fuzz.ratio, score_cutoff=88)
-            if hit:
-                shared += w * weight_b[hit[0]] * hit[1] / 100.0
-    norm = math.sqrt(sum(w * w for w in weight_a.values())) * math.sqrt(sum(w * w for w in weight_b.values()))
-    return min(1.0, shared / norm) if norm else None
+            best = max((fuzz.ratio(t, o, score_cutoff=88) for o in weight_b), default=0.0)
+            if best:
+                other = next(o for o in weight_b if fuzz.ratio(t, o) == best)
+                shared += w * weight_b[other] * best / 100.0
+    norm = math.sqrt(sum(w * w for w in weight_a.values()) * sum(w * w for w in weight_b.values()))
+    return min(1.0, shared / norm) if norm else 0.0
+
+
+def _idf_similarity(sup: Side, i: int, cat: Side, j: int, catalog: PreparedCatalog) -> float | None:
+    """Cosine of IDF-weighted name words (best pair of name variants); weights learnt from the catalog."""
+    best: float | None = None
+    for s_str, _ in sup.names[i]:
+        for c_str, _ in cat.names[j]:
+            if s_str and c_str:
+                value = _idf_cosine(s_str.split(), c_str.split(), catalog.idf, catalog.default_idf)
+                best = value if best is None else max(best, value)
+    return best
 
 
 def _city_similarity(sup: Side, i: int, cat: Side, j: int) -> float | None:
@@ -183,7 +191,7 @@ class Matcher:
             "city": city,
         }
         if "name_idf" in self.weights:
-            features["name_idf"] = _idf_similarity(sup, i, cat, j, self.catalog)
+            features["name_idf"] = None if name is None else _idf_similarity(sup, i, cat, j, self.catalog)
         return features
 
     def _score(self, features: dict[str, float | None]) -> tuple[float, dict[str, float]]:
