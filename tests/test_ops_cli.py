@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -102,7 +103,15 @@ def test_relay_once_publishes_the_backlog(cli_env, engine):
     assert any(line["service"] == "relay" and line["message"] == "relay connected to broker" for line in logs)
     assert all({"timestamp", "level", "traceId", "message", "context"} <= set(line) for line in logs)
     assert backlog(engine) == 0
-    subprocess.run(["rabbitmqctl", "delete_exchange", exchange], capture_output=True, timeout=60, check=False)
+    asyncio.run(_delete_exchange(exchange))
+
+
+async def _delete_exchange(name: str) -> None:
+    import aio_pika
+
+    connection = await aio_pika.connect(RABBITMQ_URL)
+    async with connection:
+        await (await connection.channel()).exchange_delete(name)
 
 
 @needs_broker
