@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test lint test-embedded browser
+.PHONY: install up down test lint test-embedded tools
 
 install: $(STAMP)
 
@@ -24,13 +24,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
+# Debian tools the tests drive (Chromium, shellcheck, promtool, wrk); installs only what is missing.
+tools:
+	@bash scripts/install-system-tools.sh
+
 # The whole suite against the servers named by DATABASE_URL / REDIS_URL (embedded engines when
 # unset), then the embedded-engine subset with those URLs unset, so both paths run every time.
-# Debian's Chromium drives the browser tests of the finance and BI pages.
-browser:
-	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
-
-test: install lint browser
+test: install lint tools
 	$(BIN)/python -m pytest -q
 	$(MAKE) test-embedded
 

@@ -122,6 +122,19 @@ def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
         "run_coordinator:\n"
         "  module: dagster.core.run_coordinator\n"
         "  class: QueuedRunCoordinator\n"
+        # Dagster's own log lines in the platform's JSON schema, as in deploy/dagster/dagster.yaml.
+        "python_logs:\n"
+        "  python_log_level: INFO\n"
+        "  dagster_handler_config:\n"
+        "    handlers:\n"
+        "      json:\n"
+        "        class: logging.StreamHandler\n"
+        "        stream: ext://sys.stdout\n"
+        "        formatter: json\n"
+        "    formatters:\n"
+        "      json:\n"
+        "        (): pipelines.json_logs.DagsterJsonFormatter\n"
+        "        service: dagster\n"
     )
 
 
