@@ -31,8 +31,20 @@ class PartitionOutcome:
     failed_checks: tuple[str, ...] = ()
 
 
-def select_assets(defs: dg.Definitions, names: list[str]) -> list[dg.AssetsDefinition]:
-    """Asset definitions for asset keys or group names; ValueError naming what is unknown."""
+@dataclass(frozen=True)
+class Selection:
+    """The asset definitions to load and, within them, exactly the asset keys to build."""
+
+    assets: list[dg.AssetsDefinition]
+    keys: list[dg.AssetKey]
+
+    @property
+    def names(self) -> str:
+        return ", ".join(key.to_user_string() for key in self.keys)
+
+
+def select_assets(defs: dg.Definitions, names: list[str]) -> Selection:
+    """Asset keys or group names; ValueError naming what is unknown or not partitioned."""
     graph = defs.resolve_asset_graph()
     chosen: list[dg.AssetKey] = []
     for name in names:
@@ -49,13 +61,14 @@ def select_assets(defs: dg.Definitions, names: list[str]) -> list[dg.AssetsDefin
     for key in keys:
         if graph.get(key).partitions_def is None:
             raise ValueError(f"ASSET: '{key.to_user_string()}' is not partitioned; run it with `hotelctl run`")
-    return [defs.get_assets_def(key) for key in keys]
+    assets = list({id(definition): definition for definition in (defs.get_assets_def(key) for key in keys)}.values())
+    return Selection(assets, keys)
 
 
-def partition_keys(assets: list[dg.AssetsDefinition], start: date, end: date) -> list[str]:
+def partition_keys(selection: Selection, start: date, end: date) -> list[str]:
     if end < start:
         raise ValueError(f"--to: {end} is before --from {start}")
-    partitions = {asset.partitions_def for asset in assets}
+    partitions = {asset.partitions_def for asset in selection.assets}
     if len(partitions) != 1:
         raise ValueError("ASSET: the assets chosen do not share one partitioning; backfill them separately")
     definition = partitions.pop()
@@ -69,7 +82,8 @@ def partition_keys(assets: list[dg.AssetsDefinition], start: date, end: date) ->
 
 
 def _root_message(error) -> str:
-    while error.cause is not None:
+    """The first error in the chain that is not Dagster's own wrapper (ours names the asset and days)."""
+    while error.cause is not None and (error.cls_name or "").startswith("Dagster"):
         error = error.cause
     lines = error.message.strip().splitlines()
     return lines[0] if lines else error.cls_name or "error"
@@ -81,7 +95,7 @@ def _error_of(result: dg.ExecuteInProcessResult) -> str:
     return "; ".join(messages) or "run failed"
 
 
-def run_backfill(assets: list[dg.AssetsDefinition], keys: list[str], instance: dg.DagsterInstance,
+def run_backfill(selection: Selection, keys: list[str], instance: dg.DagsterInstance,
                  resources: dict, on_done: Callable[[PartitionOutcome], None] | None = None,
                  days_per_run: int = 1) -> list[PartitionOutcome]:
     """Dagster runs over `keys` in order, `days_per_run` consecutive days each; every day's outcome.
@@ -98,8 +112,9 @@ def run_backfill(assets: list[dg.AssetsDefinition], keys: list[str], instance: d
             tags["dagster/asset_partition_range_start"] = chunk[0]
             tags["dagster/asset_partition_range_end"] = chunk[-1]
         try:
-            result = dg.materialize(assets, partition_key=None if len(chunk) > 1 else chunk[0], instance=instance,
-                                    resources=resources, raise_on_error=False, tags=tags)
+            result = dg.materialize(selection.assets, partition_key=None if len(chunk) > 1 else chunk[0],
+                                    instance=instance, resources=resources, raise_on_error=False, tags=tags,
+                                    selection=selection.keys)
             failed_checks = tuple(sorted({
                 f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
                 for evaluation in result.get_asset_check_evaluations() if not evaluation.passed
@@ -145,8 +160,7 @@ def backfill(
         typer.echo(str(error), err=True)
         raise typer.Exit(2) from None
     instance = dg.DagsterInstance.get()
-    names = ", ".join(asset.key.to_user_string() for asset in chosen)
-    console.print(f"backfilling {names}: {len(keys)} day(s), Dagster home {runtime.dagster_home(settings)}")
+    console.print(f"backfilling {chosen.names}: {len(keys)} day(s), Dagster home {runtime.dagster_home(settings)}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console) as progress:
         task = progress.add_task("backfill", total=len(keys))

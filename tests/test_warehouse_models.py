@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from assets.warehouse import MODEL_GROUP, _check_results
@@ -62,7 +63,7 @@ def test_every_model_is_an_asset_with_the_lineage_its_sql_names():
     assert {"daily_sales", "quote_conversion", "cancellation_rate", "supplier_performance",
             "price_competitiveness"} <= set(models)
     for name, model in models.items():
-        node = graph.get(defs.get_assets_def(name).key)
+        node = graph.get(dg.AssetKey(name))
         expected = {f"fact_{source}" for _, source in model.sources} | set(model.refs)
         assert {key.to_user_string() for key in node.parent_keys} == expected, name
         assert node.group_name == MODEL_GROUP and node.pools == {"warehouse"}
@@ -72,10 +73,9 @@ def test_every_model_is_an_asset_with_the_lineage_its_sql_names():
         assert {check.name for check in node.check_keys} >= {f"{column}_not_negative"
                                                              for column in model.not_negative}
     for fact in FACTS.values():
-        node = graph.get(defs.get_assets_def(fact.table).key)
+        node = graph.get(dg.AssetKey(fact.table))
         assert node.metadata["report"].url.startswith("http") and node.pools == {"warehouse"}
-    assert {key.to_user_string() for key in graph.get(defs.get_assets_def("cancellation_rate").key).parent_keys} \
-        == {"daily_sales"}
+    assert {key.to_user_string() for key in graph.get(dg.AssetKey("cancellation_rate")).parent_keys} == {"daily_sales"}
 
 
 def test_checks_catch_negative_room_nights_and_totals_that_do_not_reconcile(migrated, seeded_month,
