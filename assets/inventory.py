@@ -30,7 +30,7 @@ class ContentSyncConfig(dg.Config):
 class InventorySyncConfig(dg.Config):
     days: int = Field(_config.inventory_days, ge=1, le=365, description="Days ahead to sync (from today).")
     batch_hotels: int = Field(_config.inventory_batch_hotels, ge=1, description="Hotels per write transaction.")
-    parallel_batches: int = Field(4, ge=1, description="Batches fetched at once per supplier.")
+    parallel_batches: int = Field(3, ge=1, description="Batches fetched at once per supplier.")
     max_bad_share: float = Field(_config.feed_max_bad_share, ge=0, le=1,
                                  description="Share of bad rows above which a feed fails its contract.")
     suppliers: list[str] = Field([], description="Supplier codes; empty = every enabled one.")

@@ -141,7 +141,7 @@ def bench_sync(
     sample_rows: int = typer.Option(300_000, min=1000, help="Rows for the write path vs raw COPY comparison."),
     rounds: int = typer.Option(3, min=1, help="Alternating rounds of write path and raw COPY (medians)."),
     batch_hotels: int = typer.Option(50, min=1, help="Hotels per write transaction."),
-    parallel_batches: int = typer.Option(4, min=1, help="Batches in flight per supplier."),
+    parallel_batches: int = typer.Option(3, min=1, help="Batches in flight per supplier."),
     keep: bool = typer.Option(False, help="Keep the scratch database (its name is printed)."),
 ) -> None:
     """Full sync rows/s, write-path rows/s beside a raw COPY of the same rows, and the 10k×30×3 projection."""

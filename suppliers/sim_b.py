@@ -10,8 +10,10 @@ Cancellation: `CancelType="Initiate"` only quotes the fee, `"Commit"` cancels.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import xml.etree.ElementTree as ET
 from decimal import Decimal
+from xml.sax.saxutils import quoteattr
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -127,51 +129,51 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
                                    "nights"), "availability")
         codes = [ref.get("HotelCode", "") for ref in tree.iter("HotelRef")]
         negative, missing = state.record_faults("availability")
-        root = _rs("OTA_HotelAvailRS")
-        ET.SubElement(root, "Success")
-        stays = ET.SubElement(root, "RoomStays")
+        # Built as text, not as an element tree: this is the biggest message B sends (~3x faster).
+        parts = ['<?xml version="1.0" encoding="utf-8"?>\n', f'<OTA_HotelAvailRS xmlns="{NS}" Version="1.0" '
+                 f'TimeStamp="{dt.datetime.now(dt.UTC).isoformat()}"><Success /><RoomStays>']
+        rate_tags: list[int] = []  # positions of <RoomRate …> tags, for the record faults
+        first_night: int | None = None
         for code in codes:
             hotel = state.hotel_by_id.get(code)
             if hotel is None:
                 continue
-            stay = ET.SubElement(stays, "RoomStay")
-            ET.SubElement(stay, "BasicPropertyInfo", {"HotelCode": hotel.supplier_hotel_id, "HotelName": hotel.name})
-            types = ET.SubElement(stay, "RoomTypes")
-            rates_parent = ET.SubElement(stay, "RoomRates")
-            seen_rooms: set[str] = set()
-            grouped: dict[tuple, ET.Element] = {}
+            offers: dict[tuple, list] = {}
+            rooms: dict[str, tuple[str, int]] = {}
             for rate in state.stay(hotel, check_in, check_out):
-                if rate.room_code not in seen_rooms:
-                    seen_rooms.add(rate.room_code)
-                    room = ET.SubElement(types, "RoomType", {"RoomTypeCode": rate.room_code,
-                                                              "MaxOccupancy": str(rate.max_occupancy)})
-                    ET.SubElement(room, "RoomDescription", {"Name": rate.room_name})
-                key = (rate.room_code, rate.board, rate.rate_plan)
-                rates = grouped.get(key)
-                if rates is None:
-                    attributes = {"RoomTypeCode": rate.room_code, "RatePlanCode": rate.rate_plan,
-                                  "MealPlanCode": rate.board}
-                    room_rate = ET.SubElement(rates_parent, "RoomRate", attributes)
-                    penalty = ET.SubElement(ET.SubElement(room_rate, "CancelPenalties"), "CancelPenalty",
-                                            {"NonRefundable": "false" if rate.refundable else "true"})
-                    ET.SubElement(penalty, "Deadline", {"OffsetTimeUnit": "Hour",
-                                                        "OffsetUnitMultiplier": str(FREE_CANCEL_HOURS)})
-                    ET.SubElement(penalty, "AmountPercent", {"NmbrOfNights": "1"})
-                    rates = ET.SubElement(room_rate, "Rates")
-                    grouped[key] = rates
-                amount = str(rate.amount)
-                night = ET.SubElement(rates, "Rate", {"EffectiveDate": rate.stay_date.isoformat(),
-                                                      "ExpireDate": (rate.stay_date + dt.timedelta(days=1)).isoformat(),
-                                                      "NumberOfUnits": str(rate.allotment)})
-                ET.SubElement(night, "Base", {"AmountAfterTax": amount, "CurrencyCode": rate.currency})
-        room_rates = list(stays.iter("RoomRate"))
-        if room_rates:  # the first rate gets the bad price, the last one the gap
-            if negative:
-                base = room_rates[0].find("Rates/Rate/Base")
-                base.set("AmountAfterTax", "-" + base.get("AmountAfterTax"))
+                rooms.setdefault(rate.room_code, (rate.room_name, rate.max_occupancy))
+                offers.setdefault((rate.room_code, rate.board, rate.rate_plan), []).append(rate)
+            parts.append(f"<RoomStay><BasicPropertyInfo HotelCode={quoteattr(hotel.supplier_hotel_id)} "
+                         f"HotelName={quoteattr(hotel.name)} /><RoomTypes>")
+            for room_code, (name, occupancy) in rooms.items():
+                parts.append(f'<RoomType RoomTypeCode={quoteattr(room_code)} MaxOccupancy="{occupancy}">'
+                             f"<RoomDescription Name={quoteattr(name)} /></RoomType>")
+            parts.append("</RoomTypes><RoomRates>")
+            for (room_code, board, plan), nights in offers.items():
+                rate_tags.append(len(parts))
+                parts.append(f'<RoomRate RoomTypeCode={quoteattr(room_code)} RatePlanCode="{plan}" '
+                             f'MealPlanCode="{board}">')
+                non_refundable = "false" if nights[0].refundable else "true"
+                parts.append(f'<CancelPenalties><CancelPenalty NonRefundable="{non_refundable}">'
+                             f'<Deadline OffsetTimeUnit="Hour" OffsetUnitMultiplier="{FREE_CANCEL_HOURS}" />'
+                             '<AmountPercent NmbrOfNights="1" /></CancelPenalty></CancelPenalties><Rates>')
+                for night in nights:
+                    if first_night is None:
+                        first_night = len(parts)
+                    parts.append(f'<Rate EffectiveDate="{night.stay_date.isoformat()}" ExpireDate="'
+                                 f'{(night.stay_date + dt.timedelta(days=1)).isoformat()}" NumberOfUnits='
+                                 f'"{night.allotment}"><Base AmountAfterTax="{night.amount}" CurrencyCode='
+                                 f'"{night.currency}" /></Rate>')
+                parts.append("</Rates></RoomRate>")
+            parts.append("</RoomRates></RoomStay>")
+        parts.append("</RoomStays></OTA_HotelAvailRS>")
+        if rate_tags:  # the first rate gets the bad price, the last one the gap
+            if negative and first_night is not None:
+                parts[first_night] = parts[first_night].replace('AmountAfterTax="', 'AmountAfterTax="-', 1)
             if missing:
-                del room_rates[-1].attrib["MealPlanCode"]
-        return respond(root, "availability")
+                parts[rate_tags[-1]] = re.sub(r' MealPlanCode="[^"]*"', "", parts[rate_tags[-1]])
+        body = "".join(parts).encode()
+        return Response(state.mangle("availability", body), media_type="application/xml")
 
     def reservation_element(parent: ET.Element, booking: StoredBooking, fee: Decimal | None = None) -> None:
         status = {"confirmed": "Confirmed", "cancelled": "Cancelled", "no_show": "Confirmed"}[booking.status]

@@ -40,7 +40,7 @@ def run_content_sync(settings: Settings, database_url: str, run_id: str | None =
 
 
 def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | None = None, days: int = 30,
-                       start: dt.date | None = None, batch_hotels: int = 50, parallel_batches: int = 4,
+                       start: dt.date | None = None, batch_hotels: int = 50, parallel_batches: int = 3,
                        max_bad_share: float = 0.05, only: list[str] | None = None,
                        base_urls: dict[str, str] | None = None) -> dict[str, SupplierSyncResult]:
     adapters = _adapters(settings, database_url, only, base_urls)

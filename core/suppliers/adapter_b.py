@@ -29,7 +29,7 @@ from core.suppliers.models import (
 
 NS = "http://www.opentravel.org/OTA/2003/05"
 PAGE = 1000
-HOTELS_PER_REQUEST = 100
+HOTELS_PER_REQUEST = 25  # small requests keep each call far inside QUERY_TIMEOUT_MS
 TRANSIENT_CODES = {"450", "448"}  # OTA: unable to process / system error
 
 

@@ -28,7 +28,7 @@ from core.suppliers.models import (
 )
 
 PAGE = 1000
-HOTELS_PER_REQUEST = 100
+HOTELS_PER_REQUEST = 25  # small requests keep each call far inside QUERY_TIMEOUT_MS
 BOARDS = {"room_only": "RO", "breakfast": "BB", "half_board": "HB", "full_board": "FB", "all_inclusive": "AI"}
 USD = "USD"
 CENT = Decimal("0.01")
