@@ -21,13 +21,13 @@ pytest_plugins = ["tests.supplier_fixtures"]
 @pytest.mark.usefixtures("clean_faults")
 def test_statement_from_the_supplier_adapter(engine, settings, simulators):
     cycle = past_cycle(6)
+    simulator = simulators["A"]
+    # Point A at this session's simulator (another module may have registered a simulator of its own).
+    register_supplier(engine, "A", simulator.base_url, DEV_KEYS["A"], settings.encryption_secret.get_secret_value())
     orders = [{"label": "ok", "partner": "Gamma", "status": "CONFIRMED", "net": "100.00", "sell": "120.00"},
               {"label": "billed", "partner": "Gamma", "status": "CONFIRMED", "net": "80.00", "sell": "96.00"},
               {"label": "gone", "partner": "Gamma", "status": "CONFIRMED", "net": "50.00", "sell": "60.00"}]
     seeded = seed_cycle(engine, cycle, orders, {"Gamma": Decimal("5")}, supplier="A")
-    simulator = simulators["A"]
-    # Point A at this session's simulator (another module may have registered a simulator of its own).
-    register_supplier(engine, "A", simulator.base_url, DEV_KEYS["A"], settings.encryption_secret.get_secret_value())
     check_out = cycle.start + dt.timedelta(days=2)
     # The supplier's own books: its references in other case, one booking we never recorded.
     for label, total in (("ok", "100.00"), ("billed", "80.00"), ("stray", "33.00")):
