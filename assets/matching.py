@@ -1,8 +1,5 @@
 """Hotel matching: supplier hotels onto the master catalog (asset `hotel_mappings`)."""
 
-
-import os
-
 import dagster as dg
 
 from pipelines.resources import PostgresResource
@@ -18,10 +15,11 @@ from pipelines.resources import PostgresResource
 def hotel_mappings(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
     from core.matching.config import load_matcher_config
     from core.matching.store import run_matching
+    from core.settings import get_settings
 
     engine = postgres.engine()
-    config = load_matcher_config(engine, env=os.environ.get("HOTEL_ENV", "production"),
-                                 algorithm=os.environ.get("MATCHING_ALGORITHM") or "weighted_score")
+    settings = get_settings()
+    config = load_matcher_config(engine, env=settings.hotel_env, algorithm=settings.matching_algorithm)
     summary = run_matching(engine, config)
     context.log.info(f"matched {summary.matched} supplier hotels: {summary.per_decision}")
     metadata: dict[str, object] = {

@@ -24,6 +24,7 @@ def match(
     """Match supplier hotels onto the catalog: one row per supplier row, decision auto|review|new."""
     from collections import Counter
 
+    from cli.common import settings_or_exit
     from core.matching.config import MatcherConfig
     from core.matching.csvio import CsvInputError, read_catalog, read_suppliers, write_matches
     from core.matching.matcher import Matcher, default_workers
@@ -31,7 +32,7 @@ def match(
     try:
         catalog_rows = read_catalog(catalog)
         supplier_rows = read_suppliers(supplier)
-        config = MatcherConfig(algorithm=os.environ.get("MATCHING_ALGORITHM") or "weighted_score", ai_boost=ai_boost)
+        config = MatcherConfig(algorithm=settings_or_exit().matching_algorithm, ai_boost=ai_boost)
     except (CsvInputError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None

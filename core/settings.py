@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     api_port: int = Field(8080, gt=0, lt=65536)
     db_pool_size: int = Field(8, gt=0)
     dagster_port: int = Field(3000, gt=0, lt=65536)
+    matching_algorithm: str = "weighted_score"  # MATCHING_ALGORITHM: the hotel matcher (core/matching)
     # Config center: LISTEN/NOTIFY plus a poll fallback (CONFIG_POLL_INTERVAL_S, CONFIG_LISTEN).
     config_poll_interval_s: float = Field(30.0, gt=0)
     config_listen: bool = True
