@@ -97,10 +97,11 @@ class SupplierCAdapter(BaseAdapter):
         for offer in result.get("offers", []):
             try:
                 refundable = bool(offer["refundable"])
+                whole_stay = None if refundable else _usd(offer["total_usd"])
+                hours = [int(p["from_hours_before"]) for p in offer.get("penalties", [])]
                 for night in offer["nights"]:
                     net = _usd(night["price_usd"])
-                    rules = tuple(CancellationRule(int(p["from_hours_before"]), net if refundable else
-                                                   _usd(offer["total_usd"])) for p in offer.get("penalties", []))
+                    rules = tuple(CancellationRule(hour, whole_stay or net) for hour in hours)
                     yield NightlyRate(
                         supplier_code=self.code, supplier_hotel_id=hotel_id, room_code=offer["room_id"],
                         room_name=offer["room_label"], board=BOARDS[offer["meal_plan"]],
