@@ -21,16 +21,20 @@ def bench_matching(
     with_baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also run the plain baseline."),
     suppliers: str = typer.Option("A,B,C", help="Supplier codes in the world, comma-separated."),
     workers: int = typer.Option(0, min=0, help="Matcher processes (0: one per core, up to 4)."),
+    hard: bool = typer.Option(False, "--hard", help="Harsher than the world: half the supplier phones dropped, "
+                                                    "~150 m more coordinate noise, 1 % lat/lon swapped."),
 ) -> None:
     """Precision/recall of auto decisions, review rate, new hotels kept apart, hotels/s; matcher vs baseline."""
     from core.matching.config import MatcherConfig
     from core.matching.evaluate import baseline_match, evaluate
     from core.matching.matcher import Matcher, default_workers
-    from core.matching.world_data import labelled_set
+    from core.matching.world_data import harder, labelled_set
 
     started = time.perf_counter()
     codes = tuple(code.strip() for code in suppliers.split(",") if code.strip())
     data = labelled_set(seed, hotels, suppliers=codes, coverage=coverage)
+    if hard:
+        data = harder(data, seed)
     typer.echo(f"world seed={seed}: {len(data.catalog)} master hotels, {len(data.suppliers)} supplier hotels "
                f"({sum(v is None for v in data.truth.values())} supplier-only), generated in "
                f"{time.perf_counter() - started:.1f}s")

@@ -145,3 +145,15 @@ def test_world_seed_not_used_for_tuning_meets_the_targets():
     assert metrics.review_rate <= 0.05
     assert metrics.new_kept_apart >= 0.95
     assert metrics.recall > baseline.recall
+
+
+@pytest.mark.slow
+def test_harsher_than_the_world_keeps_precision():
+    # half the phones gone, ~150 m more coordinate noise, 1 % lat/lon swapped: recall may fall, precision may not
+    from core.matching.world_data import harder, labelled_set
+
+    data = harder(labelled_set(seed=9191, hotels=1500), seed=9191)
+    metrics = evaluate(Matcher(data.catalog).match(data.suppliers), data.truth)
+    assert metrics.precision >= 0.995
+    assert metrics.recall >= 0.95
+    assert metrics.review_rate <= 0.05

@@ -17,7 +17,8 @@ Decision: auto when the best score reaches `auto`, beats the runner-up by `margi
 hold (a name that agrees or a phone that agrees, not kilometres apart without a phone that agrees,
 no conflicting distinguishing words without a phone that agrees); review when it reaches `review`;
 otherwise new. Also new: the best candidate has another phone number *and* another address while
-the names are not identical (a sibling, not this hotel).
+the names are not identical (a sibling, not this hotel), or another address and another name with no
+phone to compare.
 """
 
 from __future__ import annotations
@@ -262,12 +263,16 @@ class Matcher:
             # another phone number at another address, and the name is not the same: another hotel
             decision.reason = "phone and address differ from the best candidate"
             return decision
+        if f.get("phone") is None and (f.get("address") or 1.0) < t["min_address_auto"] and (f["name"] or 0) < 0.9:
+            decision.reason = "another address and another name than the best candidate, no phone to say otherwise"
+            return decision
         reasons = []
         if best.score < t["auto"]:
             reasons.append(f"score {best.score:.3f} below auto threshold {t['auto']}")
         if best.score - runner_up < t["margin"]:
             reasons.append(f"runner-up within {best.score - runner_up:.3f}")
-        same_place = (f["address"] or 0) >= 0.95 and (f["geo"] or 0) >= 0.8
+        # the same street and house number within a few hundred metres (geo None: coordinates grossly off)
+        same_place = (f["address"] or 0) >= 0.95 and (f["geo"] is None or f["geo"] >= 0.5)
         if f["name"] is None and not (phone_agrees or same_place):
             reasons.append("name not comparable, no agreeing phone or address")
         elif f["name"] is not None and f["name"] < t["min_name_auto"] and not phone_agrees:
