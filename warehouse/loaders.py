@@ -23,7 +23,7 @@ from warehouse.client import DATABASE
 
 MONEY = pa.decimal128(18, 4)
 TS = pa.timestamp("ms", tz="UTC")
-BATCH_ROWS = 50_000
+BATCH_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -223,10 +223,13 @@ def stream_batches(database_url: str, fact: Fact, start: date, end: date,
         cursor.execute(fact.query, {"start": start, "end": end})
         while rows := cursor.fetchmany(batch_rows):
             columns = list(zip(*rows, strict=True))
-            yield pa.Table.from_arrays(
-                [pa.array(values, type=kind) for values, (_, kind) in zip(columns, fact.columns, strict=True)],
-                names=names,
-            ).cast(schema)
+            del rows  # hold one batch as Python objects at a time, not two
+            arrays = []
+            for index, (_, kind) in enumerate(fact.columns):
+                arrays.append(pa.array(columns[index], type=kind))
+                columns[index] = None
+            yield pa.Table.from_arrays(arrays, names=names).cast(schema)
+            del arrays, columns
 
 
 def load_fact(client: Client, database_url: str, fact: Fact, start: date, end: date,
