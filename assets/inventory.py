@@ -74,7 +74,8 @@ def supplier_inventory(context: dg.AssetExecutionContext, config: InventorySyncC
 
     results = run_inventory_sync(get_settings(), postgres.database_url, run_id=context.run_id, days=config.days,
                                  batch_hotels=config.batch_hotels, parallel_batches=config.parallel_batches,
-                                 max_bad_share=config.max_bad_share, only=config.suppliers or None)
+                                 max_bad_share=config.max_bad_share, only=config.suppliers or None,
+                                 processes=config.processes)
     for code, result in results.items():
         log = context.log.info if result.status == "ok" else context.log.warning
         log(f"supplier {code}: {result.status}, {result.rows_fetched} fetched, {result.rows_upserted} upserted, "

@@ -229,3 +229,13 @@ def test_one_inventory_sync_per_supplier_at_a_time(content, fast_settings, datab
     assert results["C"].status == "failed" and "is running" in results["C"].errors[0]
     assert run_inventory_sync(fast_settings, database_url, run_id="inv-unlocked", start=START, days=DAYS,
                               only=["C"])["C"].status == "ok"
+
+
+def test_one_process_per_supplier_gives_the_same_sync(content, fast_settings, database_url):
+    single = run_inventory_sync(fast_settings, database_url, run_id="inv-single", start=START, days=DAYS,
+                                only=["A", "C"])
+    spread = run_inventory_sync(fast_settings, database_url, run_id="inv-procs", start=START, days=DAYS,
+                                only=["A", "C"], processes=True)
+    assert {c: (r.status, r.rows_fetched) for c, r in spread.items()} == \
+        {c: (r.status, r.rows_fetched) for c, r in single.items()}
+    assert all(r.status == "ok" and r.rows_fetched > 0 for r in spread.values())

@@ -42,7 +42,14 @@ def run_content_sync(settings: Settings, database_url: str, run_id: str | None =
 def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | None = None, days: int = 30,
                        start: dt.date | None = None, batch_hotels: int = 50, parallel_batches: int = 3,
                        max_bad_share: float = 0.05, only: list[str] | None = None,
-                       base_urls: dict[str, str] | None = None) -> dict[str, SupplierSyncResult]:
+                       base_urls: dict[str, str] | None = None, processes: bool = False
+                       ) -> dict[str, SupplierSyncResult]:
+    """Sync every enabled supplier; `processes`: each supplier in its own process (both cores, no
+    shared GIL; each process pays its own imports, so it pays off for large syncs only)."""
+    if processes:
+        return _inventory_in_processes(settings, database_url, run_id=run_id, days=days, start=start,
+                                       batch_hotels=batch_hotels, parallel_batches=parallel_batches,
+                                       max_bad_share=max_bad_share, only=only, base_urls=base_urls)
     adapters = _adapters(settings, database_url, only, base_urls)
     try:
         return asyncio.run(sync_suppliers(
@@ -50,6 +57,27 @@ def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | N
             batch_hotels=batch_hotels, parallel_batches=parallel_batches, max_bad_share=max_bad_share))
     finally:
         flush_calls(settings.model_copy(update={"database_url": database_url}))
+
+
+def _inventory_in_processes(settings: Settings, database_url: str, **options) -> dict[str, SupplierSyncResult]:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    only = options.pop("only")
+    codes = _codes(database_url, only)
+    if not codes:
+        return {}
+    # spawn, not fork: the caller (a Dagster step, the API) may run threads that hold locks.
+    with ProcessPoolExecutor(max_workers=len(codes), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {code: pool.submit(run_inventory_sync, settings, database_url, only=[code], **options)
+                   for code in codes}
+        results: dict[str, SupplierSyncResult] = {}
+        for code, future in futures.items():
+            try:
+                results.update(future.result())
+            except Exception as error:  # a crashed worker fails its supplier only
+                results[code] = SupplierSyncResult(code, "inventory", status="failed", errors=[repr(error)])
+    return results
 
 
 @dataclass
