@@ -34,6 +34,7 @@ class InventorySyncConfig(dg.Config):
     max_bad_share: float = Field(_config.feed_max_bad_share, ge=0, le=1,
                                  description="Share of bad rows above which a feed fails its contract.")
     suppliers: list[str] = Field([], description="Supplier codes; empty = every enabled one.")
+    processes: bool = Field(False, description="Sync each supplier in its own process (large syncs).")
 
 
 def _sync_metadata(results: dict) -> dict:
