@@ -40,17 +40,26 @@ def live_api(settings, migrated, built_warehouse):
     thread.join(timeout=10)
 
 
-def _browse(tmp_path: Path, url: str) -> str:
-    """The DOM Chromium ends up with after following `url` (redirects, form posts) to the end."""
-    profile = tmp_path / f"profile-{time.monotonic_ns()}"
-    result = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-         "--virtual-time-budget=15000", "--dump-dom", url],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
+def _browse(tmp_path: Path, url: str, expect: str = "<body") -> str:
+    """The DOM Chromium ends up with after following `url` (redirects, form posts) to the end.
+
+    With a form posted on load, headless Chromium sometimes dumps while the navigation is still in
+    flight (an empty document); such a dump is retried with a fresh profile, at most three times.
+    """
+    dom = ""
+    for attempt in range(3):
+        profile = tmp_path / f"profile-{time.monotonic_ns()}"
+        result = subprocess.run(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+             f"--virtual-time-budget={15000 * (attempt + 1)}", "--dump-dom", url],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        dom = result.stdout
+        if expect in dom:
+            break
+    return dom
 
 
 def _signed_in(tmp_path: Path, api: str, client_id: str, secret: str, target: str) -> str:
@@ -61,12 +70,12 @@ def _signed_in(tmp_path: Path, api: str, client_id: str, secret: str, target: st
         f'<input name="client_id" value="{html.escape(client_id)}"><input name="client_secret" '
         f'value="{html.escape(secret)}"><input name="next" value="{html.escape(target)}"></form></body></html>'
     )
-    return _browse(tmp_path, page.as_uri())
+    return _browse(tmp_path, page.as_uri(), expect="report-title")
 
 
 def _table(dom: str, table_id: str) -> list[list[str]]:
     body = re.search(rf'<table id="{re.escape(table_id)}">.*?<tbody>(.*?)</tbody>', dom, re.S)
-    assert body, f"table {table_id} missing"
+    assert body, f"table {table_id} missing from: {dom[:3000]}"
     return [[html.unescape(cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
             for row in re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)]
 
