@@ -158,20 +158,21 @@ def _seed(database_url: str, redis_url: str, sim, start: dt.date, nights: int) -
 # ------------------------------------------------------------------ processes
 
 
-def _start_server(target: list[str], port: int, env: dict) -> subprocess.Popen:
+def _start_server(target: list[str], port: int, env: dict, log: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "uvicorn", *target, "--host", "127.0.0.1", "--port", str(port),
                "--workers", "1", "--no-access-log", "--log-level", "warning"]
-    return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)
+    with open(log, "wb") as output:  # a file, never a pipe nobody reads (a full pipe would stall the server)
+        return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True)
 
 
-def _wait(url: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+def _wait(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
         try:
             httpx.get(url, timeout=2)
             return
@@ -227,59 +228,106 @@ def _run_loadgen(args: list[str]) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-async def _open_loop(url: str, body: str, headers: dict, seconds: int, rate: float) -> dict:
-    """Requests sent on a fixed schedule; latency counts from the scheduled time (no coordinated omission)."""
-    import httpx
+class _RawConnection:
+    """A minimal keep-alive HTTP/1.1 client connection (pre-encoded request, Content-Length responses):
+    a load generator that costs far less CPU per request than the server it measures."""
 
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, host: str, port: int) -> _RawConnection:
+        reader, writer = await asyncio.open_connection(host, port)
+        return cls(reader, writer)
+
+    async def roundtrip(self, request: bytes) -> int:
+        self.writer.write(request)
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line[:15].lower() == b"content-length:":
+                length = int(line[15:])
+        if length:
+            await self.reader.readexactly(length)
+        return status
+
+
+def _raw_request(url: str, body: str, headers: dict) -> tuple[str, int, bytes]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    payload = body.encode()
+    lines = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.hostname}:{parts.port}", "Content-Type: application/json",
+             f"Content-Length: {len(payload)}", *(f"{k}: {v}" for k, v in headers.items())]
+    return parts.hostname, parts.port, ("\r\n".join(lines) + "\r\n\r\n").encode() + payload
+
+
+async def _open_loop(url: str, body: str, headers: dict, seconds: int, rate: float) -> dict:
+    """Requests sent on a fixed schedule; latency counts from the scheduled time (no coordinated omission).
+
+    A request whose turn comes while every connection is busy gets a new connection (up to 256)."""
+    host, port, request = _raw_request(url, body, headers)
+    idle: list[_RawConnection] = [await _RawConnection.open(host, port) for _ in range(4)]
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(limits=limits, timeout=10, headers={**headers, "Content-Type": "application/json"}
-                                 ) as client:
-        start = time.perf_counter() + 0.2
-        total = int(seconds * rate)
+    opened = len(idle)
+    start = time.perf_counter() + 0.1
+    total = int(seconds * rate)
 
-        async def one(index: int) -> None:
-            nonlocal errors
-            scheduled = start + index / rate
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            try:
-                response = await client.post(url, content=body)
-                if response.status_code >= 300:
-                    errors += 1
-            except httpx.HTTPError:
+    async def one(scheduled: float) -> None:
+        nonlocal errors, opened
+        if idle:
+            connection = idle.pop()
+        elif opened < 256:
+            opened += 1
+            connection = await _RawConnection.open(host, port)
+        else:
+            errors += 1
+            return
+        try:
+            if await connection.roundtrip(request) >= 300:
                 errors += 1
-            latencies.append(time.perf_counter() - scheduled)
+            idle.append(connection)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            errors += 1
+        latencies.append(time.perf_counter() - scheduled)
 
-        await asyncio.gather(*(one(i) for i in range(total)))
+    tasks = []
+    for index in range(total):
+        scheduled = start + index / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    await asyncio.gather(*tasks)
+    for connection in idle:
+        connection.writer.close()
     return _summary(latencies, errors, seconds)
 
 
 async def _closed_loop(url: str, body: str, headers: dict, seconds: int, connections: int) -> dict:
-    import httpx
-
+    host, port, request = _raw_request(url, body, headers)
     latencies: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(timeout=10, headers={**headers, "Content-Type": "application/json"}) as client:
-        deadline = time.perf_counter() + seconds
+    deadline = time.perf_counter() + seconds
 
-        async def worker() -> None:
-            nonlocal errors
-            while time.perf_counter() < deadline:
-                sent = time.perf_counter()
-                try:
-                    response = await client.post(url, content=body)
-                    errors += response.status_code >= 300
-                except httpx.HTTPError:
-                    errors += 1
-                latencies.append(time.perf_counter() - sent)
+    async def worker() -> None:
+        nonlocal errors
+        connection = await _RawConnection.open(host, port)
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            try:
+                errors += await connection.roundtrip(request) >= 300
+            except (OSError, asyncio.IncompleteReadError, ValueError):
+                errors += 1
+                connection = await _RawConnection.open(host, port)
+            latencies.append(time.perf_counter() - sent)
+        connection.writer.close()
 
-        began = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(connections)))
-        elapsed = time.perf_counter() - began
-    return _summary(latencies, errors, elapsed)
+    began = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return _summary(latencies, errors, time.perf_counter() - began)
 
 
 def _summary(latencies: list[float], errors: int, seconds: float) -> dict:
@@ -349,6 +397,8 @@ def bench_api(
     database_url = _database_url(endpoints.database_url, name)
     processes: list[subprocess.Popen] = []
     sim = None
+    log_dir = settings.data_dir / "log"
+    log_dir.mkdir(parents=True, exist_ok=True)
     try:
         with step("Migrating the benchmark database"):
             upgrade(database_url)
@@ -366,11 +416,12 @@ def bench_api(
         env.update(DATABASE_URL=database_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
                    SUPPLIER_A_URL=sim.base_url)
         api_port, bare_port = _free_port(), _free_port()
+        api_log, bare_log = log_dir / "bench-api.log", log_dir / "bench-bare.log"
         with step("Starting the API and the bare endpoint (uvicorn, 1 worker each)"):
-            processes.append(_start_server(["api.app:create_app", "--factory"], api_port, env))
-            processes.append(_start_server(["cli.bench_api:bare_app", "--factory"], bare_port, env))
-            _wait(f"http://127.0.0.1:{api_port}/health", processes[0])
-            _wait(f"http://127.0.0.1:{bare_port}/docs", processes[1])
+            processes.append(_start_server(["api.app:create_app", "--factory"], api_port, env, api_log))
+            processes.append(_start_server(["cli.bench_api:bare_app", "--factory"], bare_port, env, bare_log))
+            _wait(f"http://127.0.0.1:{api_port}/health", processes[0], api_log)
+            _wait(f"http://127.0.0.1:{bare_port}/docs", processes[1], bare_log)
         api = f"http://127.0.0.1:{api_port}"
         token = httpx.post(f"{api}/v1/auth/token", json=partner, timeout=30).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
@@ -394,6 +445,9 @@ def bench_api(
             bare = saturate(f"http://127.0.0.1:{bare_port}/v1/quotes", body, headers, seconds, connections)
         with step(f"Saturating POST /v1/quotes ({tool}, {connections} connections, {seconds}s)"):
             quotes = saturate(f"{api}/v1/quotes", body, headers, seconds, connections)
+        with step(f"Bare endpoint at a fixed {rate:g} requests/s ({seconds}s, open loop)"):
+            bare_fixed = _run_loadgen(["open", f"http://127.0.0.1:{bare_port}/v1/quotes", body, json.dumps(headers),
+                                       str(seconds), str(rate)])
         with step(f"POST /v1/quotes at a fixed {rate:g} requests/s ({seconds}s, open loop)"):
             fixed = _run_loadgen(["open", f"{api}/v1/quotes", body, json.dumps(headers), str(seconds), str(rate)])
         order_stats = _orders(api, headers, offers, orders, timed) if orders else None
@@ -404,7 +458,13 @@ def bench_api(
             sim.stop()
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _report(bare, quotes, fixed, rate, order_stats, len(offers), tool, connections)
+    _report(bare, quotes, bare_fixed, fixed, rate, order_stats, len(offers), tool, connections)
+    typer.echo(f"server logs (warnings and errors only): {api_log} ({_lines(api_log)} lines), "
+               f"{bare_log} ({_lines(bare_log)} lines)")
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text(errors="replace").splitlines()) if path.exists() else 0
 
 
 def _orders(api: str, headers: dict, offers: list[dict], count: int, timed: _TimedApp) -> dict:
@@ -437,18 +497,21 @@ def _pcts(values: list[float]) -> dict:
             "p99": ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]}
 
 
-def _report(bare: dict, quotes: dict, fixed: dict, rate: float, orders: dict | None, offers: int, tool: str,
-            connections: int) -> None:
+def _report(bare: dict, quotes: dict, bare_fixed: dict, fixed: dict, rate: float, orders: dict | None, offers: int,
+            tool: str, connections: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"hotelctl bench api — {tool}, {connections} connections, 1 uvicorn worker, loopback")
+    table = Table(title=f"hotelctl bench api — saturation: {tool}, {connections} connections; fixed rate: open-loop "
+                        "generator; 1 uvicorn worker each; loopback")
     for column in ("endpoint", "req/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column)
     table.add_row("bare FastAPI constant (baseline)", f"{bare['rps']:.0f}", f"{bare['p50']:.2f}",
                   f"{bare['p99']:.2f}", str(bare["errors"]))
     table.add_row(f"POST /v1/quotes ({offers} offers)", f"{quotes['rps']:.0f}", f"{quotes['p50']:.2f}",
                   f"{quotes['p99']:.2f}", str(quotes["errors"]))
+    table.add_row(f"bare at {rate:g} req/s (open loop, baseline)", f"{bare_fixed['rps']:.0f}",
+                  f"{bare_fixed['p50']:.2f}", f"{bare_fixed['p99']:.2f}", str(bare_fixed["errors"]))
     table.add_row(f"POST /v1/quotes at {rate:g} req/s (open loop)", f"{fixed['rps']:.0f}", f"{fixed['p50']:.2f}",
                   f"{fixed['p99']:.2f}", str(fixed["errors"]))
     if orders:

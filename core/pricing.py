@@ -175,20 +175,23 @@ def price(rules: list[Rule], ctx: PricingContext, net_total: Money, room_nights:
     gross = net + platform + partner
     rate = fx.rate(currency, sell_currency)
     sell_exact = gross * rate
+    # The one rounding place of the price chain (Money.rounded's rule, inlined on this hot path).
+    sell_total = Money(sell_exact.quantize(exponent(sell_currency), rounding=ROUND_HALF_UP), sell_currency)
     return PriceBreakdown(
         net=net_total, platform_markup=platform, partner_markup=partner, gross=gross, fx_rate=rate,
         sell_exact=sell_exact, sell_currency=sell_currency, platform_rule=platform_rule, partner_rule=partner_rule,
-        sell_total=Money(sell_exact, sell_currency).rounded(),
+        sell_total=sell_total,
     )
 
 
-def scale_to_sell(breakdown: PriceBreakdown, net_amount: Decimal, ratio: Decimal | None = None) -> dict[str, str]:
+def scale_to_sell(breakdown: PriceBreakdown, net_amount: Decimal, ratio: Decimal | None = None,
+                  unit: Decimal | None = None) -> dict[str, str]:
     """A part of the net (one night, a cancellation fee) at the same sell/net ratio, as a display amount
     (JSON money). Rounded like `Money.rounded` — these are shown, never summed into the total."""
     ratio = breakdown.sell_ratio if ratio is None else ratio
     currency = breakdown.sell_currency
-    return {"amount": str((net_amount * ratio).quantize(exponent(currency), rounding=ROUND_HALF_UP)),
-            "currency": currency}
+    unit = exponent(currency) if unit is None else unit
+    return {"amount": str((net_amount * ratio).quantize(unit, rounding=ROUND_HALF_UP)), "currency": currency}
 
 
 class RulesCache:

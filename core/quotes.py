@@ -23,7 +23,7 @@ import orjson
 from core import hotcache
 from core.fx import FxCache
 from core.hotcache import CachedRate, Product, normalise_city
-from core.money import Money
+from core.money import Money, exponent
 from core.pricing import PricingContext, RulesCache, price, scale_to_sell
 
 QUOTE_TTL = dt.timedelta(minutes=30)
@@ -31,7 +31,7 @@ MAX_OFFERS = 200
 FACTS_TTL_S = 300.0
 PARTNER_TTL_S = 30.0
 PRODUCT_SET_TTL_S = 2.0  # a hotel the sync adds is quoted at most this much later
-FLUSH_DELAY_S = 0.005
+FLUSH_DELAY_S = 0.02
 
 logger = logging.getLogger("api.quotes")
 
@@ -306,6 +306,7 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     now = dt.datetime.now(dt.UTC)
     expires_at = now + QUOTE_TTL
     night_labels = [night.isoformat() for night in nights]
+    unit = exponent(sell_currency)
     offers_out = []
     rows: list[tuple] = []
     random_bits = os.urandom(16 * len(ranked))
@@ -313,15 +314,16 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
         offer_id = uuid.UUID(bytes=random_bits[rank * 16:(rank + 1) * 16], version=4)
         sell = breakdown.sell_total
         ratio = breakdown.sell_ratio
-        nightly = [{"date": day, "price": scale_to_sell(breakdown, net * rooms, ratio)}
+        nightly = [{"date": day, "price": scale_to_sell(breakdown, net * rooms, ratio, unit)}
                    for day, net in zip(night_labels, cand.nightly_net, strict=True)]
         policy_net = cancellation_for(cand, rooms)
         policy_out = [{"hours_before": rule["hours_before"],
-                       "fee": scale_to_sell(breakdown, min(rule["fee"], breakdown.net.amount), ratio)}
+                       "fee": scale_to_sell(breakdown, min(rule["fee"], breakdown.net.amount), ratio, unit)}
                       for rule in policy_net]
         offers_out.append({
             "offer_id": str(offer_id), "hotel_id": cand.product.hotel_id, "hotel_name": hotel.name,
-            "room_type": cand.first.room_name, "board": cand.first.board, "total_price": sell.as_json(),
+            "room_type": cand.first.room_name, "board": cand.first.board,
+            "total_price": {"amount": str(sell.amount), "currency": sell_currency},  # already rounded
             "nightly": nightly, "cancellation_policy": policy_out, "refundable": cand.refundable,
         })
         stored = breakdown.as_json()
