@@ -43,9 +43,9 @@ from core.matching.prepare import (
 )
 from core.matching.records import Candidate, CatalogHotel, MatchDecision, SupplierHotel
 
-PRELIM_KEEP = 6
+PRELIM_KEEP = 5
 PARALLEL_MIN_CHUNK = 2000
-GEO_KEEP = 40  # nearest catalog hotels kept from the geo block before name scoring
+GEO_KEEP = 30  # nearest catalog hotels kept from the geo block before name scoring
 
 
 def _name_similarity(sup: Side, i: int, cat: Side, j: int) -> float:
