@@ -89,6 +89,12 @@ def test_other_scripts_and_decorations():
     assert (decision.decision, decision.hotel_id) == ("auto", "M5")
 
 
+def test_country_written_as_a_name_is_not_a_mismatch():
+    decision = _one(S("X", "x2", "Novotel Bangkok Silom", "320 Silom Road", "Bangkok", "Thailand", 13.72805, 100.52795,
+                      4, None))
+    assert (decision.decision, decision.hotel_id) == ("auto", "M5")
+
+
 def test_every_decision_carries_score_and_contributions():
     decision = _one(S("A", "a6", "Courtyard Tokyo Ginza", "6-14-10 Ginza", "Tokyo", "JP", 35.66905, 139.76495,
                                   4, "+81-3-3546-0111"))

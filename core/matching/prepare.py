@@ -182,7 +182,10 @@ def prepare_catalog(hotels: Sequence[CatalogHotel]) -> PreparedCatalog:
 
 
 def prepare_suppliers(hotels: Sequence[SupplierHotel], catalog: PreparedCatalog) -> Side:
-    return _prepare(hotels, catalog.vocabulary, catalog=False)
+    side = _prepare(hotels, catalog.vocabulary, catalog=False)
+    # A country the catalog does not know ("China", "CHN", a typo) is treated as unknown, not as a mismatch.
+    side.country = [c if c in catalog.country_ids else "" for c in side.country]
+    return side
 
 
 def _name_keys(names: list[tuple[str, str]]) -> set[str]:
