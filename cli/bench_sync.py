@@ -229,7 +229,10 @@ def bench_sync(
         for process in processes_:
             process.terminate()
         for process in processes_:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
         if keep:
             console.print(f"scratch database kept: {scratch}")
         else:
