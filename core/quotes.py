@@ -84,6 +84,7 @@ class QuoteCaches:
     partners: _TtlMap = field(default_factory=lambda: _TtlMap(PARTNER_TTL_S))
     cities: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
     product_sets: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
+    rooms: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
     writer: QuoteWriter | None = None
 
 
@@ -164,6 +165,25 @@ async def partner_facts(pool, caches: QuoteCaches, partner_id: str) -> PartnerFa
     if facts.status != "active":
         raise QuoteError(403, "partner_suspended", "this partner account is suspended")
     return facts
+
+
+async def room_capacity(pool, caches: QuoteCaches, room_type_ids: set[int]) -> dict[int, int]:
+    """Max occupancy per room type (the hot cache does not carry it), cached in-process."""
+    found: dict[int, int] = {}
+    missing = []
+    for room_type_id in room_type_ids:
+        value = caches.rooms.get(room_type_id)
+        if value is None:
+            missing.append(room_type_id)
+        else:
+            found[room_type_id] = value
+    if missing:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("SELECT id, max_occupancy FROM room_types WHERE id = ANY($1::bigint[])", missing)
+        for row in rows:
+            caches.rooms.put(row["id"], row["max_occupancy"])
+            found[row["id"]] = row["max_occupancy"]
+    return found
 
 
 async def hotel_facts(pool, caches: QuoteCaches, hotel_ids: set[str]) -> dict[str, HotelFacts]:
@@ -275,6 +295,11 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
             values = await redis.mget(hotcache.product_night_keys(products, nights))
         stays = hotcache.decode_nights(values, products, nights)
     found = candidates(stays, rooms)
+    guests = request["adults"] + len(request.get("children_ages") or ())
+    per_room = -(-guests // rooms)  # the fullest room of an even split
+    if found:
+        capacity = await room_capacity(pool, caches, {c.first.room_type_id for c in found})
+        found = [c for c in found if capacity.get(c.first.room_type_id, 0) >= per_room]
     facts = await hotel_facts(pool, caches, {c.product.hotel_id for c in found}) if found else {}
     rules = await caches.rules.rules(pool)
     fx = await caches.fx.table(pool)

@@ -122,3 +122,17 @@ def test_amounts_never_floats(api_client, engine, redis_url):
         raise AssertionError(f"float in response: {value}")
 
     json.loads(raw, parse_float=no_floats)
+
+
+def test_occupancy_filters_rooms_too_small(api_client, engine, redis_url):
+    seed_city(engine, redis_url, city="Crowdville", hotels=1, rooms_per_hotel=1)  # rooms sleep 3
+    headers = auth(api_client, new_partner(engine))
+
+    def offers(**party) -> int:
+        response = api_client.post("/v1/quotes", headers=headers, json={"city": "Crowdville", **_stay(1), **party})
+        assert response.status_code == 200, response.text
+        return len(response.json()["offers"])
+
+    assert offers(rooms=1, adults=3) == 1
+    assert offers(rooms=1, adults=2, children_ages=[4, 9]) == 0
+    assert offers(rooms=2, adults=4, children_ages=[4, 9]) == 1  # three per room
