@@ -380,3 +380,39 @@ def test_order_list_paging_and_filters(api_client, engine, sim, world):
     tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
     assert api_client.get("/v1/orders", headers=headers, params={"from": tomorrow}).json()["items"] == []
     assert api_client.get("/v1/orders", headers=headers, params={"cursor": "garbage"}).status_code == 422
+
+
+def test_retry_after_a_lost_request_answers_its_order(api_client, engine, sim, world):
+    """The first request created (and booked) the order, then died before answering: the retry with the
+    same key returns that order; nothing is created or booked again."""
+    headers = auth(api_client, new_partner(engine))
+    offer = _offer_for(_quote(api_client, headers, world), world)
+    key = {"Idempotency-Key": f"lost-{uuid.uuid4()}"}
+    first = api_client.post("/v1/orders", headers={**headers, **key}, json=order_body(offer["offer_id"])).json()
+    with engine.begin() as conn:  # as the key looks when the process died mid-request
+        conn.execute(sa.text(
+            "UPDATE idempotency_keys SET state = 'in_progress', response_status = NULL,"
+            " response_body = jsonb_build_object('order_id', CAST(:o AS text)),"
+            " created_at = now() - interval '1 minute' WHERE key = :k"), {"o": first["order_id"],
+                                                                           "k": key["Idempotency-Key"]})
+    attempts = sim.state.booking_attempts
+    with engine.connect() as conn:
+        orders_before = conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one()
+    retry = api_client.post("/v1/orders", headers={**headers, **key}, json=order_body(offer["offer_id"]))
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["order_id"] == first["order_id"] and retry.json()["status"] == "CONFIRMED"
+    assert sim.state.booking_attempts == attempts
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM orders")).scalar_one() == orders_before
+
+
+def test_key_links_to_its_order_in_the_same_transaction(api_client, engine, sim, world):
+    headers = auth(api_client, new_partner(engine))
+    offer = _offer_for(_quote(api_client, headers, world), world)
+    key = f"link-{uuid.uuid4()}"
+    order = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": key},
+                            json=order_body(offer["offer_id"])).json()
+    with engine.connect() as conn:
+        state, body = conn.execute(sa.text("SELECT state, response_body FROM idempotency_keys WHERE key = :k"),
+                                   {"k": key}).one()
+    assert state == "completed" and body["order_id"] == order["order_id"]

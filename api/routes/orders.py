@@ -50,11 +50,19 @@ async def create(
     if claim.kind == "mismatch":
         raise HTTPException(422, detail={"code": "idempotency_key_reused",
                                          "message": "this Idempotency-Key was used with a different request body"})
+    if claim.kind == "orphaned":  # the first request died after creating its order: answer with that order
+        try:
+            order = await get_order(state, principal.partner_id, claim.order_id)
+        except OrderError as error:
+            raise _error(error) from None
+        await idempotency.complete(state.pg, principal.partner_id, idempotency_key, 201, order)
+        return JSONResponse(order, status_code=201, headers={"Idempotent-Replayed": "true"})
     if claim.kind == "in_progress":
         raise HTTPException(409, detail={"code": "idempotency_in_progress",
                                          "message": "a request with this Idempotency-Key is still being processed"})
     try:
-        status, order = await create_order(state, principal.partner_id, principal.client_id, payload)
+        status, order = await create_order(state, principal.partner_id, principal.client_id, payload,
+                                           idempotency_key)
     except OrderError as error:
         if error.status in (429, 503) and "order_id" not in error.extra:
             await idempotency.release(state.pg, principal.partner_id, idempotency_key)  # nothing happened: retryable
@@ -70,10 +78,11 @@ async def create(
 
 
 async def _settle_unexpected(state, partner_id: str, key: str) -> None:
-    """After an unexpected failure the key is released for a retry; an order it may have created is
-    left to the expiry/resolution path (it holds our reference, so it is never booked twice)."""
+    """After an unexpected failure the key is released for a retry only if no order was created; an order
+    that was created stays linked to the key (a retry answers with it) and is settled by the
+    resolution/expiry path, by our reference — never booked twice."""
     try:
-        await idempotency.release(state.pg, partner_id, key)
+        await idempotency.release_unlinked(state.pg, partner_id, key)
     except Exception:  # the original error matters more
         pass
 

@@ -18,6 +18,7 @@ from decimal import Decimal
 
 from core.money import Money
 from core.orders import credit, risk, velocity
+from core.orders.idempotency import link_order
 from core.orders.state import TransitionRefused, record_event, transition
 from core.orders.suppliers import adapter
 from core.quotes import FLUSH_DELAY_S, caches_for, flush_quotes
@@ -119,8 +120,13 @@ def _sell_for_net(breakdown: dict, net: Money) -> Money:
     return Money(net.amount * sell_exact / base, currency).rounded()
 
 
-async def create_order(state, partner_id: str, client_id: str, body: dict) -> tuple[int, dict]:
-    """Create and book an order; returns (HTTP status, order body). Raises OrderError for refusals."""
+async def create_order(state, partner_id: str, client_id: str, body: dict,
+                       idempotency_key: str | None = None) -> tuple[int, dict]:
+    """Create and book an order; returns (HTTP status, order body). Raises OrderError for refusals.
+
+    The order row and its link from the idempotency key are written in one transaction, so a retry
+    after a crash finds this order instead of creating (and booking) another.
+    """
     pool = state.pg
     settings = state.settings
     await expire_due(state, partner_id)
@@ -206,6 +212,8 @@ async def create_order(state, partner_id: str, client_id: str, body: dict) -> tu
         reason = "risk_rejected" if reject else ("risk_review" if risky else "created")
         await record_event(conn, order_id, None, status, reason, {"risk_score": score, "risk_reasons": reasons},
                            actor=client_id)
+        if idempotency_key is not None:
+            await link_order(conn, partner_id, idempotency_key, order_id)
     if reject:
         raise OrderError(422, "risk_rejected", "the order was refused by risk checks", order_id=str(order_id))
     if status == "REVIEW":
