@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import typer
 
@@ -21,6 +22,8 @@ def bench_matching(
     with_baseline: bool = typer.Option(True, "--baseline/--no-baseline", help="Also run the plain baseline."),
     suppliers: str = typer.Option("A,B,C", help="Supplier codes in the world, comma-separated."),
     workers: int = typer.Option(0, min=0, help="Matcher processes (0: one per core, up to 4)."),
+    write_csv: Path | None = typer.Option(None, "--write-csv", help="Also write catalog.csv, supplier.csv and "
+                                                                    "truth.csv here (to time `hotelctl match`)."),
     hard: bool = typer.Option(False, "--hard", help="Harsher than the world: half the supplier phones dropped, "
                                                     "~150 m more coordinate noise, 1 % lat/lon swapped."),
 ) -> None:
@@ -28,13 +31,16 @@ def bench_matching(
     from core.matching.config import MatcherConfig
     from core.matching.evaluate import baseline_match, evaluate
     from core.matching.matcher import Matcher, default_workers
-    from core.matching.world_data import harder, labelled_set
+    from core.matching.world_data import harder, labelled_set, write_contract_csvs
 
     started = time.perf_counter()
     codes = tuple(code.strip() for code in suppliers.split(",") if code.strip())
     data = labelled_set(seed, hotels, suppliers=codes, coverage=coverage)
     if hard:
         data = harder(data, seed)
+    if write_csv is not None:
+        write_contract_csvs(data, write_csv)
+        typer.echo(f"wrote {write_csv}/catalog.csv, supplier.csv, truth.csv")
     typer.echo(f"world seed={seed}: {len(data.catalog)} master hotels, {len(data.suppliers)} supplier hotels "
                f"({sum(v is None for v in data.truth.values())} supplier-only), generated in "
                f"{time.perf_counter() - started:.1f}s")

@@ -57,3 +57,33 @@ def harder(data: LabelledSet, seed: int, phone_drop: float = 0.5, jitter_m: floa
         phone = None if rng.random() < phone_drop else h.phone
         rows.append(replace(h, lat=lat, lon=lon, phone=phone))
     return LabelledSet(data.catalog, rows, data.truth)
+
+
+def write_contract_csvs(data: LabelledSet, directory) -> None:
+    """catalog.csv and supplier.csv in the `hotelctl match` contract, and truth.csv (the answer key)."""
+    import csv
+    from pathlib import Path
+
+    from core.matching.csvio import CATALOG_COLUMNS, SUPPLIER_COLUMNS
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def cell(value) -> str:
+        return "" if value is None else str(value)
+
+    with open(directory / "catalog.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CATALOG_COLUMNS)
+        for h in data.catalog:
+            writer.writerow([cell(getattr(h, column)) for column in CATALOG_COLUMNS])
+    with open(directory / "supplier.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(SUPPLIER_COLUMNS)
+        for h in data.suppliers:
+            writer.writerow([cell(getattr(h, column)) for column in SUPPLIER_COLUMNS])
+    with open(directory / "truth.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("supplier_code", "supplier_hotel_id", "hotel_id"))
+        for (code, hotel_id), true_id in data.truth.items():
+            writer.writerow((code, hotel_id, cell(true_id)))
