@@ -12,7 +12,7 @@ import datetime as dt
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MAX_NIGHTS = 30
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO-4217 code")
@@ -87,6 +87,11 @@ class QuoteRequest(Strict):
     children_ages: list[int] = Field(default_factory=list, max_length=12)
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
 
+    @field_validator("currency", "country", mode="before")
+    @classmethod
+    def _upper(cls, value):
+        return value.strip().upper() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _consistent(self) -> QuoteRequest:
         if (self.city is None) == (self.hotel_ids is None):
@@ -133,15 +138,34 @@ class QuoteResponse(BaseModel):
 # --- orders -----------------------------------------------------------------------------------
 
 class Guest(Strict):
-    first_name: str = Field(min_length=1, max_length=100)
-    last_name: str = Field(min_length=1, max_length=100)
+    first_name: str | None = Field(None, min_length=1, max_length=100)
+    last_name: str | None = Field(None, min_length=1, max_length=100)
+    name: str | None = Field(None, min_length=1, max_length=200, description="full name, if first/last are not given")
+    title: str | None = Field(None, max_length=20)
+    type: Literal["adult", "child"] | None = None
     age: int | None = Field(None, ge=0, le=120)
+
+    @model_validator(mode="after")
+    def _named(self) -> Guest:
+        if not (self.first_name and self.last_name):
+            if not self.name:
+                raise ValueError("each guest needs first_name and last_name (or name)")
+            parts = self.name.rsplit(" ", 1)
+            self.first_name = self.first_name or parts[0]
+            self.last_name = self.last_name or parts[-1]
+        return self
 
 
 class Contact(Strict):
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    name: str | None = Field(None, min_length=1, max_length=200)
+    email: str | None = Field(None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     phone: str | None = Field(None, pattern=r"^\+?[0-9 ()-]{5,30}$")
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if not self.email and not self.phone:
+            raise ValueError("contact needs an email or a phone")
+        return self
 
 
 class OrderRequest(Strict):

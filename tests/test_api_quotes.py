@@ -55,7 +55,7 @@ def test_pricing_chain_stored_on_offer(api_client, engine, redis_url):
                              " VALUES ('USD', 'CNY', 7.2, '2026-01-01'), ('USD', 'CNY', 8, '2025-01-01')"))
     headers = auth(api_client, creds)
     body = api_client.post("/v1/quotes", headers=headers, json={
-        "city": "Markupville", **_stay(1), "rooms": 2, "adults": 2, "currency": "USD"}).json()
+        "city": "Markupville", **_stay(1), "rooms": 2, "adults": 2, "currency": "usd"}).json()
     offer = body["offers"][0]
     assert api_client.get(f"/v1/quotes/{body['quote_id']}", headers=headers).status_code == 200  # stored
     # net 100 × 2 nights × 2 rooms = 400; platform 10 % (priority 5 beats 50 %) = 40;

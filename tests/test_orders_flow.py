@@ -416,3 +416,22 @@ def test_key_links_to_its_order_in_the_same_transaction(api_client, engine, sim,
         state, body = conn.execute(sa.text("SELECT state, response_body FROM idempotency_keys WHERE key = :k"),
                                    {"k": key}).one()
     assert state == "completed" and body["order_id"] == order["order_id"]
+
+
+def test_guest_full_names_and_contact_by_email_only(api_client, engine, sim, world):
+    headers = auth(api_client, new_partner(engine))
+    offer = _offer_for(_quote(api_client, headers, world), world)
+    body = {"offer_id": offer["offer_id"], "guests": [{"name": "Grace Brewster Hopper", "type": "adult"}],
+            "contact": {"email": "grace@example.com"}}
+    response = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())}, json=body)
+    assert response.status_code == 201, response.text
+    guest = response.json()["guests"][0]
+    assert (guest["first_name"], guest["last_name"]) == ("Grace Brewster", "Hopper")
+    nameless = {**body, "guests": [{"type": "adult"}]}
+    refused = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                              json=nameless)
+    assert refused.status_code == 422 and "first_name" in refused.json()["error"]["message"]
+    unreachable = {**body, "contact": {"name": "Grace"}}
+    refused = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                              json=unreachable)
+    assert refused.status_code == 422 and "email" in refused.json()["error"]["message"]
