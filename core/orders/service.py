@@ -348,8 +348,13 @@ async def get_order(state, partner_id: str | None, order_id: str) -> dict:
         row = await _load_order(conn, order_id, partner_id)
     if row is None:
         raise OrderError(404, "not_found", "no such order")
-    if row["status"] in ("PENDING", "REVIEW") and row["expires_at"] and row["expires_at"] <= dt.datetime.now(dt.UTC):
-        await expire_due(state, str(row["partner_id"]))
+    due = row["expires_at"] is not None and row["expires_at"] <= dt.datetime.now(dt.UTC)
+    if row["status"] == "PENDING" or (row["status"] == "REVIEW" and due):
+        # A booking whose outcome was unknown is looked up by our reference now; a due order expires.
+        if row["status"] == "PENDING":
+            await resolve_pending(state, row["id"])
+        if due:
+            await expire_due(state, str(row["partner_id"]))
         async with state.pg.acquire() as conn:
             row = await _load_order(conn, order_id, partner_id)
     return order_json(row)
