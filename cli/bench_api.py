@@ -311,7 +311,17 @@ async def _open_loop(url: str, body: str, headers: dict, seconds: int, rate: flo
             errors += 1
             return
         try:
-            if await connection.roundtrip(request) >= 300:
+            try:
+                status = await connection.roundtrip(request)
+            except (ConnectionError, asyncio.IncompleteReadError) as error:
+                if isinstance(error, asyncio.IncompleteReadError) and error.partial:
+                    raise
+                # The server closed this idle keep-alive connection (uvicorn: after 5 s): as any HTTP client
+                # does, send again on a fresh one; the latency still counts from the scheduled time.
+                connection.writer.close()
+                connection = await _RawConnection.open(host, port)
+                status = await connection.roundtrip(request)
+            if status >= 300:
                 errors += 1
             idle.append(connection)
         except (OSError, asyncio.IncompleteReadError, ValueError):
