@@ -30,9 +30,10 @@ tools:
 
 # The whole suite against the servers named by DATABASE_URL / REDIS_URL (embedded engines when
 # unset), then the embedded-engine subset with those URLs unset, so both paths run every time.
+# Each area runs in its own pytest process on a fresh database (scripts/run_tests.py).
 test: install lint tools
-	$(BIN)/python -m pytest -q
+	$(BIN)/python scripts/run_tests.py
 	$(MAKE) test-embedded
 
 test-embedded: install
-	env -u DATABASE_URL -u REDIS_URL -u CLICKHOUSE_URL $(BIN)/python -m pytest -q -m embedded
+	env -u DATABASE_URL -u REDIS_URL -u CLICKHOUSE_URL $(BIN)/python scripts/run_tests.py -m embedded
