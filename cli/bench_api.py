@@ -443,9 +443,6 @@ def bench_api(
         world = generate_world(20260101, hotels, suppliers=("A",), coverage=1.0, supplier_only_share=0.0)
         timed = _TimedApp(sim_a.create_app(world))
         sim = RunningSimulator("A", timed)
-        # uvicorn's pure-asyncio loop answers each loopback call ~40 ms late (Nagle/delayed ACK on the split
-        # response write); uvloop does not. A real supplier's latency is not ours to count.
-        sim._server.config.loop = "auto"
         sim.start()
         start = dt.date.today() + dt.timedelta(days=45)
         with step(f"Seeding {hotels} hotels and their inventory"):

@@ -128,18 +128,26 @@ class PriceBreakdown:
         return self.sell_exact / self.net.amount if self.net.amount else Decimal(0)
 
     def as_json(self) -> dict:
-        currency = self.net.currency
-        return {
-            "net": {"amount": str(self.net.amount), "currency": currency},
-            "platform_markup": {"amount": str(self.platform_markup), "currency": currency,
-                                "rule_id": self.platform_rule.id if self.platform_rule else None},
-            "partner_markup": {"amount": str(self.partner_markup), "currency": currency,
-                               "rule_id": self.partner_rule.id if self.partner_rule else None},
-            "gross": {"amount": str(self.gross), "currency": currency},
-            "fx": {"from": currency, "to": self.sell_currency, "rate": str(self.fx_rate)},
-            "sell_exact": {"amount": str(self.sell_exact), "currency": self.sell_currency},
-            "sell": {"amount": str(self.sell_total.amount), "currency": self.sell_currency},
-        }
+        return breakdown_json(self.net.amount, self.net.currency, self.platform_markup, self.platform_rule,
+                              self.partner_markup, self.partner_rule, self.gross, self.fx_rate, self.sell_exact,
+                              self.sell_total.amount, self.sell_currency)
+
+
+def breakdown_json(net: Decimal, currency: str, platform: Decimal, platform_rule: Rule | None, partner: Decimal,
+                   partner_rule: Rule | None, gross: Decimal, fx_rate: Decimal, sell_exact: Decimal, sell: Decimal,
+                   sell_currency: str) -> dict:
+    """The stored form of every step of the chain (what orders and the warehouse read back)."""
+    return {
+        "net": {"amount": str(net), "currency": currency},
+        "platform_markup": {"amount": str(platform), "currency": currency,
+                            "rule_id": platform_rule.id if platform_rule else None},
+        "partner_markup": {"amount": str(partner), "currency": currency,
+                           "rule_id": partner_rule.id if partner_rule else None},
+        "gross": {"amount": str(gross), "currency": currency},
+        "fx": {"from": currency, "to": sell_currency, "rate": str(fx_rate)},
+        "sell_exact": {"amount": str(sell_exact), "currency": sell_currency},
+        "sell": {"amount": str(sell), "currency": sell_currency},
+    }
 
 
 def _markup(rule: Rule | None, base: Decimal, room_nights: int, currency: str, fx: FxTable) -> Decimal:
@@ -154,6 +162,36 @@ def _markup(rule: Rule | None, base: Decimal, room_nights: int, currency: str, f
     return amount
 
 
+def rules_for(rules: list[Rule], ctx: PricingContext) -> tuple[Rule | None, Rule | None]:
+    """The winning (platform, partner) rules for a context."""
+    return best_rule(rules, "platform", ctx), best_rule(rules, "partner", ctx)
+
+
+def chain(rules: tuple[Rule | None, Rule | None], net: Decimal, room_nights: int, currency: str,
+          fx: FxTable) -> tuple[Decimal, Decimal]:
+    """(platform markup, partner markup) on a net amount, exact, in the net currency."""
+    platform = _markup(rules[0], net, room_nights, currency, fx)
+    return platform, _markup(rules[1], net + platform, room_nights, currency, fx)
+
+
+def breakdown_of(rules: tuple[Rule | None, Rule | None], net_total: Money, room_nights: int, sell_currency: str,
+                 fx: FxTable) -> PriceBreakdown:
+    """The full breakdown for already resolved rules (see `price`)."""
+    currency = net_total.currency
+    net = net_total.amount
+    platform, partner = chain(rules, net, room_nights, currency, fx)
+    gross = net + platform + partner
+    rate = fx.rate(currency, sell_currency)
+    sell_exact = gross * rate
+    # The one rounding place of the price chain (Money.rounded's rule, inlined on this hot path).
+    sell_total = Money(sell_exact.quantize(exponent(sell_currency), rounding=ROUND_HALF_UP), sell_currency)
+    return PriceBreakdown(
+        net=net_total, platform_markup=platform, partner_markup=partner, gross=gross, fx_rate=rate,
+        sell_exact=sell_exact, sell_currency=sell_currency, platform_rule=rules[0], partner_rule=rules[1],
+        sell_total=sell_total,
+    )
+
+
 def price(rules: list[Rule], ctx: PricingContext, net_total: Money, room_nights: int, sell_currency: str,
           fx: FxTable, memo: dict | None = None) -> PriceBreakdown:
     """Price a stay whose total net (all nights, all rooms) is `net_total`.
@@ -164,24 +202,10 @@ def price(rules: list[Rule], ctx: PricingContext, net_total: Money, room_nights:
     key = (ctx.supplier_code, ctx.city, ctx.star)
     found = memo.get(key) if memo is not None else None
     if found is None:
-        found = (best_rule(rules, "platform", ctx), best_rule(rules, "partner", ctx))
+        found = rules_for(rules, ctx)
         if memo is not None:
             memo[key] = found
-    platform_rule, partner_rule = found
-    currency = net_total.currency
-    net = net_total.amount
-    platform = _markup(platform_rule, net, room_nights, currency, fx)
-    partner = _markup(partner_rule, net + platform, room_nights, currency, fx)
-    gross = net + platform + partner
-    rate = fx.rate(currency, sell_currency)
-    sell_exact = gross * rate
-    # The one rounding place of the price chain (Money.rounded's rule, inlined on this hot path).
-    sell_total = Money(sell_exact.quantize(exponent(sell_currency), rounding=ROUND_HALF_UP), sell_currency)
-    return PriceBreakdown(
-        net=net_total, platform_markup=platform, partner_markup=partner, gross=gross, fx_rate=rate,
-        sell_exact=sell_exact, sell_currency=sell_currency, platform_rule=platform_rule, partner_rule=partner_rule,
-        sell_total=sell_total,
-    )
+    return breakdown_of(found, net_total, room_nights, sell_currency, fx)
 
 
 def scale_to_sell(breakdown: PriceBreakdown, net_amount: Decimal, ratio: Decimal | None = None,

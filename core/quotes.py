@@ -16,15 +16,18 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
+import asyncpg
 import orjson
 
 from core import hotcache
+from core.db import plain_url
 from core.fx import FxCache
 from core.hotcache import CachedRate, Product, normalise_city
 from core.money import Money, exponent
-from core.pricing import PricingContext, RulesCache, price, scale_to_sell
+from core.pricing import PricingContext, RulesCache, breakdown_json, rules_for
+from core.pricing import chain as chain_of
 
 QUOTE_TTL = dt.timedelta(minutes=30)
 MAX_OFFERS = 200
@@ -100,15 +103,19 @@ class QuoteWriter:
     """Stores quotes in batches: every quote priced within FLUSH_DELAY_S goes in with one COPY per table.
 
     The quote path never waits for PostgreSQL; whatever reads a quote back (an order, GET) calls
-    `flush()` first, so it always sees every quote this process has answered.
+    `flush()` first, so it always sees every quote this process has answered. With a `dsn` the writer
+    keeps its own connection (a pool connection pays a reset round trip on every release).
     """
 
-    def __init__(self, pool) -> None:
+    def __init__(self, pool, dsn: str | None = None, command_timeout: float | None = None) -> None:
         self.pool = pool
+        self.dsn = dsn
+        self.command_timeout = command_timeout
         self.quotes: list[tuple] = []
         self.offers: list[tuple] = []
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
+        self._connection = None
 
     def add(self, quote: tuple, offers: list[tuple]) -> None:
         self.quotes.append(quote)
@@ -129,10 +136,29 @@ class QuoteWriter:
                 return
             quotes, offers = self.quotes, self.offers
             self.quotes, self.offers = [], []
-            async with self.pool.acquire() as conn, conn.transaction():
-                await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
-                if offers:
-                    await conn.copy_records_to_table("quote_offers", records=offers, columns=OFFER_COLUMNS)
+            if self.dsn is None:
+                async with self.pool.acquire() as conn:
+                    await self._copy(conn, quotes, offers)
+                return
+            if self._connection is None or self._connection.is_closed():
+                self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
+            await self._copy(self._connection, quotes, offers)
+
+    @staticmethod
+    async def _copy(conn, quotes: list[tuple], offers: list[tuple]) -> None:
+        async with conn.transaction():
+            await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
+            if offers:
+                await conn.copy_records_to_table("quote_offers", records=offers, columns=OFFER_COLUMNS)
+
+    async def close(self) -> None:
+        """Store what is pending and close the writer's own connection (app shutdown)."""
+        try:
+            await self.flush()
+        finally:
+            if self._connection is not None:
+                await self._connection.close()
+                self._connection = None
 
 
 def caches_for(state) -> QuoteCaches:
@@ -140,9 +166,18 @@ def caches_for(state) -> QuoteCaches:
     if caches is None:
         settings = state.settings
         caches = QuoteCaches(fx=FxCache(settings.exchange_rate_cache_ttl, settings.default_currency))
-        caches.writer = QuoteWriter(state.pg)
+        endpoints = getattr(state, "endpoints", None)
+        dsn = plain_url(endpoints.database_url) if endpoints is not None else None
+        caches.writer = QuoteWriter(state.pg, dsn, settings.query_timeout_ms / 1000)
         state.quote_caches = caches
     return caches
+
+
+async def close_quotes(state) -> None:
+    """App shutdown: store the pending batch and close the writer's connection."""
+    caches = getattr(state, "quote_caches", None)
+    if caches is not None and caches.writer is not None:
+        await caches.writer.close()
 
 
 async def flush_quotes(state) -> None:
@@ -246,17 +281,36 @@ class Candidate:
     refundable: bool
 
 
-def candidates(stays: dict[Product, list[list[CachedRate]]], rooms: int) -> list[Candidate]:
-    """Room type × board × rate plan sellable on every night with enough allotment, in one currency."""
+# Positions in a cached rate list (the `CachedRate.to_json` layout), read raw on the quote path.
+_ROOM_TYPE, _ROOM_NAME, _BOARD, _PLAN, _AMOUNT, _CURRENCY, _ALLOTMENT, _REFUNDABLE = 0, 2, 3, 4, 5, 6, 7, 8
+
+
+def raw_candidates(stays: dict[Product, list[list[list]]], rooms: int) -> list[tuple[Product, list, list[list]]]:
+    """Room type × board × rate plan sellable on every night with enough allotment, in one currency:
+    (product, first night's raw rate, every night's raw rate)."""
     result = []
     for product, nights in stays.items():
-        per_night = [{(r.room_type_id, r.board, r.rate_plan): r for r in rates} for rates in nights]
-        for key, first in per_night[0].items():
-            chain = [night.get(key) for night in per_night]
-            if any(r is None or r.allotment < rooms or r.currency != first.currency for r in chain):
+        keyed = [{(r[_ROOM_TYPE], r[_BOARD], r[_PLAN]): r for r in rates} for rates in nights]
+        rest = keyed[1:]
+        for key, first in keyed[0].items():
+            if first[_ALLOTMENT] < rooms:
                 continue
-            result.append(Candidate(product, first, [r.net_amount for r in chain], all(r.refundable for r in chain)))
+            currency = first[_CURRENCY]
+            chain = [first]
+            for night in rest:
+                rate = night.get(key)
+                if rate is None or rate[_ALLOTMENT] < rooms or rate[_CURRENCY] != currency:
+                    break
+                chain.append(rate)
+            else:
+                result.append((product, first, chain))
     return result
+
+
+def candidates(stays: dict[Product, list[list[list]]], rooms: int) -> list[Candidate]:
+    return [Candidate(product, CachedRate.from_json(first), [Decimal(r[_AMOUNT]) for r in chain],
+                      all(r[_REFUNDABLE] for r in chain))
+            for product, first, chain in raw_candidates(stays, rooms)]
 
 
 def cancellation_for(candidate: Candidate, rooms: int) -> list[dict]:
@@ -271,8 +325,16 @@ def cancellation_for(candidate: Candidate, rooms: int) -> list[dict]:
     return rules
 
 
-def _money(amount: Decimal, currency: str) -> dict:
-    return {"amount": str(amount), "currency": currency}
+def _uuid4_strings(count: int) -> list[str]:
+    """`count` random version-4 UUIDs as text (what uuid.uuid4() gives, without building UUID objects)."""
+    raw = bytearray(os.urandom(16 * count))
+    out = []
+    for start in range(0, 16 * count, 16):
+        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40
+        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80
+        h = raw[start:start + 16].hex()
+        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
+    return out
 
 
 async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, request: dict,
@@ -289,82 +351,110 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     partner = await partner_facts(pool, caches, partner_id)
     sell_currency = request.get("currency") or partner.credit_currency or default_currency
 
-    stays: dict[Product, list[list[CachedRate]]] = {}
+    stays: dict[Product, list[list[list]]] = {}
     if products:
         if values is None:
             values = await redis.mget(hotcache.product_night_keys(products, nights))
-        stays = hotcache.decode_nights(values, products, nights)
-    found = candidates(stays, rooms)
+        stays = hotcache.decode_raw_nights(values, products, nights)
+    found = raw_candidates(stays, rooms)
     guests = request["adults"] + len(request.get("children_ages") or ())
     per_room = -(-guests // rooms)  # the fullest room of an even split
     if found:
-        capacity = await room_capacity(pool, caches, {c.first.room_type_id for c in found})
-        found = [c for c in found if capacity.get(c.first.room_type_id, 0) >= per_room]
-    facts = await hotel_facts(pool, caches, {c.product.hotel_id for c in found}) if found else {}
+        capacity = await room_capacity(pool, caches, {first[_ROOM_TYPE] for _, first, _ in found})
+        found = [c for c in found if capacity.get(c[1][_ROOM_TYPE], 0) >= per_room]
+    facts = await hotel_facts(pool, caches, {product.hotel_id for product, _, _ in found}) if found else {}
     rules = await caches.rules.rules(pool)
     fx = await caches.fx.table(pool)
 
+    # Per candidate only the exact sell amount (to keep the cheapest supplier of each offer); the full
+    # breakdown is built for the winners. Rules are resolved once per supplier/city/star, FX once per currency.
     best: dict[tuple, tuple] = {}
     memo: dict = {}
+    fx_rates: dict[str, Decimal | None] = {}
     room_nights = len(nights) * rooms
-    for cand in found:
-        hotel = facts.get(cand.product.hotel_id)
+    for product, first, chain in found:
+        hotel = facts.get(product.hotel_id)
         if hotel is None:
             continue
-        ctx = PricingContext(partner_id, partner.tier, cand.product.supplier_code, hotel.city, hotel.star, check_in)
-        net_total = Money(sum(cand.nightly_net, Decimal(0)) * rooms, cand.first.currency)
+        currency = first[_CURRENCY]
+        if currency in fx_rates:
+            rate = fx_rates[currency]
+        else:
+            try:
+                rate = fx.rate(currency, sell_currency)
+            except LookupError:
+                rate = None  # no FX path for this supplier currency: not sellable in the asked currency
+            fx_rates[currency] = rate
+        if rate is None:
+            continue
+        rules_key = (product.supplier_code, hotel.city, hotel.star)
+        applied = memo.get(rules_key)
+        if applied is None:
+            ctx = PricingContext(partner_id, partner.tier, product.supplier_code, hotel.city, hotel.star, check_in)
+            applied = memo[rules_key] = rules_for(rules, ctx)
+        nightly_net = [Decimal(r[_AMOUNT]) for r in chain]
+        net = sum(nightly_net, Decimal(0)) * rooms
         try:
-            breakdown = price(rules, ctx, net_total, room_nights, sell_currency, fx, memo)
+            platform, partner_markup = chain_of(applied, net, room_nights, currency, fx)
         except LookupError:
-            continue  # no FX path for this supplier currency: not sellable in the asked currency
+            continue  # a fixed markup in a currency without an FX path
+        gross = net + platform + partner_markup
+        sell_exact = gross * rate
+        refundable = all(r[_REFUNDABLE] for r in chain)
         # One offer per hotel + room + board + refundability: the cheapest supplier's.
-        key = (cand.product.hotel_id, cand.first.room_name.casefold(), cand.first.board, cand.refundable)
+        key = (product.hotel_id, first[_ROOM_NAME].casefold(), first[_BOARD], refundable)
         current = best.get(key)
-        if current is None or breakdown.sell_exact < current[1].sell_exact:
-            best[key] = (cand, breakdown, hotel)
+        if current is None or sell_exact < current[0]:
+            best[key] = (sell_exact, product, first, nightly_net, refundable, applied, hotel, net, platform,
+                         partner_markup, gross, rate)
     if request.get("currency") and not best and found:
         raise QuoteError(422, "currency_unavailable", f"no exchange rate into {sell_currency}")
 
-    ranked = sorted(best.values(), key=lambda item: (item[1].sell_total.amount, item[0].product.hotel_id,
-                                                     item[0].first.room_name))[:MAX_OFFERS]
+    unit = exponent(sell_currency)
+    # The one rounding place of the price chain (as in `pricing.breakdown_of`).
+    ranked = sorted(((item[0].quantize(unit, rounding=ROUND_HALF_UP), item) for item in best.values()),
+                    key=lambda pair: (pair[0], pair[1][1].hotel_id, pair[1][2][_ROOM_NAME]))[:MAX_OFFERS]
     quote_id = uuid.uuid4()
     now = dt.datetime.now(dt.UTC)
     expires_at = now + QUOTE_TTL
     night_labels = [night.isoformat() for night in nights]
-    unit = exponent(sell_currency)
     offers_out = []
     rows: list[tuple] = []
-    random_bits = os.urandom(16 * len(ranked))
-    for rank, (cand, breakdown, hotel) in enumerate(ranked):
-        offer_id = uuid.UUID(bytes=random_bits[rank * 16:(rank + 1) * 16], version=4)
-        sell = breakdown.sell_total
-        ratio = breakdown.sell_ratio
-        nightly = [{"date": day, "price": scale_to_sell(breakdown, net * rooms, ratio, unit)}
-                   for day, net in zip(night_labels, cand.nightly_net, strict=True)]
-        policy_net = cancellation_for(cand, rooms)
+    dumps = orjson.dumps
+    for rank, (offer_id, (sell, item)) in enumerate(zip(_uuid4_strings(len(ranked)), ranked, strict=True)):
+        (sell_exact, product, first, nightly_net, refundable, applied, hotel, net, platform, partner_markup, gross,
+         rate) = item
+        rate_obj = CachedRate.from_json(first)
+        ratio = sell_exact / net if net else Decimal(0)
+        nightly = [{"date": day, "price": {"amount": str((night_net * rooms * ratio).quantize(unit, ROUND_HALF_UP)),
+                                           "currency": sell_currency}}
+                   for day, night_net in zip(night_labels, nightly_net, strict=True)]
+        policy_net = cancellation_for(Candidate(product, rate_obj, nightly_net, refundable), rooms)
         policy_out = [{"hours_before": rule["hours_before"],
-                       "fee": scale_to_sell(breakdown, min(rule["fee"], breakdown.net.amount), ratio, unit)}
+                       "fee": {"amount": str((min(rule["fee"], net) * ratio).quantize(unit, ROUND_HALF_UP)),
+                               "currency": sell_currency}}
                       for rule in policy_net]
+        sell_text = str(sell)
         offers_out.append({
-            "offer_id": str(offer_id), "hotel_id": cand.product.hotel_id, "hotel_name": hotel.name,
-            "room_type": cand.first.room_name, "board": cand.first.board,
-            "total_price": {"amount": str(sell.amount), "currency": sell_currency},  # already rounded
-            "nightly": nightly, "cancellation_policy": policy_out, "refundable": cand.refundable,
+            "offer_id": offer_id, "hotel_id": product.hotel_id, "hotel_name": hotel.name,
+            "room_type": rate_obj.room_name, "board": rate_obj.board,
+            "total_price": {"amount": sell_text, "currency": sell_currency},
+            "nightly": nightly, "cancellation_policy": policy_out, "refundable": refundable,
         })
-        stored = breakdown.as_json()
-        stored["product"] = {"room_code": cand.first.room_code, "rate_plan": cand.first.rate_plan,
-                             "nightly_net": [str(n) for n in cand.nightly_net],
+        stored = breakdown_json(net, rate_obj.currency, platform, applied[0], partner_markup, applied[1], gross,
+                                rate, sell_exact, sell, sell_currency)
+        stored["product"] = {"room_code": rate_obj.room_code, "rate_plan": rate_obj.rate_plan,
+                             "nightly_net": [str(n) for n in nightly_net],
                              "nights": night_labels,
                              "supplier_policy": [{**r, "fee": str(r["fee"])} for r in policy_net]}
         stored["hotel_name"] = hotel.name
         rows.append((
-            offer_id, quote_id, cand.product.hotel_id, cand.product.supplier_code, cand.product.supplier_hotel_id,
-            cand.first.room_type_id, cand.first.room_name, cand.first.board, cand.first.rate_key, check_in,
-            check_out, rooms, breakdown.net.amount, breakdown.net.currency, breakdown.platform_markup,
-            breakdown.partner_markup, breakdown.fx_rate, sell.amount, sell_currency, orjson.dumps(stored).decode(),
-            orjson.dumps(policy_out).decode(), cand.refundable, rank,
+            offer_id, quote_id, product.hotel_id, product.supplier_code, product.supplier_hotel_id,
+            rate_obj.room_type_id, rate_obj.room_name, rate_obj.board, rate_obj.rate_key, check_in,
+            check_out, rooms, net, rate_obj.currency, platform, partner_markup, rate, sell, sell_currency,
+            dumps(stored).decode(), dumps(policy_out).decode(), refundable, rank,
         ))
-    request_json = json.dumps({k: (v.isoformat() if isinstance(v, dt.date) else v) for k, v in request.items()})
+    request_json = dumps(request).decode()  # dates as ISO strings
     caches.writer.add((quote_id, uuid.UUID(partner_id), request_json, sell_currency, now, expires_at), rows)
     return {
         "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),

@@ -315,7 +315,7 @@ class RunningSimulator:
         self._socket = sock
         self.host, self.port = sock.getsockname()[:2]
         config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1, loop="asyncio")
+                                timeout_graceful_shutdown=1, loop="auto")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"supplier-sim-{code}", daemon=True)
 

@@ -7,7 +7,6 @@ over many offers costs more than the rest of the request.
 
 from __future__ import annotations
 
-import gc
 import uuid
 
 import orjson
@@ -33,19 +32,6 @@ _partner = require_role("partner")
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429)}
 
 
-_gc_frozen = False
-
-
-def _freeze_startup_objects() -> None:
-    """Once, at the first quote: move everything alive after start-up (modules, app, pools) out of the
-    collector's reach, so full collections scan only request garbage (they caused the quote p99 spikes)."""
-    global _gc_frozen
-    if not _gc_frozen:
-        gc.collect()
-        gc.freeze()
-        _gc_frozen = True
-
-
 def _json(body: dict, status: int = 200) -> Response:
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
@@ -54,7 +40,6 @@ def _json(body: dict, status: int = 200) -> Response:
              status_code=200, responses={200: {"model": QuoteResponse}, **ERRORS})
 async def create_quote(body: QuoteRequest, request: Request, principal: Principal = Depends(_partner)) -> Response:
     state = request.app.state
-    _freeze_startup_objects()
     caches = caches_for(state)
     countries: list[str] = []
     if body.city is not None:
