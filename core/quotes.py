@@ -87,6 +87,7 @@ class QuoteCaches:
     partners: _TtlMap = field(default_factory=lambda: _TtlMap(PARTNER_TTL_S))
     cities: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
     product_sets: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
+    night_keys: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
     rooms: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
     writer: QuoteWriter | None = None
 

@@ -53,7 +53,13 @@ async def create_quote(body: QuoteRequest, request: Request, principal: Principa
         for key in keys:
             pipe.smembers(key)
     elif products:
-        pipe.mget(product_night_keys(products, nights_of(body.check_in, body.check_out)))
+        # The night keys of a cached product set and stay are built once (the set itself lives 2 s).
+        stay_key = (keys, body.check_in, body.check_out)
+        cached = caches.night_keys.get(stay_key)
+        if cached is None or cached[0] is not products:
+            cached = (products, product_night_keys(products, nights_of(body.check_in, body.check_out)))
+            caches.night_keys.put(stay_key, cached)
+        pipe.mget(cached[1])
     results = await pipe.execute()
     check_rate_result(int(results[0]), limit, window_ms)
     values = None
