@@ -122,20 +122,6 @@ class SupplierAAdapter(BaseAdapter):
                     yield InvalidRecord(self.code, "inventory", {"hotel": hotel_id, "room": room.get("code"),
                                                                  "rate": rate}, _reason(error))
 
-    async def _stay_offer(self, request: BookingRequest) -> tuple[str, Money] | None:
-        """A rate key for exactly this stay (keys from the sync cover its whole window) and its total."""
-        key, total = None, None
-        async for item in self.availability([request.supplier_hotel_id], request.check_in, request.check_out):
-            if (isinstance(item, NightlyRate) and item.room_code == request.room_code and item.board == request.board
-                    and item.rate_plan == request.rate_plan):
-                if item.allotment < request.rooms:
-                    return None
-                key = item.rate_key
-                total = item.net if total is None else total + item.net
-        if key is None or total is None:
-            return None
-        return key, total * request.rooms
-
     async def recheck(self, rate: NightlyRate | None, request: BookingRequest) -> RecheckResult:
         offer = await self._stay_offer(request)
         if offer is None:

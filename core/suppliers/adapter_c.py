@@ -114,20 +114,6 @@ class SupplierCAdapter(BaseAdapter):
                 reason = f"missing field {error}" if isinstance(error, KeyError) else f"invalid value: {error}"
                 yield InvalidRecord(self.code, "inventory", record, reason)
 
-    async def _stay_offer(self, request: BookingRequest) -> tuple[str, Money] | None:
-        """A token for exactly this stay (tokens from the sync cover its whole window) and its total."""
-        token, total = None, None
-        async for item in self.availability([request.supplier_hotel_id], request.check_in, request.check_out):
-            if (isinstance(item, NightlyRate) and item.room_code == request.room_code and item.board == request.board
-                    and item.rate_plan == request.rate_plan):
-                if item.allotment < request.rooms:
-                    return None
-                token = item.rate_key
-                total = item.net if total is None else total + item.net
-        if token is None or total is None:
-            return None
-        return token, total * request.rooms
-
     async def recheck(self, rate: NightlyRate | None, request: BookingRequest) -> RecheckResult:
         offer = await self._stay_offer(request)
         if offer is None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import logging
 
 from core.logs import log
+from core.money import Money
 from core.suppliers.http import SupplierHttp
-from core.suppliers.models import Booking, BookingRequest, CircuitOpen, SupplierError
+from core.suppliers.models import Booking, BookingRequest, CircuitOpen, NightlyRate, SupplierError
 
 logger = logging.getLogger("suppliers")
 
@@ -29,6 +30,20 @@ class BaseAdapter:
 
     async def find_booking(self, our_reference: str) -> Booking | None:  # pragma: no cover
         raise NotImplementedError
+
+    async def _stay_offer(self, request: BookingRequest) -> tuple[str, Money] | None:
+        """A rate key for exactly this stay (keys from the sync cover its whole window) and its total."""
+        key, total = None, None
+        async for item in self.availability([request.supplier_hotel_id], request.check_in, request.check_out):
+            if (isinstance(item, NightlyRate) and item.room_code == request.room_code and item.board == request.board
+                    and item.rate_plan == request.rate_plan):
+                if item.allotment < request.rooms:
+                    return None
+                key = item.rate_key
+                total = item.net if total is None else total + item.net
+        if key is None or total is None:
+            return None
+        return key, total * request.rooms
 
     async def book(self, request: BookingRequest) -> Booking:
         """Book once; on an unknown outcome, find the booking by our reference before anything else."""
