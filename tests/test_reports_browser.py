@@ -6,19 +6,19 @@ import html
 import re
 import shutil
 import subprocess
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-import uvicorn
 from warehouse_fixtures import CITIES
 
 from core.partners import create_partner, create_staff_credentials
+from tests.live_server import serve
 from warehouse.client import warehouse_client
 
 pytest_plugins = ["warehouse_fixtures"]
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
@@ -26,18 +26,8 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 def live_api(settings, migrated, built_warehouse):
     from api.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, migrated), host="127.0.0.1", port=0,
-                                           log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the API did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(settings, migrated)) as url:
+        yield url
 
 
 def _browse(tmp_path: Path, url: str, expect: str = "<body") -> str:

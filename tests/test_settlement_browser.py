@@ -6,18 +6,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-import uvicorn
 from websockets.sync.client import connect
 
 from core.partners import create_staff_credentials
 from core.settlement import review
+from tests.live_server import serve
 from tests.settlement_fixtures import STANDARD_ORDERS, STANDARD_PARTNERS, past_cycle, seed_cycle, standard_statement
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -28,17 +27,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's ch
 def live_api(settings, migrated):
     from api.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, migrated), host="127.0.0.1", port=0,
-                                           log_config=None, access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "the API did not start"
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve(create_app(settings, migrated)) as url:
+        yield url
 
 
 class Page:
