@@ -283,7 +283,8 @@ class Candidate:
 
 
 # Positions in a cached rate list (the `CachedRate.to_json` layout), read raw on the quote path.
-_ROOM_TYPE, _ROOM_NAME, _BOARD, _PLAN, _AMOUNT, _CURRENCY, _ALLOTMENT, _REFUNDABLE = 0, 2, 3, 4, 5, 6, 7, 8
+_ROOM_TYPE, _ROOM_CODE, _ROOM_NAME, _BOARD, _PLAN, _AMOUNT, _CURRENCY, _ALLOTMENT, _REFUNDABLE, _RATE_KEY, _POLICY = \
+    range(11)
 
 
 def raw_candidates(stays: dict[Product, list[list[list]]], rooms: int) -> list[tuple[Product, list, list[list]]]:
@@ -316,8 +317,12 @@ def candidates(stays: dict[Product, list[list[list]]], rooms: int) -> list[Candi
 
 def cancellation_for(candidate: Candidate, rooms: int) -> list[dict]:
     """The supplier's rules (fee per room, net currency) for this many rooms, in net terms."""
+    return cancellation_rules(candidate.first.cancellation, rooms)
+
+
+def cancellation_rules(cancellation: list | None, rooms: int) -> list[dict]:
     rules = []
-    for rule in candidate.first.cancellation or []:
+    for rule in cancellation or []:
         try:
             rules.append({"hours_before": int(rule["hours_before"]),
                           "fee": Decimal(str(rule["fee"])) * rooms, "currency": rule.get("currency")})
@@ -425,12 +430,12 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     for rank, (offer_id, (sell, item)) in enumerate(zip(_uuid4_strings(len(ranked)), ranked, strict=True)):
         (sell_exact, product, first, nightly_net, refundable, applied, hotel, net, platform, partner_markup, gross,
          rate) = item
-        rate_obj = CachedRate.from_json(first)
+        room_type_id, room_code, room_name, board, rate_plan, _, net_currency, _, _, rate_key, policy = first
         ratio = sell_exact / net if net else Decimal(0)
         nightly = [{"date": day, "price": {"amount": str((night_net * rooms * ratio).quantize(unit, ROUND_HALF_UP)),
                                            "currency": sell_currency}}
                    for day, night_net in zip(night_labels, nightly_net, strict=True)]
-        policy_net = cancellation_for(Candidate(product, rate_obj, nightly_net, refundable), rooms)
+        policy_net = cancellation_rules(policy, rooms)
         policy_out = [{"hours_before": rule["hours_before"],
                        "fee": {"amount": str((min(rule["fee"], net) * ratio).quantize(unit, ROUND_HALF_UP)),
                                "currency": sell_currency}}
@@ -438,21 +443,21 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
         sell_text = str(sell)
         offers_out.append({
             "offer_id": offer_id, "hotel_id": product.hotel_id, "hotel_name": hotel.name,
-            "room_type": rate_obj.room_name, "board": rate_obj.board,
+            "room_type": room_name, "board": board,
             "total_price": {"amount": sell_text, "currency": sell_currency},
             "nightly": nightly, "cancellation_policy": policy_out, "refundable": refundable,
         })
-        stored = breakdown_json(net, rate_obj.currency, platform, applied[0], partner_markup, applied[1], gross,
+        stored = breakdown_json(net, net_currency, platform, applied[0], partner_markup, applied[1], gross,
                                 rate, sell_exact, sell, sell_currency)
-        stored["product"] = {"room_code": rate_obj.room_code, "rate_plan": rate_obj.rate_plan,
+        stored["product"] = {"room_code": room_code, "rate_plan": rate_plan,
                              "nightly_net": [str(n) for n in nightly_net],
                              "nights": night_labels,
                              "supplier_policy": [{**r, "fee": str(r["fee"])} for r in policy_net]}
         stored["hotel_name"] = hotel.name
         rows.append((
             offer_id, quote_id, product.hotel_id, product.supplier_code, product.supplier_hotel_id,
-            rate_obj.room_type_id, rate_obj.room_name, rate_obj.board, rate_obj.rate_key, check_in,
-            check_out, rooms, net, rate_obj.currency, platform, partner_markup, rate, sell, sell_currency,
+            room_type_id, room_name, board, rate_key, check_in,
+            check_out, rooms, net, net_currency, platform, partner_markup, rate, sell, sell_currency,
             dumps(stored).decode(), dumps(policy_out).decode(), refundable, rank,
         ))
     request_json = dumps(request).decode()  # dates as ISO strings

@@ -136,3 +136,22 @@ def test_occupancy_filters_rooms_too_small(api_client, engine, redis_url):
     assert offers(rooms=1, adults=3) == 1
     assert offers(rooms=1, adults=2, children_ages=[4, 9]) == 0
     assert offers(rooms=2, adults=4, children_ages=[4, 9]) == 1  # three per room
+
+
+def test_quotes_answered_right_before_shutdown_are_stored(settings, migrated, engine, redis_url):
+    """The batch writer's pending quotes go to PostgreSQL when the app stops, not lost with the process."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    rooms = seed_city(engine, redis_url, city="Lastbatch", hotels=2, suppliers=("A",))
+    partner = new_partner(engine)
+    with TestClient(create_app(settings, migrated), raise_server_exceptions=False) as client:
+        response = client.post("/v1/quotes", headers=auth(client, partner),
+                               json={"city": "lastbatch", **_stay(rooms), "rooms": 1, "adults": 2})
+        assert response.status_code == 200, response.text
+        body = response.json()
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT count(*) FROM quote_offers WHERE quote_id = :q"),
+                              {"q": body["quote_id"]}).scalar_one()
+    assert body["offers"] and stored == len(body["offers"])
