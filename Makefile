@@ -30,10 +30,11 @@ tools:
 
 # The whole suite against the servers named by DATABASE_URL / REDIS_URL (embedded engines when
 # unset), then the embedded-engine subset with those URLs unset, so both paths run every time.
-# Each area runs in its own pytest process on a fresh database (scripts/run_tests.py).
+# Each area runs in its own pytest process on a fresh database (scripts/run_tests.py). The
+# embedded subset runs first so the closing summary line is the whole suite's.
 test: install lint tools
-	$(BIN)/python scripts/run_tests.py
 	$(MAKE) test-embedded
+	$(BIN)/python scripts/run_tests.py
 
 test-embedded: install
 	env -u DATABASE_URL -u REDIS_URL -u CLICKHOUSE_URL $(BIN)/python scripts/run_tests.py -m embedded
