@@ -203,16 +203,21 @@ async def partner_facts(pool, caches: QuoteCaches, partner_id: str) -> PartnerFa
     return facts
 
 
+def _split_cached(cache, keys) -> tuple[dict, list]:
+    """The cached values for `keys`, and the keys the cache does not hold."""
+    found, missing = {}, []
+    for key in keys:
+        value = cache.get(key)
+        if value is None:
+            missing.append(key)
+        else:
+            found[key] = value
+    return found, missing
+
+
 async def room_capacity(pool, caches: QuoteCaches, room_type_ids: set[int]) -> dict[int, int]:
     """Max occupancy per room type (the hot cache does not carry it), cached in-process."""
-    found: dict[int, int] = {}
-    missing = []
-    for room_type_id in room_type_ids:
-        value = caches.rooms.get(room_type_id)
-        if value is None:
-            missing.append(room_type_id)
-        else:
-            found[room_type_id] = value
+    found, missing = _split_cached(caches.rooms, room_type_ids)
     if missing:
         async with pool.acquire() as conn:
             rows = await conn.fetch("SELECT id, max_occupancy FROM room_types WHERE id = ANY($1::bigint[])", missing)
@@ -223,14 +228,7 @@ async def room_capacity(pool, caches: QuoteCaches, room_type_ids: set[int]) -> d
 
 
 async def hotel_facts(pool, caches: QuoteCaches, hotel_ids: set[str]) -> dict[str, HotelFacts]:
-    found: dict[str, HotelFacts] = {}
-    missing = []
-    for hotel_id in hotel_ids:
-        facts = caches.hotels.get(hotel_id)
-        if facts is None:
-            missing.append(hotel_id)
-        else:
-            found[hotel_id] = facts
+    found, missing = _split_cached(caches.hotels, hotel_ids)
     if missing:
         async with pool.acquire() as conn:
             rows = await conn.fetch(
