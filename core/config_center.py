@@ -92,11 +92,13 @@ class ConfigCenter:
             logger.warning("config center: first load not finished; serving defaults until it is")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        while task is not None and not task.done():  # bounded: never hang an app's shutdown
+            task.cancel()
+            await asyncio.wait({task}, timeout=1.0)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            logger.warning("config center: refresher ended with an error",
+                           extra={"context": {"error": type(task.exception()).__name__}})
 
     async def reload(self) -> None:
         """Force a full reload now (over a short-lived connection)."""
@@ -142,7 +144,10 @@ class ConfigCenter:
         while True:
             timeout = max(0.0, next_poll - time.monotonic())
             try:
-                event = await asyncio.wait_for(self._events.get(), timeout)
+                # asyncio.timeout, not wait_for: on 3.11 wait_for drops a cancel that lands as an event
+                # arrives (a NOTIFY at shutdown), and stop() would wait for this loop forever.
+                async with asyncio.timeout(timeout):
+                    event = await self._events.get()
             except TimeoutError:
                 await self._load_all(conn)
                 next_poll = time.monotonic() + self.poll_interval_s

@@ -7,6 +7,8 @@ arguments go to every pytest run (e.g. `-m embedded`). Ends with one `N passed, 
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -15,6 +17,7 @@ from collections import defaultdict
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
+AREA_TIMEOUT_S = 1800
 
 
 def areas() -> dict[str, list[str]]:
@@ -24,6 +27,22 @@ def areas() -> dict[str, list[str]]:
     return groups
 
 
+def _pytest(args: list[str], area: str) -> int:
+    """One area's pytest run; past AREA_TIMEOUT_S (per-test timeouts did not end it) its whole process group
+    (servers it started included) is killed and the area counts as failed."""
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", *args], start_new_session=True)
+    try:
+        return process.wait(timeout=AREA_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        print(f"\n{area}: still running after {AREA_TIMEOUT_S} s, stopped", flush=True)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        return -1
+    except KeyboardInterrupt:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise
+
+
 def main(extra: list[str]) -> int:
     totals = defaultdict(int)
     failed_areas = []
@@ -31,7 +50,7 @@ def main(extra: list[str]) -> int:
         for area, files in areas().items():
             report = Path(tmp) / f"{area}.xml"
             print(f"\n=== {area}: {len(files)} file(s)", flush=True)
-            code = subprocess.call([sys.executable, "-m", "pytest", "-q", f"--junitxml={report}", *extra, *files])
+            code = _pytest([f"--junitxml={report}", *extra, *files], area)
             if code not in (0, 5):  # 5: nothing selected in this area (e.g. -m embedded)
                 failed_areas.append(area)
             if report.exists():

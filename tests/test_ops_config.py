@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.auth import Principal, issue_token
 from core import config as cfg
-from core.config_center import ConfigCenter
+from core.config_center import CONFIG_CHANNEL, ConfigCenter
 from core.db import plain_url
 
 
@@ -46,6 +46,18 @@ async def test_notify_refreshes_one_key_without_polling(engine, migrated):
         assert center.stats["full_loads"] == 1 and center.stats["notifications"] >= 3
     finally:
         await center.stop()
+
+
+async def test_stop_returns_when_a_notification_lands_with_the_cancel(engine, migrated):
+    """A NOTIFY arriving as the app shuts down once swallowed the cancel and hung the shutdown (CI)."""
+    for _ in range(3):
+        center = ConfigCenter(migrated.database_url, poll_interval_s=3600)
+        await center.start()
+        await asyncio.sleep(0.05)  # the refresher is now waiting for its next event
+        center._events.put_nowait((CONFIG_CHANNEL, "some.key"))  # as a NOTIFY callback does
+        stopping = asyncio.create_task(center.stop())
+        done, _ = await asyncio.wait({stopping}, timeout=5)
+        assert done, "stop() did not return: the refresher lost its cancel"
 
 
 async def test_env_row_overrides_production_row(engine, migrated):
