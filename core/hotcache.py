@@ -22,8 +22,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-import orjson
-
 NIGHT_TTL_S = 3 * 24 * 3600
 
 
@@ -106,32 +104,6 @@ def write_products(pipe, country: str, city: str, products: Iterable[Product]) -
 
 def nights_of(check_in: dt.date, check_out: dt.date) -> list[dt.date]:
     return [check_in + dt.timedelta(days=offset) for offset in range((check_out - check_in).days)]
-
-
-def decode_raw_nights(values: list[bytes | None], products: list[Product], nights: list[dt.date]
-                      ) -> dict[Product, list[list[list]]]:
-    """MGET results (product-major, night-minor) → per product, per night, its rates as the stored lists
-    (the `CachedRate.to_json` layout, amounts still strings): the quote path builds objects and Decimals
-    only for the few rates that survive its filters.
-
-    A product missing any night is left out: it cannot be sold for the whole stay.
-    """
-    result: dict[Product, list[list[list]]] = {}
-    width = len(nights)
-    loads = orjson.loads
-    for index, product in enumerate(products):
-        chunk = values[index * width:(index + 1) * width]
-        if None in chunk:
-            continue
-        result[product] = [loads(value) for value in chunk]
-    return result
-
-
-def decode_nights(values: list[bytes | None], products: list[Product], nights: list[dt.date]
-                  ) -> dict[Product, list[list[CachedRate]]]:
-    """Like `decode_raw_nights`, as `CachedRate` objects."""
-    return {product: [[CachedRate.from_json(item) for item in night] for night in stay]
-            for product, stay in decode_raw_nights(values, products, nights).items()}
 
 
 def product_night_keys(products: list[Product], nights: list[dt.date]) -> list[str]:

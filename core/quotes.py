@@ -1,9 +1,9 @@
 """Quotes: priced offers for a city or a list of hotels, answered from the hot cache (no supplier call).
 
-Cost per quote: the caller's Redis pipeline (rate limit + product set), one MGET of products ×
-nights, in-process cached pricing rules / FX / hotel facts / partner tier, and one PostgreSQL
-statement that stores the quote with all its offers (the order needs them: net rates and each
-price step stay server-side, the partner sees only sell prices).
+Cost per quote: the caller's Redis round trip (rate limit + night values), in-process cached pricing
+rules / FX / hotel facts / partner tier / decoded night values, and one row per quote (its offers as
+one JSONB array, batched into a COPY off the request) that keeps every price step server-side: the
+order needs the net rates, the partner sees only sell prices.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ import orjson
 from core import hotcache
 from core.db import plain_url
 from core.fx import FxCache
-from core.hotcache import CachedRate, Product, normalise_city
+from core.hotcache import Product, normalise_city
 from core.money import Money, exponent
-from core.pricing import PricingContext, RulesCache, breakdown_json, rules_for
+from core.pricing import PricingContext, RulesCache, rules_for
 from core.pricing import chain as chain_of
 
 QUOTE_TTL = dt.timedelta(minutes=30)
@@ -89,19 +89,16 @@ class QuoteCaches:
     product_sets: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
     night_keys: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
     rooms: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
+    decoder: StayDecoder = field(default_factory=lambda: StayDecoder())
     writer: QuoteWriter | None = None
 
 
-QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at")
-OFFER_COLUMNS = (
-    "id", "quote_id", "hotel_id", "supplier_code", "supplier_hotel_id", "room_type_id", "room_type", "board",
-    "rate_key", "check_in", "check_out", "rooms", "net_amount", "net_currency", "platform_markup", "partner_markup",
-    "fx_rate", "sell_amount", "sell_currency", "price_breakdown", "cancellation_policy", "refundable", "rank",
-)
+QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at", "offers")
 
 
 class QuoteWriter:
-    """Stores quotes in batches: every quote priced within FLUSH_DELAY_S goes in with one COPY per table.
+    """Stores quotes in batches: every quote priced within FLUSH_DELAY_S goes in with one COPY (a row per
+    quote, its offers inside it).
 
     The quote path never waits for PostgreSQL; whatever reads a quote back (an order, GET) calls
     `flush()` first, so it always sees every quote this process has answered. With a `dsn` the writer
@@ -113,14 +110,12 @@ class QuoteWriter:
         self.dsn = dsn
         self.command_timeout = command_timeout
         self.quotes: list[tuple] = []
-        self.offers: list[tuple] = []
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._connection = None
 
-    def add(self, quote: tuple, offers: list[tuple]) -> None:
+    def add(self, quote: tuple) -> None:
         self.quotes.append(quote)
-        self.offers.extend(offers)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -135,22 +130,14 @@ class QuoteWriter:
         async with self._lock:
             if not self.quotes:
                 return
-            quotes, offers = self.quotes, self.offers
-            self.quotes, self.offers = [], []
+            quotes, self.quotes = self.quotes, []
             if self.dsn is None:
                 async with self.pool.acquire() as conn:
-                    await self._copy(conn, quotes, offers)
+                    await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
                 return
             if self._connection is None or self._connection.is_closed():
                 self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
-            await self._copy(self._connection, quotes, offers)
-
-    @staticmethod
-    async def _copy(conn, quotes: list[tuple], offers: list[tuple]) -> None:
-        async with conn.transaction():
-            await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
-            if offers:
-                await conn.copy_records_to_table("quote_offers", records=offers, columns=OFFER_COLUMNS)
+            await self._connection.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
 
     async def close(self) -> None:
         """Store what is pending and close the writer's own connection (app shutdown)."""
@@ -272,53 +259,86 @@ def products_from_sets(keys_members: list[set], hotel_ids: list[str] | None) -> 
     return sorted(products, key=lambda p: (p.hotel_id, p.supplier_code, p.supplier_hotel_id))
 
 
-@dataclass(slots=True)
-class Candidate:
-    product: Product
-    first: CachedRate
-    nightly_net: list[Decimal]
-    refundable: bool
-
-
 # Positions in a cached rate list (the `CachedRate.to_json` layout), read raw on the quote path.
 _ROOM_TYPE, _ROOM_CODE, _ROOM_NAME, _BOARD, _PLAN, _AMOUNT, _CURRENCY, _ALLOTMENT, _REFUNDABLE, _RATE_KEY, _POLICY = \
     range(11)
 
 
-def raw_candidates(stays: dict[Product, list[list[list]]], rooms: int) -> list[tuple[Product, list, list[list]]]:
-    """Room type × board × rate plan sellable on every night with enough allotment, in one currency:
-    (product, first night's raw rate, every night's raw rate)."""
+@dataclass(frozen=True, slots=True)
+class StayRate:
+    """One room type × board × rate plan of a supplier hotel, sellable on every night of a stay in one currency."""
+
+    first: list  # the first night's raw rate (room, board, plan, policy, rate key)
+    nightly_net: tuple[Decimal, ...]  # per room
+    nightly_text: tuple[str, ...]  # the same, as stored
+    net_per_room: Decimal
+    allotment: int  # the smallest over the nights
+    refundable: bool
+    name_key: str  # the room name, casefolded (offers are one per hotel + room name + board + refundability)
+    policies: dict = field(default_factory=dict)  # rooms → (supplier policy for that many rooms, its stored form)
+
+    def policy(self, rooms: int) -> tuple[list[dict], list[dict]]:
+        hit = self.policies.get(rooms)
+        if hit is None:
+            rules = cancellation_rules(self.first[_POLICY], rooms)
+            hit = self.policies[rooms] = (rules, [{**rule, "fee": str(rule["fee"])} for rule in rules])
+        return hit
+
+
+class StayDecoder:
+    """Hot-cache values → each product's `StayRate`s, memoised by the values' bytes.
+
+    The memo is keyed by content, never by request: the same night values (what the sync wrote) give the
+    same rates, and a value the sync rewrites is a new key. Popular hotels and dates are decoded once.
+    """
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self.stays: dict[tuple, tuple[StayRate, ...]] = {}
+
+    def stay(self, values: tuple[bytes, ...]) -> tuple[StayRate, ...]:
+        hit = self.stays.get(values)
+        if hit is None:
+            hit = _join_nights([orjson.loads(value) for value in values])
+            if len(self.stays) >= self.size:
+                self.stays.clear()
+            self.stays[values] = hit
+        return hit
+
+
+def _join_nights(nights: list[list[list]]) -> tuple[StayRate, ...]:
+    keyed = [{(r[_ROOM_TYPE], r[_BOARD], r[_PLAN]): r for r in rates} for rates in nights]
     result = []
-    for product, nights in stays.items():
-        keyed = [{(r[_ROOM_TYPE], r[_BOARD], r[_PLAN]): r for r in rates} for rates in nights]
-        rest = keyed[1:]
-        for key, first in keyed[0].items():
-            if first[_ALLOTMENT] < rooms:
-                continue
-            currency = first[_CURRENCY]
-            chain = [first]
-            for night in rest:
-                rate = night.get(key)
-                if rate is None or rate[_ALLOTMENT] < rooms or rate[_CURRENCY] != currency:
-                    break
-                chain.append(rate)
-            else:
-                result.append((product, first, chain))
+    for key, first in keyed[0].items():
+        currency = first[_CURRENCY]
+        chain = [first]
+        for night in keyed[1:]:
+            rate = night.get(key)
+            if rate is None or rate[_CURRENCY] != currency:
+                break
+            chain.append(rate)
+        else:
+            nightly = tuple(Decimal(r[_AMOUNT]) for r in chain)
+            result.append(StayRate(first, nightly, tuple(map(str, nightly)), sum(nightly, Decimal(0)),
+                                   min(r[_ALLOTMENT] for r in chain), all(r[_REFUNDABLE] for r in chain),
+                                   first[_ROOM_NAME].casefold()))
+    return tuple(result)
+
+
+def stays_of(decoder: StayDecoder, values: list[bytes | None], products: list[Product],
+             nights: int) -> list[tuple[Product, tuple[StayRate, ...]]]:
+    """MGET results (product-major, night-minor) → per product its sellable stay rates. A product missing
+    any night is left out: it cannot be sold for the whole stay."""
+    result = []
+    for index, product in enumerate(products):
+        chunk = tuple(values[index * nights:(index + 1) * nights])
+        if None not in chunk:
+            result.append((product, decoder.stay(chunk)))
     return result
 
 
-def candidates(stays: dict[Product, list[list[list]]], rooms: int) -> list[Candidate]:
-    return [Candidate(product, CachedRate.from_json(first), [Decimal(r[_AMOUNT]) for r in chain],
-                      all(r[_REFUNDABLE] for r in chain))
-            for product, first, chain in raw_candidates(stays, rooms)]
-
-
-def cancellation_for(candidate: Candidate, rooms: int) -> list[dict]:
-    """The supplier's rules (fee per room, net currency) for this many rooms, in net terms."""
-    return cancellation_rules(candidate.first.cancellation, rooms)
-
-
 def cancellation_rules(cancellation: list | None, rooms: int) -> list[dict]:
+    """The supplier's rules (fee per room, net currency) for this many rooms, in net terms."""
     rules = []
     for rule in cancellation or []:
         try:
@@ -329,16 +349,38 @@ def cancellation_rules(cancellation: list | None, rooms: int) -> list[dict]:
     return rules
 
 
-def _uuid4_strings(count: int) -> list[str]:
-    """`count` random version-4 UUIDs as text (what uuid.uuid4() gives, without building UUID objects)."""
-    raw = bytearray(os.urandom(16 * count))
-    out = []
-    for start in range(0, 16 * count, 16):
-        raw[start + 6] = (raw[start + 6] & 0x0F) | 0x40
-        raw[start + 8] = (raw[start + 8] & 0x3F) | 0x80
-        h = raw[start:start + 16].hex()
-        out.append(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}")
-    return out
+def new_quote_ids(offers: int) -> tuple[uuid.UUID, list[str]]:
+    """A random quote id whose last two bytes are zero, and its offers' ids: the quote's with rank + 1 there.
+    An offer id names its quote (`quote_of_offer`), so an order finds it through the quote's key."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    raw[14] = raw[15] = 0
+    head = raw[:14].hex()
+    prefix = f"{head[:8]}-{head[8:12]}-{head[12:16]}-{head[16:20]}-{head[20:]}"
+    return uuid.UUID(bytes=bytes(raw)), [f"{prefix}{rank + 1:04x}" for rank in range(offers)]
+
+
+def quote_of_offer(offer_id: uuid.UUID) -> uuid.UUID:
+    return uuid.UUID(bytes=offer_id.bytes[:14] + b"\0\0")
+
+
+@dataclass(slots=True)
+class _Priced:
+    sell_exact: Decimal
+    product: Product
+    rate: StayRate
+    rules: tuple
+    hotel: HotelFacts
+    net: Decimal
+    platform: Decimal
+    partner: Decimal
+    fx_rate: Decimal
+
+
+def _monotone(rules: tuple) -> bool:
+    """Whether a higher net always sells higher under these rules (every markup above -100 %)."""
+    return all(rule is None or rule.markup_pct > -100 for rule in rules)
 
 
 async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, request: dict,
@@ -355,111 +397,113 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     partner = await partner_facts(pool, caches, partner_id)
     sell_currency = request.get("currency") or partner.credit_currency or default_currency
 
-    stays: dict[Product, list[list[list]]] = {}
+    stays: list[tuple[Product, tuple[StayRate, ...]]] = []
     if products:
         if values is None:
             values = await redis.mget(hotcache.product_night_keys(products, nights))
-        stays = hotcache.decode_raw_nights(values, products, nights)
-    found = raw_candidates(stays, rooms)
+        stays = stays_of(caches.decoder, values, products, len(nights))
+    sellable = [(product, rate) for product, rates in stays for rate in rates if rate.allotment >= rooms]
     guests = request["adults"] + len(request.get("children_ages") or ())
     per_room = -(-guests // rooms)  # the fullest room of an even split
-    if found:
-        capacity = await room_capacity(pool, caches, {first[_ROOM_TYPE] for _, first, _ in found})
-        found = [c for c in found if capacity.get(c[1][_ROOM_TYPE], 0) >= per_room]
-    facts = await hotel_facts(pool, caches, {product.hotel_id for product, _, _ in found}) if found else {}
+    facts: dict[str, HotelFacts] = {}
+    if sellable:
+        capacity = await room_capacity(pool, caches, {rate.first[_ROOM_TYPE] for _, rate in sellable})
+        sellable = [(p, rate) for p, rate in sellable if capacity.get(rate.first[_ROOM_TYPE], 0) >= per_room]
+        facts = await hotel_facts(pool, caches, {product.hotel_id for product, _ in sellable})
     rules = await caches.rules.rules(pool)
     fx = await caches.fx.table(pool)
 
-    # Per candidate only the exact sell amount (to keep the cheapest supplier of each offer); the full
-    # breakdown is built for the winners. Rules are resolved once per supplier/city/star, FX once per currency.
-    best: dict[tuple, tuple] = {}
+    # Within one supplier hotel the rules are the same for every rate, and a markup chain with every
+    # percentage above -100 % keeps the order of net prices: only the cheapest net of each offer key and
+    # supplier needs pricing. The full chain runs for those; the cheapest sell per offer key wins.
     memo: dict = {}
-    fx_rates: dict[str, Decimal | None] = {}
-    room_nights = len(nights) * rooms
-    for product, first, chain in found:
+    cheapest: dict[tuple, tuple[Product, StayRate, tuple, HotelFacts]] = {}
+    for product, rate in sellable:
         hotel = facts.get(product.hotel_id)
         if hotel is None:
             continue
-        currency = first[_CURRENCY]
-        if currency in fx_rates:
-            rate = fx_rates[currency]
-        else:
-            try:
-                rate = fx.rate(currency, sell_currency)
-            except LookupError:
-                rate = None  # no FX path for this supplier currency: not sellable in the asked currency
-            fx_rates[currency] = rate
-        if rate is None:
-            continue
         rules_key = (product.supplier_code, hotel.city, hotel.star)
-        applied = memo.get(rules_key)
-        if applied is None:
+        hit = memo.get(rules_key)
+        if hit is None:
             ctx = PricingContext(partner_id, partner.tier, product.supplier_code, hotel.city, hotel.star, check_in)
-            applied = memo[rules_key] = rules_for(rules, ctx)
-        nightly_net = [Decimal(r[_AMOUNT]) for r in chain]
-        net = sum(nightly_net, Decimal(0)) * rooms
+            applied = rules_for(rules, ctx)
+            hit = memo[rules_key] = (applied, _monotone(applied))
+        applied, monotone = hit
+        key = (product.hotel_id, rate.name_key, rate.first[_BOARD], rate.refundable, product.supplier_code,
+               rate.first[_CURRENCY], None if monotone else id(rate))
+        current = cheapest.get(key)
+        if current is None or rate.net_per_room < current[1].net_per_room:
+            cheapest[key] = (product, rate, applied, hotel)
+
+    best: dict[tuple, _Priced] = {}
+    fx_rates: dict[str, Decimal | None] = {}
+    room_nights = len(nights) * rooms
+    for key, (product, rate, applied, hotel) in cheapest.items():
+        currency = rate.first[_CURRENCY]
+        if currency not in fx_rates:
+            try:
+                fx_rates[currency] = fx.rate(currency, sell_currency)
+            except LookupError:
+                fx_rates[currency] = None  # no FX path for this supplier currency: not sellable in it
+        fx_rate = fx_rates[currency]
+        if fx_rate is None:
+            continue
+        net = rate.net_per_room * rooms
         try:
             platform, partner_markup = chain_of(applied, net, room_nights, currency, fx)
         except LookupError:
             continue  # a fixed markup in a currency without an FX path
-        gross = net + platform + partner_markup
-        sell_exact = gross * rate
-        refundable = all(r[_REFUNDABLE] for r in chain)
-        # One offer per hotel + room + board + refundability: the cheapest supplier's.
-        key = (product.hotel_id, first[_ROOM_NAME].casefold(), first[_BOARD], refundable)
-        current = best.get(key)
-        if current is None or sell_exact < current[0]:
-            best[key] = (sell_exact, product, first, nightly_net, refundable, applied, hotel, net, platform,
-                         partner_markup, gross, rate)
-    if request.get("currency") and not best and found:
+        sell_exact = (net + platform + partner_markup) * fx_rate
+        offer_key = key[:4]
+        current = best.get(offer_key)
+        if current is None or sell_exact < current.sell_exact:
+            best[offer_key] = _Priced(sell_exact, product, rate, applied, hotel, net, platform, partner_markup,
+                                      fx_rate)
+    if request.get("currency") and not best and sellable:
         raise QuoteError(422, "currency_unavailable", f"no exchange rate into {sell_currency}")
 
     unit = exponent(sell_currency)
     # The one rounding place of the price chain (as in `pricing.breakdown_of`).
-    ranked = sorted(((item[0].quantize(unit, rounding=ROUND_HALF_UP), item) for item in best.values()),
-                    key=lambda pair: (pair[0], pair[1][1].hotel_id, pair[1][2][_ROOM_NAME]))[:MAX_OFFERS]
-    quote_id = uuid.uuid4()
+    ranked = sorted(((item.sell_exact.quantize(unit, rounding=ROUND_HALF_UP), item) for item in best.values()),
+                    key=lambda pair: (pair[0], pair[1].product.hotel_id, pair[1].rate.first[_ROOM_NAME]))[:MAX_OFFERS]
+    quote_id, offer_ids = new_quote_ids(len(ranked))
     now = dt.datetime.now(dt.UTC)
     expires_at = now + QUOTE_TTL
     night_labels = [night.isoformat() for night in nights]
-    offers_out = []
-    rows: list[tuple] = []
-    dumps = orjson.dumps
-    for rank, (offer_id, (sell, item)) in enumerate(zip(_uuid4_strings(len(ranked)), ranked, strict=True)):
-        (sell_exact, product, first, nightly_net, refundable, applied, hotel, net, platform, partner_markup, gross,
-         rate) = item
-        room_type_id, room_code, room_name, board, rate_plan, _, net_currency, _, _, rate_key, policy = first
-        ratio = sell_exact / net if net else Decimal(0)
+    offers_out, stored = [], []
+    for rank, (offer_id, (sell, item)) in enumerate(zip(offer_ids, ranked, strict=True)):
+        first, net = item.rate.first, item.net
+        ratio = item.sell_exact / net if net else Decimal(0)
         nightly = [{"date": day, "price": {"amount": str((night_net * rooms * ratio).quantize(unit, ROUND_HALF_UP)),
                                            "currency": sell_currency}}
-                   for day, night_net in zip(night_labels, nightly_net, strict=True)]
-        policy_net = cancellation_rules(policy, rooms)
+                   for day, night_net in zip(night_labels, item.rate.nightly_net, strict=True)]
+        policy_net, policy_stored = item.rate.policy(rooms)
         policy_out = [{"hours_before": rule["hours_before"],
                        "fee": {"amount": str((min(rule["fee"], net) * ratio).quantize(unit, ROUND_HALF_UP)),
                                "currency": sell_currency}}
                       for rule in policy_net]
         sell_text = str(sell)
         offers_out.append({
-            "offer_id": offer_id, "hotel_id": product.hotel_id, "hotel_name": hotel.name,
-            "room_type": room_name, "board": board,
+            "offer_id": offer_id, "hotel_id": item.product.hotel_id, "hotel_name": item.hotel.name,
+            "room_type": first[_ROOM_NAME], "board": first[_BOARD],
             "total_price": {"amount": sell_text, "currency": sell_currency},
-            "nightly": nightly, "cancellation_policy": policy_out, "refundable": refundable,
+            "nightly": nightly, "cancellation_policy": policy_out, "refundable": item.rate.refundable,
         })
-        stored = breakdown_json(net, net_currency, platform, applied[0], partner_markup, applied[1], gross,
-                                rate, sell_exact, sell, sell_currency)
-        stored["product"] = {"room_code": room_code, "rate_plan": rate_plan,
-                             "nightly_net": [str(n) for n in nightly_net],
-                             "nights": night_labels,
-                             "supplier_policy": [{**r, "fee": str(r["fee"])} for r in policy_net]}
-        stored["hotel_name"] = hotel.name
-        rows.append((
-            offer_id, quote_id, product.hotel_id, product.supplier_code, product.supplier_hotel_id,
-            room_type_id, room_name, board, rate_key, check_in,
-            check_out, rooms, net, net_currency, platform, partner_markup, rate, sell, sell_currency,
-            dumps(stored).decode(), dumps(policy_out).decode(), refundable, rank,
-        ))
-    request_json = dumps(request).decode()  # dates as ISO strings
-    caches.writer.add((quote_id, uuid.UUID(partner_id), request_json, sell_currency, now, expires_at), rows)
+        platform_rule, partner_rule = item.rules
+        stored.append({  # the `quote_offers` view's element (migration 0005): every step of the price chain
+            "id": offer_id, "rank": rank, "hotel_id": item.product.hotel_id, "hotel_name": item.hotel.name,
+            "supplier_code": item.product.supplier_code, "supplier_hotel_id": item.product.supplier_hotel_id,
+            "room_type_id": first[_ROOM_TYPE], "room_type": first[_ROOM_NAME], "room_code": first[_ROOM_CODE],
+            "board": first[_BOARD], "rate_plan": first[_PLAN], "rate_key": first[_RATE_KEY],
+            "net_amount": str(net), "net_currency": first[_CURRENCY],
+            "platform_markup": str(item.platform), "platform_rule_id": platform_rule.id if platform_rule else None,
+            "partner_markup": str(item.partner), "partner_rule_id": partner_rule.id if partner_rule else None,
+            "fx_rate": str(item.fx_rate), "sell_exact": str(item.sell_exact), "sell_amount": sell_text,
+            "refundable": item.rate.refundable, "nightly_net": item.rate.nightly_text,
+            "supplier_policy": policy_stored, "cancellation_policy": policy_out,
+        })
+    caches.writer.add((quote_id, uuid.UUID(partner_id), orjson.dumps(request).decode(), sell_currency, now,
+                       expires_at, orjson.dumps(stored)))
     return {
         "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
         "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency, "offers": offers_out,

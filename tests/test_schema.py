@@ -1,7 +1,10 @@
 """The operational schema: migrations round-trip, constraints refuse what must never happen."""
 
+import json
 import secrets
 import uuid
+from datetime import date
+from decimal import Decimal
 
 import psycopg
 import pytest
@@ -16,7 +19,7 @@ pytestmark = pytest.mark.embedded
 
 EXPECTED_TABLES = {
     "suppliers", "master_hotels", "supplier_hotels", "hotel_mappings", "room_types", "availability", "rates",
-    "partners", "api_credentials", "pricing_rules", "fx_rates", "quotes", "quote_offers", "orders",
+    "partners", "api_credentials", "pricing_rules", "fx_rates", "quotes", "orders",
     "order_events", "idempotency_keys", "outbox_events", "settlement_cycles", "settlement_lines",
     "settlement_discrepancies", "journal_entries", "platform_config", "feature_flags", "supplier_quarantine",
     "supplier_calls",
@@ -53,6 +56,51 @@ def test_migrations_round_trip(scratch_url):
     assert _tables(scratch_url) <= {"hotel_alembic_version"}
     upgrade(scratch_url)
     assert EXPECTED_TABLES <= _tables(scratch_url)
+
+
+def _offers_seen(url) -> list[tuple]:
+    with psycopg.connect(url) as conn:
+        return conn.execute(
+            "SELECT id, quote_id, rank, net_amount, sell_amount, check_in, price_breakdown->'platform_markup',"
+            " price_breakdown->'product'->'nights' FROM quote_offers ORDER BY rank").fetchall()
+
+
+def test_offers_inside_quotes_survive_the_migration_both_ways(scratch_url):
+    """0005 moves offers into their quote (a view keeps `quote_offers`); its downgrade restores the table."""
+    from core.quotes import new_quote_ids
+
+    upgrade(scratch_url)
+    quote_id, offer_ids = new_quote_ids(2)
+    offers = [{"id": offer_ids[rank], "rank": rank, "hotel_id": "H1", "supplier_code": "TST",
+               "supplier_hotel_id": "t-1", "room_type_id": None, "room_type": "Double", "board": "RO",
+               "net_amount": "200.5", "net_currency": "EUR", "platform_markup": "20.05", "platform_rule_id": 7,
+               "partner_markup": "0", "fx_rate": "1", "sell_exact": "220.55", "sell_amount": "220.55",
+               "refundable": True, "nightly_net": ["100.25", "100.25"], "cancellation_policy": []}
+              for rank in range(2)]
+    with psycopg.connect(scratch_url) as conn:
+        conn.execute("INSERT INTO suppliers (code, name, protocol) VALUES ('TST', 'T', 'json')")
+        conn.execute("INSERT INTO master_hotels (id, name, city, country) VALUES ('H1', 'Hotel', 'Lisbon', 'PT')")
+        hotel = conn.execute("INSERT INTO supplier_hotels (supplier_code, supplier_hotel_id, name, content_hash)"
+                             " VALUES ('TST', 't-1', 'Hotel', 'x') RETURNING id").fetchone()[0]
+        room = conn.execute("INSERT INTO room_types (supplier_hotel, room_code, name) VALUES (%s, 'DBL', 'Double')"
+                            " RETURNING id", (hotel,)).fetchone()[0]
+        partner = conn.execute("INSERT INTO partners (name, credit_currency) VALUES ('P', 'EUR')"
+                               " RETURNING id").fetchone()[0]
+        for offer in offers:
+            offer["room_type_id"] = room
+        conn.execute("INSERT INTO quotes (id, partner_id, request, currency, expires_at, offers) VALUES"
+                     " (%s, %s, %s, 'EUR', now(), %s)",
+                     (quote_id, partner, json.dumps({"check_in": "2026-05-01", "check_out": "2026-05-03",
+                                                             "rooms": 1}), json.dumps(offers).encode()))
+    seen = _offers_seen(scratch_url)
+    assert [str(row[0]) for row in seen] == offer_ids and {row[1] for row in seen} == {quote_id}
+    assert seen[0][3:6] == (Decimal("200.5000"), Decimal("220.55"), date(2026, 5, 1))
+    assert seen[0][6] == {"amount": "20.0500", "currency": "EUR", "rule_id": 7}
+    assert seen[0][7] == ["2026-05-01", "2026-05-02"]
+    downgrade(scratch_url, "0001_initial")
+    assert "quote_offers" in _tables(scratch_url) and _offers_seen(scratch_url) == seen
+    upgrade(scratch_url)
+    assert "quote_offers" not in _tables(scratch_url) and _offers_seen(scratch_url) == seen
 
 
 def test_money_columns_are_numeric_never_float(engine):

@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 from core.db import plain_url
+from core.quotes import new_quote_ids
 
 START = date(2026, 1, 1)
 DAYS = 30
@@ -110,25 +111,26 @@ def seed_month(database_url: str, seed: int = 7) -> Seeded:
 def _quote_and_maybe_order(cur, rng: random.Random, day: date, partner_ids: list[str], rooms: list) -> None:
     created = _at(day, rng)
     partner = rng.choice(partner_ids)
-    cur.execute("INSERT INTO quotes (partner_id, request, currency, created_at, expires_at)"
-                " VALUES (%s, %s, 'EUR', %s, %s) RETURNING id",
-                (partner, json.dumps({"hotel": "any"}), created, created + timedelta(minutes=30)))
-    quote_id = cur.fetchone()[0]
     check_in = day + timedelta(days=rng.randint(1, 20))
     nights = rng.randint(1, 4)
-    offers = []
+    quote_id, offer_ids = new_quote_ids(3)
+    offers, stored = [], []
     for rank, (room_type_id, hotel, supplier, room_name) in enumerate(rng.sample(rooms, 3)):
         net = Decimal(rng.randint(8000, 20000)) / 100 * nights
         sell = (net * Decimal("1.15")).quantize(Decimal("0.01"))
-        cur.execute(
-            "INSERT INTO quote_offers (quote_id, hotel_id, supplier_code, supplier_hotel_id, room_type_id, room_type,"
-            " board, check_in, check_out, rooms, net_amount, net_currency, platform_markup, partner_markup,"
-            " sell_amount, sell_currency, price_breakdown, refundable, rank)"
-            " VALUES (%s, %s, %s, %s, %s, %s, 'RO', %s, %s, 1, %s, 'EUR', %s, 0, %s, 'EUR', '{}', true, %s)"
-            " RETURNING id",
-            (quote_id, hotel, supplier, f"{supplier}-x", room_type_id, room_name, check_in,
-             check_in + timedelta(days=nights), net, sell - net, sell, rank))
-        offers.append((cur.fetchone()[0], hotel, supplier, room_type_id, net, sell))
+        stored.append({"id": offer_ids[rank], "rank": rank, "hotel_id": hotel, "supplier_code": supplier,
+                       "supplier_hotel_id": f"{supplier}-x", "room_type_id": room_type_id, "room_type": room_name,
+                       "board": "RO", "net_amount": str(net), "net_currency": "EUR",
+                       "platform_markup": str(sell - net), "partner_markup": "0", "fx_rate": "1",
+                       "sell_exact": str(sell), "sell_amount": str(sell), "refundable": True,
+                       "cancellation_policy": []})
+        offers.append((offer_ids[rank], hotel, supplier, room_type_id, net, sell))
+    request = {"hotel_ids": sorted({offer[1] for offer in offers}), "check_in": check_in.isoformat(),
+               "check_out": (check_in + timedelta(days=nights)).isoformat(), "rooms": 1, "adults": 2}
+    cur.execute("INSERT INTO quotes (id, partner_id, request, currency, created_at, expires_at, offers)"
+                " VALUES (%s, %s, %s, 'EUR', %s, %s, %s)",
+                (quote_id, partner, json.dumps(request), created, created + timedelta(minutes=30),
+                 json.dumps(stored).encode()))
     if rng.random() < 0.6:
         offer_id, hotel, supplier, room_type_id, net, sell = rng.choice(offers)
         status = rng.choice(STATUSES)

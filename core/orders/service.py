@@ -21,7 +21,7 @@ from core.orders import credit, risk, velocity
 from core.orders.idempotency import link_order
 from core.orders.state import TransitionRefused, record_event, transition
 from core.orders.suppliers import adapter
-from core.quotes import FLUSH_DELAY_S, caches_for, flush_quotes
+from core.quotes import FLUSH_DELAY_S, caches_for, flush_quotes, quote_of_offer
 from core.suppliers.models import (
     BookingRequest,
     BookingStatus,
@@ -92,10 +92,11 @@ async def _load_order(conn, order_id: str, partner_id: str | None):
 
 
 async def _offer(conn, offer_id: str, partner_id: str):
+    """The partner's offer, found through its quote's key (an offer id names its quote)."""
     return await conn.fetchrow(
         "SELECT o.*, q.expires_at AS quote_expires_at, q.partner_id AS quote_partner FROM quote_offers o"
-        " JOIN quotes q ON q.id = o.quote_id WHERE o.id = $1::uuid AND q.partner_id = $2::uuid",
-        offer_id, partner_id)
+        " JOIN quotes q ON q.id = o.quote_id WHERE o.quote_id = $3 AND o.id = $1::uuid AND q.partner_id = $2::uuid",
+        offer_id, partner_id, quote_of_offer(uuid.UUID(offer_id)))
 
 
 def booking_request(order, breakdown: dict) -> BookingRequest:
