@@ -15,6 +15,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 
 import dagster as dg
@@ -25,7 +26,7 @@ from core.settings import get_settings
 from pipelines.resources import PostgresResource, WarehouseResource
 from warehouse.loaders import FACTS, Fact, load_fact
 from warehouse.schema import apply_schema
-from warehouse.sql_models import ModelRun, SqlModel, load_models, materialize
+from warehouse.sql_models import MODELS_DIR, ModelRun, SqlModel, load_models, materialize
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
 FACT_GROUP = "warehouse_facts"
@@ -82,73 +83,132 @@ def warehouse_fact_loads(context: dg.AssetExecutionContext, postgres: PostgresRe
             })
 
 
-# Totals a model must share with its inputs over the days built: (what, model SQL, input SQL).
-RECONCILIATIONS: dict[str, list[tuple[str, str, str]]] = {
-    "daily_sales": [
-        ("orders, bookings, room-nights, GMV and margin per currency",
-         "SELECT currency, sum(orders), sum(bookings), sum(room_nights), sum(gmv), sum(margin) "
-         "FROM {{ ref('daily_sales') }} WHERE {{ partition_filter('day') }} GROUP BY currency ORDER BY currency",
-         "SELECT sell_currency, count(), countIf(status = 'CONFIRMED'), sumIf(room_nights, status = 'CONFIRMED'), "
-         "sumIf(sell_amount, status = 'CONFIRMED'), sumIf(margin_amount, status = 'CONFIRMED') "
-         "FROM {{ source('facts', 'orders') }} WHERE {{ partition_filter('day') }} "
-         "GROUP BY sell_currency ORDER BY sell_currency"),
-    ],
-    "cancellation_rate": [
-        ("orders and cancellations",
-         "SELECT sum(orders), sum(cancelled) FROM {{ ref('cancellation_rate') }} WHERE {{ partition_filter('day') }}",
-         "SELECT count(), countIf(status = 'CANCELLED') FROM {{ source('facts', 'orders') }} "
-         "WHERE {{ partition_filter('day') }}"),
-    ],
-    "quote_conversion": [
-        ("quotes, offers shown and quotes ordered",
-         "SELECT sum(quotes), sum(offers_shown), sum(quotes_ordered) FROM {{ ref('quote_conversion') }} "
-         "WHERE {{ partition_filter('day') }}",
-         "SELECT count(), sum(offers_shown), sum(ordered) FROM {{ source('facts', 'quotes') }} "
-         "WHERE {{ partition_filter('day') }}"),
-    ],
-    "supplier_performance": [
-        ("supplier calls and orders",
-         "SELECT sum(calls), sum(orders) FROM {{ ref('supplier_performance') }} WHERE {{ partition_filter('day') }}",
-         "SELECT (SELECT count() FROM {{ source('facts', 'supplier_calls') }} WHERE {{ partition_filter('day') }}), "
-         "(SELECT count() FROM {{ source('facts', 'orders') }} WHERE {{ partition_filter('day') }})"),
-    ],
-    "price_competitiveness": [
-        ("mapped hotel-room-nights",
-         "SELECT count() FROM {{ ref('price_competitiveness') }} WHERE {{ partition_filter('day') }}",
-         "SELECT uniqExact(day, master_hotel_id, lower(if(room_class != '', room_class, room_name)), board, currency) "
-         "FROM {{ source('facts', 'inventory') }} WHERE {{ partition_filter('day') }} AND master_hotel_id != ''"),
-    ],
-    "supplier_price_wins": [
-        ("contested hotel-room-nights",
-         "SELECT sum(wins) FROM {{ ref('supplier_price_wins') }} WHERE {{ partition_filter('day') }}",
-         "SELECT count() FROM {{ ref('price_competitiveness') }} "
-         "WHERE {{ partition_filter('day') }} AND suppliers >= 2"),
-    ],
+# Totals of the inputs over the days built, by name: each is one scan, run at most once per step and shared
+# by every check that compares with it (daily_sales, cancellation_rate and supplier_performance all reconcile
+# with the orders: one pass over fact_orders instead of three).
+INPUT_TOTALS: dict[str, str] = {
+    "orders": "SELECT sell_currency AS currency, count() AS orders, countIf(status = 'CONFIRMED') AS bookings, "
+              "countIf(status = 'CANCELLED') AS cancelled, sumIf(room_nights, status = 'CONFIRMED') AS room_nights, "
+              "sumIf(sell_amount, status = 'CONFIRMED') AS gmv, sumIf(margin_amount, status = 'CONFIRMED') AS margin "
+              "FROM {{ source('facts', 'orders') }} WHERE {{ partition_filter('day') }} "
+              "GROUP BY currency ORDER BY currency",
+    "supplier_calls": "SELECT count() AS calls FROM {{ source('facts', 'supplier_calls') }} "
+                      "WHERE {{ partition_filter('day') }}",
+    "quotes": "SELECT count() AS quotes, sum(offers_shown) AS offers_shown, sum(ordered) AS quotes_ordered "
+              "FROM {{ source('facts', 'quotes') }} WHERE {{ partition_filter('day') }}",
+    "inventory": "SELECT uniqExact(day, master_hotel_id, lower(if(room_class != '', room_class, room_name)), board, "
+                 "currency) AS room_nights FROM {{ source('facts', 'inventory') }} "
+                 "WHERE {{ partition_filter('day') }} AND master_hotel_id != ''",
+    "contested": "SELECT count() AS room_nights FROM {{ ref('price_competitiveness') }} "
+                 "WHERE {{ partition_filter('day') }} AND suppliers >= 2",
 }
 
 
-def _snippet(model: SqlModel, sql: str) -> SqlModel:
-    return SqlModel(model.name, model.path, sql, {})
+@dataclass(frozen=True)
+class Reconciliation:
+    """Totals a model must share with its inputs over the days built.
+
+    `model_sql` gives the model's side; `inputs` names, column by column, the input totals it must equal
+    ("totals.column"). Grouped: the model's rows must equal the totals' rows (e.g. per currency); otherwise
+    each input column is summed over the totals' rows into one row.
+    """
+
+    what: str
+    model_sql: str
+    inputs: tuple[str, ...]
+    grouped: bool = False
 
 
-def _check_results(client: Client, model: SqlModel, start: date | None,
-                   end: date | None) -> list[dg.AssetCheckResult]:
+RECONCILIATIONS: dict[str, Reconciliation] = {
+    "daily_sales": Reconciliation(
+        "orders, bookings, cancellations, room-nights, GMV and margin per currency",
+        "SELECT currency, sum(orders), sum(bookings), sum(cancelled), sum(room_nights), sum(gmv), sum(margin) "
+        "FROM {{ ref('daily_sales') }} WHERE {{ partition_filter('day') }} GROUP BY currency ORDER BY currency",
+        ("orders.currency", "orders.orders", "orders.bookings", "orders.cancelled", "orders.room_nights",
+         "orders.gmv", "orders.margin"), grouped=True),
+    "cancellation_rate": Reconciliation(
+        "orders and cancellations",
+        "SELECT sum(orders), sum(cancelled) FROM {{ ref('cancellation_rate') }} WHERE {{ partition_filter('day') }}",
+        ("orders.orders", "orders.cancelled")),
+    "quote_conversion": Reconciliation(
+        "quotes, offers shown and quotes ordered",
+        "SELECT sum(quotes), sum(offers_shown), sum(quotes_ordered) FROM {{ ref('quote_conversion') }} "
+        "WHERE {{ partition_filter('day') }}",
+        ("quotes.quotes", "quotes.offers_shown", "quotes.quotes_ordered")),
+    "supplier_performance": Reconciliation(
+        "supplier calls and orders",
+        "SELECT sum(calls), sum(orders) FROM {{ ref('supplier_performance') }} WHERE {{ partition_filter('day') }}",
+        ("supplier_calls.calls", "orders.orders")),
+    "price_competitiveness": Reconciliation(
+        "mapped hotel-room-nights",
+        "SELECT count() FROM {{ ref('price_competitiveness') }} WHERE {{ partition_filter('day') }}",
+        ("inventory.room_nights",)),
+    "supplier_price_wins": Reconciliation(
+        "contested hotel-room-nights",
+        "SELECT sum(wins) FROM {{ ref('supplier_price_wins') }} WHERE {{ partition_filter('day') }}",
+        ("contested.room_nights",)),
+}
+
+
+def _render(sql: str, start: date | None, end: date | None) -> str:
+    return SqlModel("snippet", MODELS_DIR, sql, {}).render(start, end)
+
+
+class InputTotals:
+    """The input totals for the days in [start, end), each queried on first use and then kept.
+
+    One per step: the models' checks share it, so a fact scanned for one model's check is not scanned again
+    for the next. The totals a check uses are read after the models they name were built (a check runs after
+    its own model, which comes after the models it refs).
+    """
+
+    def __init__(self, client: Client, start: date | None, end: date | None) -> None:
+        self._client, self._start, self._end = client, start, end
+        self._rows: dict[str, list[dict]] = {}
+
+    def rows(self, name: str) -> list[dict]:
+        if name not in self._rows:
+            result = self._client.query(_render(INPUT_TOTALS[name], self._start, self._end))
+            self._rows[name] = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
+        return self._rows[name]
+
+    def compare_with(self, reconciliation: Reconciliation) -> list[tuple]:
+        columns = [column.split(".", 1) for column in reconciliation.inputs]
+        if reconciliation.grouped:
+            (name,) = {name for name, _ in columns}
+            return [tuple(row[column] for _, column in columns) for row in self.rows(name)]
+        return [tuple(sum(row[column] for row in self.rows(name)) for name, column in columns)]
+
+
+def _zeroed(rows: list[tuple]) -> list[tuple]:
+    return [tuple(0 if value is None else value for value in row) for row in rows]
+
+
+def _check_results(client: Client, model: SqlModel, start: date | None, end: date | None,
+                   totals: InputTotals | None = None,
+                   wanted: set[dg.AssetCheckKey] | None = None) -> list[dg.AssetCheckResult]:
+    """The model's checks over the days in [start, end) (only those in `wanted`, when given)."""
+
+    def want(name: str) -> bool:
+        return wanted is None or dg.AssetCheckKey(dg.AssetKey(model.name), name) in wanted
+
     results = []
-    for what, model_sql, input_sql in RECONCILIATIONS.get(model.name, []):
-        mine = client.query(_snippet(model, model_sql).render(start, end)).result_rows
-        theirs = client.query(_snippet(model, input_sql).render(start, end)).result_rows
-        mine = [tuple(0 if value is None else value for value in row) for row in mine]
-        theirs = [tuple(0 if value is None else value for value in row) for row in theirs]
+    reconciliation = RECONCILIATIONS.get(model.name)
+    if reconciliation and want("reconciles_with_inputs"):
+        totals = totals or InputTotals(client, start, end)
+        mine = _zeroed(client.query(_render(reconciliation.model_sql, start, end)).result_rows)
+        theirs = _zeroed(totals.compare_with(reconciliation))
         results.append(dg.AssetCheckResult(
             asset_key=model.name, check_name="reconciles_with_inputs", passed=mine == theirs,
-            metadata={"compared": what, "model": str(mine[:20]), "inputs": str(theirs[:20])},
+            metadata={"compared": reconciliation.what, "model": str(mine[:20]), "inputs": str(theirs[:20])},
         ))
-    if model.not_negative:
-        counts = ", ".join(f"countIf({column} < 0)" for column in model.not_negative)
+    columns = [column for column in model.not_negative if want(f"{column}_not_negative")]
+    if columns:
+        counts = ", ".join(f"countIf({column} < 0)" for column in columns)
         partition = model.partition_by or "day"
         sql = f"SELECT {counts} FROM {{{{ ref('{model.name}') }}}} WHERE {{{{ partition_filter('{partition}') }}}}"
-        negatives = client.query(_snippet(model, sql).render(start, end)).result_rows[0]
-        for column, negative in zip(model.not_negative, negatives, strict=True):
+        negatives = client.query(_render(sql, start, end)).result_rows[0]
+        for column, negative in zip(columns, negatives, strict=True):
             results.append(dg.AssetCheckResult(asset_key=model.name, check_name=f"{column}_not_negative",
                                                passed=int(negative) == 0, metadata={"negative_rows": int(negative)}))
     return results
@@ -157,16 +217,33 @@ def _check_results(client: Client, model: SqlModel, start: date | None,
 _DONE = object()
 
 
-def _built_ahead(client: Client, models: list[SqlModel], start: date | None,
-                 end: date | None) -> Iterator[tuple[SqlModel, ModelRun, float, list[dg.AssetCheckResult], float]]:
-    """Build and check `models` in order on a worker thread, handing each over as soon as it is done.
+@dataclass(frozen=True)
+class Built:
+    model: SqlModel
+    run: ModelRun
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Checked:
+    model: SqlModel
+    results: list[dg.AssetCheckResult]
+    seconds: float
+
+
+def _built_ahead(client: Client, models: list[SqlModel], start: date | None, end: date | None,
+                 wanted_checks: set[dg.AssetCheckKey] | None = None) -> Iterator[Built | Checked]:
+    """Build and check `models` in order on a worker thread, handing over each build and each model's checks
+    as soon as they are done.
 
     Dagster records a materialization per day of a range run (a few ms each, pure Python); the engine
-    releases the GIL while it runs SQL, so the next model builds while Dagster records the last one.
-    The models are still built one at a time, upstream first, in the one session.
+    releases the GIL while it runs SQL, so Dagster records a model's days while its checks and the next
+    model run. The models are still built one at a time, upstream first, in the one session; a model's
+    checks run before the next model is built. `wanted_checks` (default: all) limits the checks computed.
     """
-    handed: queue.Queue = queue.Queue(maxsize=len(models) + 1)
+    handed: queue.Queue = queue.Queue()
     stop = threading.Event()
+    totals = InputTotals(client, start, end)
 
     def work() -> None:
         try:
@@ -175,9 +252,10 @@ def _built_ahead(client: Client, models: list[SqlModel], start: date | None,
                     return
                 began = time.perf_counter()
                 run = materialize(client, model, start, end)
-                built = time.perf_counter()
-                checks = _check_results(client, model, start, end)
-                handed.put((model, run, built - began, checks, time.perf_counter() - built))
+                handed.put(Built(model, run, time.perf_counter() - began))
+                began = time.perf_counter()
+                results = _check_results(client, model, start, end, totals, wanted_checks)
+                handed.put(Checked(model, results, time.perf_counter() - began))
             handed.put(_DONE)
         except BaseException as error:  # handed to the step, which raises it
             handed.put(error)
@@ -229,14 +307,13 @@ def models_asset(name: str, models: dict[str, SqlModel], partitioned: bool) -> d
         wanted_checks = context.selected_asset_check_keys
         with warehouse.client() as client:
             apply_schema(client)
-            for model, run, build_s, checks, check_s in _built_ahead(client, selected, start, end):
-                key = dg.AssetKey(model.name)
-                yield dg.MaterializeResult(
-                    asset_key=key,
-                    check_results=[check for check in checks
-                                   if dg.AssetCheckKey(key, check.check_name) in wanted_checks],
-                    metadata={"rows": run.rows, "days": f"{start}..{end}", "build_seconds": round(build_s, 3),
-                              "check_seconds": round(check_s, 3)})
+            for item in _built_ahead(client, selected, start, end, wanted_checks):
+                if isinstance(item, Built):
+                    yield dg.MaterializeResult(asset_key=item.model.name, metadata={
+                        "rows": item.run.rows, "days": f"{start}..{end}", "build_seconds": round(item.seconds, 3)})
+                else:  # the model's checks, after its materialization: Dagster records its days meanwhile
+                    for result in item.results:
+                        yield result.with_metadata({**result.metadata, "check_seconds": round(item.seconds, 3)})
 
     return _build
 

@@ -9,9 +9,10 @@ import pytest
 from warehouse_fixtures import postgres_truth
 
 from core.db import plain_url
+from warehouse import schema
 from warehouse.client import DATABASE, warehouse_client
 from warehouse.loaders import FACTS, load_fact, stream_batches
-from warehouse.schema import apply_schema, ddl_files
+from warehouse.schema import DdlFile, apply_schema, ddl_files
 
 pytest_plugins = ["warehouse_fixtures"]
 
@@ -30,6 +31,23 @@ def test_schema_applies_once_and_reapplies_as_a_no_op(migrated):
             " (name LIKE '%%amount%%' OR name LIKE '%%markup%%' OR name = 'difference')",
             parameters={"db": DATABASE}).result_rows
         assert money and all("Decimal(18, 4)" in kind for _, _, kind in money), money
+
+
+def test_a_new_ddl_file_is_applied_though_the_schema_was_at_its_version(migrated, tmp_path, monkeypatch):
+    """The no-DDL fast path (schema already at its version) must not hide a file added since."""
+    probe = tmp_path / "9999_probe.sql"
+    probe.write_text(f"CREATE TABLE IF NOT EXISTS {DATABASE}.schema_probe (x UInt8) ENGINE = MergeTree ORDER BY x;")
+    with warehouse_client(migrated.clickhouse_url) as client:
+        apply_schema(client)
+        monkeypatch.setattr(schema, "ddl_files", lambda: [*ddl_files(), DdlFile("9999", probe)])
+        try:
+            assert apply_schema(client) == ["9999"]
+            assert client.query(f"EXISTS TABLE {DATABASE}.schema_probe").result_rows[0][0] == 1
+            assert apply_schema(client) == []
+        finally:
+            client.command(f"DROP TABLE IF EXISTS {DATABASE}.schema_probe SYNC")
+            client.command(f"ALTER TABLE {DATABASE}.schema_versions DELETE WHERE version = '9999'",
+                           settings={"mutations_sync": 1})
 
 
 def test_ddl_file_names_are_checked(tmp_path):

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.warehouse import MODEL_GROUP, _check_results
+from assets.warehouse import MODEL_GROUP, InputTotals, _check_results
 from pipelines.definitions import defs
 from warehouse.client import warehouse_client
 from warehouse.loaders import FACTS
@@ -95,3 +95,43 @@ def test_checks_catch_negative_room_nights_and_totals_that_do_not_reconcile(migr
         assert all(result.passed for result in _check_results(client, model, day, end))
         assert client.query("SELECT count() FROM hotel_analytics.daily_sales WHERE partner_id = 'x'"
                             ).result_rows[0][0] == 0
+
+
+def test_a_run_scans_the_orders_once_for_every_check_and_each_check_still_catches_its_model(
+        migrated, seeded_month, built_warehouse, monkeypatch):
+    models = load_models()
+    day = seeded_month.start + timedelta(days=12)
+    end = day + timedelta(days=1)
+    orders_facing = ["daily_sales", "cancellation_rate", "supplier_performance"]
+    with warehouse_client(migrated.clickhouse_url) as client:
+        sent: list[str] = []
+        query = client.query
+
+        def counted(sql, *args, **kwargs):
+            sent.append(sql)
+            return query(sql, *args, **kwargs)
+
+        monkeypatch.setattr(client, "query", counted)
+        totals = InputTotals(client, day, end)
+        for name in orders_facing:
+            assert all(result.passed for result in _check_results(client, models[name], day, end, totals)), name
+        assert sum("fact_orders" in sql for sql in sent) == 1  # one scan shared by the three checks
+
+        # Each model is still compared with the orders: a cancellation_rate off by one order fails its own check.
+        client.command("INSERT INTO hotel_analytics.cancellation_rate (day, partner_id, city, orders, cancelled)"
+                       " VALUES (%(day)s, 'x', 'x', 1, 0)", parameters={"day": day})
+        broken = {(name, result.check_name): result.passed for name in orders_facing
+                  for result in _check_results(client, models[name], day, end, totals)}
+        assert broken[("cancellation_rate", "reconciles_with_inputs")] is False
+        assert broken[("daily_sales", "reconciles_with_inputs")] is True
+        materialize(client, models["cancellation_rate"], day, end)
+        assert all(result.passed for result in _check_results(client, models["cancellation_rate"], day, end))
+
+
+def test_only_the_wanted_checks_run(migrated, seeded_month, built_warehouse):
+    model = load_models()["daily_sales"]
+    day = seeded_month.start + timedelta(days=3)
+    wanted = {dg.AssetCheckKey(dg.AssetKey("daily_sales"), "gmv_not_negative")}
+    with warehouse_client(migrated.clickhouse_url) as client:
+        results = _check_results(client, model, day, day + timedelta(days=1), wanted=wanted)
+    assert [result.check_name for result in results] == ["gmv_not_negative"]
