@@ -292,7 +292,7 @@ class StayDecoder:
     same rates, and a value the sync rewrites is a new key. Popular hotels and dates are decoded once.
     """
 
-    def __init__(self, size: int = 20_000) -> None:
+    def __init__(self, size: int = 4096) -> None:  # a few KB per entry (its bytes and rates)
         self.size = size
         self.stays: dict[tuple, tuple[StayRate, ...]] = {}
 
