@@ -155,3 +155,31 @@ def test_quotes_answered_right_before_shutdown_are_stored(settings, migrated, en
         stored = conn.execute(sa.text("SELECT count(*) FROM quote_offers WHERE quote_id = :q"),
                               {"q": body["quote_id"]}).scalar_one()
     assert body["offers"] and stored == len(body["offers"])
+
+
+def test_cheaper_rate_plan_of_the_same_room_is_the_offer(api_client, engine, redis_url):
+    """Two rate plans of one room (same board, refundability): one offer, at the cheaper plan's price;
+    a plan missing a night of the stay is not sellable at all."""
+    import redis
+
+    from core import hotcache
+
+    rooms = seed_city(engine, redis_url, city="Planville", hotels=1, suppliers=("A",), rooms_per_hotel=1)
+    room = rooms[0]
+    start = dt.date.fromisoformat(_stay(1)["check_in"])
+    client = redis.Redis.from_url(redis_url)
+    for plan, cut in [("PROMO", Decimal("20")), ("LASTNIGHT", Decimal("90"))]:
+        for night in range(2):
+            if plan == "LASTNIGHT" and night == 1:
+                continue  # only the first night: cannot be sold for a two-night stay
+            key = hotcache.night_key("A", room.supplier_hotel_id, start + dt.timedelta(days=night))
+            rates = json.loads(client.get(key))
+            extra = list(rates[0])
+            extra[4], extra[5] = plan, str(room.net - cut)
+            client.set(key, json.dumps([*rates, extra]))
+    client.close()
+    headers = auth(api_client, new_partner(engine))
+    body = api_client.post("/v1/quotes", headers=headers,
+                           json={"city": "planville", **_stay(1), "rooms": 1, "adults": 2}).json()
+    assert len(body["offers"]) == 1
+    assert Decimal(body["offers"][0]["total_price"]["amount"]) == (room.net - 20) * 2
