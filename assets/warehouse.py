@@ -30,7 +30,15 @@ from pipelines.resources import PostgresResource, WarehouseResource
 from warehouse.client import companion_client
 from warehouse.loaders import FACTS, Fact, load_fact
 from warehouse.schema import apply_schema
-from warehouse.sql_models import MODELS_DIR, ModelRun, SqlModel, load_models, materialize
+from warehouse.sql_models import (
+    MODELS_DIR,
+    ModelRun,
+    SqlModel,
+    cheapest_first,
+    load_models,
+    materialize,
+    table_rows,
+)
 
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
 FACT_GROUP = "warehouse_facts"
@@ -349,6 +357,7 @@ def models_asset(name: str, models: dict[str, SqlModel], partitioned: bool) -> d
         wanted_checks = context.selected_asset_check_keys
         with warehouse.client() as client:
             apply_schema(client)
+            selected = cheapest_first(selected, table_rows(client))
             side = functools.partial(companion_client, warehouse.clickhouse_url)
             for item in _built_ahead(client, selected, start, end, wanted_checks, side):
                 if isinstance(item, Built):

@@ -13,7 +13,7 @@ from assets.warehouse import MODEL_GROUP, Checked, InputTotals, _built_ahead, _c
 from pipelines.definitions import defs
 from warehouse.client import companion_client, warehouse_client
 from warehouse.loaders import FACTS
-from warehouse.sql_models import ModelError, load_models, materialize
+from warehouse.sql_models import ModelError, cheapest_first, load_models, materialize
 
 pytest_plugins = ["warehouse_fixtures"]
 
@@ -162,3 +162,17 @@ def test_the_checks_fact_totals_are_scanned_in_the_side_session_beside_the_build
     assert len(checked) == sum(len(_model_checks(model)) for model in models) and all(r.passed for r in checked)
     assert sum("fact_orders" in sql for sql in side_queries) == 1
     assert not any("price_competitiveness" in sql for sql in side_queries)  # totals over a model: after its build
+
+
+def test_models_build_smallest_inputs_first_but_always_after_what_they_ref():
+    models = list(load_models().values())
+    big = {"hotel_analytics.fact_orders": 10_000_000, "hotel_analytics.daily_sales": 150_000}
+    order = [model.name for model in cheapest_first(models, big)]
+    assert sorted(order) == sorted(model.name for model in models)
+    for model in models:
+        assert all(order.index(ref) < order.index(model.name) for ref in model.refs), model.name
+    # Nothing read by the quote and inventory models yet: they go first; the orders' models last.
+    assert order.index("quote_conversion") < order.index("daily_sales")
+    assert order.index("supplier_price_wins") < order.index("daily_sales")
+    assert order[-1] in ("supplier_performance", "cancellation_rate") and order.index("daily_sales") >= 3
+    assert [model.name for model in cheapest_first(models, {})] == [model.name for model in models]  # ties: as given

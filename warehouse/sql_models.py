@@ -145,6 +145,39 @@ def load_models(directory: Path = MODELS_DIR) -> dict[str, SqlModel]:
     return {name: models[name] for name in order}
 
 
+def cheapest_first(models: list[SqlModel], rows: dict[str, int]) -> list[SqlModel]:
+    """`models` in an order that still builds every model after the models it refs, the ones reading the
+    fewest rows (`rows` by table: facts and built models) first; ties keep the given order.
+
+    A pipeline step records each model's days while the next models build: with the big models last, the
+    small ones' records are written while the big ones run, instead of all waiting behind the first big one.
+    """
+    def reads(model: SqlModel) -> int:
+        return sum(rows.get(FACTS[name].qualified, 0) for _, name in model.sources) + \
+            sum(rows.get(f"{DATABASE}.{ref}", 0) for ref in model.refs)
+
+    names = {model.name for model in models}
+    position = {model.name: index for index, model in enumerate(models)}
+    waiting = {model.name: {ref for ref in model.refs if ref in names} for model in models}
+    by_name = {model.name: model for model in models}
+    ordered: list[SqlModel] = []
+    while waiting:
+        ready = [name for name, refs in waiting.items() if not refs]
+        name = min(ready, key=lambda name: (reads(by_name[name]), position[name]))
+        ordered.append(by_name[name])
+        del waiting[name]
+        for refs in waiting.values():
+            refs.discard(name)
+    return ordered
+
+
+def table_rows(client: Client) -> dict[str, int]:
+    """Rows of every warehouse table, from the parts' metadata (no scan)."""
+    return {f"{DATABASE}.{row[0]}": int(row[1]) for row in client.query(
+        "SELECT table, sum(rows) FROM system.parts WHERE database = %(db)s AND active GROUP BY table",
+        parameters={"db": DATABASE}).result_rows}
+
+
 def _columns(client: Client, sql: str) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in client.query(f"DESCRIBE ({sql})").result_rows]
 
