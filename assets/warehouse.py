@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import date
@@ -179,44 +179,37 @@ class InputTotals:
     def __init__(self, client: Client, start: date | None, end: date | None) -> None:
         self._client, self._start, self._end = client, start, end
         self._rows: dict[str, list[dict]] = {}
-        self._pending: dict[str, Future] = {}
-        self._prefetch: threading.Thread | None = None
+        self._prefetched: Future | None = None
 
     def _query(self, client: Client, name: str) -> list[dict]:
         result = client.query(_render(INPUT_TOTALS[name], self._start, self._end))
         return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
 
     def prefetch(self, names: list[str], session: Callable[[], AbstractContextManager[Client]]) -> None:
-        """Query the named totals (those over facts only), in this order, on a thread of their own and in a
-        session opened with `session()`; a check waits only for the totals it reads."""
+        """Query the named totals (over facts only) on a thread, in a session opened with `session()`."""
         names = [name for name in dict.fromkeys(names) if "ref(" not in INPUT_TOTALS[name]]
-        self._pending = {name: Future() for name in names}
         if not names:
             return
 
-        def fetch() -> None:
-            try:
-                with session() as client:
-                    for name in names:
-                        self._pending[name].set_result(self._query(client, name))
-            except BaseException as error:  # raised by every check still waiting
-                for future in self._pending.values():
-                    if not future.done():
-                        future.set_exception(error)
+        def fetch() -> dict[str, list[dict]]:
+            with session() as client:
+                return {name: self._query(client, name) for name in names}
 
-        self._prefetch = threading.Thread(target=fetch, name="warehouse-totals", daemon=True)
-        self._prefetch.start()
+        executor = ThreadPoolExecutor(1, thread_name_prefix="warehouse-totals")
+        self._prefetched = executor.submit(fetch)
+        executor.shutdown(wait=False)
 
     def rows(self, name: str) -> list[dict]:
+        if name not in self._rows and self._prefetched is not None:
+            self._rows.update({key: rows for key, rows in self._prefetched.result().items() if key not in self._rows})
         if name not in self._rows:
-            pending = self._pending.get(name)
-            self._rows[name] = pending.result() if pending else self._query(self._client, name)
+            self._rows[name] = self._query(self._client, name)
         return self._rows[name]
 
     def close(self) -> None:
         """Wait for a prefetch still running (its session must close before the step's does)."""
-        if self._prefetch is not None:
-            self._prefetch.join()
+        if self._prefetched is not None:
+            wait([self._prefetched])
 
     def compare_with(self, reconciliation: Reconciliation) -> list[tuple]:
         columns = [column.split(".", 1) for column in reconciliation.inputs]
