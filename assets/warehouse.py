@@ -10,14 +10,11 @@ a fixed 0.1-0.5 s that grows with the data, and per-asset opens dominated a day'
 """
 
 
-import functools
 import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,7 +24,6 @@ from clickhouse_connect.driver.client import Client
 from assets.platform import WAREHOUSE_POOL, warehouse_database
 from core.settings import get_settings
 from pipelines.resources import PostgresResource, WarehouseResource
-from warehouse.client import companion_client
 from warehouse.loaders import FACTS, Fact, load_fact
 from warehouse.schema import apply_schema
 from warehouse.sql_models import (
@@ -170,46 +166,19 @@ class InputTotals:
     """The input totals for the days in [start, end), each queried on first use and then kept.
 
     One per step: the models' checks share it, so a fact scanned for one model's check is not scanned again
-    for the next. Totals over facts only can be `prefetch`ed: queried at once in a session of their own,
-    beside the model builds (a fact is not written while the step holds the warehouse). Totals over a model
-    are queried when a check first needs them, after that model was built (a check runs after its own model,
-    which comes after the models it refs).
+    for the next. The totals a check uses are read after the models they name were built (a check runs after
+    its own model, which comes after the models it refs).
     """
 
     def __init__(self, client: Client, start: date | None, end: date | None) -> None:
         self._client, self._start, self._end = client, start, end
         self._rows: dict[str, list[dict]] = {}
-        self._prefetched: Future | None = None
-
-    def _query(self, client: Client, name: str) -> list[dict]:
-        result = client.query(_render(INPUT_TOTALS[name], self._start, self._end))
-        return [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
-
-    def prefetch(self, names: list[str], session: Callable[[], AbstractContextManager[Client]]) -> None:
-        """Query the named totals (over facts only) on a thread, in a session opened with `session()`."""
-        names = [name for name in dict.fromkeys(names) if "ref(" not in INPUT_TOTALS[name]]
-        if not names:
-            return
-
-        def fetch() -> dict[str, list[dict]]:
-            with session() as client:
-                return {name: self._query(client, name) for name in names}
-
-        executor = ThreadPoolExecutor(1, thread_name_prefix="warehouse-totals")
-        self._prefetched = executor.submit(fetch)
-        executor.shutdown(wait=False)
 
     def rows(self, name: str) -> list[dict]:
-        if name not in self._rows and self._prefetched is not None:
-            self._rows.update({key: rows for key, rows in self._prefetched.result().items() if key not in self._rows})
         if name not in self._rows:
-            self._rows[name] = self._query(self._client, name)
+            result = self._client.query(_render(INPUT_TOTALS[name], self._start, self._end))
+            self._rows[name] = [dict(zip(result.column_names, row, strict=True)) for row in result.result_rows]
         return self._rows[name]
-
-    def close(self) -> None:
-        """Wait for a prefetch still running (its session must close before the step's does)."""
-        if self._prefetched is not None:
-            wait([self._prefetched])
 
     def compare_with(self, reconciliation: Reconciliation) -> list[tuple]:
         columns = [column.split(".", 1) for column in reconciliation.inputs]
@@ -271,9 +240,7 @@ class Checked:
 
 
 def _built_ahead(client: Client, models: list[SqlModel], start: date | None, end: date | None,
-                 wanted_checks: set[dg.AssetCheckKey] | None = None,
-                 side_session: Callable[[], AbstractContextManager[Client]] | None = None,
-                 ) -> Iterator[Built | Checked]:
+                 wanted_checks: set[dg.AssetCheckKey] | None = None) -> Iterator[Built | Checked]:
     """Build and check `models` in order on a worker thread, handing over each build and each model's checks
     as soon as they are done.
 
@@ -281,18 +248,10 @@ def _built_ahead(client: Client, models: list[SqlModel], start: date | None, end
     releases the GIL while it runs SQL, so Dagster records a model's days while its checks and the next
     model run. The models are still built one at a time, upstream first, in the one session; a model's
     checks run before the next model is built. `wanted_checks` (default: all) limits the checks computed.
-
-    With `side_session` (a second session on the same warehouse), the checks' totals over the facts are
-    queried in it from the start, beside the first builds: cores the build leaves idle scan the facts.
     """
     handed: queue.Queue = queue.Queue()
     stop = threading.Event()
     totals = InputTotals(client, start, end)
-    if side_session is not None:
-        totals.prefetch([column.split(".", 1)[0] for model in models if model.name in RECONCILIATIONS
-                         and (wanted_checks is None
-                              or dg.AssetCheckKey(dg.AssetKey(model.name), "reconciles_with_inputs") in wanted_checks)
-                         for column in RECONCILIATIONS[model.name].inputs], side_session)
 
     def work() -> None:
         try:
@@ -319,7 +278,6 @@ def _built_ahead(client: Client, models: list[SqlModel], start: date | None, end
     finally:
         stop.set()
         worker.join()  # the session closes after the worker's last statement, never under it
-        totals.close()  # and after the side session's
 
 
 def _model_spec(model: SqlModel) -> dg.AssetSpec:
@@ -358,8 +316,7 @@ def models_asset(name: str, models: dict[str, SqlModel], partitioned: bool) -> d
         with warehouse.client() as client:
             apply_schema(client)
             selected = cheapest_first(selected, table_rows(client))
-            side = functools.partial(companion_client, warehouse.clickhouse_url)
-            for item in _built_ahead(client, selected, start, end, wanted_checks, side):
+            for item in _built_ahead(client, selected, start, end, wanted_checks):
                 if isinstance(item, Built):
                     yield dg.MaterializeResult(asset_key=item.model.name, metadata={
                         "rows": item.run.rows, "days": f"{start}..{end}", "build_seconds": round(item.seconds, 3)})

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from assets.warehouse import MODEL_GROUP, Checked, InputTotals, _built_ahead, _check_results, _model_checks
+from assets.warehouse import MODEL_GROUP, InputTotals, _check_results
 from pipelines.definitions import defs
-from warehouse.client import companion_client, warehouse_client
+from warehouse.client import warehouse_client
 from warehouse.loaders import FACTS
 from warehouse.sql_models import ModelError, cheapest_first, load_models, materialize
 
@@ -136,32 +135,6 @@ def test_only_the_wanted_checks_run(migrated, seeded_month, built_warehouse):
     with warehouse_client(migrated.clickhouse_url) as client:
         results = _check_results(client, model, day, day + timedelta(days=1), wanted=wanted)
     assert [result.check_name for result in results] == ["gmv_not_negative"]
-
-
-def test_the_checks_fact_totals_are_scanned_in_the_side_session_beside_the_builds(migrated, seeded_month,
-                                                                                    built_warehouse):
-    models = [model for model in load_models().values() if model.partition_by]
-    day = seeded_month.start + timedelta(days=5)
-    side_queries: list[str] = []
-
-    @contextmanager
-    def side_session():
-        with companion_client(migrated.clickhouse_url) as side:
-            query = side.query
-
-            def counted(sql, *args, **kwargs):
-                side_queries.append(sql)
-                return query(sql, *args, **kwargs)
-
-            side.query = counted
-            yield side
-
-    with warehouse_client(migrated.clickhouse_url) as client:
-        items = list(_built_ahead(client, models, day, day + timedelta(days=1), side_session=side_session))
-    checked = [result for item in items if isinstance(item, Checked) for result in item.results]
-    assert len(checked) == sum(len(_model_checks(model)) for model in models) and all(r.passed for r in checked)
-    assert sum("fact_orders" in sql for sql in side_queries) == 1
-    assert not any("price_competitiveness" in sql for sql in side_queries)  # totals over a model: after its build
 
 
 def test_models_build_smallest_inputs_first_but_always_after_what_they_ref():

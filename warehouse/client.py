@@ -47,11 +47,20 @@ def _path_lock(path: Path, timeout_s: float | None) -> Iterator[None]:
             fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
-def _connect(url: str) -> Client:
+@contextmanager
+def warehouse_client(url: str, lock_timeout_s: float | None = None) -> Iterator[Client]:
+    """A clickhouse-connect client for `url`; closed (and the chDB path released) on exit."""
     if is_embedded(url):
-        return clickhouse_connect.get_client(dsn=f"chdb://{_chdb_path(url)}")
+        path = _chdb_path(url)
+        with _path_lock(path, lock_timeout_s):
+            client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+            try:
+                yield client
+            finally:
+                client.close()
+        return
     parts = urlsplit(url)
-    return clickhouse_connect.get_client(
+    client = clickhouse_connect.get_client(
         host=parts.hostname,
         port=parts.port or (8443 if parts.scheme == "https" else 8123),
         username=parts.username or "default",
@@ -59,32 +68,6 @@ def _connect(url: str) -> Client:
         secure=parts.scheme == "https",
         connect_timeout=5,
     )
-
-
-@contextmanager
-def warehouse_client(url: str, lock_timeout_s: float | None = None) -> Iterator[Client]:
-    """A clickhouse-connect client for `url`; closed (and the chDB path released) on exit."""
-    if is_embedded(url):
-        with _path_lock(_chdb_path(url), lock_timeout_s):
-            client = _connect(url)
-            try:
-                yield client
-            finally:
-                client.close()
-        return
-    client = _connect(url)
-    try:
-        yield client
-    finally:
-        client.close()
-
-
-@contextmanager
-def companion_client(url: str) -> Iterator[Client]:
-    """A second session beside one this process holds open with `warehouse_client(url)`, for a query run
-    alongside it (on its own thread). Embedded, chDB shares the engine between a process's sessions, so this
-    takes no path lock: open it only inside `warehouse_client(url)`, and close it before that closes."""
-    client = _connect(url)
     try:
         yield client
     finally:
