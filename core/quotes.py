@@ -2,8 +2,8 @@
 
 Cost per quote: the caller's Redis round trip (rate limit + night values), in-process cached pricing
 rules / FX / hotel facts / partner tier / decoded night values, and one row per quote (its offers as
-one JSONB array, batched into a COPY off the request) that keeps every price step server-side: the
-order needs the net rates, the partner sees only sell prices.
+one JSON array in a BYTEA, batched into a COPY off the request) that keeps every price step
+server-side: the order needs the net rates, the partner sees only sell prices.
 """
 
 from __future__ import annotations
