@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
-import subprocess
-import time
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from warehouse_fixtures import CITIES
 
 from core.partners import create_partner, create_staff_credentials
+from tests.browser import Page, needs_chromium
 from tests.live_server import serve
 from warehouse.client import warehouse_client
 
-pytest_plugins = ["warehouse_fixtures"]
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+pytest_plugins = ["warehouse_fixtures", "tests.browser"]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -30,37 +26,19 @@ def live_api(settings, migrated, built_warehouse):
         yield url
 
 
-def _browse(tmp_path: Path, url: str, expect: str = "<body") -> str:
-    """The DOM Chromium ends up with after following `url` (redirects, form posts) to the end.
-
-    With a form posted on load, headless Chromium sometimes dumps while the navigation is still in
-    flight (an empty document); such a dump is retried with a fresh profile, at most three times.
-    """
-    dom = ""
-    for attempt in range(3):
-        profile = tmp_path / f"profile-{time.monotonic_ns()}"
-        result = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-             f"--virtual-time-budget={15000 * (attempt + 1)}", "--dump-dom", url],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert result.returncode == 0, result.stderr[-2000:]
-        dom = result.stdout
-        if expect in dom:
-            break
-    return dom
+def _sign_in(browser: Page, api: str, client_id: str, secret: str, target: str) -> str:
+    """Sign in through the real login form, which lands on `target`; the DOM the browser ends up with."""
+    browser.goto(f"{api}{target}", "document.querySelector('#login-form')")
+    browser.fill("#client_id", client_id)
+    browser.fill("#client_secret", secret)
+    browser.js("document.querySelector('#sign-in').click()")
+    browser.wait_for("document.querySelector('#report-title')")
+    return browser.html()
 
 
-def _signed_in(tmp_path: Path, api: str, client_id: str, secret: str, target: str) -> str:
-    """Sign in through the real login form (auto-submitted by a local page), landing on `target`."""
-    page = tmp_path / "login.html"
-    page.write_text(
-        f'<html><body onload="document.forms[0].submit()"><form method="post" action="{api}/reports/login">'
-        f'<input name="client_id" value="{html.escape(client_id)}"><input name="client_secret" '
-        f'value="{html.escape(secret)}"><input name="next" value="{html.escape(target)}"></form></body></html>'
-    )
-    return _browse(tmp_path, page.as_uri(), expect="report-title")
+def _open(browser: Page, url: str) -> str:
+    browser.goto(url, "document.querySelector('#report-title')")
+    return browser.html()
 
 
 def _table(dom: str, table_id: str) -> list[list[str]]:
@@ -70,10 +48,10 @@ def _table(dom: str, table_id: str) -> list[list[str]]:
             for row in re.findall(r"<tr>(.*?)</tr>", body.group(1), re.S)]
 
 
-def test_sales_report_renders_warehouse_figures_in_chromium(engine, migrated, seeded_month, live_api, tmp_path):
+def test_sales_report_renders_warehouse_figures_in_chromium(engine, migrated, seeded_month, live_api, browser):
     operator = create_staff_credentials(engine, "operator")
     target = "/reports/sales?from=2026-01-01&to=2026-01-30"
-    dom = _signed_in(tmp_path, live_api, operator.client_id, operator.client_secret, target)
+    dom = _sign_in(browser, live_api, operator.client_id, operator.client_secret, target)
     assert 'id="report-title"' in dom, dom[:2000]
     bars = re.findall(r'<rect class="bar"[^>]*data-value="([^"]+)"', dom)
     assert len(bars) > 0 and any(Decimal(value) > 0 for value in bars)
@@ -93,22 +71,22 @@ def test_sales_report_renders_warehouse_figures_in_chromium(engine, migrated, se
     assert [Decimal(value) for value in re.findall(r'data-value="([^"]+)"', chart)] == [row[1] for row in daily]
 
 
-def test_filters_and_every_topic_render(engine, seeded_month, live_api, tmp_path):
+def test_filters_and_every_topic_render(engine, seeded_month, live_api, browser):
     finance = create_staff_credentials(engine, "finance")
     partner = seeded_month.partner_ids[0]
     target = f"/reports/cancellations?from=2026-01-01&to=2026-01-30&partner={partner}&city={CITIES[0]}"
-    dom = _signed_in(tmp_path, live_api, finance.client_id, finance.client_secret, target)
+    dom = _sign_in(browser, live_api, finance.client_id, finance.client_secret, target)
     rows = _table(dom, "cancellations-by-partner")
     assert rows and {(row[0], row[1]) for row in rows} == {(seeded_month.partner_names[0], CITIES[0])}
-    # The session cookie now lets the same browser profile open each topic; a fresh one is asked to sign in.
+    # The session cookie lets the same browser open each topic without signing in again.
     for topic, table_id in (("conversion", "conversion-daily"), ("suppliers", "suppliers"),
                             ("competitiveness", "competitiveness-wins")):
-        page = _signed_in(tmp_path, live_api, finance.client_id, finance.client_secret,
-                          f"/reports/{topic}?from=2026-01-01&to=2026-01-30")
+        page = _open(browser, f"{live_api}/reports/{topic}?from=2026-01-01&to=2026-01-30")
         assert _table(page, table_id), topic
         assert re.search(r'<rect class="bar"', page), topic
-    anonymous = _browse(tmp_path, f"{live_api}/reports/sales")
-    assert 'id="login-form"' in anonymous and "report-title" not in anonymous
+    browser.send("Network.clearBrowserCookies")  # a browser without the session is asked to sign in
+    browser.goto(f"{live_api}/reports/sales", "document.querySelector('#login-form')")
+    assert not browser.js("!!document.querySelector('#report-title')")
 
 
 def test_partners_cannot_open_reports_and_bad_filters_are_named(engine, api_client):

@@ -3,24 +3,18 @@ sign in, open a cycle, resolve a discrepancy with a note, approve the cycle."""
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import time
-from pathlib import Path
 from urllib.parse import urlencode
 
-import httpx
 import pytest
-from websockets.sync.client import connect
 
 from core.partners import create_staff_credentials
 from core.settlement import review
+from tests.browser import needs_chromium
 from tests.live_server import serve
 from tests.settlement_fixtures import STANDARD_ORDERS, STANDARD_PARTNERS, past_cycle, seed_cycle, standard_statement
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+pytest_plugins = ["tests.browser"]
+pytestmark = needs_chromium
 
 
 @pytest.fixture(scope="module")
@@ -31,106 +25,33 @@ def live_api(settings, migrated):
         yield url
 
 
-class Page:
-    """The smallest DevTools client a test needs: navigate, evaluate JavaScript, wait for a condition."""
-
-    def __init__(self, ws_url: str) -> None:
-        self.ws = connect(ws_url, max_size=None, open_timeout=30)
-        self.next_id = 0
-
-    def send(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv(timeout=30))
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-
-    def js(self, expression: str):
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.js(f"document.readyState === 'complete' && !!({expression})"):
-                    return
-            except RuntimeError:
-                pass  # the page is navigating: its context is gone for a moment
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {expression}; page: {self.js('document.body.innerText')[:1500]}")
-
-    def goto(self, url: str, ready: str) -> None:
-        self.send("Page.navigate", url=url)
-        self.wait_for(ready)
-
-    def close(self) -> None:
-        self.ws.close()
-
-
-@pytest.fixture
-def browser(tmp_path):
-    profile = tmp_path / "chromium-profile"
-    process = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-port=0",
-         f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
-        page = Page(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
-        page.send("Page.enable")
-        yield page
-        page.close()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-
-
-def _fill(page: Page, selector: str, value: str) -> None:
-    page.js(f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}")
-
-
 def test_finance_resolves_and_approves_through_the_page(engine, settings, live_api, browser):
     seeded = seed_cycle(engine, past_cycle(5), STANDARD_ORDERS, STANDARD_PARTNERS)
     finance = create_staff_credentials(engine, "finance")
 
     # Not signed in: the login form; a wrong secret is refused on the page.
     browser.goto(f"{live_api}/settlements", "document.querySelector('#login-form')")
-    _fill(browser, "#client_id", finance.client_id)
-    _fill(browser, "#client_secret", "wrong")
+    browser.fill("#client_id", finance.client_id)
+    browser.fill("#client_secret", "wrong")
     browser.js("document.querySelector('#sign-in').click()")
     browser.wait_for("document.querySelector('#login-error')")
     assert "not valid" in browser.js("document.querySelector('#login-error').innerText")
 
-    _fill(browser, "#client_id", finance.client_id)
-    _fill(browser, "#client_secret", finance.client_secret)
+    browser.fill("#client_id", finance.client_id)
+    browser.fill("#client_secret", finance.client_secret)
     browser.js("document.querySelector('#sign-in').click()")
     browser.wait_for("document.querySelector('#upload-form')")
 
     # Upload the supplier's statement through the page: a bad one is refused with its line, then the right one.
-    _fill(browser, "#upload-supplier", seeded.supplier)
-    _fill(browser, "#upload-period", seeded.cycle.key)
-    _fill(browser, "#upload-content", standard_statement(seeded).replace(",charged,85.00,", ",charged,85,00,"))
+    browser.fill("#upload-supplier", seeded.supplier)
+    browser.fill("#upload-period", seeded.cycle.key)
+    browser.fill("#upload-content", standard_statement(seeded).replace(",charged,85.00,", ",charged,85,00,"))
     browser.js("document.querySelector('#upload').click()")
     browser.wait_for("document.querySelector('#upload-error')")
     assert "line 4" in browser.js("document.querySelector('#upload-error').innerText")
-    _fill(browser, "#upload-supplier", seeded.supplier)
-    _fill(browser, "#upload-period", seeded.cycle.key)
-    _fill(browser, "#upload-content", standard_statement(seeded))
+    browser.fill("#upload-supplier", seeded.supplier)
+    browser.fill("#upload-period", seeded.cycle.key)
+    browser.fill("#upload-content", standard_statement(seeded))
     browser.js("document.querySelector('#upload').click()")
     browser.wait_for("document.querySelector('#discrepancies')")
     assert "4 discrepancies" in browser.js("document.querySelector('#message').innerText")
