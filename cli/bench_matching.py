@@ -46,12 +46,13 @@ def bench_matching(
                f"{time.perf_counter() - started:.1f}s")
     rows = []
     started = time.perf_counter()
+    workers = workers or default_workers()
     matcher = Matcher(data.catalog, MatcherConfig(ai_boost=ai_boost))
     prepared = time.perf_counter() - started
-    decisions = matcher.match(data.suppliers, workers=workers or default_workers())
+    decisions = matcher.match(data.suppliers, workers, keep_candidates=False)
     elapsed = time.perf_counter() - started
     typer.echo(f"matcher: catalog prepared in {prepared:.1f}s, {len(data.suppliers)} supplier hotels matched in "
-               f"{elapsed - prepared:.1f}s, {elapsed:.1f}s in all ({workers or default_workers()} processes)")
+               f"{elapsed - prepared:.1f}s, {elapsed:.1f}s in all ({workers} processes)")
     rows.append(("weighted_score" + (" +ai.boost" if ai_boost else ""), evaluate(decisions, data.truth), elapsed))
     if with_baseline:
         started = time.perf_counter()

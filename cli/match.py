@@ -36,7 +36,8 @@ def match(
     except (CsvInputError, ValueError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(2) from None
-    decisions = Matcher(catalog_rows, config).match(supplier_rows, workers=default_workers()) if catalog_rows else []
+    decisions = (Matcher(catalog_rows, config).match(supplier_rows, default_workers(), keep_candidates=False)
+                 if catalog_rows else [])
     if not catalog_rows:
         from core.matching.records import MatchDecision
 

@@ -163,3 +163,21 @@ def test_harsher_than_the_world_keeps_precision():
     assert metrics.precision >= 0.995
     assert metrics.recall >= 0.95
     assert metrics.review_rate <= 0.05
+
+
+def _summary(decisions):
+    return [(d.supplier_code, d.supplier_hotel_id, d.decision, d.hotel_id, d.score, d.reason,
+             [c.as_dict() for c in d.candidates]) for d in decisions]
+
+
+def test_forked_matching_decides_exactly_as_one_process():
+    from core.matching.world_data import labelled_set
+
+    data = labelled_set(seed=9292, hotels=4000)
+    assert len(data.suppliers) >= 8000  # large enough that match() forks
+    alone = Matcher(data.catalog).match(data.suppliers)
+    forked = Matcher(data.catalog)
+    assert _summary(forked.match(data.suppliers, workers=2)) == _summary(alone)
+    lean = forked.match(data.suppliers, workers=2, keep_candidates=False)
+    assert [d.candidates for d in lean] == [[]] * len(alone)
+    assert [(d.decision, d.hotel_id, d.score) for d in lean] == [(d.decision, d.hotel_id, d.score) for d in alone]

@@ -24,7 +24,6 @@ phone to compare.
 from __future__ import annotations
 
 import math
-import multiprocessing as mp
 import os
 from collections.abc import Sequence
 
@@ -32,12 +31,14 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from core.matching.config import MatcherConfig
+from core.matching.parallel import can_fork, collector_paused, fork_map, slices
 from core.matching.prepare import (
+    CoreWords,
     PreparedCatalog,
     Side,
     block,
+    distances_m,
     geo_block,
-    haversine_m,
     prepare_catalog,
     prepare_suppliers,
 )
@@ -66,23 +67,25 @@ def _name_similarity(sup: Side, i: int, cat: Side, j: int) -> float:
     return best / 100.0
 
 
-def _core_pair(a: tuple[str, ...], b: tuple[str, ...]) -> float | None:
-    if not a and not b:
+def _core_pair(a: CoreWords, b: CoreWords) -> float | None:
+    words_a, set_a, sorted_a, joined_a = a
+    words_b, set_b, sorted_b, joined_b = b
+    if not words_a and not words_b:
         return None
-    if not a or not b:
+    if not words_a or not words_b:
         return 0.5
-    if a == b or set(a) == set(b):
+    if set_a == set_b:
         return 1.0
-    if fuzz.ratio("".join(sorted(a)), "".join(sorted(b))) >= 90 or fuzz.ratio("".join(a), "".join(b)) >= 90:
+    if fuzz.ratio(sorted_a, sorted_b, score_cutoff=90) or fuzz.ratio(joined_a, joined_b, score_cutoff=90):
         return 1.0  # the same words split differently ("long shuijing" / "longshui jing")
     matched = 0
-    for token in a:
-        if token in b or any(fuzz.ratio(token, other) >= 80 for other in b):
+    for token in words_a:
+        if token in set_b or process.extractOne(token, words_b, scorer=fuzz.ratio, score_cutoff=80) is not None:
             matched += 1
-    return matched / max(len(a), len(b))
+    return matched / max(len(words_a), len(words_b))
 
 
-def _core_similarity(a: list[tuple[str, ...]], b: list[tuple[str, ...]]) -> float | None:
+def _core_similarity(a: list[CoreWords], b: list[CoreWords]) -> float | None:
     values = [v for x in a for y in b if (v := _core_pair(x, y)) is not None]
     return max(values) if values else None
 
@@ -139,31 +142,29 @@ class Matcher:
 
     def __init__(self, catalog: Sequence[CatalogHotel], config: MatcherConfig | None = None) -> None:
         self.config = config or MatcherConfig()
-        self.catalog = prepare_catalog(catalog)
+        with collector_paused():
+            self.catalog = prepare_catalog(catalog)
         weights = dict(self.config.weights)
         if not self.config.ai_boost:
             weights.pop("name_idf", None)
         self.weights = {k: v for k, v in weights.items() if v > 0}
 
-    def match(self, hotels: Sequence[SupplierHotel], workers: int = 1) -> list[MatchDecision]:
+    def match(self, hotels: Sequence[SupplierHotel], workers: int = 1,
+              keep_candidates: bool = True) -> list[MatchDecision]:
         """Decisions in input order. `workers` > 1 forks that many processes (the catalog is shared
-        copy-on-write) for inputs large enough to pay for it."""
-        if workers > 1 and len(hotels) >= 4 * PARALLEL_MIN_CHUNK and "fork" in mp.get_all_start_methods():
-            return self._match_parallel(hotels, workers)
-        sup = prepare_suppliers(hotels, self.catalog)
-        return [self._decide(hotels[i], sup, i) for i in range(len(hotels))]
-
-    def _match_parallel(self, hotels: Sequence[SupplierHotel], workers: int) -> list[MatchDecision]:
-        global _FORKED
-        chunk = max(PARALLEL_MIN_CHUNK, -(-len(hotels) // (workers * 4)))
-        _FORKED = (self, hotels)
-        try:
-            with mp.get_context("fork").Pool(workers) as pool:
-                parts = pool.map(_match_slice, [(start, min(start + chunk, len(hotels)))
-                                                for start in range(0, len(hotels), chunk)])
-        finally:
-            _FORKED = None
-        return [d for part in parts for d in part]
+        copy-on-write) for inputs large enough to pay for it. Without `keep_candidates` a decision
+        carries no candidate list (the CSV contract needs none; the review queue does)."""
+        with collector_paused():
+            if workers > 1 and len(hotels) >= 4 * PARALLEL_MIN_CHUNK and can_fork():
+                parts = fork_map(_match_slice, (self, hotels, keep_candidates),
+                                 slices(len(hotels), workers * 4, PARALLEL_MIN_CHUNK), workers)
+                return [d for part in parts for d in part]
+            sup = prepare_suppliers(hotels, self.catalog)
+            decisions = [self._decide(hotels[i], sup, i) for i in range(len(hotels))]
+        if not keep_candidates:
+            for decision in decisions:
+                decision.candidates = []
+        return decisions
 
     # ------------------------------------------------------------------ scoring
 
@@ -171,7 +172,7 @@ class Matcher:
                   ) -> dict[str, float | None]:
         cat = self.catalog.side
         name = _name_similarity(sup, i, cat, j)
-        core = _core_similarity(sup.core[i], cat.core[j])
+        core = _core_similarity(sup.core_words[i], cat.core_words[j])
         if sup.foreign[i] and not cat.raw_local[j]:
             # a name in another script and no local name to compare with: only a close name tells anything
             core = None
@@ -196,11 +197,12 @@ class Matcher:
         return features
 
     def _score(self, features: dict[str, float | None]) -> tuple[float, dict[str, float]]:
-        total = sum(self.weights[k] for k, v in features.items() if v is not None and k in self.weights)
+        weights = self.weights
+        present = [(k, weights[k], v) for k, v in features.items() if v is not None and k in weights]
+        total = sum([weight for _, weight, _ in present])
         if total <= 0:
             return 0.0, {}
-        contributions = {k: self.weights[k] * v / total for k, v in features.items()
-                         if v is not None and k in self.weights}
+        contributions = {k: weight * v / total for k, weight, v in present}
         return sum(contributions.values()), contributions
 
     def candidates(self, sup: Side, i: int) -> list[Candidate]:
@@ -210,16 +212,16 @@ class Matcher:
         near = geo_block(catalog, sup.lat[i], sup.lon[i])
         if len(near) > GEO_KEEP:
             # dense city centres hold hundreds of hotels per cell: keep the nearest few
-            d = haversine_m(sup.lat[i], sup.lon[i], cat.lat[near], cat.lon[near])
+            d = distances_m(catalog, sup.lat[i], sup.lon[i], near)
             near = near[np.argpartition(d, GEO_KEEP)[:GEO_KEEP]]
-        if others:
-            rows = np.union1d(near, np.fromiter(others, dtype=np.int64, count=len(others)))
+        if others:  # sorted and unique, as np.union1d gives it (half the cost for a few dozen rows)
+            rows = np.array(sorted(others.union(near.tolist())), dtype=np.int64)
         else:
             rows = near
         if len(rows) == 0:
             return []
-        distances = haversine_m(sup.lat[i], sup.lon[i], cat.lat[rows], cat.lon[rows])
-        names = process.cdist([sup.prelim[i]], [cat.prelim[j] for j in rows.tolist()],
+        distances = distances_m(catalog, sup.lat[i], sup.lon[i], rows)
+        names = process.cdist([sup.prelim[i]], catalog.prelim[rows],
                               scorer=fuzz.token_set_ratio, dtype=np.float32)[0] / 100.0
         geo = np.where(np.isnan(distances), 0.3, np.exp(-np.maximum(distances - 50.0, 0.0) / 500.0))
         code = catalog.country_ids.get(sup.country[i], -1)
@@ -297,12 +299,10 @@ class Matcher:
         return decision
 
 
-_FORKED: tuple[Matcher, Sequence[SupplierHotel]] | None = None
-
-
-def _match_slice(bounds: tuple[int, int]) -> list[MatchDecision]:
-    matcher, hotels = _FORKED
-    return matcher.match(hotels[bounds[0]:bounds[1]])
+def _match_slice(state: tuple[Matcher, Sequence[SupplierHotel], bool], bounds: tuple[int, int]
+                 ) -> list[MatchDecision]:
+    matcher, hotels, keep_candidates = state
+    return matcher.match(hotels[bounds[0]:bounds[1]], keep_candidates=keep_candidates)
 
 
 def default_workers() -> int:

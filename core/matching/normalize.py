@@ -70,6 +70,7 @@ def _pinyin_words() -> dict[str, str]:
 
 
 ABBREVIATIONS.update({k: v for k, v in _pinyin_words().items() if k not in ABBREVIATIONS})
+_EXPANSIONS = {short: tuple(long.split()) for short, long in ABBREVIATIONS.items()}
 
 # Words that say what a place is, not which one: ignored when comparing the distinguishing words.
 GENERIC_WORDS = frozenset({
@@ -156,19 +157,17 @@ def tokens(text: str | None, vocabulary: frozenset[str] | set[str] = frozenset()
     """Normalised tokens of a name or address, in order."""
     if not text:
         return []
-    text = unicodedata.normalize("NFKC", text).casefold()
-    text, had_han = _transliterate(text)
-    if not text.isascii():
-        text = unicodedata.normalize("NFKD", text)
-        text = "".join(c for c in text if not unicodedata.combining(c))
+    if text.isascii():
+        text, had_han = text.lower(), False  # NFKC and case-folding turn ASCII into its lower case, no more
+    else:
+        text, had_han = _transliterate(unicodedata.normalize("NFKC", text).casefold())
+        if not text.isascii():
+            text = unicodedata.normalize("NFKD", text)
+            text = "".join(c for c in text if not unicodedata.combining(c))
     text = text.replace("'", "").replace("-", "")  # shangri-la, int'l
-    raw = [t for t in _SPLIT_RE.split(text.replace("_", " ")) if t]
-    expanded: list[str] = []
-    for token in raw:
-        token = ABBREVIATIONS.get(token, token)
-        if token:
-            expanded.extend(token.split())
-    return _join_syllables(expanded, vocabulary) if had_han else expanded
+    words = [word for token in _SPLIT_RE.split(text.replace("_", " ")) if token
+             for word in _EXPANSIONS.get(token, (token,))]
+    return _join_syllables(words, vocabulary) if had_han else words
 
 
 def vocabulary_of(texts: Iterable[str | None], cache: dict[str, list[str]] | None = None) -> set[str]:

@@ -11,6 +11,7 @@ Blocking keeps cost roughly linear: a supplier hotel is compared only with catal
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,7 @@ from core.matching.records import CatalogHotel, SupplierHotel
 
 CELL_DEG = 0.009  # ~1 km of latitude
 MAX_TOKEN_POSTINGS = 60  # words shared by more hotels than this in a country are not used for blocking
+_NOT_ALNUM_RE = re.compile(r"[\W_]+")  # \w is str.isalnum() plus "_"
 
 
 def _cell_row(lat: float) -> int:
@@ -36,14 +38,23 @@ def _cell_col(lon: float, row: int) -> int:
 
 
 def _raw_local(text: str | None) -> str:
+    """A name written (partly) outside ASCII, reduced to its letters and digits; "" for ASCII names."""
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(c for c in text if c.isalnum()) if any(ord(c) > 0x7F for c in text) else ""
+    return "" if text.isascii() else _NOT_ALNUM_RE.sub("", text)
 
 
 def _country(value: str | None) -> str:
     return (value or "").strip().upper()
+
+
+# distinguishing words of one name variant: (words, as a set, sorted and joined, joined)
+CoreWords = tuple[tuple[str, ...], frozenset[str], str, str]
+
+
+def core_words(words: tuple[str, ...]) -> CoreWords:
+    return words, frozenset(words), "".join(sorted(words)), "".join(words)
 
 
 @dataclass
@@ -59,6 +70,7 @@ class Side:
     raw_local: list[list[str]]  # names in their own script, for direct comparison
     tokens: list[set[str]]  # all name tokens (for IDF and blocking)
     core: list[list[tuple[str, ...]]]  # distinguishing words per name variant
+    core_words: list[list[CoreWords]]  # the same, with the forms the core comparison reads
     foreign: list[bool]  # name written in a non-Latin script
     local_city: list[bool]  # city also known in its local script
     addresses: list[list[str]]
@@ -73,8 +85,8 @@ def _prepare(rows: Sequence, vocabulary: set[str], catalog: bool,
              token_cache: dict[str | None, list[str]] | None = None) -> Side:
     n = len(rows)
     side = Side(ids=[], country=[], lat=np.full(n, np.nan), lon=np.full(n, np.nan), star=np.full(n, np.nan),
-                names=[], raw_local=[], tokens=[], core=[], foreign=[], local_city=[], addresses=[], numbers=[],
-                name_numbers=[], cities=[], phone=[])
+                names=[], raw_local=[], tokens=[], core=[], core_words=[], foreign=[], local_city=[], addresses=[],
+                numbers=[], name_numbers=[], cities=[], phone=[])
     token_cache = token_cache if token_cache is not None else {}
 
     def toks(text: str | None) -> list[str]:
@@ -110,6 +122,7 @@ def _prepare(rows: Sequence, vocabulary: set[str], catalog: bool,
         side.name_numbers.append(nz.numbers(all_tokens))
         side.tokens.append(all_tokens)
         side.core.append([nz.core_tokens(v, city_tokens) for v in name_variants if v] or [()])
+        side.core_words.append([core_words(c) for c in side.core[-1]])
         addr_variants = [toks(row.address)]
         if catalog and row.address_local:
             addr_variants.append(toks(row.address_local))
@@ -134,6 +147,9 @@ class PreparedCatalog:
     city_index: dict[tuple[str, str], list[int]]
     idf: dict[str, float]
     default_idf: float
+    lat_rad: np.ndarray  # latitudes in radians and their cosines, for distances to many rows at once
+    cos_lat: np.ndarray
+    prelim: np.ndarray  # Side.prelim as an object array, indexed by candidate rows
 
 
 def prepare_catalog(hotels: Sequence[CatalogHotel]) -> PreparedCatalog:
@@ -176,9 +192,10 @@ def prepare_catalog(hotels: Sequence[CatalogHotel]) -> PreparedCatalog:
     country_ids = {c: k for k, c in enumerate(sorted(set(side.country)))}
     country_code = np.array([country_ids[c] for c in side.country], dtype=np.int32)
     cells_np = {k: np.array(v, dtype=np.int64) for k, v in cells.items()}
+    lat_rad = np.radians(side.lat)
     return PreparedCatalog(side, vocabulary, cells_np, country_code, country_ids, token_index, dict(name_index),
-                           dict(phone_index), dict(city_index), idf,
-                           math.log(n + 1))
+                           dict(phone_index), dict(city_index), idf, math.log(n + 1), lat_rad, np.cos(lat_rad),
+                           np.array(side.prelim, dtype=object))
 
 
 def prepare_suppliers(hotels: Sequence[SupplierHotel], catalog: PreparedCatalog) -> Side:
@@ -244,6 +261,15 @@ def haversine_m(lat1: float, lon1: float, lat2: np.ndarray, lon2: np.ndarray) ->
     dlmb = np.radians(lon2 - lon1)
     a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
     return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def distances_m(catalog: PreparedCatalog, lat: float, lon: float, rows: np.ndarray) -> np.ndarray:
+    """haversine_m from (lat, lon) to catalog rows, with the catalog's radians and cosines precomputed."""
+    p1 = np.radians(lat)
+    dphi = catalog.lat_rad[rows] - p1
+    dlmb = np.radians(catalog.side.lon[rows] - lon)
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * catalog.cos_lat[rows] * np.sin(dlmb / 2) ** 2
+    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))  # a >= 0: a sum of non-negative terms
 
 
 def iter_ids(rows: Iterable[SupplierHotel]) -> list[tuple[str, str]]:
