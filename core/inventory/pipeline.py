@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import redis
 
+from core.collector import collector_paused
 from core.inventory import store
 from core.inventory.cache import CacheCounts, refresh_supplier
 from core.inventory.sync import SupplierSyncResult, sync_suppliers
@@ -52,9 +53,11 @@ def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | N
                                        max_bad_share=max_bad_share, only=only, base_urls=base_urls)
     adapters = _adapters(settings, database_url, only, base_urls)
     try:
-        return asyncio.run(sync_suppliers(
-            adapters, "inventory", database_url, run_id=run_id, window_start=start or dt.date.today(), days=days,
-            batch_hotels=batch_hotels, parallel_batches=parallel_batches, max_bad_share=max_bad_share))
+        with collector_paused():
+            return asyncio.run(sync_suppliers(
+                adapters, "inventory", database_url, run_id=run_id, window_start=start or dt.date.today(),
+                days=days, batch_hotels=batch_hotels, parallel_batches=parallel_batches,
+                max_bad_share=max_bad_share))
     finally:
         flush_calls(settings.model_copy(update={"database_url": database_url}))
 

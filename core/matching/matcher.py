@@ -30,8 +30,9 @@ from collections.abc import Sequence
 import numpy as np
 from rapidfuzz import fuzz, process
 
+from core.collector import collector_paused
 from core.matching.config import MatcherConfig
-from core.matching.parallel import can_fork, collector_paused, fork_map, slices
+from core.matching.parallel import can_fork, fork_map, slices
 from core.matching.prepare import (
     CoreWords,
     PreparedCatalog,

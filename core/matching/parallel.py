@@ -1,17 +1,13 @@
-"""Matching work split over forked processes, and the collector paused while it builds.
+"""Matching work split over forked processes.
 
 Forked workers inherit the prepared catalog copy-on-write, so nothing large is pickled to them.
-The cyclic garbage collector is paused while the matcher builds millions of small objects (token
-lists, tuples, decisions) that hold no reference cycles: each generation-2 pass would walk all of
-them again, which cost ~40 % of the catalog preparation.
 """
 
 from __future__ import annotations
 
 import gc
 import multiprocessing as mp
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -46,15 +42,3 @@ def slices(total: int, parts: int, minimum: int) -> list[tuple[int, int]]:
     """[start, end) bounds cutting `total` rows into about `parts` slices of at least `minimum` rows."""
     size = max(minimum, -(-total // max(parts, 1)))
     return [(start, min(start + size, total)) for start in range(0, total, size)]
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Pause the cyclic collector (reference counting still frees everything acyclic); restore it after."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
