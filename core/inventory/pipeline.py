@@ -41,7 +41,7 @@ def run_content_sync(settings: Settings, database_url: str, run_id: str | None =
 
 
 def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | None = None, days: int = 30,
-                       start: dt.date | None = None, batch_hotels: int = 50, parallel_batches: int = 3,
+                       start: dt.date | None = None, batch_hotels: int = 200, parallel_batches: int = 3,
                        max_bad_share: float = 0.05, only: list[str] | None = None,
                        base_urls: dict[str, str] | None = None, processes: bool = False
                        ) -> dict[str, SupplierSyncResult]:

@@ -158,7 +158,7 @@ def screen(rates: list[NightlyRate], hotel_ids: dict[str, int], window: tuple[dt
 
 
 async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_start: dt.date, days: int, *,
-                         run_id: str | None = None, batch_hotels: int = 50, parallel_batches: int = 3,
+                         run_id: str | None = None, batch_hotels: int = 200, parallel_batches: int = 3,
                          max_bad_share: float = 0.05) -> SupplierSyncResult:
     """Rates and availability for [window_start, window_start + days) for every hotel of one supplier."""
     code = adapter.code
@@ -245,7 +245,7 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
 
 
 async def sync_suppliers(adapters: list[SupplierAdapter], feed: str, database_url: str, *, run_id: str | None = None,
-                         window_start: dt.date | None = None, days: int = 30, batch_hotels: int = 50,
+                         window_start: dt.date | None = None, days: int = 30, batch_hotels: int = 200,
                          parallel_batches: int = 3, max_bad_share: float = 0.05) -> dict[str, SupplierSyncResult]:
     """Sync every supplier concurrently; one supplier's failure never stops the others."""
 
