@@ -69,8 +69,7 @@ class Side:
     names: list[list[tuple[str, str]]]  # per hotel: (token string, compact) variants (English, local)
     raw_local: list[list[str]]  # names in their own script, for direct comparison
     tokens: list[set[str]]  # all name tokens (for IDF and blocking)
-    core: list[list[tuple[str, ...]]]  # distinguishing words per name variant
-    core_words: list[list[CoreWords]]  # the same, with the forms the core comparison reads
+    core_words: list[list[CoreWords]]  # distinguishing words per name variant, in the forms compared
     foreign: list[bool]  # name written in a non-Latin script
     local_city: list[bool]  # city also known in its local script
     addresses: list[list[str]]
@@ -85,7 +84,7 @@ def _prepare(rows: Sequence, vocabulary: set[str], catalog: bool,
              token_cache: dict[str | None, list[str]] | None = None) -> Side:
     n = len(rows)
     side = Side(ids=[], country=[], lat=np.full(n, np.nan), lon=np.full(n, np.nan), star=np.full(n, np.nan),
-                names=[], raw_local=[], tokens=[], core=[], core_words=[], foreign=[], local_city=[], addresses=[],
+                names=[], raw_local=[], tokens=[], core_words=[], foreign=[], local_city=[], addresses=[],
                 numbers=[], name_numbers=[], cities=[], phone=[])
     token_cache = token_cache if token_cache is not None else {}
 
@@ -121,8 +120,8 @@ def _prepare(rows: Sequence, vocabulary: set[str], catalog: bool,
         all_tokens = {t for v in name_variants for t in v}
         side.name_numbers.append(nz.numbers(all_tokens))
         side.tokens.append(all_tokens)
-        side.core.append([nz.core_tokens(v, city_tokens) for v in name_variants if v] or [()])
-        side.core_words.append([core_words(c) for c in side.core[-1]])
+        side.core_words.append([core_words(nz.core_tokens(v, city_tokens)) for v in name_variants if v]
+                               or [core_words(())])
         addr_variants = [toks(row.address)]
         if catalog and row.address_local:
             addr_variants.append(toks(row.address_local))
@@ -161,8 +160,8 @@ def prepare_catalog(hotels: Sequence[CatalogHotel]) -> PreparedCatalog:
         row = _cell_row(side.lat[i])
         cells[(row, _cell_col(side.lon[i], row))].append(i)
     token_index: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for i, cores in enumerate(side.core):
-        for token in frozenset().union(*cores):
+    for i, cores in enumerate(side.core_words):
+        for token in frozenset().union(*(words for words, *_ in cores)):
             token_index[(side.country[i], token)].append(i)
     token_index = {k: v for k, v in token_index.items() if len(v) <= MAX_TOKEN_POSTINGS}
     name_index: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -237,7 +236,8 @@ def block(catalog: PreparedCatalog, sup: Side, i: int) -> tuple[set[int], set[in
     candidates: set[int] = set()
     lat = sup.lat[i]
     country = sup.country[i]
-    rare = sorted(frozenset().union(*sup.core[i]), key=lambda t: token_df(catalog, country, t))[:2]
+    rare = sorted(frozenset().union(*(words for words, *_ in sup.core_words[i])),
+                  key=lambda t: token_df(catalog, country, t))[:2]
     for token in rare:
         hit = catalog.token_index.get((country, token))
         if hit:
@@ -254,22 +254,21 @@ def block(catalog: PreparedCatalog, sup: Side, i: int) -> tuple[set[int], set[in
     return candidates, phone_hits
 
 
+def _great_circle_m(lat1: float, lat2_rad: np.ndarray, cos_lat2: np.ndarray, dlon: np.ndarray) -> np.ndarray:
+    p1 = np.radians(lat1)
+    a = np.sin((lat2_rad - p1) / 2) ** 2 + np.cos(p1) * cos_lat2 * np.sin(np.radians(dlon) / 2) ** 2
+    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))  # a >= 0: a sum of non-negative terms
+
+
 def haversine_m(lat1: float, lon1: float, lat2: np.ndarray, lon2: np.ndarray) -> np.ndarray:
     """Great-circle distances in metres from one point to many (NaN where a coordinate is missing)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi = p2 - p1
-    dlmb = np.radians(lon2 - lon1)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+    lat2_rad = np.radians(lat2)
+    return _great_circle_m(lat1, lat2_rad, np.cos(lat2_rad), lon2 - lon1)
 
 
 def distances_m(catalog: PreparedCatalog, lat: float, lon: float, rows: np.ndarray) -> np.ndarray:
     """haversine_m from (lat, lon) to catalog rows, with the catalog's radians and cosines precomputed."""
-    p1 = np.radians(lat)
-    dphi = catalog.lat_rad[rows] - p1
-    dlmb = np.radians(catalog.side.lon[rows] - lon)
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * catalog.cos_lat[rows] * np.sin(dlmb / 2) ** 2
-    return 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.minimum(a, 1.0)))  # a >= 0: a sum of non-negative terms
+    return _great_circle_m(lat, catalog.lat_rad[rows], catalog.cos_lat[rows], catalog.side.lon[rows] - lon)
 
 
 def iter_ids(rows: Iterable[SupplierHotel]) -> list[tuple[str, str]]:
