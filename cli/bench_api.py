@@ -405,6 +405,7 @@ class _TimedApp:
 def bench_api(
     seconds: int = typer.Option(10, min=1, help="Duration of each load phase."),
     connections: int = typer.Option(4, min=1, help="Keep-alive connections at saturation (few beat many here)."),
+    rounds: int = typer.Option(3, min=1, help="Alternating saturation rounds (bare, quotes); each side's best counts."),
     rate: float = typer.Option(200.0, min=1, help="Requests/s of the fixed-rate quote phase."),
     hotels: int = typer.Option(400, min=20, help="Master hotels in the simulated world."),
     orders: int = typer.Option(100, min=0, help="Orders created one after another for the order latency."),
@@ -480,10 +481,19 @@ def bench_api(
         tool = "wrk" if use_wrk else "python closed-loop generator"
         for warm_url in (f"{api}/v1/quotes", f"http://127.0.0.1:{bare_port}/v1/quotes"):
             saturate(warm_url, body, headers, 2, connections)
-        with step(f"Saturating the bare endpoint ({tool}, {connections} connections, {seconds}s)"):
-            bare = saturate(f"http://127.0.0.1:{bare_port}/v1/quotes", body, headers, seconds, connections)
-        with step(f"Saturating POST /v1/quotes ({tool}, {connections} connections, {seconds}s)"):
-            quotes = saturate(f"{api}/v1/quotes", body, headers, seconds, connections)
+        # Rounds alternate; each side keeps its best. A handful of keep-alive connections may all land on one
+        # uvicorn worker (the kernel hands each to whichever worker accepts first), leaving a core idle: the best
+        # of several rounds is each side at its true saturation, whichever side a bad split hit.
+        bare_rounds, quote_rounds = [], []
+        for index in range(rounds):
+            with step(f"Round {index + 1}/{rounds}: saturating the bare endpoint, then POST /v1/quotes ({tool}, "
+                      f"{connections} connections, {seconds}s each)"):
+                bare_rounds.append(saturate(f"http://127.0.0.1:{bare_port}/v1/quotes", body, headers, seconds,
+                                            connections))
+                quote_rounds.append(saturate(f"{api}/v1/quotes", body, headers, seconds, connections))
+        bare = max(bare_rounds, key=lambda result: result["rps"])
+        quotes = max(quote_rounds, key=lambda result: result["rps"])
+        quotes["errors"] = sum(result["errors"] for result in quote_rounds)
         with step(f"Bare endpoint at a fixed {rate:g} requests/s ({seconds}s, open loop)"):
             bare_fixed = _run_loadgen(["open", f"http://127.0.0.1:{bare_port}/v1/quotes", body, json.dumps(headers),
                                        str(seconds), str(rate)])
@@ -499,6 +509,8 @@ def bench_api(
         with psycopg.connect(admin_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     _report(bare, quotes, bare_fixed, fixed, rate, order_stats, len(offers), tool, connections, workers)
+    typer.echo("saturation rounds, req/s: bare " + ", ".join(f"{r['rps']:.0f}" for r in bare_rounds)
+               + "; quotes " + ", ".join(f"{r['rps']:.0f}" for r in quote_rounds) + " (best of each above)")
     typer.echo(f"server logs (warnings and errors only): {api_log} ({_lines(api_log)} lines), "
                f"{bare_log} ({_lines(bare_log)} lines)")
 

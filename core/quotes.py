@@ -87,10 +87,43 @@ class QuoteCaches:
     partners: _TtlMap = field(default_factory=lambda: _TtlMap(PARTNER_TTL_S))
     cities: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
     product_sets: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
-    night_keys: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
+    stays: _TtlMap = field(default_factory=lambda: _TtlMap(PRODUCT_SET_TTL_S))
+    values_ttl_s: float = 0.0  # QUOTE_CACHE_MS: how long a stay's night values and priced offers are reused
     rooms: _TtlMap = field(default_factory=lambda: _TtlMap(FACTS_TTL_S))
     decoder: StayDecoder = field(default_factory=lambda: StayDecoder())
     writer: QuoteWriter | None = None
+
+    def stay(self, keys: tuple, check_in: dt.date, check_out: dt.date, products: list[Product]) -> StayCache:
+        """The cache entry of one product set and stay (its night keys built once)."""
+        key = (keys, check_in, check_out)
+        stay = self.stays.get(key)
+        if stay is None or stay.products is not products:
+            stay = StayCache(products, hotcache.product_night_keys(products, hotcache.nights_of(check_in, check_out)))
+            self.stays.put(key, stay)
+        return stay
+
+
+@dataclass(slots=True)
+class StayCache:
+    """One product set and stay: its hot-cache keys, the values last read for them, and the offers priced from
+    those values (per partner, currency and occupancy).
+
+    Values are reused for `QuoteCaches.values_ttl_s` (QUOTE_CACHE_MS), so the same search repeated within that
+    time reads Redis and prices once; every quote still gets its own ids, expiry and stored row. Reading the
+    values again starts a new set of priced offers, so nothing priced from older values outlives them.
+    """
+
+    products: list[Product]
+    keys: list[str]
+    values: list | None = None
+    read_at: float = 0.0
+    priced: dict = field(default_factory=dict)
+
+    def fresh(self, ttl_s: float) -> bool:
+        return self.values is not None and time.monotonic() - self.read_at < ttl_s
+
+    def store(self, values: list) -> None:
+        self.values, self.read_at, self.priced = values, time.monotonic(), {}
 
 
 QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at", "offers")
@@ -153,7 +186,9 @@ def caches_for(state) -> QuoteCaches:
     caches = getattr(state, "quote_caches", None)
     if caches is None:
         settings = state.settings
-        caches = QuoteCaches(fx=FxCache(settings.exchange_rate_cache_ttl, settings.default_currency))
+        values_ttl_s = settings.quote_cache_ms / 1000
+        caches = QuoteCaches(fx=FxCache(settings.exchange_rate_cache_ttl, settings.default_currency),
+                             stays=_TtlMap(max(PRODUCT_SET_TTL_S, values_ttl_s)), values_ttl_s=values_ttl_s)
         endpoints = getattr(state, "endpoints", None)
         dsn = plain_url(endpoints.database_url) if endpoints is not None else None
         caches.writer = QuoteWriter(state.pg, dsn, settings.query_timeout_ms / 1000)
@@ -384,35 +419,65 @@ def _monotone(rules: tuple) -> bool:
 
 
 async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, request: dict,
-                      products: list[Product], default_currency: str, values: list | None = None) -> dict:
+                      products: list[Product], default_currency: str, values: list | None = None,
+                      priced: dict | None = None) -> dict:
     """Price every sellable offer for `products` and store the quote; returns the response body.
 
     `values` are the MGET results of `product_night_keys(products, nights)` when the caller already
-    fetched them (in its own pipeline); otherwise they are read here.
+    fetched them (in its own pipeline); otherwise they are read here. `priced` (a `StayCache.priced` of those
+    very values) keeps the priced offers for the next identical search.
     """
     check_in: dt.date = request["check_in"]
     check_out: dt.date = request["check_out"]
     rooms: int = request["rooms"]
-    nights = hotcache.nights_of(check_in, check_out)
     partner = await partner_facts(pool, caches, partner_id)
     sell_currency = request.get("currency") or partner.credit_currency or default_currency
-
-    stays: list[tuple[Product, tuple[StayRate, ...]]] = []
-    if products:
-        if values is None:
-            values = await redis.mget(hotcache.product_night_keys(products, nights))
-        stays = stays_of(caches.decoder, values, products, len(nights))
-    sellable = [(product, rate) for product, rates in stays for rate in rates if rate.allotment >= rooms]
     guests = request["adults"] + len(request.get("children_ages") or ())
     per_room = -(-guests // rooms)  # the fullest room of an even split
+    rules = await caches.rules.rules(pool)
+    fx = await caches.fx.table(pool)
+
+    # Everything the offers depend on beyond the values and the stay (hotel facts and room capacities change
+    # on their own TTLs, far longer than the values are kept). Rules and FX by identity: a reload is new.
+    memo_key = (partner_id, partner.tier, request.get("currency"), sell_currency, rooms, per_room)
+    hit = priced.get(memo_key) if priced is not None else None
+    if hit is not None and hit[0] is rules and hit[1] is fx:
+        offers, stored = hit[2], hit[3]
+    else:
+        if values is None and products:
+            values = await redis.mget(hotcache.product_night_keys(products, hotcache.nights_of(check_in, check_out)))
+        offers, stored = await _priced_offers(pool, caches, partner_id, partner, request, products, values or [],
+                                              sell_currency, per_room, rules, fx)
+        if priced is not None:
+            priced[memo_key] = (rules, fx, offers, stored)
+
+    quote_id, offer_ids = new_quote_ids(len(offers))
+    now = dt.datetime.now(dt.UTC)
+    expires_at = now + QUOTE_TTL
+    rows = [{"id": oid, **row} for oid, row in zip(offer_ids, stored, strict=True)]
+    caches.writer.add((quote_id, uuid.UUID(partner_id), orjson.dumps(request).decode(), sell_currency, now,
+                       expires_at, orjson.dumps(rows)))
+    return {
+        "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
+        "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency,
+        "offers": [{"offer_id": oid, **offer} for oid, offer in zip(offer_ids, offers, strict=True)],
+    }
+
+
+async def _priced_offers(pool, caches: QuoteCaches, partner_id: str, partner: PartnerFacts, request: dict,
+                         products: list[Product], values: list, sell_currency: str, per_room: int, rules: list,
+                         fx) -> tuple[list[dict], list[dict]]:
+    """The quote's offers, cheapest first, without their ids: (what the partner sees, what is stored)."""
+    check_in: dt.date = request["check_in"]
+    rooms: int = request["rooms"]
+    nights = hotcache.nights_of(check_in, request["check_out"])
+    stays = stays_of(caches.decoder, values, products, len(nights)) if products else []
+    sellable = [(product, rate) for product, rates in stays for rate in rates if rate.allotment >= rooms]
     facts: dict[str, HotelFacts] = {}
     if sellable:
         capacity = await room_capacity(pool, caches, {rate.first[_ROOM_TYPE] for _, rate in sellable})
         sellable = [(p, rate) for p, rate in sellable if capacity.get(rate.first[_ROOM_TYPE], 0) >= per_room]
         facts = await hotel_facts(pool, caches, {product.hotel_id for product, _ in sellable})
-    rules = await caches.rules.rules(pool)
-    fx = await caches.fx.table(pool)
-
     # Within one supplier hotel the rules are the same for every rate, and a markup chain with every
     # percentage above -100 % keeps the order of net prices: only the cheapest net of each offer key and
     # supplier needs pricing. The full chain runs for those; the cheapest sell per offer key wins.
@@ -466,12 +531,9 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     # The one rounding place of the price chain (as in `pricing.breakdown_of`).
     ranked = sorted(((item.sell_exact.quantize(unit, rounding=ROUND_HALF_UP), item) for item in best.values()),
                     key=lambda pair: (pair[0], pair[1].product.hotel_id, pair[1].rate.first[_ROOM_NAME]))[:MAX_OFFERS]
-    quote_id, offer_ids = new_quote_ids(len(ranked))
-    now = dt.datetime.now(dt.UTC)
-    expires_at = now + QUOTE_TTL
     night_labels = [night.isoformat() for night in nights]
     offers_out, stored = [], []
-    for rank, (offer_id, (sell, item)) in enumerate(zip(offer_ids, ranked, strict=True)):
+    for rank, (sell, item) in enumerate(ranked):
         first, net = item.rate.first, item.net
         ratio = item.sell_exact / net if net else Decimal(0)
         nightly = [{"date": day, "price": {"amount": str((night_net * rooms * ratio).quantize(unit, ROUND_HALF_UP)),
@@ -484,14 +546,14 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
                       for rule in policy_net]
         sell_text = str(sell)
         offers_out.append({
-            "offer_id": offer_id, "hotel_id": item.product.hotel_id, "hotel_name": item.hotel.name,
+            "hotel_id": item.product.hotel_id, "hotel_name": item.hotel.name,
             "room_type": first[_ROOM_NAME], "board": first[_BOARD],
             "total_price": {"amount": sell_text, "currency": sell_currency},
             "nightly": nightly, "cancellation_policy": policy_out, "refundable": item.rate.refundable,
         })
         platform_rule, partner_rule = item.rules
         stored.append({  # the `quote_offers` view's element (migration 0005): every step of the price chain
-            "id": offer_id, "rank": rank, "hotel_id": item.product.hotel_id, "hotel_name": item.hotel.name,
+            "rank": rank, "hotel_id": item.product.hotel_id, "hotel_name": item.hotel.name,
             "supplier_code": item.product.supplier_code, "supplier_hotel_id": item.product.supplier_hotel_id,
             "room_type_id": first[_ROOM_TYPE], "room_type": first[_ROOM_NAME], "room_code": first[_ROOM_CODE],
             "board": first[_BOARD], "rate_plan": first[_PLAN], "rate_key": first[_RATE_KEY],
@@ -502,12 +564,7 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
             "refundable": item.rate.refundable, "nightly_net": item.rate.nightly_text,
             "supplier_policy": policy_stored, "cancellation_policy": policy_out,
         })
-    caches.writer.add((quote_id, uuid.UUID(partner_id), orjson.dumps(request).decode(), sell_currency, now,
-                       expires_at, orjson.dumps(stored)))
-    return {
-        "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
-        "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency, "offers": offers_out,
-    }
+    return offers_out, stored
 
 
 async def stored_quote(pool, partner_id: str, quote_id: str) -> dict | None:

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     risk_score_threshold: int = Field(80, ge=0, le=100)
     default_currency: str = "CNY"
     exchange_rate_cache_ttl: int = Field(3600, ge=0)
+    # QUOTE_CACHE_MS: an API process reuses a search's hot-cache values and priced offers this long (0: never).
+    quote_cache_ms: int = Field(2000, ge=0, le=60_000)
     sync_interval_ms: int = Field(300_000, gt=0)
     retry_max_attempts: int = Field(3, ge=1)
     retry_backoff_ms: int = Field(1000, ge=0)

@@ -18,6 +18,6 @@ def test_bench_api_tiny(settings, monkeypatch):
     assert result.exit_code == 0, result.output
     out = result.output
     for figure in ("bare FastAPI constant (baseline)", "POST /v1/quotes", "quote throughput / bare throughput",
-                   "quote p99 at 20 req/s", "order p99 minus simulator time"):
+                   "quote p99 at 20 req/s", "order p99 minus simulator time", "saturation rounds, req/s"):
         assert figure in out, figure
     assert "POST /v1/orders ×3" in out  # all three orders confirmed

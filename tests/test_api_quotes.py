@@ -4,12 +4,46 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
+from contextlib import ExitStack
 from decimal import Decimal
 
+import pytest
+import redis
 import sqlalchemy as sa
 
 from api.schemas import QuoteResponse
 from tests.api_fixtures import auth, new_partner, seed_city
+
+
+@pytest.fixture
+def app_with_quote_cache(settings, migrated):
+    """Makes an app (its own process caches) with QUOTE_CACHE_MS as the test asks."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with ExitStack() as stack:
+        def make(quote_cache_ms: int) -> TestClient:
+            app = create_app(settings.model_copy(update={"quote_cache_ms": quote_cache_ms}), migrated)
+            return stack.enter_context(TestClient(app, raise_server_exceptions=False))
+
+        yield make
+
+
+def _reprice(redis_url: str, room, nights: list[dt.date], net: Decimal) -> None:
+    """What a sync does to the hot cache: rewrite a room's nights at a new net price."""
+    from core import hotcache
+
+    client = redis.Redis.from_url(redis_url)
+    for night in nights:
+        key = hotcache.night_key(room.supplier_code, room.supplier_hotel_id, night)
+        rates = json.loads(client.get(key))
+        for rate in rates:
+            if rate[1] == room.room_code:
+                rate[5] = str(net)
+        client.set(key, json.dumps(rates))
+    client.close()
 
 
 def _stay(rooms):
@@ -157,13 +191,14 @@ def test_quotes_answered_right_before_shutdown_are_stored(settings, migrated, en
     assert body["offers"] and stored == len(body["offers"])
 
 
-def test_cheaper_rate_plan_of_the_same_room_is_the_offer(api_client, engine, redis_url):
+def test_cheaper_rate_plan_of_the_same_room_is_the_offer(app_with_quote_cache, engine, redis_url):
     """Two rate plans of one room (same board, refundability): one offer, at the cheaper plan's price;
     a plan missing a night of the stay is not sellable at all. (Other tests' markup rules may apply:
-    prices are compared with this room's own quote before the extra plans.)"""
-    import redis
-
+    prices are compared with this room's own quote before the extra plans.) The hot cache is read afresh
+    for every quote here (QUOTE_CACHE_MS=0): the test rewrites it between quotes."""
     from core import hotcache
+
+    api_client = app_with_quote_cache(0)
 
     rooms = seed_city(engine, redis_url, city="Planville", hotels=1, suppliers=("A",), rooms_per_hotel=1)
     room = rooms[0]
@@ -192,3 +227,50 @@ def test_cheaper_rate_plan_of_the_same_room_is_the_offer(api_client, engine, red
     add_plan("DEAR", room.net + 20, nights=2)
     add_plan("LASTNIGHT", room.net - 90, nights=1)  # the first night only: not sellable for two nights
     assert quoted() == [promo]
+
+
+def test_a_repeated_search_is_priced_once_per_partner_within_quote_cache_ms(app_with_quote_cache, engine,
+                                                                              redis_url):
+    """Within QUOTE_CACHE_MS a process reuses a search's night values and priced offers: the same prices, yet
+    every quote its own ids, expiry and stored offers (an order can take them); another partner's rules are
+    never served from a neighbour's pricing; after QUOTE_CACHE_MS what the sync wrote is quoted."""
+    [room] = seed_city(engine, redis_url, city="Memoville", hotels=1, suppliers=("A",), rooms_per_hotel=1)
+    own_rule, plain = new_partner(engine), new_partner(engine)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO pricing_rules (level, partner_id, markup_pct, priority)"
+                             " VALUES ('partner', :p, 40, 100)"), {"p": own_rule.partner_id})
+    search = {"city": "memoville", **_stay(1), "rooms": 1, "adults": 2}
+    nights = [dt.date.fromisoformat(search["check_in"]) + dt.timedelta(days=n) for n in range(2)]
+
+    cached = app_with_quote_cache(60_000)
+    marked_up, plain_headers = auth(cached, own_rule), auth(cached, plain)
+    cached.post("/v1/quotes", headers=plain_headers, json=search)  # reads the product set
+    first = cached.post("/v1/quotes", headers=plain_headers, json=search).json()  # reads and prices the nights
+    _reprice(redis_url, room, nights, room.net + 100)
+    second = cached.post("/v1/quotes", headers=plain_headers, json=search).json()
+    price = [offer["total_price"] for offer in first["offers"]]
+    assert [offer["total_price"] for offer in second["offers"]] == price
+    assert second["quote_id"] != first["quote_id"]
+    assert {o["offer_id"] for o in second["offers"]}.isdisjoint(o["offer_id"] for o in first["offers"])
+    stored = cached.get(f"/v1/quotes/{second['quote_id']}", headers=plain_headers)
+    assert stored.status_code == 200
+    assert [(o["offer_id"], o["total_price"]) for o in stored.json()["offers"]] == \
+        [(o["offer_id"], o["total_price"]) for o in second["offers"]]
+    with engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT id::text FROM quote_offers WHERE quote_id = :q ORDER BY rank"),
+                           {"q": second["quote_id"]}).scalars().all()
+    assert ids == [o["offer_id"] for o in second["offers"]]
+    # The other partner's 40 % rule applies to its own quote of the very same cached values.
+    theirs = cached.post("/v1/quotes", headers=marked_up, json=search).json()
+    [mine_total] = [Decimal(o["total_price"]["amount"]) for o in second["offers"]]
+    [their_total] = [Decimal(o["total_price"]["amount"]) for o in theirs["offers"]]
+    assert abs(their_total - mine_total * Decimal("1.4")) <= Decimal("0.01")
+
+    short = app_with_quote_cache(200)
+    short_headers = auth(short, plain)
+    short.post("/v1/quotes", headers=short_headers, json=search)
+    before = short.post("/v1/quotes", headers=short_headers, json=search).json()
+    _reprice(redis_url, room, nights, room.net + 200)
+    time.sleep(0.25)
+    after = short.post("/v1/quotes", headers=short_headers, json=search).json()
+    assert Decimal(after["offers"][0]["total_price"]["amount"]) > Decimal(before["offers"][0]["total_price"]["amount"])

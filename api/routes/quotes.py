@@ -1,8 +1,9 @@
 """`POST /v1/quotes` and `GET /v1/quotes/{quote_id}` for partners.
 
-The hot path: one Redis pipeline (rate-limit counter + product sets), one MGET, one PostgreSQL
-insert. The body is serialised by hand (documented by `QuoteResponse`) because a response_model
-over many offers costs more than the rest of the request.
+The hot path: one Redis pipeline (rate-limit counter + product sets or night values; the values and the
+offers priced from them are reused for QUOTE_CACHE_MS), one batched PostgreSQL COPY off the request. The
+body is serialised by hand (documented by `QuoteResponse`) because a response_model over many offers costs
+more than the rest of the request.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from api.auth import Principal, require_role
 from api.limits import LimitedRoute, check_rate_result, limited_partner, rate_limit_commands, rate_subject
 from api.schemas import ErrorResponse, QuoteRequest, QuoteResponse
-from core.hotcache import nights_of, product_night_keys
 from core.quotes import (
     QuoteError,
     build_quote,
@@ -45,33 +45,31 @@ async def create_quote(body: QuoteRequest, request: Request, principal: Principa
     if body.city is not None:
         countries = [body.country.upper()] if body.country else await city_countries(state.pg, caches, body.city)
     keys = tuple(product_set_keys(body.city, countries, body.hotel_ids))
-    # One Redis round trip when the product set is cached: rate-limit counter + every night of every product.
+    # One Redis round trip: rate-limit counter, plus the product sets or every night of every product (unless
+    # this process read them less than QUOTE_CACHE_MS ago).
     products = caches.product_sets.get(keys)
+    stay = None
     pipe = state.redis.pipeline(transaction=False)
     limit, window_ms = rate_limit_commands(pipe, request, rate_subject(principal))
     if products is None:
         for key in keys:
             pipe.smembers(key)
     elif products:
-        # The night keys of a cached product set and stay are built once (the set itself lives 2 s).
-        stay_key = (keys, body.check_in, body.check_out)
-        cached = caches.night_keys.get(stay_key)
-        if cached is None or cached[0] is not products:
-            cached = (products, product_night_keys(products, nights_of(body.check_in, body.check_out)))
-            caches.night_keys.put(stay_key, cached)
-        pipe.mget(cached[1])
+        stay = caches.stay(keys, body.check_in, body.check_out, products)
+        if not stay.fresh(caches.values_ttl_s):
+            pipe.mget(stay.keys)
     results = await pipe.execute()
     check_rate_result(int(results[0]), limit, window_ms)
-    values = None
     if products is None:
         products = products_from_sets(results[2:], body.hotel_ids)
         caches.product_sets.put(keys, products)
-    elif products:
-        values = results[2]
+    elif len(results) > 2:
+        stay.store(results[2])
     try:
         quote = await build_quote(
             state.pg, caches, state.redis, partner_id=principal.partner_id, request=body.model_dump(),
-            products=products, default_currency=state.settings.default_currency, values=values,
+            products=products, default_currency=state.settings.default_currency,
+            values=stay.values if stay else None, priced=stay.priced if stay else None,
         )
     except QuoteError as error:
         raise HTTPException(error.status, detail={"code": error.code, "message": error.message}) from None
