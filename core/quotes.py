@@ -1,9 +1,10 @@
 """Quotes: priced offers for a city or a list of hotels, answered from the hot cache (no supplier call).
 
-Cost per quote: the caller's Redis round trip (rate limit + night values), in-process cached pricing
-rules / FX / hotel facts / partner tier / decoded night values, and one row per quote (its offers as
-one JSON array in a BYTEA, batched into a COPY off the request) that keeps every price step
-server-side: the order needs the net rates, the partner sees only sell prices.
+Cost per quote: the caller's Redis round trip (rate limit, and night values unless read less than
+QUOTE_CACHE_MS ago), in-process cached pricing rules / FX / hotel facts / partner tier / decoded night
+values, and one small row per quote, batched into a COPY off the request. The priced offers, with
+every price step (the order needs the net rates, the partner sees only sell prices), are stored once
+per offer set as one JSON array in a BYTEA, shared by every quote answered from them.
 """
 
 from __future__ import annotations
@@ -126,12 +127,23 @@ class StayCache:
         self.values, self.read_at, self.priced = values, time.monotonic(), {}
 
 
-QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at", "offers")
+QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at", "offer_set")
+
+
+@dataclass(slots=True)
+class OfferSet:
+    """Priced offers as stored: their JSON without offer ids (an offer's id is its quote's with rank + 1 in the
+    last two bytes; the `quote_offers` view derives it). Every quote answered from the same priced offers names
+    the same set, which is written once (migration 0007)."""
+
+    id: uuid.UUID
+    offers: bytes
+    stored: bool = False
 
 
 class QuoteWriter:
     """Stores quotes in batches: every quote priced within FLUSH_DELAY_S goes in with one COPY (a row per
-    quote, its offers inside it).
+    quote), after the offer sets they name that are not stored yet, in one transaction.
 
     The quote path never waits for PostgreSQL; whatever reads a quote back (an order, GET) calls
     `flush()` first, so it always sees every quote this process has answered. With a `dsn` the writer
@@ -143,12 +155,15 @@ class QuoteWriter:
         self.dsn = dsn
         self.command_timeout = command_timeout
         self.quotes: list[tuple] = []
+        self.sets: dict[uuid.UUID, OfferSet] = {}
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._connection = None
 
-    def add(self, quote: tuple) -> None:
+    def add(self, quote: tuple, offer_set: OfferSet) -> None:
         self.quotes.append(quote)
+        if not offer_set.stored:
+            self.sets[offer_set.id] = offer_set
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._flush_soon())
 
@@ -164,13 +179,18 @@ class QuoteWriter:
             if not self.quotes:
                 return
             quotes, self.quotes = self.quotes, []
+            # A set is marked stored only once committed: a failed batch leaves it to the next quote naming it.
+            sets = [offer_set for offer_set in self.sets.values() if not offer_set.stored]
+            self.sets = {}
             if self.dsn is None:
                 async with self.pool.acquire() as conn:
-                    await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
-                return
-            if self._connection is None or self._connection.is_closed():
-                self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
-            await self._connection.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
+                    await _copy(conn, quotes, sets)
+            else:
+                if self._connection is None or self._connection.is_closed():
+                    self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
+                await _copy(self._connection, quotes, sets)
+            for offer_set in sets:
+                offer_set.stored = True
 
     async def close(self) -> None:
         """Store what is pending and close the writer's own connection (app shutdown)."""
@@ -180,6 +200,14 @@ class QuoteWriter:
             if self._connection is not None:
                 await self._connection.close()
                 self._connection = None
+
+
+async def _copy(conn, quotes: list[tuple], sets: list[OfferSet]) -> None:
+    async with conn.transaction():
+        if sets:
+            await conn.copy_records_to_table("quote_offer_sets", records=[(o.id, o.offers) for o in sets],
+                                             columns=("id", "offers"))
+        await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
 
 
 def caches_for(state) -> QuoteCaches:
@@ -420,8 +448,8 @@ def _monotone(rules: tuple) -> bool:
 
 async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, request: dict,
                       products: list[Product], default_currency: str, values: list | None = None,
-                      priced: dict | None = None) -> dict:
-    """Price every sellable offer for `products` and store the quote; returns the response body.
+                      priced: dict | None = None) -> bytes:
+    """Price every sellable offer for `products` and store the quote; returns the response body (JSON).
 
     `values` are the MGET results of `product_night_keys(products, nights)` when the caller already
     fetched them (in its own pipeline); otherwise they are read here. `priced` (a `StayCache.priced` of those
@@ -442,26 +470,29 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     memo_key = (partner_id, partner.tier, request.get("currency"), sell_currency, rooms, per_room)
     hit = priced.get(memo_key) if priced is not None else None
     if hit is not None and hit[0] is rules and hit[1] is fx:
-        offers, stored = hit[2], hit[3]
+        offers, offer_set = hit[2], hit[3]
     else:
         if values is None and products:
             values = await redis.mget(hotcache.product_night_keys(products, hotcache.nights_of(check_in, check_out)))
-        offers, stored = await _priced_offers(pool, caches, partner_id, partner, request, products, values or [],
-                                              sell_currency, per_room, rules, fx)
+        shown, stored = await _priced_offers(pool, caches, partner_id, partner, request, products, values or [],
+                                             sell_currency, per_room, rules, fx)
+        offers = [orjson.dumps(offer)[1:] for offer in shown]  # each offer's JSON after its "{": its id goes first
+        offer_set = OfferSet(uuid.uuid4(), orjson.dumps(stored))
         if priced is not None:
-            priced[memo_key] = (rules, fx, offers, stored)
+            priced[memo_key] = (rules, fx, offers, offer_set)
 
     quote_id, offer_ids = new_quote_ids(len(offers))
     now = dt.datetime.now(dt.UTC)
     expires_at = now + QUOTE_TTL
-    rows = [{"id": oid, **row} for oid, row in zip(offer_ids, stored, strict=True)]
     caches.writer.add((quote_id, uuid.UUID(partner_id), orjson.dumps(request).decode(), sell_currency, now,
-                       expires_at, orjson.dumps(rows)))
-    return {
+                       expires_at, offer_set.id), offer_set)
+    head = orjson.dumps({
         "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
         "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency,
-        "offers": [{"offer_id": oid, **offer} for oid, offer in zip(offer_ids, offers, strict=True)],
-    }
+    })
+    listed = b",".join(b'{"offer_id":"' + oid.encode() + b'",' + offer
+                       for oid, offer in zip(offer_ids, offers, strict=True))
+    return head[:-1] + b',"offers":[' + listed + b"]}"
 
 
 async def _priced_offers(pool, caches: QuoteCaches, partner_id: str, partner: PartnerFacts, request: dict,
@@ -552,7 +583,7 @@ async def _priced_offers(pool, caches: QuoteCaches, partner_id: str, partner: Pa
             "nightly": nightly, "cancellation_policy": policy_out, "refundable": item.rate.refundable,
         })
         platform_rule, partner_rule = item.rules
-        stored.append({  # the `quote_offers` view's element (migration 0005): every step of the price chain
+        stored.append({  # the `quote_offers` view's element (migrations 0005, 0007): every step of the price chain
             "rank": rank, "hotel_id": item.product.hotel_id, "hotel_name": item.hotel.name,
             "supplier_code": item.product.supplier_code, "supplier_hotel_id": item.product.supplier_hotel_id,
             "room_type_id": first[_ROOM_TYPE], "room_type": first[_ROOM_NAME], "room_code": first[_ROOM_CODE],

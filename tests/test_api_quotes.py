@@ -259,7 +259,10 @@ def test_a_repeated_search_is_priced_once_per_partner_within_quote_cache_ms(app_
     with engine.connect() as conn:
         ids = conn.execute(sa.text("SELECT id::text FROM quote_offers WHERE quote_id = :q ORDER BY rank"),
                            {"q": second["quote_id"]}).scalars().all()
+        sets = conn.execute(sa.text("SELECT count(DISTINCT offer_set) FROM quotes WHERE id IN (:a, :b)"),
+                            {"a": first["quote_id"], "b": second["quote_id"]}).scalar_one()
     assert ids == [o["offer_id"] for o in second["offers"]]
+    assert sets == 1  # the offers of both quotes are stored once
     # The other partner's 40 % rule applies to its own quote of the very same cached values.
     theirs = cached.post("/v1/quotes", headers=marked_up, json=search).json()
     [mine_total] = [Decimal(o["total_price"]["amount"]) for o in second["offers"]]

@@ -103,6 +103,40 @@ def test_offers_inside_quotes_survive_the_migration_both_ways(scratch_url):
     assert "quote_offers" not in _tables(scratch_url) and _offers_seen(scratch_url) == seen
 
 
+def test_offer_sets_survive_the_migration_both_ways(scratch_url):
+    """0007 stores priced offers once per set (elements without ids: the view derives them from the quote's id);
+    its downgrade puts each quote's offers back inline with those very ids."""
+    from core.quotes import new_quote_ids
+
+    upgrade(scratch_url)
+    quotes = [new_quote_ids(2) for _ in range(2)]
+    offers = [{"rank": rank, "hotel_id": "H1", "supplier_code": "TST", "supplier_hotel_id": "t-1",
+               "room_type_id": None, "room_type": "Double", "board": "RO", "net_amount": "150", "net_currency": "EUR",
+               "platform_markup": "15", "platform_rule_id": None, "partner_markup": "0", "fx_rate": "1",
+               "sell_exact": "165", "sell_amount": "165.00", "refundable": False, "nightly_net": ["150"],
+               "cancellation_policy": []} for rank in range(2)]
+    offer_set = uuid.uuid4()
+    with psycopg.connect(scratch_url) as conn:
+        conn.execute("INSERT INTO suppliers (code, name, protocol) VALUES ('TST', 'T', 'json')")
+        conn.execute("INSERT INTO master_hotels (id, name, city, country) VALUES ('H1', 'Hotel', 'Porto', 'PT')")
+        partner = conn.execute("INSERT INTO partners (name, credit_currency) VALUES ('P', 'EUR')"
+                               " RETURNING id").fetchone()[0]
+        conn.execute("INSERT INTO quote_offer_sets (id, offers) VALUES (%s, %s)",
+                     (offer_set, json.dumps(offers).encode()))
+        for quote_id, _ in quotes:
+            conn.execute("INSERT INTO quotes (id, partner_id, request, currency, expires_at, offer_set) VALUES"
+                         " (%s, %s, %s, 'EUR', now(), %s)",
+                         (quote_id, partner, json.dumps({"check_in": "2026-06-01", "check_out": "2026-06-02",
+                                                         "rooms": 1}), offer_set))
+    seen = _offers_seen(scratch_url)
+    assert sorted(str(row[0]) for row in seen) == sorted(offer_id for _, ids in quotes for offer_id in ids)
+    assert all(str(row[0])[:32] == str(row[1])[:32] for row in seen)  # each offer id names its quote
+    downgrade(scratch_url, "0005_quote_offers_inline")
+    assert "quote_offer_sets" not in _tables(scratch_url) and _offers_seen(scratch_url) == seen
+    upgrade(scratch_url)
+    assert _offers_seen(scratch_url) == seen
+
+
 def test_money_columns_are_numeric_never_float(engine):
     with engine.connect() as conn:
         floats = conn.execute(sa.text(

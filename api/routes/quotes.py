@@ -73,7 +73,7 @@ async def create_quote(body: QuoteRequest, request: Request, principal: Principa
         )
     except QuoteError as error:
         raise HTTPException(error.status, detail={"code": error.code, "message": error.message}) from None
-    return _json(quote)
+    return Response(quote, media_type="application/json")
 
 
 @router.get("/{quote_id}", summary="One of the partner's own quotes",
