@@ -203,10 +203,12 @@ class QuoteWriter:
 
 
 async def _copy(conn, quotes: list[tuple], sets: list[OfferSet]) -> None:
+    if not sets:  # most batches: every set they name is stored already, and one COPY is atomic by itself
+        await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
+        return
     async with conn.transaction():
-        if sets:
-            await conn.copy_records_to_table("quote_offer_sets", records=[(o.id, o.offers) for o in sets],
-                                             columns=("id", "offers"))
+        await conn.copy_records_to_table("quote_offer_sets", records=[(o.id, o.offers) for o in sets],
+                                         columns=("id", "offers"))
         await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
 
 
