@@ -95,10 +95,11 @@ class QuoteCaches:
     writer: QuoteWriter | None = None
 
     def stay(self, keys: tuple, check_in: dt.date, check_out: dt.date, products: list[Product]) -> StayCache:
-        """The cache entry of one product set and stay (its night keys built once)."""
+        """The cache entry of one product set and stay (its night keys built once). A product set read again
+        (every PRODUCT_SET_TTL_S) keeps the entry while it lists the same products."""
         key = (keys, check_in, check_out)
         stay = self.stays.get(key)
-        if stay is None or stay.products is not products:
+        if stay is None or (stay.products is not products and stay.products != products):
             stay = StayCache(products, hotcache.product_night_keys(products, hotcache.nights_of(check_in, check_out)))
             self.stays.put(key, stay)
         return stay
