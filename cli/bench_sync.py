@@ -21,6 +21,7 @@ import typer
 
 from cli.bench import bench_app
 from cli.common import console, endpoints_or_exit, settings_or_exit, step
+from core.suppliers.config import INVENTORY_BATCH_HOTELS
 
 TARGET_HOTELS, TARGET_DAYS, TARGET_SUPPLIERS, BUDGET_S = 10_000, 30, 3, 300
 
@@ -154,7 +155,7 @@ def bench_sync(
     suppliers: str = typer.Option("A,B,C", help="Supplier codes, comma-separated."),
     sample_rows: int = typer.Option(300_000, min=1000, help="Rows for the write path vs raw COPY comparison."),
     rounds: int = typer.Option(3, min=1, help="Alternating rounds of write path and raw COPY (medians)."),
-    batch_hotels: int = typer.Option(200, min=1, help="Hotels per write transaction."),
+    batch_hotels: int = typer.Option(INVENTORY_BATCH_HOTELS, min=1, help="Hotels per write transaction."),
     parallel_batches: int = typer.Option(3, min=1, help="Batches in flight per supplier."),
     processes: bool = typer.Option(False, "--processes/--one-process",
                                    help="Sync each supplier in its own process (uses both cores)."),

@@ -14,6 +14,7 @@ from core.inventory import store
 from core.inventory.cache import CacheCounts, refresh_supplier
 from core.inventory.sync import SupplierSyncResult, sync_suppliers
 from core.settings import Settings
+from core.suppliers.config import INVENTORY_BATCH_HOTELS
 from core.suppliers.registry import adapter_for, enabled_suppliers, flush_calls
 
 
@@ -41,7 +42,8 @@ def run_content_sync(settings: Settings, database_url: str, run_id: str | None =
 
 
 def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | None = None, days: int = 30,
-                       start: dt.date | None = None, batch_hotels: int = 200, parallel_batches: int = 3,
+                       start: dt.date | None = None, batch_hotels: int = INVENTORY_BATCH_HOTELS,
+                       parallel_batches: int = 3,
                        max_bad_share: float = 0.05, only: list[str] | None = None,
                        base_urls: dict[str, str] | None = None, processes: bool = False
                        ) -> dict[str, SupplierSyncResult]:

@@ -19,6 +19,7 @@ import pandas as pd
 from core.inventory import store
 from core.inventory.contracts import FeedVerdict, judge_feed, validate_rows
 from core.logs import log
+from core.suppliers.config import INVENTORY_BATCH_HOTELS
 from core.suppliers.models import InvalidRecord, NightlyRate, SupplierAdapter, SupplierError, SupplierHotel
 
 logger = logging.getLogger("inventory")
@@ -158,8 +159,8 @@ def screen(rates: list[NightlyRate], hotel_ids: dict[str, int], window: tuple[dt
 
 
 async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_start: dt.date, days: int, *,
-                         run_id: str | None = None, batch_hotels: int = 200, parallel_batches: int = 3,
-                         max_bad_share: float = 0.05) -> SupplierSyncResult:
+                         run_id: str | None = None, batch_hotels: int = INVENTORY_BATCH_HOTELS,
+                         parallel_batches: int = 3, max_bad_share: float = 0.05) -> SupplierSyncResult:
     """Rates and availability for [window_start, window_start + days) for every hotel of one supplier."""
     code = adapter.code
     result = SupplierSyncResult(code, "inventory")
@@ -245,8 +246,9 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
 
 
 async def sync_suppliers(adapters: list[SupplierAdapter], feed: str, database_url: str, *, run_id: str | None = None,
-                         window_start: dt.date | None = None, days: int = 30, batch_hotels: int = 200,
-                         parallel_batches: int = 3, max_bad_share: float = 0.05) -> dict[str, SupplierSyncResult]:
+                         window_start: dt.date | None = None, days: int = 30,
+                         batch_hotels: int = INVENTORY_BATCH_HOTELS, parallel_batches: int = 3,
+                         max_bad_share: float = 0.05) -> dict[str, SupplierSyncResult]:
     """Sync every supplier concurrently; one supplier's failure never stops the others."""
 
     async def one(adapter: SupplierAdapter) -> SupplierSyncResult:

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_KEYS = {"A": "dev-supplier-a-key", "B": "dev-supplier-b-key", "C": "dev-supplier-c-key"}
 DEV_SECRETS = {"A": "dev-supplier-a-secret"}
 PROTOCOLS = {"A": "json-rest-signed", "B": "ota-xml", "C": "json-cursor"}
+# Hotels per inventory write transaction, and per contract validation: each great-expectations run costs
+# ~0.2 s whatever its size (requests to a supplier stay smaller: its adapter's HOTELS_PER_REQUEST).
+INVENTORY_BATCH_HOTELS = 200
 NAMES = {"A": "Supplier A (bed bank, JSON REST)", "B": "Supplier B (Chinese OTA, XML)",
          "C": "Supplier C (JSON, USD)"}
 
@@ -33,10 +36,9 @@ class SupplierSettings(BaseSettings):
     # Circuit breaker: open after N consecutive failures, half-open after the reset time.
     supplier_breaker_failures: int = Field(5, ge=1)
     supplier_breaker_reset_ms: int = Field(30_000, ge=1)
-    # Inventory sync: days ahead, hotels per write transaction (and per contract validation: each
-    # great-expectations run costs ~0.2 s whatever its size), bad-row share that fails a feed.
+    # Inventory sync: days ahead, hotels per write transaction, bad-row share that fails a feed.
     inventory_days: int = Field(30, ge=1, le=365)
-    inventory_batch_hotels: int = Field(200, ge=1, le=2000)
+    inventory_batch_hotels: int = Field(INVENTORY_BATCH_HOTELS, ge=1, le=2000)
     feed_max_bad_share: float = Field(0.05, ge=0, le=1)
     # Simulated world for `hotelctl up` in embedded mode.
     supplier_world_seed: int = 42
