@@ -33,6 +33,17 @@ class ObservabilityMiddleware:
     def __init__(self, app, service: str = "api") -> None:
         self.app = app
         self.service = service
+        self._children: dict[tuple, tuple] = {}
+
+    def _metrics(self, route: str, method: str, status: int) -> tuple:
+        """The request counter and duration histogram of these labels (kept: `labels()` takes a lock and
+        builds its key on every call). Routes are templates, so the label sets are few."""
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            labels = (self.service, route, method, str(status))
+            children = self._children[key] = (HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
+        return children
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -63,10 +74,10 @@ class ObservabilityMiddleware:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
             route_label = getattr(route, "path", None) or "unmatched"
-            labels = (self.service, route_label, scope["method"], str(status))
-            HTTP_REQUESTS.labels(*labels).inc()
-            HTTP_DURATION.labels(*labels).observe(elapsed)
-            if route_label not in ("/metrics", "/health"):
+            requests, duration = self._metrics(route_label, scope["method"], status)
+            requests.inc()
+            duration.observe(elapsed)
+            if route_label not in ("/metrics", "/health") and logger.isEnabledFor(logging.INFO):
                 logger.info(
                     "request",
                     extra={"context": {

@@ -415,16 +415,26 @@ def cancellation_rules(cancellation: list | None, rooms: int) -> list[dict]:
     return rules
 
 
-def new_quote_ids(offers: int) -> tuple[uuid.UUID, list[str]]:
-    """A random quote id whose last two bytes are zero, and its offers' ids: the quote's with rank + 1 there.
-    An offer id names its quote (`quote_of_offer`), so an order finds it through the quote's key."""
+def new_quote_id() -> tuple[uuid.UUID, str]:
+    """A random quote id whose last two bytes are zero, and the text its offers' ids start with: an offer's id
+    is the quote's with rank + 1 in those bytes (`offer_id`). An offer id names its quote (`quote_of_offer`),
+    so an order finds it through the quote's key."""
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
     raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
     raw[14] = raw[15] = 0
     head = raw[:14].hex()
-    prefix = f"{head[:8]}-{head[8:12]}-{head[12:16]}-{head[16:20]}-{head[20:]}"
-    return uuid.UUID(bytes=bytes(raw)), [f"{prefix}{rank + 1:04x}" for rank in range(offers)]
+    return uuid.UUID(bytes=bytes(raw)), f"{head[:8]}-{head[8:12]}-{head[12:16]}-{head[16:20]}-{head[20:]}"
+
+
+def offer_id_suffix(rank: int) -> str:
+    return f"{rank + 1:04x}"
+
+
+def new_quote_ids(offers: int) -> tuple[uuid.UUID, list[str]]:
+    """A new quote id and the ids of its `offers` offers."""
+    quote_id, prefix = new_quote_id()
+    return quote_id, [prefix + offer_id_suffix(rank) for rank in range(offers)]
 
 
 def quote_of_offer(offer_id: uuid.UUID) -> uuid.UUID:
@@ -473,18 +483,20 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     memo_key = (partner_id, partner.tier, request.get("currency"), sell_currency, rooms, per_room)
     hit = priced.get(memo_key) if priced is not None else None
     if hit is not None and hit[0] is rules and hit[1] is fx:
-        offers, offer_set = hit[2], hit[3]
+        tails, offer_set = hit[2], hit[3]
     else:
         if values is None and products:
             values = await redis.mget(hotcache.product_night_keys(products, hotcache.nights_of(check_in, check_out)))
         shown, stored = await _priced_offers(pool, caches, partner_id, partner, request, products, values or [],
                                              sell_currency, per_room, rules, fx)
-        offers = [orjson.dumps(offer)[1:] for offer in shown]  # each offer's JSON after its "{": its id goes first
+        # Each offer's JSON after its id's prefix, serialised once: a quote's offers are the quote's prefix
+        # joined with these ('{"offer_id":"<prefix>' + '<rank>",' + the offer's JSON after its "{").
+        tails = [offer_id_suffix(rank).encode() + b'",' + orjson.dumps(offer)[1:] for rank, offer in enumerate(shown)]
         offer_set = OfferSet(uuid.uuid4(), orjson.dumps(stored))
         if priced is not None:
-            priced[memo_key] = (rules, fx, offers, offer_set)
+            priced[memo_key] = (rules, fx, tails, offer_set)
 
-    quote_id, offer_ids = new_quote_ids(len(offers))
+    quote_id, prefix = new_quote_id()
     now = dt.datetime.now(dt.UTC)
     expires_at = now + QUOTE_TTL
     caches.writer.add((quote_id, uuid.UUID(partner_id), orjson.dumps(request).decode(), sell_currency, now,
@@ -493,8 +505,8 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
         "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
         "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency,
     })
-    listed = b",".join(b'{"offer_id":"' + oid.encode() + b'",' + offer
-                       for oid, offer in zip(offer_ids, offers, strict=True))
+    opening = b'{"offer_id":"' + prefix.encode()
+    listed = opening + (b"," + opening).join(tails) if tails else b""
     return head[:-1] + b',"offers":[' + listed + b"]}"
 
 
