@@ -52,6 +52,17 @@ def test_openapi_describes_exactly_the_partner_routes(api_client):
         assert method in paths[path], (path, method)
 
 
+def test_every_partner_operation_but_the_token_declares_the_bearer_scheme(api_client):
+    document = api_client.get("/openapi.json").json()
+    assert document["components"]["securitySchemes"]["HTTPBearer"] == {
+        "type": "http", "scheme": "bearer", "description": "`POST /v1/auth/token` returns the bearer token"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if path.startswith(("/v1/quotes", "/v1/orders")):
+                assert operation.get("security") == [{"HTTPBearer": []}], (path, method)
+    assert "security" not in document["paths"]["/v1/auth/token"]["post"]
+
+
 @schema.include(path_regex=r"^/v1/(auth|quotes|orders)").parametrize()
 @hypothesis_settings(max_examples=12, deadline=None, derandomize=True,
                      suppress_health_check=list(HealthCheck))
