@@ -150,8 +150,12 @@ def backfill(
 ) -> None:
     """Rebuild daily partitions of assets, one Dagster run per day (visible in the UI's run history)."""
     import os
+    import warnings
 
     import dagster as dg
+
+    # Every run would warn that the instance's yaml logging config is a beta feature, between the progress lines.
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
     from cli.main import _write_dagster_instance
     from core import runtime

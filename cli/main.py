@@ -131,6 +131,7 @@ def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
         "        class: logging.StreamHandler\n"
         "        stream: ext://sys.stdout\n"
         "        formatter: json\n"
+        f"        level: {settings.log_level.upper()}\n"  # every step event is DEBUG; the event log keeps them all
         "    formatters:\n"
         "      json:\n"
         "        (): pipelines.json_logs.DagsterJsonFormatter\n"

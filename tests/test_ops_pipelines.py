@@ -88,6 +88,8 @@ def test_run_logs_use_the_platform_json_schema(tmp_path, capfd):
     for line in ours:
         assert set(line) == {"timestamp", "level", "service", "traceId", "spanId", "message", "context"}
         assert line["traceId"] == result.run_id.replace("-", "")  # the run id is the trace id
+    # At LOG_LEVEL info: Dagster's DEBUG step events stay in its event log, off the log stream.
+    assert {line["level"] for line in ours} <= {"INFO", "WARNING", "ERROR", "CRITICAL"}
     step_lines = [line for line in ours if line["message"] == "reconciling 3 suppliers"]
     assert step_lines and step_lines[0]["context"]["step"] == "_noisy" and len(step_lines[0]["spanId"]) == 16
 
