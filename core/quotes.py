@@ -417,7 +417,7 @@ def cancellation_rules(cancellation: list | None, rooms: int) -> list[dict]:
 
 def new_quote_id() -> tuple[uuid.UUID, str]:
     """A random quote id whose last two bytes are zero, and the text its offers' ids start with: an offer's id
-    is the quote's with rank + 1 in those bytes (`offer_id`). An offer id names its quote (`quote_of_offer`),
+    is the quote's with rank + 1 in those bytes (`offer_id_suffix`). An offer id names its quote (`quote_of_offer`),
     so an order finds it through the quote's key."""
     raw = bytearray(os.urandom(16))
     raw[6] = (raw[6] & 0x0F) | 0x40  # version 4

@@ -2,9 +2,8 @@
 
 The hot path: the rate-limit count (mostly from this process's block of counts, see `RateCounter`), a Redis
 read of product sets or night values (the values and the offers priced from them are reused for
-QUOTE_CACHE_MS), one batched PostgreSQL COPY off the request. The
-body is serialised by hand (documented by `QuoteResponse`) because a response_model over many offers costs
-more than the rest of the request.
+QUOTE_CACHE_MS), one batched PostgreSQL COPY off the request. The body is serialised by hand (documented by
+`QuoteResponse`) because a response_model over many offers costs more than the rest of the request.
 """
 
 from __future__ import annotations
