@@ -104,6 +104,8 @@ def _start_supplier_simulators(settings) -> None:
 
 
 def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
+    from pipelines.dagster_storage import storage_yaml
+
     home = runtime.dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     url = runtime.dagster_storage_url(endpoints, settings)
@@ -111,9 +113,7 @@ def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
     # chDB admits one process per data path: warehouse steps run one at a time.
     pool_limit = 1 if embedded_warehouse else 4
     (home / "dagster.yaml").write_text(
-        "storage:\n"
-        "  postgres:\n"
-        f"    postgres_url: \"{url}\"\n"
+        storage_yaml(url) +
         "telemetry:\n"
         "  enabled: false\n"
         "concurrency:\n"

@@ -1,18 +1,25 @@
-"""Dagster side of operations: the domain-events sensor over the real outbox, run metrics, and run logs in
-the platform's JSON schema through the instance config that deploy/dagster/dagster.yaml ships."""
+"""Dagster side of operations: the domain-events sensor over the real outbox, run metrics, run logs in
+the platform's JSON schema through the instance config that deploy/dagster/dagster.yaml ships, and the
+instance's pooled PostgreSQL storage."""
 
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
+import psycopg
+import pytest
 import sqlalchemy as sa
 import yaml
 from prometheus_client import REGISTRY
 
 from assets.events import domain_events_sensor, pipeline_run_metrics_failure, pipeline_run_metrics_success
+from core.db import plain_url
 from core.outbox import write_event_sync
+from pipelines.dagster_storage import STORAGES, storage_yaml
 from pipelines.resources import PostgresResource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,3 +125,42 @@ def test_definitions_carry_the_events_sensors():
     names = {sensor.name for sensor in defs.sensors}
     assert {"domain_events_sensor", "pipeline_run_metrics_success", "pipeline_run_metrics_failure"} <= names
     assert defs.get_repository_def().asset_graph.has(dg.AssetKey("order_events"))
+
+
+@pytest.fixture
+def dagster_database(database_url):
+    """A fresh PostgreSQL database for a Dagster instance, on the tests' server; its psycopg2 URL."""
+    name = f"dagster_test_{secrets.token_hex(4)}"
+    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = urlunsplit(urlsplit(plain_url(database_url))._replace(path=f"/{name}"))
+    yield name, "postgresql+psycopg2://" + url.split("://", 1)[1]
+    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_platform_instance_keeps_a_pooled_connection_and_another_process_reads_its_runs(
+        tmp_path, dagster_database, database_url):
+    name, url = dagster_database
+    (tmp_path / "dagster.yaml").write_text(storage_yaml(url) + "telemetry:\n  enabled: false\n")
+    deployed = yaml.safe_load((REPO / "deploy" / "dagster" / "dagster.yaml").read_text())
+    for section, module, class_name in STORAGES:  # the compose deployment's instance uses the same storages
+        assert (deployed[section]["module"], deployed[section]["class"]) == (module, class_name)
+
+    def held_connections() -> int:
+        with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
+            return conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> "
+                                "pg_backend_pid()", (name,)).fetchone()[0]
+
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        runs = [ops_probe_job.execute_in_process(instance=instance) for _ in range(2)]
+        assert all(run.success for run in runs)
+        # Held open between runs (stock dagster-postgres would hold none and open one per event).
+        assert 1 <= held_connections() <= 2
+    assert held_connections() == 0  # released when the instance closes
+    # Another process (a fresh instance on the same config) sees both runs and every event of each.
+    with dg.DagsterInstance.from_config(str(tmp_path)) as reader:
+        assert {run.run_id for run in reader.get_runs()} == {run.run_id for run in runs}
+        for run in runs:
+            types = [entry.dagster_event.event_type for entry in reader.all_logs(run.run_id) if entry.dagster_event]
+            assert dg.DagsterEventType.STEP_SUCCESS in types and dg.DagsterEventType.RUN_SUCCESS in types
