@@ -459,14 +459,12 @@ def _monotone(rules: tuple) -> bool:
     return all(rule is None or rule.markup_pct > -100 for rule in rules)
 
 
-async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, request: dict,
-                      products: list[Product], default_currency: str, values: list | None = None,
-                      priced: dict | None = None) -> bytes:
+async def build_quote(pool, caches: QuoteCaches, *, partner_id: str, request: dict, products: list[Product],
+                      default_currency: str, values: list | None = None, priced: dict | None = None) -> bytes:
     """Price every sellable offer for `products` and store the quote; returns the response body (JSON).
 
-    `values` are the MGET results of `product_night_keys(products, nights)` when the caller already
-    fetched them (in its own pipeline); otherwise they are read here. `priced` (a `StayCache.priced` of those
-    very values) keeps the priced offers for the next identical search.
+    `values` are the MGET results of `product_night_keys(products, nights)` (None when there are no products).
+    `priced` (a `StayCache.priced` of those very values) keeps the priced offers for the next identical search.
     """
     check_in: dt.date = request["check_in"]
     check_out: dt.date = request["check_out"]
@@ -485,8 +483,6 @@ async def build_quote(pool, caches: QuoteCaches, redis, *, partner_id: str, requ
     if hit is not None and hit[0] is rules and hit[1] is fx:
         tails, offer_set = hit[2], hit[3]
     else:
-        if values is None and products:
-            values = await redis.mget(hotcache.product_night_keys(products, hotcache.nights_of(check_in, check_out)))
         shown, stored = await _priced_offers(pool, caches, partner_id, partner, request, products, values or [],
                                              sell_currency, per_room, rules, fx)
         # Each offer's JSON after its id's prefix, serialised once: a quote's offers are the quote's prefix

@@ -59,7 +59,7 @@ async def create_quote(body: QuoteRequest, request: Request,
         stay.store(await state.redis.mget(stay.keys))
     try:
         quote = await build_quote(
-            state.pg, caches, state.redis, partner_id=principal.partner_id, request=body.model_dump(),
+            state.pg, caches, partner_id=principal.partner_id, request=body.model_dump(),
             products=products, default_currency=state.settings.default_currency,
             values=stay.values if stay else None, priced=stay.priced if stay else None,
         )
