@@ -62,14 +62,6 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _database_url(base: str, name: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
-    from core.db import plain_url
-
-    return urlunsplit(urlsplit(plain_url(base))._replace(path=f"/{name}"))
-
-
 def _seed(database_url: str, redis_url: str, sim, start: dt.date, nights: int) -> tuple[list, dict]:
     """Catalog, inventory and hot cache of the simulator's world; returns its (country, city) pairs from the
     smallest to the largest, and the benchmark partner's credentials."""
@@ -420,7 +412,7 @@ def bench_api(
     import psycopg
 
     from cli.common import endpoints_or_exit, settings_or_exit, step
-    from core.db import plain_url
+    from core.db import plain_url, with_database
     from core.migrate import upgrade
     from suppliers import sim_a
     from suppliers.simcore import RunningSimulator
@@ -433,7 +425,7 @@ def bench_api(
     admin_url = plain_url(endpoints.database_url)
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = _database_url(endpoints.database_url, name)
+    database_url = with_database(endpoints.database_url, name)
     processes: list[subprocess.Popen] = []
     sim = None
     log_dir = settings.data_dir / "log"

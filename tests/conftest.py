@@ -11,7 +11,7 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -20,7 +20,7 @@ import pytest
 import redis
 
 from core import runtime
-from core.db import engine_for, plain_url
+from core.db import engine_for, plain_url, with_database
 from core.migrate import upgrade
 from core.settings import Settings
 
@@ -37,11 +37,6 @@ def data_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(plain_url(url))
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
 @pytest.fixture(scope="session")
 def database_url(data_dir: Path) -> Iterator[str]:
     """A fresh, empty database: on the server named by DATABASE_URL, or embedded."""
@@ -52,10 +47,31 @@ def database_url(data_dir: Path) -> Iterator[str]:
     admin = plain_url(SERVER_DATABASE_URL)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    yield _with_database(SERVER_DATABASE_URL, name)
+    yield with_database(SERVER_DATABASE_URL, name)
     engine_for.cache_clear()
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def new_database(database_url: str) -> Iterator[Callable[[str], str]]:
+    """Makes empty databases named `<prefix>_<random>` on the tests' PostgreSQL server, returning each one's
+    plain URL; all are dropped when the test ends."""
+    admin = plain_url(database_url)
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = f"{prefix}_{secrets.token_hex(4)}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        made.append(name)
+        return with_database(admin, name)
+
+    yield make
+    for name in made:
+        engine_for(with_database(admin, name)).dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -5,19 +5,17 @@ instance's pooled PostgreSQL storage."""
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import dagster as dg
 import psycopg
-import pytest
 import sqlalchemy as sa
 import yaml
 from prometheus_client import REGISTRY
 
 from assets.events import domain_events_sensor, pipeline_run_metrics_failure, pipeline_run_metrics_success
-from core.db import plain_url
+from core.db import driver_url, plain_url
 from core.outbox import write_event_sync
 from pipelines.dagster_storage import STORAGES, storage_yaml
 from pipelines.resources import PostgresResource
@@ -127,22 +125,12 @@ def test_definitions_carry_the_events_sensors():
     assert defs.get_repository_def().asset_graph.has(dg.AssetKey("order_events"))
 
 
-@pytest.fixture
-def dagster_database(database_url):
-    """A fresh PostgreSQL database for a Dagster instance, on the tests' server; its psycopg2 URL."""
-    name = f"dagster_test_{secrets.token_hex(4)}"
-    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = urlunsplit(urlsplit(plain_url(database_url))._replace(path=f"/{name}"))
-    yield name, "postgresql+psycopg2://" + url.split("://", 1)[1]
-    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def test_the_platform_instance_keeps_a_pooled_connection_and_another_process_reads_its_runs(
-        tmp_path, dagster_database, database_url):
-    name, url = dagster_database
-    (tmp_path / "dagster.yaml").write_text(storage_yaml(url) + "telemetry:\n  enabled: false\n")
+        tmp_path, new_database, database_url):
+    url = new_database("dagster_test")
+    name = urlsplit(url).path.lstrip("/")
+    (tmp_path / "dagster.yaml").write_text(storage_yaml(driver_url(url, "psycopg2")) +
+                                           "telemetry:\n  enabled: false\n")
     deployed = yaml.safe_load((REPO / "deploy" / "dagster" / "dagster.yaml").read_text())
     for section, module, class_name in STORAGES:  # the compose deployment's instance uses the same storages
         assert (deployed[section]["module"], deployed[section]["class"]) == (module, class_name)

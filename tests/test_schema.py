@@ -12,7 +12,6 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from core import crypto
-from core.db import plain_url
 from core.migrate import current_heads, downgrade, upgrade
 
 pytestmark = pytest.mark.embedded
@@ -27,19 +26,9 @@ EXPECTED_TABLES = {
 
 
 @pytest.fixture
-def scratch_url(database_url):
+def scratch_url(new_database):
     """A second empty database on the same server, for the round trip."""
-    name = f"hotel_scratch_{secrets.token_hex(4)}"
-    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    base, _, query = plain_url(database_url).partition("?")
-    url = base.rsplit("/", 1)[0] + f"/{name}" + (f"?{query}" if query else "")
-    yield url
-    from core.db import engine_for
-
-    engine_for(url).dispose()
-    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return new_database("hotel_scratch")
 
 
 def _tables(url):

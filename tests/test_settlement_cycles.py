@@ -179,25 +179,13 @@ def test_schedule_runs_only_with_the_feature_flag(engine, monkeypatch, migrated)
 
 
 @pytest.fixture
-def dagster_database():
+def dagster_database(new_database):
     """A database of its own for the CLI's Dagster instance (its storage keeps its own migrations)."""
     import os
-    import secrets
-    from urllib.parse import urlsplit, urlunsplit
 
-    import psycopg
-
-    from core.db import plain_url
-
-    admin = os.environ.get("DATABASE_URL")
-    if not admin:
+    if not os.environ.get("DATABASE_URL"):
         pytest.skip("the CLI rerun test runs against a server PostgreSQL")
-    name = f"hotel_dagster_{secrets.token_hex(4)}"
-    with psycopg.connect(plain_url(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(plain_url(admin))._replace(path=f"/{name}"))
-    with psycopg.connect(plain_url(admin), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return new_database("hotel_dagster")
 
 
 def test_hotelctl_settle_run_reruns_a_cycle_through_dagster(engine, migrated, standard, dagster_database, tmp_path):

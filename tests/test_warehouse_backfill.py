@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import dagster as dg
 import psycopg
@@ -16,7 +14,6 @@ import pytest
 from warehouse_fixtures import DAYS, postgres_truth, warehouse_totals
 
 from cli.backfill import run_backfill, select_assets
-from core.db import plain_url
 from pipelines.definitions import defs
 from pipelines.resources import PostgresResource, WarehouseResource
 from warehouse.client import warehouse_client
@@ -74,17 +71,11 @@ def test_a_failing_day_is_reported_not_skipped(migrated):
 
 
 @pytest.fixture
-def dagster_database():
+def dagster_database(new_database):
     """A database of its own for the CLI's Dagster instance (its storage keeps its own migrations)."""
-    admin = os.environ.get("DATABASE_URL")
-    if not admin:
+    if not os.environ.get("DATABASE_URL"):
         pytest.skip("the CLI backfill test runs against a server PostgreSQL")
-    name = f"hotel_dagster_{secrets.token_hex(4)}"
-    with psycopg.connect(plain_url(admin), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield urlunsplit(urlsplit(plain_url(admin))._replace(path=f"/{name}"))
-    with psycopg.connect(plain_url(admin), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return new_database("hotel_dagster")
 
 
 def test_hotelctl_backfill_reports_each_day_and_records_runs(migrated, seeded_month, dagster_database, tmp_path):
