@@ -92,6 +92,8 @@ def test_hotelctl_backfill_reports_each_day_and_records_runs(migrated, seeded_mo
     result = hotelctl("backfill", "fact_orders", "daily_sales", "--from", "2026-01-02", "--to", "2026-01-03")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2026-01-02: ok" in result.stderr and "2026-01-03: ok" in result.stderr
+    # Progress and per-day lines only: Dagster's DEBUG events and per-run beta warnings stay off the terminal.
+    assert '"level": "DEBUG"' not in result.stdout + result.stderr and "BetaWarning" not in result.stderr
     with psycopg.connect(dagster_database) as conn:
         runs = conn.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'").fetchone()[0]
     assert runs == 2  # one run per day, in the instance the UI reads
