@@ -27,6 +27,12 @@ EMBEDDED = "embedded"
 SERVER = "server"
 
 
+# Dagster stores the per-day materializations of a partition-range run (a backfill of the rollups) in
+# batches of this many events, one INSERT each, instead of one event at a time (dagster-postgres'
+# store_event_batch; Dagster reads the variable in every process, 0 turns batching off).
+DAGSTER_EVENT_BATCH_SIZE = "100"
+
+
 @dataclass(frozen=True)
 class Endpoints:
     database_url: str
@@ -48,6 +54,7 @@ class Endpoints:
         )
         if self.rabbitmq_url:
             env["RABBITMQ_URL"] = self.rabbitmq_url
+        env.setdefault("DAGSTER_EVENT_BATCH_SIZE", DAGSTER_EVENT_BATCH_SIZE)
         return env
 
 

@@ -152,3 +152,47 @@ def test_the_platform_instance_keeps_a_pooled_connection_and_another_process_rea
         for run in runs:
             types = [entry.dagster_event.event_type for entry in reader.all_logs(run.run_id) if entry.dagster_event]
             assert dg.DagsterEventType.STEP_SUCCESS in types and dg.DagsterEventType.RUN_SUCCESS in types
+
+
+DAYS = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run())
+def ops_days_probe(context) -> dg.MaterializeResult:
+    return dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+
+
+def test_a_range_run_on_the_platform_instance_stores_its_days_in_batches(
+        tmp_path, new_database, settings, migrated, monkeypatch):
+    from core import runtime
+
+    monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+    endpoints = runtime.Endpoints(migrated.database_url, migrated.redis_url, migrated.clickhouse_url, None, {})
+    env = endpoints.child_env(settings)  # what hotelctl hands the Dagster processes it starts and sets itself
+    assert env["DAGSTER_EVENT_BATCH_SIZE"] == runtime.DAGSTER_EVENT_BATCH_SIZE
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "0")
+    assert endpoints.child_env(settings)["DAGSTER_EVENT_BATCH_SIZE"] == "0"  # an operator's value is kept
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", env["DAGSTER_EVENT_BATCH_SIZE"])
+
+    url = new_database("dagster_batches")
+    (tmp_path / "dagster.yaml").write_text(storage_yaml(driver_url(url, "psycopg2")) + "telemetry:\n  enabled: false\n")
+    days = [f"2026-01-{day:02d}" for day in range(1, 21)]
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        storage = instance.event_log_storage
+        batches: list[int] = []
+        store_event_batch = storage.store_event_batch
+
+        def counted(events):
+            batches.append(sum(event.dagster_event.is_step_materialization for event in events))
+            return store_event_batch(events)
+
+        monkeypatch.setattr(storage, "store_event_batch", counted)
+        result = dg.materialize([ops_days_probe], instance=instance, tags={
+            "dagster/asset_partition_range_start": days[0], "dagster/asset_partition_range_end": days[-1]})
+        assert result.success
+        assert max(batches, default=0) == len(days)  # the twenty days' materializations went to PostgreSQL as one batch
+    with dg.DagsterInstance.from_config(str(tmp_path)) as reader:
+        assert reader.get_materialized_partitions(dg.AssetKey("ops_days_probe")) == set(days)
+        stored = reader.fetch_materializations(dg.AssetKey("ops_days_probe"), limit=100).records
+        assert sorted(record.partition_key for record in stored) == days
+        assert all(record.asset_materialization.metadata["days"].value == len(days) for record in stored)
