@@ -191,8 +191,8 @@ class InputTotals:
         return [tuple(sum(row[column] for row in self.rows(name)) for name, column in columns)]
 
 
-# One check per model over every column its header lists under `not_negative`: the metadata counts each
-# column's negative rows. (A check per column cost Dagster a planned row per day and an evaluation each.)
+# One check per model over every column its header lists under `not_negative`, its metadata counting each
+# column's negative rows: Dagster records every check once per day built, so a check per column multiplied that.
 NOT_NEGATIVE = "not_negative"
 
 
