@@ -194,6 +194,7 @@ class InputTotals:
 # One check per model over every column its header lists under `not_negative`, its metadata counting each
 # column's negative rows: Dagster records every check once per day built, so a check per column multiplied that.
 NOT_NEGATIVE = "not_negative"
+RECONCILES = "reconciles_with_inputs"
 
 
 def _zeroed(rows: list[tuple]) -> list[tuple]:
@@ -210,12 +211,12 @@ def _check_results(client: Client, model: SqlModel, start: date | None, end: dat
 
     results = []
     reconciliation = RECONCILIATIONS.get(model.name)
-    if reconciliation and want("reconciles_with_inputs"):
+    if reconciliation and want(RECONCILES):
         totals = totals or InputTotals(client, start, end)
         mine = _zeroed(client.query(_render(reconciliation.model_sql, start, end)).result_rows)
         theirs = _zeroed(totals.compare_with(reconciliation))
         results.append(dg.AssetCheckResult(
-            asset_key=model.name, check_name="reconciles_with_inputs", passed=mine == theirs,
+            asset_key=model.name, check_name=RECONCILES, passed=mine == theirs,
             metadata={"compared": reconciliation.what, "model": str(mine[:20]), "inputs": str(theirs[:20])},
         ))
     if model.not_negative and want(NOT_NEGATIVE):
@@ -302,7 +303,7 @@ def _model_spec(model: SqlModel) -> dg.AssetSpec:
 def _model_checks(model: SqlModel) -> list[dg.AssetCheckSpec]:
     checks = []
     if model.name in RECONCILIATIONS:
-        checks.append(dg.AssetCheckSpec("reconciles_with_inputs", asset=model.name,
+        checks.append(dg.AssetCheckSpec(RECONCILES, asset=model.name,
                                         description="Totals over the days built equal the inputs' totals."))
     if model.not_negative:
         checks.append(dg.AssetCheckSpec(NOT_NEGATIVE, asset=model.name,

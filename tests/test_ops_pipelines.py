@@ -125,12 +125,17 @@ def test_definitions_carry_the_events_sensors():
     assert defs.get_repository_def().asset_graph.has(dg.AssetKey("order_events"))
 
 
+def _platform_instance_config(home: Path, database_url: str) -> None:
+    """A dagster.yaml in `home` with the platform's storages on `database_url`, as `hotelctl` writes them."""
+    (home / "dagster.yaml").write_text(storage_yaml(driver_url(database_url, "psycopg2")) +
+                                       "telemetry:\n  enabled: false\n")
+
+
 def test_the_platform_instance_keeps_a_pooled_connection_and_another_process_reads_its_runs(
         tmp_path, new_database, database_url):
     url = new_database("dagster_test")
     name = urlsplit(url).path.lstrip("/")
-    (tmp_path / "dagster.yaml").write_text(storage_yaml(driver_url(url, "psycopg2")) +
-                                           "telemetry:\n  enabled: false\n")
+    _platform_instance_config(tmp_path, url)
     deployed = yaml.safe_load((REPO / "deploy" / "dagster" / "dagster.yaml").read_text())
     for section, module, class_name in STORAGES:  # the compose deployment's instance uses the same storages
         assert (deployed[section]["module"], deployed[section]["class"]) == (module, class_name)
@@ -174,8 +179,7 @@ def test_a_range_run_on_the_platform_instance_stores_its_days_in_batches(
     assert endpoints.child_env(settings)["DAGSTER_EVENT_BATCH_SIZE"] == "0"  # an operator's value is kept
     monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", env["DAGSTER_EVENT_BATCH_SIZE"])
 
-    url = new_database("dagster_batches")
-    (tmp_path / "dagster.yaml").write_text(storage_yaml(driver_url(url, "psycopg2")) + "telemetry:\n  enabled: false\n")
+    _platform_instance_config(tmp_path, new_database("dagster_batches"))
     days = [f"2026-01-{day:02d}" for day in range(1, 21)]
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
         storage = instance.event_log_storage

@@ -45,8 +45,8 @@ async def create_quote(body: QuoteRequest, request: Request,
     if body.city is not None:
         countries = [body.country.upper()] if body.country else await city_countries(state.pg, caches, body.city)
     keys = tuple(product_set_keys(body.city, countries, body.hotel_ids))
-    # One Redis round trip for the product sets or every night of every product, unless this process read them
-    # less than QUOTE_CACHE_MS ago.
+    # Redis is read only for what this process has not read in the last QUOTE_CACHE_MS: the product sets (one
+    # round trip), then every night of every product (another).
     products = caches.product_sets.get(keys)
     if products is None:
         pipe = state.redis.pipeline(transaction=False)
