@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import pytest
 
 from assets.warehouse import INPUT_TOTALS, MODEL_GROUP, InputTotals, _check_results, _render
 from pipelines.definitions import defs
-from warehouse.client import warehouse_client
-from warehouse.loaders import FACTS, load_fact
+from warehouse.client import DATABASE, warehouse_client
+from warehouse.loaders import FACTS, load_fact, partition_id
 from warehouse.sql_models import ModelError, cheapest_first, load_models, materialize
 
 pytest_plugins = ["warehouse_fixtures"]
@@ -149,6 +150,39 @@ def test_the_checks_read_order_and_quote_totals_from_the_projection_which_equal_
                 " WHERE database = 'hotel_analytics' AND table = %(table)s AND active",
                 parameters={"table": FACTS[fact].table}).result_rows[0]
             assert parts and projected == parts, (fact, parts, projected)
+
+
+def _part_names(client, table: str, names: list[str] | None = None, days: list | None = None) -> list[str]:
+    """Parts of `table` still on disk (active or replaced): those named, or the active ones of `days`."""
+    where = "name IN %(names)s" if names is not None else "active AND partition_id IN %(days)s"
+    return [row[0] for row in client.query(
+        f"SELECT name FROM system.parts WHERE database = %(db)s AND table = %(table)s AND {where}",
+        parameters={"db": DATABASE, "table": table, "names": names,
+                    "days": [partition_id(day) for day in days or []]}).result_rows]
+
+
+def test_the_parts_a_rebuild_replaced_are_removed_early_in_the_next_short_session(
+        migrated, seeded_month, built_warehouse):
+    """Embedded, a chDB session lives one step or one request, mostly under ClickHouse's default 30-40 s before
+    the first cleanup: without the tables' prompt cleanup the replaced parts piled up with every run."""
+    start = seeded_month.start + timedelta(days=20)
+    end = start + timedelta(days=3)
+    days = [start + timedelta(days=n) for n in range(3)]
+    tables = {"fact_orders": FACTS["orders"], "daily_sales": load_models()["daily_sales"]}
+    with warehouse_client(migrated.clickhouse_url) as client:
+        replaced = {table: _part_names(client, table, days=days) for table in tables}
+        load_fact(client, migrated.database_url, FACTS["orders"], start, end)
+        materialize(client, tables["daily_sales"], start, end)
+        assert all(replaced.values()) and not any(set(_part_names(client, table, days=days)) & set(names)
+                                                  for table, names in replaced.items())
+    with warehouse_client(migrated.clickhouse_url) as client:
+        for table in tables:
+            client.command(f"SYSTEM WAIT LOADING PARTS {DATABASE}.{table}")  # replaced parts load after the open
+        deadline = time.monotonic() + 10
+        while (left := {table: _part_names(client, table, names) for table, names in replaced.items()}) \
+                and any(left.values()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert not any(left.values()), left
 
 
 def test_only_the_wanted_checks_run(migrated, seeded_month, built_warehouse):

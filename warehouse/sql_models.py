@@ -182,6 +182,10 @@ def _columns(client: Client, sql: str) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in client.query(f"DESCRIBE ({sql})").result_rows]
 
 
+# As for the facts (warehouse DDL 0003): a short-lived chDB session removes the parts earlier swaps replaced.
+PART_CLEANUP = "cleanup_delay_period = 1, cleanup_delay_period_random_add = 0"
+
+
 def ensure_table(client: Client, model: SqlModel) -> None:
     """Create the model's table from its SQL's columns; recreate it if the SQL's columns changed."""
     sql = model.render()
@@ -189,16 +193,19 @@ def ensure_table(client: Client, model: SqlModel) -> None:
         client.command(f"CREATE OR REPLACE VIEW {model.table} AS {sql}")
         return
     wanted = _columns(client, sql)
-    exists = client.query(f"EXISTS TABLE {model.table}").result_rows[0][0]
-    if exists:
+    engine = client.query("SELECT engine_full FROM system.tables WHERE database = %(db)s AND name = %(name)s",
+                          parameters={"db": DATABASE, "name": model.name}).result_rows
+    if engine:
         current = [(row[0], row[1]) for row in client.query(f"DESCRIBE TABLE {model.table}").result_rows]
         if current == wanted:
+            if "cleanup_delay_period" not in engine[0][0]:  # made before the setting
+                client.command(f"ALTER TABLE {model.table} MODIFY SETTING {PART_CLEANUP}")
             return
         client.command(f"DROP TABLE {model.table}")
     partition = f"PARTITION BY {model.partition_by}" if model.partition_by else ""
     order_by = model.config.get("order_by") or "tuple()"
     client.command(f"CREATE TABLE IF NOT EXISTS {model.table} ENGINE = MergeTree {partition} "
-                   f"ORDER BY ({order_by}) EMPTY AS {sql}")
+                   f"ORDER BY ({order_by}) SETTINGS {PART_CLEANUP} EMPTY AS {sql}")
 
 
 @dataclass(frozen=True)
