@@ -178,7 +178,7 @@ def test_the_parts_a_rebuild_replaced_are_removed_early_in_the_next_short_sessio
     with warehouse_client(migrated.clickhouse_url) as client:
         for table in tables:
             client.command(f"SYSTEM WAIT LOADING PARTS {DATABASE}.{table}")  # replaced parts load after the open
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 20  # the default first cleanup comes after 30-40 s
         while (left := {table: _part_names(client, table, names) for table, names in replaced.items()}) \
                 and any(left.values()) and time.monotonic() < deadline:
             time.sleep(0.2)
