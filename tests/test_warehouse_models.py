@@ -185,6 +185,27 @@ def test_the_parts_a_rebuild_replaced_are_removed_early_in_the_next_short_sessio
     assert not any(left.values()), left
 
 
+def test_a_model_turned_from_view_into_table_is_rebuilt_as_a_table_with_prompt_cleanup(
+        migrated, seeded_month, built_warehouse, tmp_path):
+    sql = ("SELECT day, count() AS orders FROM {{ source('facts', 'orders') }} "
+           "WHERE {{ partition_filter('day') }} GROUP BY day")
+    (tmp_path / "kind_switch.sql").write_text("-- materialized: view\n" + sql)
+    day = seeded_month.start + timedelta(days=5)
+    with warehouse_client(migrated.clickhouse_url) as client:
+        client.command(f"DROP TABLE IF EXISTS {DATABASE}.kind_switch")
+        materialize(client, load_models(tmp_path)["kind_switch"])
+        (tmp_path / "kind_switch.sql").write_text(HEADER + sql)
+        materialize(client, load_models(tmp_path)["kind_switch"], day, day + timedelta(days=1))
+        engine, settings = client.query("SELECT engine, engine_full FROM system.tables WHERE database = %(db)s"
+                                        " AND name = 'kind_switch'", parameters={"db": DATABASE}).result_rows[0]
+        built = client.query(f"SELECT day, orders FROM {DATABASE}.kind_switch").result_rows
+        expected = client.query(f"SELECT count() FROM {DATABASE}.fact_orders WHERE day = %(day)s",
+                                parameters={"day": day}).result_rows[0][0]
+        client.command(f"DROP TABLE {DATABASE}.kind_switch")
+    assert engine == "MergeTree" and "cleanup_delay_period = 1" in settings
+    assert built == [(day, expected)] and expected
+
+
 def test_only_the_wanted_checks_run(migrated, seeded_month, built_warehouse):
     model = load_models()["daily_sales"]
     day = seeded_month.start + timedelta(days=3)

@@ -193,14 +193,15 @@ def ensure_table(client: Client, model: SqlModel) -> None:
         client.command(f"CREATE OR REPLACE VIEW {model.table} AS {sql}")
         return
     wanted = _columns(client, sql)
-    engine = client.query("SELECT engine_full FROM system.tables WHERE database = %(db)s AND name = %(name)s",
-                          parameters={"db": DATABASE, "name": model.name}).result_rows
-    if engine:
+    found = client.query("SELECT engine, engine_full FROM system.tables WHERE database = %(db)s AND name = %(name)s",
+                         parameters={"db": DATABASE, "name": model.name}).result_rows
+    if found and found[0][0] == "MergeTree":
         current = [(row[0], row[1]) for row in client.query(f"DESCRIBE TABLE {model.table}").result_rows]
         if current == wanted:
-            if "cleanup_delay_period" not in engine[0][0]:  # made before the setting
+            if "cleanup_delay_period" not in found[0][1]:  # made before the setting
                 client.command(f"ALTER TABLE {model.table} MODIFY SETTING {PART_CLEANUP}")
             return
+    if found:  # other columns, or the model was a view until now
         client.command(f"DROP TABLE {model.table}")
     partition = f"PARTITION BY {model.partition_by}" if model.partition_by else ""
     order_by = model.config.get("order_by") or "tuple()"
