@@ -196,6 +196,10 @@ def test_a_model_turned_from_view_into_table_is_rebuilt_as_a_table_with_prompt_c
         materialize(client, load_models(tmp_path)["kind_switch"])
         (tmp_path / "kind_switch.sql").write_text(HEADER + sql)
         materialize(client, load_models(tmp_path)["kind_switch"], day, day + timedelta(days=1))
+        # A table made before the setting gets it at its next build.
+        client.command(f"ALTER TABLE {DATABASE}.kind_switch RESET SETTING cleanup_delay_period, "
+                       "cleanup_delay_period_random_add")
+        materialize(client, load_models(tmp_path)["kind_switch"], day, day + timedelta(days=1))
         engine, settings = client.query("SELECT engine, engine_full FROM system.tables WHERE database = %(db)s"
                                         " AND name = 'kind_switch'", parameters={"db": DATABASE}).result_rows[0]
         built = client.query(f"SELECT day, orders FROM {DATABASE}.kind_switch").result_rows

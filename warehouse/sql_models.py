@@ -198,7 +198,7 @@ def ensure_table(client: Client, model: SqlModel) -> None:
     if found and found[0][0] == "MergeTree":
         current = [(row[0], row[1]) for row in client.query(f"DESCRIBE TABLE {model.table}").result_rows]
         if current == wanted:
-            if "cleanup_delay_period" not in found[0][1]:  # made before the setting
+            if PART_CLEANUP not in found[0][1]:  # made before the setting
                 client.command(f"ALTER TABLE {model.table} MODIFY SETTING {PART_CLEANUP}")
             return
     if found:  # other columns, or the model was a view until now
