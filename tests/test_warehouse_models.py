@@ -210,6 +210,44 @@ def test_a_model_turned_from_view_into_table_is_rebuilt_as_a_table_with_prompt_c
     assert built == [(day, expected)] and expected
 
 
+def test_a_rebuild_of_every_day_a_table_holds_is_exchanged_whole_and_a_partial_one_replaces_its_days(
+        migrated, seeded_month, built_warehouse, tmp_path):
+    """Embedded, nothing else can touch the warehouse during a session: a build whose days cover every day the
+    table holds swaps the staging table in (no replaced or empty parts left behind); a build of some of the
+    days replaces just those, and the other days stay as they were."""
+    sql = ("SELECT day, supplier_code, count() AS orders FROM {{ source('facts', 'orders') }} "
+           "WHERE {{ partition_filter('day') }} GROUP BY day, supplier_code")
+    model = load_models(_folder(tmp_path, {"whole_swap": sql}))["whole_swap"]
+
+    def state(client) -> tuple[str, list[tuple], list[tuple]]:
+        uuid = client.query("SELECT uuid FROM system.tables WHERE database = %(db)s AND name = 'whole_swap'",
+                            parameters={"db": DATABASE}).result_rows[0][0]
+        rows = client.query(f"SELECT day, sum(orders) FROM {model.table} GROUP BY day ORDER BY day").result_rows
+        parts = client.query("SELECT partition_id, active, rows FROM system.parts WHERE database = %(db)s"
+                             " AND table = 'whole_swap' ORDER BY partition_id, name",
+                             parameters={"db": DATABASE}).result_rows
+        return str(uuid), rows, parts
+
+    with warehouse_client(migrated.clickhouse_url) as client:
+        client.command(f"DROP TABLE IF EXISTS {model.table}")
+        days = client.query(f"SELECT day, count() FROM {DATABASE}.fact_orders WHERE day >= %(start)s"
+                            " GROUP BY day ORDER BY day LIMIT 4", parameters={"start": seeded_month.start}).result_rows
+        expected, (later, _) = days[:3], days[3]
+        start, end = expected[0][0], expected[-1][0] + timedelta(days=1)
+        materialize(client, model, start, end)
+        first = state(client)
+        materialize(client, model, start, end)
+        again = state(client)
+        materialize(client, model, later, later + timedelta(days=1))  # a day after them: they must stay
+        extended = state(client)
+        client.command(f"DROP TABLE {model.table}")
+    assert first[1] == again[1] == expected
+    assert again[0] != first[0]  # a new table took the old one's name
+    assert all(active and rows for _, active, rows in again[2])  # nothing replaced or emptied left behind
+    assert [pid for pid, _, _ in again[2]] == [partition_id(day) for day, _ in expected]
+    assert extended[0] == again[0] and extended[1] == days
+
+
 def test_only_the_wanted_checks_run(migrated, seeded_month, built_warehouse):
     model = load_models()["daily_sales"]
     day = seeded_month.start + timedelta(days=3)

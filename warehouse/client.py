@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +19,9 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 
 DATABASE = "hotel_analytics"
+
+# Embedded clients: while one is open, no other session anywhere can read or write its data (the path lock).
+_ALONE: weakref.WeakSet[Client] = weakref.WeakSet()
 
 
 def is_embedded(url: str) -> bool:
@@ -54,9 +58,11 @@ def warehouse_client(url: str, lock_timeout_s: float | None = None) -> Iterator[
         path = _chdb_path(url)
         with _path_lock(path, lock_timeout_s):
             client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
+            _ALONE.add(client)
             try:
                 yield client
             finally:
+                _ALONE.discard(client)
                 client.close()
         return
     parts = urlsplit(url)
@@ -72,6 +78,11 @@ def warehouse_client(url: str, lock_timeout_s: float | None = None) -> Iterator[
         yield client
     finally:
         client.close()
+
+
+def holds_data_alone(client: Client) -> bool:
+    """True for an open embedded client: nothing else reads or writes the warehouse until it closes."""
+    return client in _ALONE
 
 
 def check_clickhouse(url: str, timeout_s: float = 2.0) -> str:

@@ -19,7 +19,7 @@ import pyarrow as pa
 from clickhouse_connect.driver.client import Client
 
 from core.db import plain_url
-from warehouse.client import DATABASE
+from warehouse.client import DATABASE, holds_data_alone
 
 MONEY = pa.decimal128(18, 4)
 TS = pa.timestamp("ms", tz="UTC")
@@ -208,21 +208,26 @@ def swap_days(client: Client, target: str, stage: str, start: date, end: date) -
     """Make each day in [start, end) of `target` exactly the staged day: replace it, or drop it if none staged.
 
     One ALTER carries every day's command: each REPLACE/DROP PARTITION still swaps its day atomically,
-    but the table is locked and its parts listed once instead of once per day.
+    but the table is locked and its parts listed once instead of once per day. Each command clones the
+    staged part and writes an empty part over the replaced one, a dozen new files a day.
+
+    When the session holds the warehouse alone (embedded) and the target has no day outside [start, end),
+    the staging table already is the whole new table: the two are exchanged in one atomic rename instead
+    (a full rebuild or backfill), and the staging table's drop removes the old days at once.
     """
+    wanted = {partition_id(day) for day in days_between(start, end)}
     staged = _partition_ids(client, stage)
     present = _partition_ids(client, target)
+    replaced, emptied = len(staged & wanted), len(wanted - staged)
+    if holds_data_alone(client) and staged <= wanted and present <= wanted:
+        client.command(f"EXCHANGE TABLES {target} AND {stage}")
+        return replaced, emptied
     commands = []
-    replaced = emptied = 0
-    for day in days_between(start, end):
-        pid = partition_id(day)
+    for pid in sorted(wanted):
         if pid in staged:
             commands.append(f"REPLACE PARTITION ID '{pid}' FROM {stage}")
-            replaced += 1
-        else:
-            emptied += 1
-            if pid in present:  # a concurrent run adding the day meanwhile loads the same rows: nothing to undo
-                commands.append(f"DROP PARTITION ID '{pid}'")
+        elif pid in present:  # a concurrent run adding the day meanwhile loads the same rows: nothing to undo
+            commands.append(f"DROP PARTITION ID '{pid}'")
     if commands:
         client.command(f"ALTER TABLE {target} {', '.join(commands)}")
     return replaced, emptied

@@ -12,7 +12,7 @@ A model file starts with a header of `-- key: value` lines:
 and names its inputs as `{{ ref('model') }}` and `{{ source('facts', 'orders') }}`. Partitioned
 models filter their inputs with `{{ partition_filter('day') }}`, which renders to the days being built.
 Materialising a day range builds it in a private staging table and swaps whole days in
-(`REPLACE PARTITION`), so reruns never duplicate.
+(`warehouse.loaders.swap_days`), so reruns never duplicate.
 """
 
 from __future__ import annotations
@@ -203,10 +203,15 @@ def ensure_table(client: Client, model: SqlModel) -> None:
             return
     if found:  # other columns, or the model was a view until now
         client.command(f"DROP TABLE {model.table}")
+    client.command(create_table_sql(model, model.table, sql))
+
+
+def create_table_sql(model: SqlModel, table: str, sql: str) -> str:
+    """An empty table `table` in the model's layout (its partition_by and order_by) for the rows of `sql`."""
     partition = f"PARTITION BY {model.partition_by}" if model.partition_by else ""
     order_by = model.config.get("order_by") or "tuple()"
-    client.command(f"CREATE TABLE IF NOT EXISTS {model.table} ENGINE = MergeTree {partition} "
-                   f"ORDER BY ({order_by}) SETTINGS {PART_CLEANUP} EMPTY AS {sql}")
+    return (f"CREATE TABLE IF NOT EXISTS {table} ENGINE = MergeTree {partition} "
+            f"ORDER BY ({order_by}) SETTINGS {PART_CLEANUP} EMPTY AS {sql}")
 
 
 @dataclass(frozen=True)
