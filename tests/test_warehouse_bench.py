@@ -23,5 +23,7 @@ def test_bench_warehouse_prints_pipeline_and_bare_times_and_their_ratio():
     assert bare > 0 and plain > 0 and pipeline > 0
     assert abs(ratio - pipeline / bare) < 0.05 * ratio + 0.01
     assert abs(plain_ratio - pipeline / plain) < 0.05 * plain_ratio + 0.01
+    rounds = re.search(r"ratio in each round: ([\d.]+)x \(median ([\d.]+)x\)", result.stdout).groups()
+    assert rounds[0] == rounds[1] and abs(float(rounds[0]) - ratio) < 0.01  # one round: its ratio is the ratio
     passed, total = re.search(r"checks passed: (\d+)/(\d+)", result.stdout).groups()
     assert int(total) > 0 and passed == total
