@@ -236,12 +236,13 @@ def test_a_rebuild_of_every_day_a_table_holds_is_exchanged_whole_and_a_partial_o
         start, end = expected[0][0], expected[-1][0] + timedelta(days=1)
         materialize(client, model, start, end)
         first = state(client)
-        materialize(client, model, start, end)
+        rebuilt = materialize(client, model, start, end)
         again = state(client)
+        stored = client.query(f"SELECT count() FROM {model.table}").result_rows[0][0]
         materialize(client, model, later, later + timedelta(days=1))  # a day after them: they must stay
         extended = state(client)
         client.command(f"DROP TABLE {model.table}")
-    assert first[1] == again[1] == expected
+    assert first[1] == again[1] == expected and rebuilt.rows == stored > 0
     assert again[0] != first[0]  # a new table took the old one's name
     assert all(active and rows for _, active, rows in again[2])  # nothing replaced or emptied left behind
     assert [pid for pid, _, _ in again[2]] == [partition_id(day) for day, _ in expected]

@@ -231,10 +231,10 @@ def materialize(client: Client, model: SqlModel, start: date | None = None, end:
     sql = model.render(start, end) if model.partition_by else model.render()
     with staging_table(client, model.table, start or date.today()) as stage:
         client.command(f"INSERT INTO {stage} {sql}")
-        rows = int(client.query(f"SELECT count() FROM {stage}").result_rows[0][0])
         if model.partition_by:
-            swap_days(client, model.table, stage, start, end)
+            rows = swap_days(client, model.table, stage, start, end).rows
         else:
+            rows = int(client.query(f"SELECT count() FROM {stage}").result_rows[0][0])
             client.command(f"EXCHANGE TABLES {model.table} AND {stage}")
     return ModelRun(model.name, rows, sql)
 
