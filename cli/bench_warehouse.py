@@ -221,7 +221,7 @@ def bench_warehouse(
         typer.echo(f"ratio project/bare: {project_s / bare_s:.2f}x (target < 1.5x at 10 M orders); "
                    f"against the unpartitioned tables: {project_s / plain_s:.2f}x; "
                    f"checks passed: {sum(c.passed for c in checks)}/{len(checks)}")
-        per_round = [project / bare for project, bare in zip(times[PIPELINE], times[BARE], strict=True)]
+        per_round = [ours / theirs for ours, theirs in zip(times[PIPELINE], times[BARE], strict=True)]
         typer.echo(f"ratio in each round: {', '.join(f'{ratio:.2f}x' for ratio in per_round)} "
                    f"(median {statistics.median(per_round):.2f}x)")
     finally:
