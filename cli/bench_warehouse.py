@@ -7,7 +7,9 @@ Arrow columns (numpy/polars, no Python loop per row) and inserted into `fact_ord
 - project path: one Dagster run (`dg.materialize`, partition-range run) of the model assets: render,
   staging table, the days swapped in (the range covers every day the tables hold, so embedded each staging
   table is exchanged for its model's table whole), asset checks, Dagster's per-day events (the models build
-  on a worker thread while Dagster records the previous model's days);
+  on a worker thread while Dagster records the previous model's days). Dagster records them in an instance
+  like the platform's own: its PostgreSQL storages (`pipelines.dagster_storage`) and event batch size, in a
+  scratch database on the platform's PostgreSQL server (`--instance ephemeral`: Dagster's in-memory one);
 - bare engine: the same rendered SELECT of each model, `INSERT INTO` a table in the model's own layout
   (its `partition_by` and `order_by`, as anyone running the model by hand would create it), nothing else;
   and, for comparison with earlier runs, `INSERT INTO` an unpartitioned, unsorted table (one part a model).
@@ -18,11 +20,16 @@ the ratios (target: under 1.5x at 10 M orders, against the model's own layout).
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date, timedelta
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +38,18 @@ import pyarrow as pa
 import typer
 
 from cli.bench import bench_app
+from cli.common import endpoints_or_exit, settings_or_exit, step
 
 STATUSES = np.array(["CONFIRMED", "CANCELLED", "FAILED", "EXPIRED", "PENDING"])
 STATUS_WEIGHTS = [0.7, 0.15, 0.05, 0.05, 0.05]
 BARE = "bench_bare_"  # the model's own layout
 PLAIN = "bench_plain_"  # unpartitioned, unsorted
 PIPELINE = "pipeline"
+
+
+class InstanceKind(StrEnum):
+    platform = "platform"
+    ephemeral = "ephemeral"
 
 
 def _decimal(unscaled: np.ndarray) -> pa.Array:
@@ -108,6 +121,44 @@ def compare_and_empty(url: str, bare_tables: dict[str, dict[str, str]]) -> float
     return opened
 
 
+@contextmanager
+def dagster_instance(kind: InstanceKind) -> Iterator:
+    """The Dagster instance the pipeline records its runs in: `platform` (the storages and event batch size the
+    platform's instance has, in a scratch database on its PostgreSQL server, dropped afterwards) or `ephemeral`."""
+    import dagster as dg
+    import psycopg
+
+    from core import runtime
+    from core.db import driver_url, plain_url, with_database
+    from pipelines.dagster_storage import storage_yaml
+
+    if kind is InstanceKind.ephemeral:
+        with dg.DagsterInstance.ephemeral() as instance:
+            yield instance
+        return
+    settings = settings_or_exit()
+    server = runtime.dagster_storage_url(endpoints_or_exit(settings), settings)
+    name = f"bench_dagster_{secrets.token_hex(4)}"
+    home = Path(tempfile.mkdtemp(prefix="bench-dagster-"))
+    batch_size = os.environ.get("DAGSTER_EVENT_BATCH_SIZE")
+    with psycopg.connect(plain_url(server), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        (home / "dagster.yaml").write_text(storage_yaml(driver_url(with_database(server, name), "psycopg2")) +
+                                           "telemetry:\n  enabled: false\n")
+        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", runtime.DAGSTER_EVENT_BATCH_SIZE)
+        with step("Creating the Dagster instance (scratch PostgreSQL database)"):
+            instance = dg.DagsterInstance.from_config(str(home))
+        with instance:
+            yield instance
+    finally:
+        if batch_size is None:
+            os.environ.pop("DAGSTER_EVENT_BATCH_SIZE", None)
+        shutil.rmtree(home, ignore_errors=True)
+        with psycopg.connect(plain_url(server), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @bench_app.command("warehouse")
 def bench_warehouse(
     orders: int = typer.Option(1_000_000, min=1000, help="Synthetic orders to load."),
@@ -116,6 +167,9 @@ def bench_warehouse(
     seed: int = typer.Option(20260101, help="Random seed of the synthetic orders."),
     repeat: int = typer.Option(2, min=1, max=10, help="Rounds of (bare, pipeline); the best of each is compared."),
     data_dir: Path | None = typer.Option(None, help="chDB directory to use (default: a fresh temporary one)."),
+    instance_kind: InstanceKind = typer.Option(
+        InstanceKind.platform, "--instance", help="Dagster instance of the pipeline runs: one like the platform's "
+                                                  "(PostgreSQL storages, scratch database) or Dagster's in-memory"),
 ) -> None:
     """Load N synthetic orders; time the rollups through the pipeline and as bare SQL; print the ratio."""
     import warnings
@@ -135,7 +189,9 @@ def bench_warehouse(
     start = date(2026, 1, 1)
     end = start + timedelta(days=days)
     models = load_models()
+    stack = ExitStack()
     try:
+        instance = stack.enter_context(dagster_instance(instance_kind))
         with warehouse_client(url) as client:
             apply_schema(client)
             client.command(f"TRUNCATE TABLE {DATABASE}.fact_orders")
@@ -161,7 +217,6 @@ def bench_warehouse(
                     tables[model.name] = table
 
         assets = MODEL_ASSETS
-        instance = dg.DagsterInstance.ephemeral()
         resources = {"warehouse": WarehouseResource(clickhouse_url=url)}
         run_tags = {"dagster/asset_partition_range_start": start.isoformat(),
                     "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat()}
@@ -214,7 +269,7 @@ def bench_warehouse(
                    f"does; an open takes ~{min(opens):.2f}s)")
         typer.echo(f"bare SQL into unpartitioned tables:  {plain_s:8.2f}s (unsorted, one part a model)")
         typer.echo(f"project path (Dagster run, {days} day partitions, staging + swap, "
-                   f"{len(checks)} checks): {project_s:8.2f}s")
+                   f"{len(checks)} checks, {instance_kind.value} instance): {project_s:8.2f}s")
         typer.echo(f"  of which: model SQL + staging + swap {build_s:.2f}s, asset checks {check_s:.2f}s, "
                    f"Dagster run and chDB session (beyond what overlaps the builds) "
                    f"{project_s - build_s - check_s:.2f}s")
@@ -225,6 +280,7 @@ def bench_warehouse(
         typer.echo(f"ratio in each round: {', '.join(f'{ratio:.2f}x' for ratio in per_round)} "
                    f"(median {statistics.median(per_round):.2f}x)")
     finally:
+        stack.close()
         if temporary:
             shutil.rmtree(path, ignore_errors=True)
 

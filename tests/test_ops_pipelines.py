@@ -200,3 +200,89 @@ def test_a_range_run_on_the_platform_instance_stores_its_days_in_batches(
         stored = reader.fetch_materializations(dg.AssetKey("ops_days_probe"), limit=100).records
         assert sorted(record.partition_key for record in stored) == days
         assert all(record.asset_materialization.metadata["days"].value == len(days) for record in stored)
+
+
+
+@dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(),
+          check_specs=[dg.AssetCheckSpec("days_counted", asset="ops_days_checked")])
+def ops_days_checked(context):
+    if context.partition_key_range.start >= "2026-02-01":
+        raise RuntimeError("the probe fails on February's days")
+    yield dg.MaterializeResult(metadata={"days": len(context.partition_keys)})
+    yield dg.AssetCheckResult(check_name="days_counted", passed=True)
+
+
+def _stored_rows(url: str) -> dict[str, list[tuple]]:
+    """What an instance's database holds about its asset runs, run and event ids replaced by what they name."""
+    with psycopg.connect(url) as conn:
+        runs = {run_id: index for index, (run_id,) in enumerate(conn.execute("SELECT run_id FROM runs ORDER BY id"))}
+        event_types = dict(conn.execute("SELECT id, dagster_event_type FROM event_logs"))
+        return {
+            "events": sorted([(runs[run_id], *rest) for run_id, *rest in conn.execute(
+                "SELECT run_id, dagster_event_type, asset_key, partition, step_key FROM event_logs "
+                "WHERE dagster_event_type IN ('ASSET_MATERIALIZATION_PLANNED', 'ASSET_CHECK_EVALUATION_PLANNED', "
+                "'ASSET_MATERIALIZATION', 'ASSET_CHECK_EVALUATION', 'STEP_FAILURE', 'RUN_SUCCESS', 'RUN_FAILURE')")],
+                key=repr),
+            "assets": sorted((key, runs[run_id], stamp is not None) for key, run_id, stamp in conn.execute(
+                "SELECT asset_key, last_run_id, last_materialization_timestamp FROM asset_keys")),
+            "checks": sorted(((key, name, partition, runs[run_id], status, event_types[event_id])
+                              for key, name, partition, run_id, status, event_id in conn.execute(
+                                  "SELECT asset_key, check_name, partition, run_id, execution_status, "
+                                  "evaluation_event_storage_id FROM asset_check_executions")), key=repr),
+        }
+
+
+def test_a_range_runs_planned_events_are_stored_at_once_leaving_the_rows_and_statuses_of_dagsters_own_storage(
+        tmp_path, new_database, monkeypatch):
+    from dagster._core.storage.partition_status_cache import get_and_update_asset_status_cache_value
+
+    monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", "100")
+    key = dg.AssetKey("ops_days_checked")
+    ranges = [("2026-01-01", "2026-01-20"), ("2026-02-01", "2026-02-05"), ("2026-01-10", "2026-01-12")]
+    seen: dict[str, dict] = {}
+    for kind, platform in (("stock", False), ("platform", True)):
+        url, home = new_database(f"dagster_{kind}"), tmp_path / kind
+        home.mkdir()
+        config = storage_yaml(driver_url(url, "psycopg2"))
+        if not platform:  # dagster-postgres' own classes
+            config = config.replace("module: pipelines.dagster_storage\n  class: Pooled",
+                                    "module: dagster_postgres\n  class: ")
+        (home / "dagster.yaml").write_text(config + "telemetry:\n  enabled: false\n")
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            assert (type(instance.event_log_storage).__module__ == "pipelines.dagster_storage") is platform
+            statements: list[str] = []
+            store_event_batch = instance.event_log_storage.store_event_batch
+
+            def counted(events, store_event_batch=store_event_batch, statements=statements):
+                planned = all(event.dagster_event_type in (dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+                                                           dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+                              for event in events)
+                listener = lambda *args: statements.append(args[2])  # noqa: E731
+                if planned:
+                    sa.event.listen(instance.event_log_storage._engine, "before_cursor_execute", listener)
+                try:
+                    return store_event_batch(events)
+                finally:
+                    if planned:
+                        sa.event.remove(instance.event_log_storage._engine, "before_cursor_execute", listener)
+
+            monkeypatch.setattr(instance.event_log_storage, "store_event_batch", counted)
+            rows = []
+            for first, last in ranges:
+                dg.materialize([ops_days_checked], instance=instance, raise_on_error=False, tags={
+                    "dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last})
+                rows.append(_stored_rows(url))  # after each run: a later run overwrites the asset's row
+            status = get_and_update_asset_status_cache_value(instance, key, DAYS)
+            seen[kind] = {
+                "rows": rows,
+                "materialized": instance.get_materialized_partitions(key),
+                "failed": set(status.deserialize_failed_partition_subsets(DAYS).get_partition_keys()),
+                "statements": len(statements),
+            }
+    stock, ours = seen["stock"], seen["platform"]
+    assert ours["materialized"] == {f"2026-01-{day:02d}" for day in range(1, 21)}
+    assert ours["failed"] == {f"2026-02-{day:02d}" for day in range(1, 6)}  # February's failed run marks its days
+    for what in ("rows", "materialized", "failed"):
+        assert ours[what] == stock[what], what
+    # 28 days planned in 3 runs: dagster-postgres writes each day's event with 3 statements, ours a run's at once.
+    assert stock["statements"] > 2 * 28 and ours["statements"] <= 4 * len(ranges)
