@@ -202,7 +202,6 @@ def test_a_range_run_on_the_platform_instance_stores_its_days_in_batches(
         assert all(record.asset_materialization.metadata["days"].value == len(days) for record in stored)
 
 
-
 @dg.asset(partitions_def=DAYS, backfill_policy=dg.BackfillPolicy.single_run(),
           check_specs=[dg.AssetCheckSpec("days_counted", asset="ops_days_checked")])
 def ops_days_checked(context):
