@@ -95,19 +95,13 @@ def bench_ops(
     events: int = typer.Option(2000, min=10, help="Outbox events the relay publishes per case."),
 ) -> None:
     """Config get() vs a database read; NOTIFY vs poll propagation; relay rate, many aggregates vs one."""
-    import psycopg
 
-    from core.db import engine_for, plain_url
+    from core.db import engine_for, scratch_database
     from core.migrate import upgrade
 
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
-    admin = plain_url(endpoints.database_url)
-    name = f"hotel_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = admin.rsplit("/", 1)[0].split("?")[0] + f"/{name}"
-    try:
+    with scratch_database(endpoints.database_url, "hotel_bench") as url:
         upgrade(url)
         engine = engine_for(url)
         figures = asyncio.run(_config_figures(url, engine, gets, changes))
@@ -127,10 +121,6 @@ def bench_ops(
         typer.echo(f"relay, 100 aggregates       {many:9.0f} events/s (confirmed, in order per aggregate)")
         typer.echo(f"relay, 1 aggregate          {one:9.0f} events/s  (baseline: strictly sequential confirms)")
         typer.echo(f"  ratio: {many / one:.1f}x")
-    finally:
-        engine_for(url).dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def register(app: typer.Typer) -> None:

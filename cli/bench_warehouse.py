@@ -21,7 +21,6 @@ the ratios (target: under 1.5x at 10 M orders, against the model's own layout).
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import statistics
 import tempfile
@@ -126,10 +125,9 @@ def dagster_instance(kind: InstanceKind) -> Iterator:
     """The Dagster instance the pipeline records its runs in: `platform` (the storages and event batch size the
     platform's instance has, in a scratch database on its PostgreSQL server, dropped afterwards) or `ephemeral`."""
     import dagster as dg
-    import psycopg
 
     from core import runtime
-    from core.db import driver_url, plain_url, with_database
+    from core.db import driver_url, scratch_database
     from pipelines.dagster_storage import storage_yaml
 
     if kind is InstanceKind.ephemeral:
@@ -138,25 +136,21 @@ def dagster_instance(kind: InstanceKind) -> Iterator:
         return
     settings = settings_or_exit()
     server = runtime.dagster_storage_url(endpoints_or_exit(settings), settings)
-    name = f"bench_dagster_{secrets.token_hex(4)}"
     home = Path(tempfile.mkdtemp(prefix="bench-dagster-"))
     batch_size = os.environ.get("DAGSTER_EVENT_BATCH_SIZE")
-    with psycopg.connect(plain_url(server), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        (home / "dagster.yaml").write_text(storage_yaml(driver_url(with_database(server, name), "psycopg2")) +
-                                           "telemetry:\n  enabled: false\n")
-        os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", runtime.DAGSTER_EVENT_BATCH_SIZE)
-        with step("Creating the Dagster instance (scratch PostgreSQL database)"):
-            instance = dg.DagsterInstance.from_config(str(home))
-        with instance:
-            yield instance
+        with scratch_database(server, "bench_dagster") as url:
+            (home / "dagster.yaml").write_text(storage_yaml(driver_url(url, "psycopg2")) +
+                                               "telemetry:\n  enabled: false\n")
+            os.environ.setdefault("DAGSTER_EVENT_BATCH_SIZE", runtime.DAGSTER_EVENT_BATCH_SIZE)
+            with step("Creating the Dagster instance (scratch PostgreSQL database)"):
+                instance = dg.DagsterInstance.from_config(str(home))
+            with instance:
+                yield instance
     finally:
         if batch_size is None:
             os.environ.pop("DAGSTER_EVENT_BATCH_SIZE", None)
         shutil.rmtree(home, ignore_errors=True)
-        with psycopg.connect(plain_url(server), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @bench_app.command("warehouse")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,3 +38,22 @@ def check_postgres(url: str, timeout_s: float = 2.0) -> str:
 
     with psycopg.connect(plain_url(url), connect_timeout=max(1, int(timeout_s))) as conn:
         return conn.execute("SHOW server_version").fetchone()[0]
+
+
+@contextmanager
+def scratch_database(url: str, prefix: str) -> Iterator[str]:
+    """A new empty database `<prefix>_<random>` on `url`'s server, as its plain URL; dropped on leaving, with
+    any connection still open to it."""
+    import psycopg
+
+    admin = plain_url(url)
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    scratch = with_database(admin, name)
+    try:
+        yield scratch
+    finally:
+        engine_for(scratch).dispose()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -242,11 +242,11 @@ def test_a_range_runs_planned_events_are_stored_at_once_leaving_the_rows_and_sta
     for kind, platform in (("stock", False), ("platform", True)):
         url, home = new_database(f"dagster_{kind}"), tmp_path / kind
         home.mkdir()
-        config = storage_yaml(driver_url(url, "psycopg2"))
+        _platform_instance_config(home, url)
         if not platform:  # dagster-postgres' own classes
-            config = config.replace("module: pipelines.dagster_storage\n  class: Pooled",
-                                    "module: dagster_postgres\n  class: ")
-        (home / "dagster.yaml").write_text(config + "telemetry:\n  enabled: false\n")
+            config = home / "dagster.yaml"
+            config.write_text(config.read_text().replace("module: pipelines.dagster_storage\n  class: Pooled",
+                                                         "module: dagster_postgres\n  class: "))
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert (type(instance.event_log_storage).__module__ == "pipelines.dagster_storage") is platform
             statements: list[str] = []
