@@ -1,14 +1,16 @@
 """`hotelctl backfill ASSET --from DATE --to DATE`: rebuild day partitions, one Dagster run per day.
 
 Each day is its own run in the platform's Dagster instance (`dg.materialize(..., instance=...)`), so
-every day appears in the UI's run history with its logs, a failed day is retried alone, and the
-process holds one day's batches at a time however long the range is. Days run in order; a failure
-is reported and the next day still runs; the exit code is non-zero if any day failed.
+every day appears in the UI's run history with its logs and a failed day is retried alone. Each run
+runs in a process of its own, forked from hotelctl's, which holds one day's batches at a time: a
+backfill of a year needs the memory of a backfill of one day. Days run in order; a failure is
+reported and the next day still runs; the exit code is non-zero if any day failed.
 """
 
 from __future__ import annotations
 
 import gc
+import sys
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -108,37 +110,85 @@ def run_backfill(selection: Selection, keys: list[str], instance: dg.DagsterInst
     """Dagster runs over `keys` in order, `days_per_run` consecutive days each; every day's outcome.
 
     A run over several days is a partition-range run (the assets build the range in one pass); each
-    day in it gets the run's outcome, so nothing is skipped silently either way.
+    day in it gets the run's outcome, so nothing is skipped silently either way. On a persistent instance
+    each run runs in a process of its own, forked from this one, so a backfill of a year holds no more memory
+    than a backfill of one day: each chDB session leaves about 1.5 MB behind in the process that opened it
+    (chDB 4.4), and 40 daily runs in one process grew it by 196 MB.
     """
-    import dagster as dg
-
     backfill_id = uuid.uuid4().hex[:8]
     outcomes = []
     for index in range(0, len(keys), days_per_run):
         chunk = keys[index:index + days_per_run]
-        tags = {"hotelctl/backfill": backfill_id}
-        if len(chunk) > 1:
-            tags["dagster/asset_partition_range_start"] = chunk[0]
-            tags["dagster/asset_partition_range_end"] = chunk[-1]
-        try:
-            result = dg.materialize(selection.assets, partition_key=None if len(chunk) > 1 else chunk[0],
-                                    instance=instance, resources=resources, raise_on_error=False, tags=tags,
-                                    selection=selection.keys)
-            failed_checks = tuple(sorted({
-                f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-                for evaluation in result.get_asset_check_evaluations() if not evaluation.passed
-            }))
-            chunk_outcomes = [PartitionOutcome(key, result.success, result.run_id,
-                                               "" if result.success else _error_of(result), failed_checks)
-                              for key in chunk]
-        except Exception as error:  # a run that could not even start is still reported, not skipped
-            chunk_outcomes = [PartitionOutcome(key, False, "", f"{type(error).__name__}: {error}") for key in chunk]
+        if instance.is_ephemeral:  # its runs live in this process's memory: they can only run here
+            chunk_outcomes = _run_chunk(selection, chunk, instance, resources, backfill_id)
+        else:
+            chunk_outcomes = _run_chunk_in_child(selection, chunk, instance, resources, backfill_id)
         for outcome in chunk_outcomes:
             outcomes.append(outcome)
             if on_done:
                 on_done(outcome)
-        gc.collect()
     return outcomes
+
+
+def _run_chunk(selection: Selection, chunk: list[str], instance: dg.DagsterInstance, resources: dict,
+               backfill_id: str) -> list[PartitionOutcome]:
+    import dagster as dg
+
+    tags = {"hotelctl/backfill": backfill_id}
+    if len(chunk) > 1:
+        tags["dagster/asset_partition_range_start"] = chunk[0]
+        tags["dagster/asset_partition_range_end"] = chunk[-1]
+    try:
+        result = dg.materialize(selection.assets, partition_key=None if len(chunk) > 1 else chunk[0],
+                                instance=instance, resources=resources, raise_on_error=False, tags=tags,
+                                selection=selection.keys)
+    except Exception as error:  # a run that could not even start is still reported, not skipped
+        return [PartitionOutcome(key, False, "", f"{type(error).__name__}: {error}") for key in chunk]
+    failed_checks = tuple(sorted({
+        f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+        for evaluation in result.get_asset_check_evaluations() if not evaluation.passed
+    }))
+    return [PartitionOutcome(key, result.success, result.run_id, "" if result.success else _error_of(result),
+                             failed_checks) for key in chunk]
+
+
+def _run_chunk_in_child(selection: Selection, chunk: list[str], instance: dg.DagsterInstance, resources: dict,
+                        backfill_id: str) -> list[PartitionOutcome]:
+    """`_run_chunk` in a forked process with an instance of its own. A process that dies without an answer fails
+    its days, and its run, which it left started, is marked failed."""
+    import multiprocessing
+
+    import dagster as dg
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    instance_ref = instance.get_ref()
+
+    def work() -> None:
+        # What this process inherited stays untouched: collected here, a connection of the parent's instance
+        # would close its socket, which the parent still uses.
+        gc.freeze()
+        # A progress bar may hold the console's lock at the fork: the run writes to the terminal itself.
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        with dg.DagsterInstance.from_ref(instance_ref) as own:
+            sender.send(_run_chunk(selection, chunk, own, resources, backfill_id))
+
+    child = context.Process(target=work, name=f"backfill {chunk[0]}", daemon=True)
+    child.start()
+    sender.close()
+    try:
+        return receiver.recv()
+    except EOFError:  # it exited without an answer
+        child.join()
+        error = f"the run's process exited with code {child.exitcode}"
+        left = instance.get_runs(dg.RunsFilter(tags={"hotelctl/backfill": backfill_id},
+                                               statuses=[dg.DagsterRunStatus.STARTED]))
+        for run in left:
+            instance.report_run_failed(run, error)
+        return [PartitionOutcome(key, False, left[0].run_id if left else "", error) for key in chunk]
+    finally:
+        receiver.close()
+        child.join()
 
 
 def backfill(

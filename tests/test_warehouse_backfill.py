@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -108,3 +109,62 @@ def test_hotelctl_backfill_reports_each_day_and_records_runs(migrated, seeded_mo
     assert bad.returncode == 2 and "--from/--to" in bad.stderr
     unknown = hotelctl("backfill", "no_such_asset", "--from", "2026-01-02", "--to", "2026-01-02")
     assert unknown.returncode == 2 and "no_such_asset" in unknown.stderr
+
+
+# A backfill of stand-in assets on a persistent (SQLite) instance: each run keeps 64 MB until its process ends,
+# as a leak would, and one day's run can be told to kill its process.
+_KEEPING_BACKFILL = """
+import json, os, sys
+import dagster as dg
+from cli.backfill import Selection, run_backfill
+
+KEPT = []
+
+@dg.asset(partitions_def=dg.DailyPartitionsDefinition(start_date="2026-01-01"))
+def keeper(context):
+    KEPT.append(context.partition_key.encode() * (64 * 2**20 // 10))  # written, so resident
+    if context.partition_key == os.environ.get("DIE_ON"):
+        os._exit(3)
+
+home, days = sys.argv[1], int(sys.argv[2])
+with dg.DagsterInstance.local_temp(home) as instance:
+    keys = [f"2026-01-0{day}" for day in range(1, days + 1)]
+    outcomes = run_backfill(Selection([keeper], [keeper.key]), keys, instance, {})
+    statuses = {run.run_id: run.status.value for run in instance.get_runs()}
+    print(json.dumps({"outcomes": [[o.partition, o.success, o.error, statuses.get(o.run_id)] for o in outcomes],
+                      "pid": os.getpid(), "run_pids": sorted({event.dagster_event.pid for run_id in statuses
+                                                               for event in instance.all_logs(run_id)
+                                                               if event.dagster_event and event.dagster_event.pid})}))
+"""
+
+
+def _keeping_backfill(tmp_path: Path, days: int, die_on: str = "") -> tuple[dict, float]:
+    """The backfill's output and the peak memory (MB) of its largest process: itself, or one of its runs'."""
+    home = tmp_path / f"home-{days}-{die_on}"
+    home.mkdir()
+    out, err = home / "stdout", home / "stderr"
+    with open(out, "w") as stdout, open(err, "w") as stderr:
+        child = subprocess.Popen([sys.executable, "-c", _KEEPING_BACKFILL, str(home), str(days)], cwd=REPO,
+                                 env={**os.environ, "DIE_ON": die_on}, stdout=stdout, stderr=stderr)
+        _, status, usage = os.wait4(child.pid, 0)  # the kernel's peak resident set of the process and its children
+        child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0, err.read_text()[-3000:]
+    return json.loads(out.read_text().strip().splitlines()[-1]), usage.ru_maxrss / 1024
+
+
+def test_each_backfill_run_has_a_process_of_its_own_so_memory_a_run_keeps_is_given_back(tmp_path):
+    one, one_peak = _keeping_backfill(tmp_path, 1)
+    five, five_peak = _keeping_backfill(tmp_path, 5)
+    assert [outcome[1:] for outcome in one["outcomes"]] == [[True, "", "SUCCESS"]]
+    assert [outcome[1:] for outcome in five["outcomes"]] == [[True, "", "SUCCESS"]] * 5
+    assert len(five["run_pids"]) == 5 and five["pid"] not in five["run_pids"]  # a process per run, none the backfill's
+    # Five runs kept 5 x 64 MB between them; in one process the peak would be 256 MB above one run's.
+    assert five_peak - one_peak < 48, (one_peak, five_peak)
+
+
+def test_a_run_whose_process_dies_fails_its_day_and_run_and_the_backfill_goes_on(tmp_path):
+    result, _ = _keeping_backfill(tmp_path, 4, die_on="2026-01-02")
+    assert [outcome[:2] for outcome in result["outcomes"]] == [
+        ["2026-01-01", True], ["2026-01-02", False], ["2026-01-03", True], ["2026-01-04", True]]
+    died = result["outcomes"][1]
+    assert died[2] == "the run's process exited with code 3" and died[3] == "FAILURE"  # not left STARTED in the UI
