@@ -253,7 +253,7 @@ def _register_optional_commands() -> None:
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.bench",
                               "cli.bench_matching", "cli.bench_api", "cli.bench_ops", "cli.bench_warehouse",
-                              "cli.bench_sync",
+                              "cli.bench_sync", "cli.bench_backfill",
                               "cli.bench_reconcile", "cli.orders"]
 _register_optional_commands()
 

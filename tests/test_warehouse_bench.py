@@ -34,3 +34,24 @@ def test_bench_warehouse_prints_pipeline_and_bare_times_and_their_ratio(database
     assert rounds[0] == rounds[1] and abs(float(rounds[0]) - ratio) < 0.01  # one round: its ratio is the ratio
     passed, total = re.search(r"checks passed: (\d+)/(\d+)", result.stdout).groups()
     assert int(total) > 0 and passed == total
+
+
+def _scratch_databases(database_url: str, prefix: str) -> set[str]:
+    with psycopg.connect(plain_url(database_url)) as conn:
+        return {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                               (f"{prefix}%",))}
+
+
+def test_bench_backfill_prints_the_peak_memory_of_a_long_backfill_beside_one_days(database_url):
+    before = _scratch_databases(database_url, "bench_backfill_")
+    result = subprocess.run([sys.executable, "-m", "cli.main", "bench", "backfill", "--days", "3", "--scale", "2"],
+                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = re.findall(r"backfill of +(\d+) day\(s\): (\d+) run\(s\), +[\d.]+s, ([\d,]+) orders loaded, "
+                       r"(\d+) day\(s\) of rollups, peak memory (\d+) MB", result.stdout)
+    (one_day, one_run, one_orders, one_built, one_peak), (days, runs, orders, built, peak) = lines
+    assert (one_day, one_run, one_built, days, runs, built) == ("1", "1", "1", "3", "3", "3")
+    assert 0 < int(one_orders.replace(",", "")) < int(orders.replace(",", ""))  # each reads the seeded history
+    ratio = float(re.search(r"peak memory, 3 days over one day: ([\d.]+)x", result.stdout).group(1))
+    assert abs(ratio - int(peak) / int(one_peak)) < 0.01 + 0.01 * ratio
+    assert _scratch_databases(database_url, "bench_backfill_") <= before  # both of its scratch databases dropped
