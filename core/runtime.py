@@ -8,6 +8,7 @@ a running engine is reused. Every process the platform starts is recorded in
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -17,6 +18,8 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
+
+import psutil
 
 from core.settings import Settings
 
@@ -204,32 +207,54 @@ def record_process(data_dir: Path, name: str, pid: int) -> None:
 
 
 def pid_alive(pid: int) -> bool:
+    """Running, that is: a zombie is not (an init that reaps no orphans, as in some containers, keeps them)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:
         return True
-    return True
+
+
+def _group_running(pgid: int) -> bool:
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
+ENGINES = ("postgresql", "redis")
 
 
 def stop_processes(data_dir: Path, timeout_s: float = 20.0) -> list[str]:
-    """Stop every process the platform recorded, services before engines. Data is kept."""
+    """Stop every process the platform recorded, services before engines. Data is kept.
+
+    A service goes with every process it started: the Dagster daemon's code servers and the runs they
+    execute outlive a daemon stopped alone, and a run in flight then retries a stopped PostgreSQL.
+    Services start in sessions of their own, so their process group holds them all."""
     state = started_processes(data_dir)
-    order = sorted(state, key=lambda name: name in ("postgresql", "redis"))
-    stopped = []
+    order = sorted(state, key=lambda name: name in ENGINES)
     for name in order:
-        pid = state[name]
-        # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM is the clean stop for the others.
-        os.kill(pid, signal.SIGINT if name == "postgresql" else signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if pid_alive(pid):
-            os.kill(pid, signal.SIGKILL)
-        stopped.append(name)
+        if name in ENGINES:
+            # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM is the clean stop for the others.
+            _stop(state[name], signal.SIGINT if name == "postgresql" else signal.SIGTERM, False, timeout_s)
+        else:
+            _stop(state[name], signal.SIGTERM, True, timeout_s)
     _state_file(data_dir).unlink(missing_ok=True)
-    return stopped
+    return order
+
+
+def _stop(pid: int, signal_number: int, group: bool, timeout_s: float) -> None:
+    """Signal the process (or its process group), wait while any of it runs, then kill what is left."""
+    send = os.killpg if group else os.kill
+    with contextlib.suppress(ProcessLookupError):
+        send(pid, signal_number)
+    deadline = time.monotonic() + timeout_s
+    while (_group_running(pid) if group else pid_alive(pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        send(pid, signal.SIGKILL)
 
 
 @dataclass

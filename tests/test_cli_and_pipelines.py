@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -46,6 +47,44 @@ def test_embedded_migrate_status_partners_down(tmp_path):
     assert "postgresql" in down.stderr and "redis" in down.stderr
     assert not (data / "processes.json").exists()
     assert (data / "pg" / "PG_VERSION").exists()  # data kept
+
+
+# A service that starts a process of its own (as the Dagster daemon starts code servers, which start runs).
+_SERVICE = """
+import subprocess, sys, time
+subprocess.Popen([sys.executable, "-c", sys.argv[1], *sys.argv[2:]])
+time.sleep(600)
+"""
+# It stops cleanly, as a Dagster run records its interruption: slowly, and only when told to.
+_STARTED_PROCESS = """
+import os, pathlib, signal, sys, time
+def stop(*_):
+    time.sleep(1)
+    pathlib.Path(sys.argv[1]).write_text("stopped cleanly")
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+pathlib.Path(sys.argv[2]).write_text(str(os.getpid()))
+time.sleep(600)
+"""
+
+
+def test_down_stops_what_a_service_started_and_waits_for_it_to_finish(tmp_path):
+    from core import runtime
+
+    stopped, pid_file = tmp_path / "stopped", tmp_path / "pid"
+    service = subprocess.Popen([sys.executable, "-c", _SERVICE, _STARTED_PROCESS, str(stopped), str(pid_file)],
+                               start_new_session=True)
+    runtime.record_process(tmp_path, "dagster-daemon", service.pid)
+    while not (pid_file.exists() and pid_file.read_text()):
+        assert service.poll() is None
+        time.sleep(0.05)
+    started = int(pid_file.read_text())
+
+    assert runtime.stop_processes(tmp_path) == ["dagster-daemon"]
+
+    assert stopped.read_text() == "stopped cleanly"  # told, and waited for
+    assert not runtime.pid_alive(started) and not runtime.pid_alive(service.pid)
+    assert not runtime.started_processes(tmp_path)
 
 
 @pytest.mark.parametrize("command", [[], ["up"], ["down"], ["migrate"], ["status"], ["partners", "create"]])
