@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import os
 import re
-import secrets
 import shutil
 import socket
 import statistics
@@ -409,10 +408,9 @@ def bench_api(
 ) -> None:
     """Quote req/s and p50/p99 at saturation next to a bare FastAPI endpoint, p99 at a fixed rate, order p99."""
     import httpx
-    import psycopg
 
     from cli.common import endpoints_or_exit, settings_or_exit, step
-    from core.db import plain_url, with_database
+    from core.db import scratch_database
     from core.migrate import upgrade
     from suppliers import sim_a
     from suppliers.simcore import RunningSimulator
@@ -421,85 +419,79 @@ def bench_api(
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
     use_wrk = shutil.which("wrk") is not None
-    name = f"hotel_bench_{secrets.token_hex(4)}"
-    admin_url = plain_url(endpoints.database_url)
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    database_url = with_database(endpoints.database_url, name)
-    processes: list[subprocess.Popen] = []
-    sim = None
-    log_dir = settings.data_dir / "log"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
-    try:
-        redis_process, redis_url = _private_redis(scratch)
-        processes.append(redis_process)
-        with step("Migrating the benchmark database"):
-            upgrade(database_url)
-        world = generate_world(20260101, hotels, suppliers=("A",), coverage=1.0, supplier_only_share=0.0)
-        timed = _TimedApp(sim_a.create_app(world))
-        sim = RunningSimulator("A", timed)
-        sim.start()
-        start = dt.date.today() + dt.timedelta(days=45)
-        with step(f"Seeding {hotels} hotels and their inventory"):
-            cities, partner = _seed(database_url, redis_url, sim, start, nights)
-        env = endpoints.child_env(settings)
-        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
-                   SUPPLIER_A_URL=sim.base_url)
-        api_port, bare_port = _free_port(), _free_port()
-        api_log, bare_log = log_dir / "bench-api.log", log_dir / "bench-bare.log"
-        with step(f"Starting the API and the bare endpoint (uvicorn, {workers} worker(s) each)"):
-            processes.append(_start_server(["api.app:create_app", "--factory"], api_port, env, api_log, workers))
-            processes.append(_start_server(["cli.bench_api:bare_app", "--factory"], bare_port, env, bare_log,
-                                           workers))
-            _wait(f"http://127.0.0.1:{api_port}/health", processes[0], api_log)
-            _wait(f"http://127.0.0.1:{bare_port}/docs", processes[1], bare_log)
-        api = f"http://127.0.0.1:{api_port}"
-        token = httpx.post(f"{api}/v1/auth/token", json=partner, timeout=30).json()["access_token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        # The smallest city whose search returns at least `min_offers` offers (the target's workload).
-        for country, city in cities:
-            body = json.dumps({"city": city, "country": country, "check_in": start.isoformat(),
-                               "check_out": (start + dt.timedelta(days=nights)).isoformat(), "rooms": 1,
-                               "adults": 2})
-            sample = httpx.post(f"{api}/v1/quotes", content=body, timeout=30,
-                                headers={**headers, "Content-Type": "application/json"})
-            sample.raise_for_status()
-            offers = sample.json()["offers"]
-            if len(offers) >= min_offers:
-                break
-        typer.echo(f"city search: {city} ({country}), {nights} nights → {len(offers)} offers per quote")
-        saturate = _wrk if use_wrk else _python_closed_loop
-        tool = "wrk" if use_wrk else "python closed-loop generator"
-        for warm_url in (f"{api}/v1/quotes", f"http://127.0.0.1:{bare_port}/v1/quotes"):
-            saturate(warm_url, body, headers, 2, connections)
-        # Rounds alternate; each side keeps its best. A handful of keep-alive connections may all land on one
-        # uvicorn worker (the kernel hands each to whichever worker accepts first), leaving a core idle: the best
-        # of several rounds is each side at its true saturation, whichever side a bad split hit.
-        bare_rounds, quote_rounds = [], []
-        for index in range(rounds):
-            with step(f"Round {index + 1}/{rounds}: saturating the bare endpoint, then POST /v1/quotes ({tool}, "
-                      f"{connections} connections, {seconds}s each)"):
-                bare_rounds.append(saturate(f"http://127.0.0.1:{bare_port}/v1/quotes", body, headers, seconds,
-                                            connections))
-                quote_rounds.append(saturate(f"{api}/v1/quotes", body, headers, seconds, connections))
-        bare = max(bare_rounds, key=lambda result: result["rps"])
-        quotes = max(quote_rounds, key=lambda result: result["rps"])
-        quotes["errors"] = sum(result["errors"] for result in quote_rounds)
-        with step(f"Bare endpoint at a fixed {rate:g} requests/s ({seconds}s, open loop)"):
-            bare_fixed = _run_loadgen(["open", f"http://127.0.0.1:{bare_port}/v1/quotes", body, json.dumps(headers),
-                                       str(seconds), str(rate)])
-        with step(f"POST /v1/quotes at a fixed {rate:g} requests/s ({seconds}s, open loop)"):
-            fixed = _run_loadgen(["open", f"{api}/v1/quotes", body, json.dumps(headers), str(seconds), str(rate)])
-        order_stats = _orders(api, headers, offers, orders, timed) if orders else None
-    finally:
-        for process in reversed(processes):
-            _stop(process)
-        if sim is not None:
-            sim.stop()
-        shutil.rmtree(scratch, ignore_errors=True)
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(endpoints.database_url, "hotel_bench") as database_url:
+        processes: list[subprocess.Popen] = []
+        sim = None
+        log_dir = settings.data_dir / "log"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
+        try:
+            redis_process, redis_url = _private_redis(scratch)
+            processes.append(redis_process)
+            with step("Migrating the benchmark database"):
+                upgrade(database_url)
+            world = generate_world(20260101, hotels, suppliers=("A",), coverage=1.0, supplier_only_share=0.0)
+            timed = _TimedApp(sim_a.create_app(world))
+            sim = RunningSimulator("A", timed)
+            sim.start()
+            start = dt.date.today() + dt.timedelta(days=45)
+            with step(f"Seeding {hotels} hotels and their inventory"):
+                cities, partner = _seed(database_url, redis_url, sim, start, nights)
+            env = endpoints.child_env(settings)
+            env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
+                       SUPPLIER_A_URL=sim.base_url)
+            api_port, bare_port = _free_port(), _free_port()
+            api_log, bare_log = log_dir / "bench-api.log", log_dir / "bench-bare.log"
+            with step(f"Starting the API and the bare endpoint (uvicorn, {workers} worker(s) each)"):
+                processes.append(_start_server(["api.app:create_app", "--factory"], api_port, env, api_log, workers))
+                processes.append(_start_server(["cli.bench_api:bare_app", "--factory"], bare_port, env, bare_log,
+                                               workers))
+                _wait(f"http://127.0.0.1:{api_port}/health", processes[0], api_log)
+                _wait(f"http://127.0.0.1:{bare_port}/docs", processes[1], bare_log)
+            api = f"http://127.0.0.1:{api_port}"
+            token = httpx.post(f"{api}/v1/auth/token", json=partner, timeout=30).json()["access_token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            # The smallest city whose search returns at least `min_offers` offers (the target's workload).
+            for country, city in cities:
+                body = json.dumps({"city": city, "country": country, "check_in": start.isoformat(),
+                                   "check_out": (start + dt.timedelta(days=nights)).isoformat(), "rooms": 1,
+                                   "adults": 2})
+                sample = httpx.post(f"{api}/v1/quotes", content=body, timeout=30,
+                                    headers={**headers, "Content-Type": "application/json"})
+                sample.raise_for_status()
+                offers = sample.json()["offers"]
+                if len(offers) >= min_offers:
+                    break
+            typer.echo(f"city search: {city} ({country}), {nights} nights → {len(offers)} offers per quote")
+            saturate = _wrk if use_wrk else _python_closed_loop
+            tool = "wrk" if use_wrk else "python closed-loop generator"
+            for warm_url in (f"{api}/v1/quotes", f"http://127.0.0.1:{bare_port}/v1/quotes"):
+                saturate(warm_url, body, headers, 2, connections)
+            # Rounds alternate; each side keeps its best. A handful of keep-alive connections may all land on one
+            # uvicorn worker (the kernel hands each to whichever worker accepts first), leaving a core idle: the best
+            # of several rounds is each side at its true saturation, whichever side a bad split hit.
+            bare_rounds, quote_rounds = [], []
+            for index in range(rounds):
+                with step(f"Round {index + 1}/{rounds}: saturating the bare endpoint, then POST /v1/quotes ({tool}, "
+                          f"{connections} connections, {seconds}s each)"):
+                    bare_rounds.append(saturate(f"http://127.0.0.1:{bare_port}/v1/quotes", body, headers, seconds,
+                                                connections))
+                    quote_rounds.append(saturate(f"{api}/v1/quotes", body, headers, seconds, connections))
+            bare = max(bare_rounds, key=lambda result: result["rps"])
+            quotes = max(quote_rounds, key=lambda result: result["rps"])
+            quotes["errors"] = sum(result["errors"] for result in quote_rounds)
+            with step(f"Bare endpoint at a fixed {rate:g} requests/s ({seconds}s, open loop)"):
+                bare_fixed = _run_loadgen(["open", f"http://127.0.0.1:{bare_port}/v1/quotes", body, json.dumps(headers),
+                                           str(seconds), str(rate)])
+            with step(f"POST /v1/quotes at a fixed {rate:g} requests/s ({seconds}s, open loop)"):
+                fixed = _run_loadgen(["open", f"{api}/v1/quotes", body, json.dumps(headers), str(seconds), str(rate)])
+            order_stats = _orders(api, headers, offers, orders, timed) if orders else None
+        finally:
+            for process in reversed(processes):
+                _stop(process)
+            if sim is not None:
+                sim.stop()
+            shutil.rmtree(scratch, ignore_errors=True)
     _report(bare, quotes, bare_fixed, fixed, rate, order_stats, len(offers), tool, connections, workers)
     typer.echo("saturation rounds, req/s: bare " + ", ".join(f"{r['rps']:.0f}" for r in bare_rounds)
                + "; quotes " + ", ".join(f"{r['rps']:.0f}" for r in quote_rounds) + " (best of each above)")

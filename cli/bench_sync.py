@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import typer
 
@@ -24,31 +22,6 @@ from cli.common import console, endpoints_or_exit, settings_or_exit, step
 from core.suppliers.config import INVENTORY_BATCH_HOTELS
 
 TARGET_HOTELS, TARGET_DAYS, TARGET_SUPPLIERS, BUDGET_S = 10_000, 30, 3, 300
-
-
-def _scratch_database(database_url: str) -> str:
-    import psycopg
-
-    from core.db import plain_url, with_database
-    from core.migrate import upgrade
-
-    name = f"hotel_bench_{secrets.token_hex(4)}"
-    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(database_url, name)
-    upgrade(url)
-    return url
-
-
-def _drop_database(database_url: str, scratch_url: str) -> None:
-    import psycopg
-
-    from core.db import engine_for, plain_url
-
-    engine_for.cache_clear()
-    name = urlsplit(scratch_url).path.lstrip("/")
-    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _start_children(codes: list[str], seed: int, hotels: int, workdir: Path) -> tuple[dict[str, str], list]:
@@ -161,82 +134,85 @@ def bench_sync(
     keep: bool = typer.Option(False, help="Keep the scratch database (its name is printed)."),
 ) -> None:
     """Full sync rows/s, write-path rows/s beside a raw COPY of the same rows, and the 10k×30×3 projection."""
+    from core.db import scratch_database
     from core.inventory.pipeline import run_content_sync, run_inventory_sync
+    from core.migrate import upgrade
     from core.suppliers.config import DEV_KEYS
     from core.suppliers.registry import register_supplier
 
     codes = [code.strip().upper() for code in suppliers.split(",") if code.strip()]
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
-    with step("Creating a scratch database"):
-        scratch = _scratch_database(endpoints.database_url)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-sync-"))
-    processes_: list = []
-    try:
-        with step(f"Starting simulators {','.join(codes)} with a {hotels}-hotel world"):
-            urls, processes_ = _start_children(codes, seed, hotels, workdir)
-            from core.db import engine_for
-
-            for code, url in urls.items():
-                register_supplier(engine_for(scratch), code, url, DEV_KEYS[code],
-                                  settings.encryption_secret.get_secret_value())
-        bench = settings.model_copy(update={"database_url": scratch})
-        started = time.perf_counter()
-        content = run_content_sync(bench, scratch)
-        content_s = time.perf_counter() - started
-        supplier_hotels = sum(r.rows_upserted for r in content.values())
-        typer.echo(f"content: {supplier_hotels} supplier hotels from {len(codes)} suppliers in {content_s:.1f}s")
-
-        start = dt.date.today()
-        started = time.perf_counter()
-        sims_cpu = _cpu_seconds(processes_)
-        results = run_inventory_sync(bench, scratch, days=days, start=start, batch_hotels=batch_hotels,
-                                     parallel_batches=parallel_batches, max_bad_share=1.0, processes=processes)
-        sync_s = time.perf_counter() - started
-        sims_cpu = _cpu_seconds(processes_) - sims_cpu
-        rows = sum(r.rows_upserted for r in results.values())
-        for code, r in sorted(results.items()):
-            typer.echo(f"  {code}: {r.status}, {r.rows_fetched} rows fetched, {r.rows_upserted} rates and "
-                       f"{r.availability_upserted} availability rows upserted, {r.rows_quarantined} quarantined, "
-                       f"{r.latency_ms / 1000:.1f}s (checks and writes {r.write_ms / 1000:.1f}s of it)")
-        mode = "one process per supplier" if processes else "one process"
-        typer.echo(f"inventory sync: {rows} rate rows ({days} days) in {sync_s:.1f}s = {rows / sync_s:,.0f} rows/s "
-                   f"end to end (HTTP, parsing, contracts, PostgreSQL; {mode})")
-        typer.echo(f"  the simulators themselves used {sims_cpu:.0f} CPU-seconds of this machine's 2 cores meanwhile "
-                   "(real suppliers would not)")
-
-        with step("Fetching the comparison sample"):
-            sample = asyncio.run(_sample(bench, codes, start, days, sample_rows, scratch))
-        per_batch = max(1, rows // max(1, sum(1 for _ in range(0, supplier_hotels, batch_hotels))))
-        sample_n, write_s, copy_s = _write_path_vs_copy(scratch, sample, per_batch, rounds)
-        write_rps, copy_rps = sample_n / write_s, sample_n / copy_s
-        typer.echo(f"write path (COPY into temp tables + INSERT … ON CONFLICT for room types, rates, availability, "
-                   f"{per_batch} rows per transaction): {sample_n} rows in {write_s:.2f}s = {write_rps:,.0f} rows/s")
-        typer.echo(f"raw COPY of the same rate rows into the same emptied rates table: {copy_s:.2f}s = "
-                   f"{copy_rps:,.0f} rows/s (medians of {rounds} alternating rounds)")
-        typer.echo(f"ratio write path / raw COPY: {write_rps / copy_rps:.2f} (target >= 0.50)")
-
-        rows_per_hotel_day = rows / max(1, supplier_hotels * days)
-        hotels_per_master = supplier_hotels / hotels / len(codes)
-        projected_rows = TARGET_HOTELS * hotels_per_master * TARGET_SUPPLIERS * TARGET_DAYS * rows_per_hotel_day
-        projected_s = projected_rows / (rows / sync_s) + content_s * TARGET_HOTELS / hotels
-        verdict = "fits" if projected_s < BUDGET_S / 2 else ("fits, tightly" if projected_s < BUDGET_S else
-                                                               "does NOT fit")
-        typer.echo(f"projection for {TARGET_HOTELS:,} hotels x {TARGET_DAYS} days x {TARGET_SUPPLIERS} suppliers: "
-                   f"{projected_rows:,.0f} rate rows in ~{projected_s:.0f}s at this run's end-to-end rate: {verdict} "
-                   f"within the {BUDGET_S}s schedule interval (linear extrapolation from {hotels} hotels)")
-    finally:
-        for process in processes_:
-            process.terminate()
-        for process in processes_:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with scratch_database(endpoints.database_url, "hotel_bench", keep=keep) as scratch:
+        with step("Migrating a scratch database"):
+            upgrade(scratch)
         if keep:
-            console.print(f"scratch database kept: {scratch}")
-        else:
-            _drop_database(endpoints.database_url, scratch)
+            console.print(f"scratch database (kept afterwards): {scratch}")
+        workdir = Path(tempfile.mkdtemp(prefix="bench-sync-"))
+        processes_: list = []
+        try:
+            with step(f"Starting simulators {','.join(codes)} with a {hotels}-hotel world"):
+                urls, processes_ = _start_children(codes, seed, hotels, workdir)
+                from core.db import engine_for
+
+                for code, url in urls.items():
+                    register_supplier(engine_for(scratch), code, url, DEV_KEYS[code],
+                                      settings.encryption_secret.get_secret_value())
+            bench = settings.model_copy(update={"database_url": scratch})
+            started = time.perf_counter()
+            content = run_content_sync(bench, scratch)
+            content_s = time.perf_counter() - started
+            supplier_hotels = sum(r.rows_upserted for r in content.values())
+            typer.echo(f"content: {supplier_hotels} supplier hotels from {len(codes)} suppliers in {content_s:.1f}s")
+
+            start = dt.date.today()
+            started = time.perf_counter()
+            sims_cpu = _cpu_seconds(processes_)
+            results = run_inventory_sync(bench, scratch, days=days, start=start, batch_hotels=batch_hotels,
+                                         parallel_batches=parallel_batches, max_bad_share=1.0, processes=processes)
+            sync_s = time.perf_counter() - started
+            sims_cpu = _cpu_seconds(processes_) - sims_cpu
+            rows = sum(r.rows_upserted for r in results.values())
+            for code, r in sorted(results.items()):
+                typer.echo(f"  {code}: {r.status}, {r.rows_fetched} rows fetched, {r.rows_upserted} rates and "
+                           f"{r.availability_upserted} availability rows upserted, {r.rows_quarantined} quarantined, "
+                           f"{r.latency_ms / 1000:.1f}s (checks and writes {r.write_ms / 1000:.1f}s of it)")
+            mode = "one process per supplier" if processes else "one process"
+            typer.echo(f"inventory sync: {rows} rate rows ({days} days) in {sync_s:.1f}s = {rows / sync_s:,.0f} rows/s "
+                       f"end to end (HTTP, parsing, contracts, PostgreSQL; {mode})")
+            typer.echo(f"  the simulators themselves used {sims_cpu:.0f} CPU-seconds of this machine's 2 cores "
+                       "meanwhile (real suppliers would not)")
+
+            with step("Fetching the comparison sample"):
+                sample = asyncio.run(_sample(bench, codes, start, days, sample_rows, scratch))
+            per_batch = max(1, rows // max(1, sum(1 for _ in range(0, supplier_hotels, batch_hotels))))
+            sample_n, write_s, copy_s = _write_path_vs_copy(scratch, sample, per_batch, rounds)
+            write_rps, copy_rps = sample_n / write_s, sample_n / copy_s
+            typer.echo(f"write path (COPY into temp tables + INSERT … ON CONFLICT for room types, rates, "
+                       f"availability, {per_batch} rows per transaction): {sample_n} rows in {write_s:.2f}s = "
+                       f"{write_rps:,.0f} rows/s")
+            typer.echo(f"raw COPY of the same rate rows into the same emptied rates table: {copy_s:.2f}s = "
+                       f"{copy_rps:,.0f} rows/s (medians of {rounds} alternating rounds)")
+            typer.echo(f"ratio write path / raw COPY: {write_rps / copy_rps:.2f} (target >= 0.50)")
+
+            rows_per_hotel_day = rows / max(1, supplier_hotels * days)
+            hotels_per_master = supplier_hotels / hotels / len(codes)
+            projected_rows = TARGET_HOTELS * hotels_per_master * TARGET_SUPPLIERS * TARGET_DAYS * rows_per_hotel_day
+            projected_s = projected_rows / (rows / sync_s) + content_s * TARGET_HOTELS / hotels
+            verdict = "fits" if projected_s < BUDGET_S / 2 else ("fits, tightly" if projected_s < BUDGET_S else
+                                                                   "does NOT fit")
+            typer.echo(f"projection for {TARGET_HOTELS:,} hotels x {TARGET_DAYS} days x {TARGET_SUPPLIERS} suppliers: "
+                       f"{projected_rows:,.0f} rate rows in ~{projected_s:.0f}s at this run's end-to-end rate: "
+                       f"{verdict} within the {BUDGET_S}s schedule interval (linear extrapolation from {hotels} "
+                       "hotels)")
+        finally:
+            for process in processes_:
+                process.terminate()
+            for process in processes_:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
 
 
 def register(app: typer.Typer) -> None:

@@ -41,9 +41,9 @@ def check_postgres(url: str, timeout_s: float = 2.0) -> str:
 
 
 @contextmanager
-def scratch_database(url: str, prefix: str) -> Iterator[str]:
+def scratch_database(url: str, prefix: str, keep: bool = False) -> Iterator[str]:
     """A new empty database `<prefix>_<random>` on `url`'s server, as its plain URL; dropped on leaving, with
-    any connection still open to it."""
+    any connection still open to it, unless `keep`."""
     import psycopg
 
     admin = plain_url(url)
@@ -55,5 +55,6 @@ def scratch_database(url: str, prefix: str) -> Iterator[str]:
         yield scratch
     finally:
         engine_for(scratch).dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if not keep:
+            with psycopg.connect(admin, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -7,20 +7,19 @@ temporary directory. ClickHouse is always chDB in a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-import psycopg
 import pytest
 import redis
 
 from core import runtime
-from core.db import engine_for, plain_url, with_database
+from core.db import engine_for, scratch_database
 from core.migrate import upgrade
 from core.settings import Settings
 
@@ -43,35 +42,17 @@ def database_url(data_dir: Path) -> Iterator[str]:
     if not SERVER_DATABASE_URL:
         yield runtime.embedded_postgres_url(data_dir, start=True)
         return
-    name = f"hotel_test_{secrets.token_hex(4)}"
-    admin = plain_url(SERVER_DATABASE_URL)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield with_database(SERVER_DATABASE_URL, name)
-    engine_for.cache_clear()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(SERVER_DATABASE_URL, "hotel_test") as url:
+        yield url
+        engine_for.cache_clear()
 
 
 @pytest.fixture
 def new_database(database_url: str) -> Iterator[Callable[[str], str]]:
     """Makes empty databases named `<prefix>_<random>` on the tests' PostgreSQL server, returning each one's
     plain URL; all are dropped when the test ends."""
-    admin = plain_url(database_url)
-    made: list[str] = []
-
-    def make(prefix: str) -> str:
-        name = f"{prefix}_{secrets.token_hex(4)}"
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return with_database(admin, name)
-
-    yield make
-    for name in made:
-        engine_for(with_database(admin, name)).dispose()
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with contextlib.ExitStack() as made:
+        yield lambda prefix: made.enter_context(scratch_database(database_url, prefix))
 
 
 @pytest.fixture(scope="session")
