@@ -236,25 +236,38 @@ def stop_processes(data_dir: Path, timeout_s: float = 20.0) -> list[str]:
     state = started_processes(data_dir)
     order = sorted(state, key=lambda name: name in ENGINES)
     for name in order:
+        pid = state[name]
         if name in ENGINES:
             # SIGINT is PostgreSQL's "fast" shutdown; SIGTERM is the clean stop for the others.
-            _stop(state[name], signal.SIGINT if name == "postgresql" else signal.SIGTERM, False, timeout_s)
+            _stop(pid, signal.SIGINT if name == "postgresql" else signal.SIGTERM, timeout_s, group=False)
         else:
-            _stop(state[name], signal.SIGTERM, True, timeout_s)
+            _stop(pid, signal.SIGTERM, timeout_s, group=_leads_group(pid))
     _state_file(data_dir).unlink(missing_ok=True)
     return order
 
 
-def _stop(pid: int, signal_number: int, group: bool, timeout_s: float) -> None:
+def _leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
+def _stop(pid: int, signal_number: int, timeout_s: float, group: bool) -> None:
     """Signal the process (or its process group), wait while any of it runs, then kill what is left."""
     send = os.killpg if group else os.kill
+
+    def running() -> bool:
+        return _group_running(pid) if group else pid_alive(pid)
+
     with contextlib.suppress(ProcessLookupError):
         send(pid, signal_number)
     deadline = time.monotonic() + timeout_s
-    while (_group_running(pid) if group else pid_alive(pid)) and time.monotonic() < deadline:
+    while running() and time.monotonic() < deadline:
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        send(pid, signal.SIGKILL)
+    if running():
+        with contextlib.suppress(ProcessLookupError):
+            send(pid, signal.SIGKILL)
 
 
 @dataclass

@@ -4,9 +4,6 @@ catalog is seeded; a second start reuses the running processes."""
 
 from __future__ import annotations
 
-import os
-import signal
-
 import pytest
 import sqlalchemy as sa
 
@@ -48,11 +45,6 @@ async def test_start_simulators_runs_registers_and_seeds(world_env, settings, en
             assert len(hotels) == len(world.supplier_hotels[code])
         assert start_simulators(settings, data_dir) == urls  # reused, not restarted
     finally:
-        # The simulators are our children here: stop and reap them (a zombie still "exists" for kill -0).
-        for name, pid in runtime.started_processes(data_dir).items():
-            if name.startswith("supplier-"):
-                os.kill(pid, signal.SIGTERM)
-                os.waitpid(pid, 0)
         runtime.stop_processes(data_dir)
         with engine.begin() as conn:
             for row in previous:
