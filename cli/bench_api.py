@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,12 +52,6 @@ def bare_app():
 
 
 # ------------------------------------------------------------------ seeding
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _seed(database_url: str, redis_url: str, sim, start: dt.date, nights: int) -> tuple[list, dict]:
@@ -410,6 +403,7 @@ def bench_api(
     import httpx
 
     from cli.common import endpoints_or_exit, settings_or_exit, step
+    from core import runtime
     from core.db import scratch_database
     from core.migrate import upgrade
     from suppliers import sim_a
@@ -440,7 +434,7 @@ def bench_api(
             env = endpoints.child_env(settings)
             env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
                        SUPPLIER_A_URL=sim.base_url)
-            api_port, bare_port = _free_port(), _free_port()
+            api_port, bare_port = runtime.free_port(), runtime.free_port()
             api_log, bare_log = log_dir / "bench-api.log", log_dir / "bench-bare.log"
             with step(f"Starting the API and the bare endpoint (uvicorn, {workers} worker(s) each)"):
                 processes.append(_start_server(["api.app:create_app", "--factory"], api_port, env, api_log, workers))

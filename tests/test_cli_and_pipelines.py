@@ -10,6 +10,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from core import runtime
+
 REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.embedded
 
@@ -23,6 +25,8 @@ def test_embedded_migrate_status_partners_down(tmp_path):
     data = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
     env["HOTEL_DATA_DIR"] = str(data)
+    # Ports nothing listens on: a platform running on this machine would answer on the default ones.
+    env["API_PORT"], env["DAGSTER_PORT"] = str(runtime.free_port()), str(runtime.free_port())
     os.chmod(tmp_path, 0o755)
     try:
         assert _hotelctl("migrate", env=env).returncode == 0
@@ -69,8 +73,6 @@ time.sleep(600)
 
 
 def test_down_stops_what_a_service_started_and_waits_for_it_to_finish(tmp_path):
-    from core import runtime
-
     stopped, pid_file = tmp_path / "stopped", tmp_path / "pid"
     service = subprocess.Popen([sys.executable, "-c", _SERVICE, _STARTED_PROCESS, str(stopped), str(pid_file)],
                                start_new_session=True)

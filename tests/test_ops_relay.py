@@ -16,6 +16,7 @@ import aio_pika
 import pytest
 import sqlalchemy as sa
 
+from core import runtime
 from core.outbox import backlog, read_events, write_event_sync
 from core.relay import Relay, in_order_chains
 
@@ -173,9 +174,7 @@ async def test_connection_dropped_mid_stream_loses_nothing(engine, migrated, cle
 @needs_broker
 async def test_broker_unavailable_for_a_while_loses_nothing(engine, migrated, clean_outbox):
     exchange = f"hotel.events.test.{secrets.token_hex(4)}"
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
+    closed_port = runtime.free_port()  # a port nobody listens on
     expected = _interleaved(5, 8)
     await asyncio.to_thread(_write, engine, expected)
     async with Consumer(exchange) as consumer:
