@@ -134,7 +134,7 @@ def bench_sync(
     keep: bool = typer.Option(False, help="Keep the scratch database (its name is printed)."),
 ) -> None:
     """Full sync rows/s, write-path rows/s beside a raw COPY of the same rows, and the 10k×30×3 projection."""
-    from core.db import scratch_database
+    from core.db import engine_for, scratch_database
     from core.inventory.pipeline import run_content_sync, run_inventory_sync
     from core.migrate import upgrade
     from core.suppliers.config import DEV_KEYS
@@ -153,8 +153,6 @@ def bench_sync(
         try:
             with step(f"Starting simulators {','.join(codes)} with a {hotels}-hotel world"):
                 urls, processes_ = _start_children(codes, seed, hotels, workdir)
-                from core.db import engine_for
-
                 for code, url in urls.items():
                     register_supplier(engine_for(scratch), code, url, DEV_KEYS[code],
                                       settings.encryption_secret.get_secret_value())

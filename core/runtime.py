@@ -217,21 +217,6 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def _group_running(pgid: int) -> bool:
-    for process in psutil.process_iter(["status"]):
-        with contextlib.suppress(ProcessLookupError):
-            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
-    return False
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 ENGINES = ("postgresql", "redis")
 
 
@@ -276,6 +261,21 @@ def _stop(pid: int, signal_number: int, timeout_s: float, group: bool) -> None:
     if running():
         with contextlib.suppress(ProcessLookupError):
             send(pid, signal.SIGKILL)
+
+
+def _group_running(pgid: int) -> bool:
+    for process in psutil.process_iter(["status"]):
+        with contextlib.suppress(ProcessLookupError):
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+    return False
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listened on a moment ago."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @dataclass
