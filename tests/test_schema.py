@@ -5,6 +5,7 @@ import secrets
 import uuid
 from datetime import date
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -12,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from core import crypto
+from core.db import plain_url, scratch_database
 from core.migrate import current_heads, downgrade, upgrade
 
 pytestmark = pytest.mark.embedded
@@ -35,6 +37,30 @@ def _tables(url):
     with psycopg.connect(url) as conn:
         rows = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
     return {row[0] for row in rows}
+
+
+def _databases(url: str, prefix: str) -> set[str]:
+    with psycopg.connect(plain_url(url)) as conn:
+        return {row[0] for row in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                               (f"{prefix}%",))}
+
+
+def test_a_scratch_database_is_dropped_with_its_open_connections_unless_kept(database_url):
+    prefix = f"scratch_{secrets.token_hex(3)}"
+    with scratch_database(database_url, prefix) as dropped:
+        held = psycopg.connect(dropped)  # left open: the drop must not wait for it
+        assert _tables(dropped) == set()
+    assert _databases(database_url, prefix) == set()
+    held.close()
+
+    with scratch_database(database_url, prefix, keep=True) as kept:
+        pass
+    name = urlsplit(kept).path.lstrip("/")
+    try:
+        assert _databases(database_url, prefix) == {name}
+    finally:
+        with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE "{name}"')
 
 
 def test_migrations_round_trip(scratch_url):
