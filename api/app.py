@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
+import shutil
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -16,7 +18,7 @@ from api.routes import ROUTERS
 from core.config_center import ConfigCenter
 from core.db import plain_url
 from core.logs import configure_logging
-from core.quotes import close_quotes
+from core.quotes.caches import close_quotes, open_quotes
 from core.runtime import Endpoints, resolve
 from core.settings import Settings, get_settings
 
@@ -41,6 +43,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
             listen=settings.config_listen,
         )
         await app.state.config.start()
+        await open_quotes(app.state)
         # Everything alive now (modules, app, pools) leaves the collector's reach: full collections then scan
         # only request garbage (they caused the quote p99 spikes).
         gc.collect()
@@ -80,9 +83,15 @@ def main() -> None:
     from core.tracing import setup_tracing
 
     setup_tracing("api")  # OTLP export only when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    if settings.api_workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # One /metrics for all workers: each writes its samples under this folder (emptied at start).
+        metrics_dir = settings.data_dir / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
-        log_config=None, access_log=False,
+        log_config=None, access_log=False, workers=settings.api_workers,
     )
 
 

@@ -5,9 +5,10 @@ check-in date; at each level the matching rule with the highest priority wins (t
 specific, then the newest). A markup is `markup_pct` percent of the amount it applies to plus
 `markup_fixed` per room-night (converted from `fixed_currency` when needed).
 
-Every step is kept unrounded in a `PriceBreakdown`; the sell total is rounded exactly once, by
-`Money.rounded()` in `PriceBreakdown.sell_total` — the documented rounding place. Nightly prices
-shown to the partner are display values of the same exact amounts.
+Every step is kept unrounded in a `PriceBreakdown`, computed in `EXACT` (60 significant digits: every
+product of the chain fits, so nothing rounds on the way); the sell total is rounded exactly once, half up
+to the currency's minor unit — the documented rounding place. Nightly prices and cancellation fees shown
+to the partner are display values of the same exact amounts (`scale_exact`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 
 from core.fx import FxTable
 from core.hotcache import normalise_city
@@ -23,6 +24,9 @@ from core.money import Money, exponent
 
 RULES_CACHE_TTL_S = 30.0
 HUNDRED = Decimal(100)
+# Amounts have ~12 significant digits and rates at most 28 (a rate derived in the default context): no product
+# or sum of the chain needs more than 60, so the chain is exact and only the documented rounding rounds.
+EXACT = Context(prec=60, rounding=ROUND_HALF_EVEN)
 
 RULES_SQL = (
     "SELECT id, level, partner_id::text AS partner_id, partner_tier, supplier_code, city, star_min, star_max,"
@@ -122,11 +126,6 @@ class PriceBreakdown:
     partner_rule: Rule | None
     sell_total: Money  # Money(sell_exact).rounded(): the one rounding place of the price chain
 
-    @property
-    def sell_ratio(self) -> Decimal:
-        """Sell amount per unit of net (for nightly display and cancellation fees)."""
-        return self.sell_exact / self.net.amount if self.net.amount else Decimal(0)
-
     def as_json(self) -> dict:
         return breakdown_json(self.net.amount, self.net.currency, self.platform_markup, self.platform_rule,
                               self.partner_markup, self.partner_rule, self.gross, self.fx_rate, self.sell_exact,
@@ -150,16 +149,26 @@ def breakdown_json(net: Decimal, currency: str, platform: Decimal, platform_rule
     }
 
 
-def _markup(rule: Rule | None, base: Decimal, room_nights: int, currency: str, fx: FxTable) -> Decimal:
+def fixed_markup(rule: Rule | None, room_nights: int, currency: str, fx: FxTable) -> Decimal | None:
+    """A rule's fixed markup for the stay, in the net currency (None: the rule has none)."""
+    if rule is None or not rule.markup_fixed:
+        return None
+    fixed = rule.markup_fixed * room_nights
+    if rule.fixed_currency and rule.fixed_currency != currency:
+        fixed = fixed * fx.rate(rule.fixed_currency, currency)
+    return fixed
+
+
+def apply_markup(rule: Rule | None, base: Decimal, fixed: Decimal | None) -> Decimal:
+    """A rule's markup on `base`: its percentage, plus its fixed part (`fixed_markup`)."""
     if rule is None:
         return Decimal(0)
     amount = base * rule.markup_pct / HUNDRED
-    if rule.markup_fixed:
-        fixed = rule.markup_fixed * room_nights
-        if rule.fixed_currency and rule.fixed_currency != currency:
-            fixed = fixed * fx.rate(rule.fixed_currency, currency)
-        amount += fixed
-    return amount
+    return amount if fixed is None else amount + fixed
+
+
+def _markup(rule: Rule | None, base: Decimal, room_nights: int, currency: str, fx: FxTable) -> Decimal:
+    return apply_markup(rule, base, fixed_markup(rule, room_nights, currency, fx))
 
 
 def rules_for(rules: list[Rule], ctx: PricingContext) -> tuple[Rule | None, Rule | None]:
@@ -170,8 +179,9 @@ def rules_for(rules: list[Rule], ctx: PricingContext) -> tuple[Rule | None, Rule
 def chain(rules: tuple[Rule | None, Rule | None], net: Decimal, room_nights: int, currency: str,
           fx: FxTable) -> tuple[Decimal, Decimal]:
     """(platform markup, partner markup) on a net amount, exact, in the net currency."""
-    platform = _markup(rules[0], net, room_nights, currency, fx)
-    return platform, _markup(rules[1], net + platform, room_nights, currency, fx)
+    with localcontext(EXACT):
+        platform = _markup(rules[0], net, room_nights, currency, fx)
+        return platform, _markup(rules[1], net + platform, room_nights, currency, fx)
 
 
 def breakdown_of(rules: tuple[Rule | None, Rule | None], net_total: Money, room_nights: int, sell_currency: str,
@@ -180,16 +190,26 @@ def breakdown_of(rules: tuple[Rule | None, Rule | None], net_total: Money, room_
     currency = net_total.currency
     net = net_total.amount
     platform, partner = chain(rules, net, room_nights, currency, fx)
-    gross = net + platform + partner
     rate = fx.rate(currency, sell_currency)
-    sell_exact = gross * rate
-    # The one rounding place of the price chain (Money.rounded's rule, inlined on this hot path).
+    with localcontext(EXACT):
+        gross = net + platform + partner
+        sell_exact = gross * rate
+    # The one rounding place of the price chain.
     sell_total = Money(sell_exact.quantize(exponent(sell_currency), rounding=ROUND_HALF_UP), sell_currency)
     return PriceBreakdown(
         net=net_total, platform_markup=platform, partner_markup=partner, gross=gross, fx_rate=rate,
         sell_exact=sell_exact, sell_currency=sell_currency, platform_rule=rules[0], partner_rule=rules[1],
         sell_total=sell_total,
     )
+
+
+def scale_exact(part: Decimal, sell_exact: Decimal, net: Decimal, unit: Decimal) -> Decimal:
+    """A part of the net (one night, a cancellation fee) at the offer's sell/net ratio, as a display amount:
+    part × sell_exact / net, rounded half up once (as the sell total is). Never summed into the total."""
+    if not net:
+        return Decimal(0).quantize(unit)
+    with localcontext(EXACT):
+        return (part * sell_exact / net).quantize(unit, rounding=ROUND_HALF_UP)
 
 
 def price(rules: list[Rule], ctx: PricingContext, net_total: Money, room_nights: int, sell_currency: str,
@@ -208,14 +228,11 @@ def price(rules: list[Rule], ctx: PricingContext, net_total: Money, room_nights:
     return breakdown_of(found, net_total, room_nights, sell_currency, fx)
 
 
-def scale_to_sell(breakdown: PriceBreakdown, net_amount: Decimal, ratio: Decimal | None = None,
-                  unit: Decimal | None = None) -> dict[str, str]:
-    """A part of the net (one night, a cancellation fee) at the same sell/net ratio, as a display amount
-    (JSON money). Rounded like `Money.rounded` — these are shown, never summed into the total."""
-    ratio = breakdown.sell_ratio if ratio is None else ratio
+def scale_to_sell(breakdown: PriceBreakdown, net_amount: Decimal) -> dict[str, str]:
+    """A part of the net (one night, a cancellation fee) in the sell currency, as a display amount (JSON money)."""
     currency = breakdown.sell_currency
-    unit = exponent(currency) if unit is None else unit
-    return {"amount": str((net_amount * ratio).quantize(unit, rounding=ROUND_HALF_UP)), "currency": currency}
+    amount = scale_exact(net_amount, breakdown.sell_exact, breakdown.net.amount, exponent(currency))
+    return {"amount": str(amount), "currency": currency}
 
 
 class RulesCache:

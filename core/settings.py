@@ -50,8 +50,11 @@ class Settings(BaseSettings):
     risk_score_threshold: int = Field(80, ge=0, le=100)
     default_currency: str = "CNY"
     exchange_rate_cache_ttl: int = Field(3600, ge=0)
-    # QUOTE_CACHE_MS: an API process reuses a search's hot-cache values and priced offers this long (0: never).
+    # QUOTE_CACHE_MS: an API process reuses the offers it priced for one search this long (0: never).
     quote_cache_ms: int = Field(2000, ge=0, le=60_000)
+    # HOT_CACHE_REPLICA: each API process keeps the hot cache's product values it read, dropped as the changes
+    # stream names them; false: every quote reads its products' values from Redis.
+    hot_cache_replica: bool = True
     sync_interval_ms: int = Field(300_000, gt=0)
     retry_max_attempts: int = Field(3, ge=1)
     retry_backoff_ms: int = Field(1000, ge=0)
@@ -61,6 +64,7 @@ class Settings(BaseSettings):
     platform_timezone: str = "Asia/Shanghai"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, gt=0, lt=65536)
+    api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0, le=64)  # API_WORKERS
     db_pool_size: int = Field(8, gt=0)
     dagster_port: int = Field(3000, gt=0, lt=65536)
     matching_algorithm: str = "weighted_score"  # MATCHING_ALGORITHM: the hotel matcher (core/matching)

@@ -1,7 +1,7 @@
 """A small seeded world for the partner API tests: catalog, inventory in PostgreSQL and the hot cache.
 
-Written through the same tables and `core.hotcache` writers the supplier sync uses, so the API
-under test reads exactly what production reads.
+Written through the same tables, and into the hot cache by the same writer the supplier sync uses
+(`core.inventory.cache`), so the API under test reads exactly what production reads.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 
+import psycopg
 import redis
 import sqlalchemy as sa
 
-from core import hotcache
-from core.hotcache import CachedRate, Product
+from core.db import plain_url
+from core.inventory.cache import write_mapped_hotels
 from core.partners import Credentials, create_partner
 
 
@@ -49,7 +50,7 @@ def seed_city(engine, redis_url: str, *, city: str = "Testville", country: str =
     start = start or dt.date.today() + dt.timedelta(days=20)
     tag = secrets.token_hex(3)
     seeded: list[SeededRoom] = []
-    client = redis.Redis.from_url(redis_url)
+    written: dict[str, list[str]] = {}
     with engine.begin() as conn:
         for code in suppliers:
             ensure_supplier(conn, code)
@@ -68,7 +69,6 @@ def seed_city(engine, redis_url: str, *, city: str = "Testville", country: str =
                 conn.execute(sa.text(
                     "INSERT INTO hotel_mappings (supplier_hotel, master_hotel_id, decision, score, content_hash)"
                     " VALUES (:sh, :mh, 'auto', 0.99, 'x')"), {"sh": sh_pk, "mh": hotel_id})
-                nights_payload: dict[dt.date, list[CachedRate]] = {}
                 for r in range(rooms_per_hotel):
                     room_code = f"R{r}"
                     room_name = ("Standard Double", "Deluxe King", "Family Suite")[r % 3]
@@ -90,16 +90,21 @@ def seed_city(engine, redis_url: str, *, city: str = "Testville", country: str =
                         conn.execute(sa.text(
                             "INSERT INTO availability (room_type_id, stay_date, allotment) VALUES (:rt, :d, :a)"),
                             {"rt": rt_id, "d": day, "a": allotment})
-                        nights_payload.setdefault(day, []).append(CachedRate(
-                            rt_id, room_code, room_name, "BB", "BAR", net, currency, allotment, True,
-                            f"{sh_id}:{room_code}", policy))
                     seeded.append(SeededRoom(hotel_id, code, sh_id, rt_id, room_code, room_name, "BB", net, currency))
-                pipe = client.pipeline()
-                hotcache.write_nights(pipe, code, sh_id, nights_payload)
-                hotcache.write_products(pipe, country, city, [Product(hotel_id, code, sh_id)])
-                pipe.execute()
-    client.close()
+                written.setdefault(code, []).append(sh_id)
+    cache_hotels(engine, redis_url, written, start, start + dt.timedelta(days=nights))
     return seeded
+
+
+def cache_hotels(engine, redis_url: str, hotels: dict[str, list[str]], start: dt.date, end: dt.date) -> None:
+    """Write these supplier hotels ({supplier: [supplier hotel id]}) into the hot cache as the sync does."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        with psycopg.connect(plain_url(engine.url.render_as_string(hide_password=False))) as conn:
+            for code, supplier_hotel_ids in hotels.items():
+                write_mapped_hotels(conn, client, code, supplier_hotel_ids, start, end)
+    finally:
+        client.close()
 
 
 def new_partner(engine, name: str | None = None, *, credit_limit: str = "1000000", tier: str = "standard",
@@ -147,8 +152,8 @@ def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: 
     world = sim.state.world
     masters = {m.hotel_id: m for m in world.master_hotels}
     book = sim.state.rates
-    client = redis.Redis.from_url(redis_url)
     chosen: list[dict] = []
+    written: list[str] = []
     end = start + dt.timedelta(days=nights)
     with engine.begin() as conn:
         for currency, per_cny in CNY_PER.items():
@@ -178,7 +183,6 @@ def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: 
                 " VALUES (:sh, :mh, 'auto', 0.99, 'x') ON CONFLICT (supplier_hotel) DO NOTHING"),
                 {"sh": sh_pk, "mh": master.hotel_id})
             room_ids: dict[str, int] = {}
-            cache: dict[dt.date, list[CachedRate]] = {}
             for rate in stay:
                 if rate.room_code not in room_ids:
                     room_ids[rate.room_code] = conn.execute(sa.text(
@@ -201,14 +205,7 @@ def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: 
                     "INSERT INTO availability (room_type_id, stay_date, allotment) VALUES (:rt, :d, :a)"
                     " ON CONFLICT (room_type_id, stay_date) DO UPDATE SET allotment = EXCLUDED.allotment"),
                     {"rt": rt_id, "d": rate.stay_date, "a": units})
-                cache.setdefault(rate.stay_date, []).append(CachedRate(
-                    rt_id, rate.room_code, rate.room_name, rate.board, rate.rate_plan, rate.amount, rate.currency,
-                    units, rate.refundable, None, policy))
-            pipe = client.pipeline()
-            hotcache.write_nights(pipe, "A", hotel.supplier_hotel_id, cache)
-            hotcache.write_products(pipe, master.country, master.city, [Product(master.hotel_id, "A",
-                                                                               hotel.supplier_hotel_id)])
-            pipe.execute()
+            written.append(hotel.supplier_hotel_id)
             by_night = {}
             for rate in stay:
                 if rate.rate_plan == "BAR" and rate.board == "RO" and rate.allotment > 0:
@@ -219,7 +216,7 @@ def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: 
                                    "room_type_id": room_ids[room_code], "room_name": rates[0].room_name,
                                    "net": sum(r.amount for r in rates), "currency": rates[0].currency})
                     break
-    client.close()
+    cache_hotels(engine, redis_url, {"A": written}, start, end)
     return chosen
 
 

@@ -9,11 +9,10 @@ from contextlib import ExitStack
 from decimal import Decimal
 
 import pytest
-import redis
 import sqlalchemy as sa
 
 from api.schemas import QuoteResponse
-from tests.api_fixtures import auth, new_partner, seed_city
+from tests.api_fixtures import auth, cache_hotels, new_partner, seed_city
 
 
 @pytest.fixture
@@ -31,19 +30,28 @@ def app_with_quote_cache(settings, migrated):
         yield make
 
 
-def _reprice(redis_url: str, room, nights: list[dt.date], net: Decimal) -> None:
-    """What a sync does to the hot cache: rewrite a room's nights at a new net price."""
-    from core import hotcache
+def _reprice(engine, redis_url: str, room, nights: list[dt.date], net: Decimal) -> None:
+    """What a sync does: new net prices in PostgreSQL for a room's nights, written into the hot cache."""
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE rates SET net_amount = :n WHERE room_type_id = :r AND stay_date = ANY(:d)"),
+                     {"n": net, "r": room.room_type_id, "d": nights})
+    _recache(engine, redis_url, room)
 
-    client = redis.Redis.from_url(redis_url)
-    for night in nights:
-        key = hotcache.night_key(room.supplier_code, room.supplier_hotel_id, night)
-        rates = json.loads(client.get(key))
-        for rate in rates:
-            if rate[1] == room.room_code:
-                rate[5] = str(net)
-        client.set(key, json.dumps(rates))
-    client.close()
+
+def _recache(engine, redis_url: str, room) -> None:
+    start = dt.date.today() + dt.timedelta(days=20)  # seed_city's window
+    cache_hotels(engine, redis_url, {room.supplier_code: [room.supplier_hotel_id]}, start,
+                 start + dt.timedelta(days=10))
+
+
+def _eventually(produce, done, within_s: float = 2.0):
+    """What `produce` gives once `done` holds of it (a change reaches an API process within a second)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        value = produce()
+        if done(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
 
 
 def _stay(rooms):
@@ -196,7 +204,6 @@ def test_cheaper_rate_plan_of_the_same_room_is_the_offer(app_with_quote_cache, e
     a plan missing a night of the stay is not sellable at all. (Other tests' markup rules may apply:
     prices are compared with this room's own quote before the extra plans.) The hot cache is read afresh
     for every quote here (QUOTE_CACHE_MS=0): the test rewrites it between quotes."""
-    from core import hotcache
 
     api_client = app_with_quote_cache(0)
 
@@ -211,21 +218,22 @@ def test_cheaper_rate_plan_of_the_same_room_is_the_offer(app_with_quote_cache, e
         return [Decimal(offer["total_price"]["amount"]) for offer in body["offers"]]
 
     def add_plan(plan: str, net: Decimal, nights: int) -> None:
-        client = redis.Redis.from_url(redis_url)
-        for night in range(nights):
-            key = hotcache.night_key("A", room.supplier_hotel_id, start + dt.timedelta(days=night))
-            rates = json.loads(client.get(key))
-            extra = list(rates[0])
-            extra[4], extra[5] = plan, str(net)
-            client.set(key, json.dumps([*rates, extra]))
-        client.close()
+        with engine.begin() as conn:
+            conn.execute(sa.text(
+                "INSERT INTO rates (room_type_id, stay_date, board, rate_plan, net_amount, currency, refundable,"
+                " cancellation_policy) SELECT room_type_id, stay_date, board, :p, :n, currency, refundable,"
+                " cancellation_policy FROM rates WHERE room_type_id = :r AND rate_plan = 'BAR'"
+                " AND stay_date >= :s AND stay_date < :e"),
+                {"p": plan, "n": net, "r": room.room_type_id, "s": start, "e": start + dt.timedelta(days=nights)})
+        _recache(engine, redis_url, room)
 
     [original] = quoted()
     add_plan("PROMO", room.net - 20, nights=2)
-    [promo] = quoted()
+    [promo] = _eventually(quoted, lambda prices: prices != [original])
     assert promo < original
     add_plan("DEAR", room.net + 20, nights=2)
     add_plan("LASTNIGHT", room.net - 90, nights=1)  # the first night only: not sellable for two nights
+    time.sleep(0.5)
     assert quoted() == [promo]
 
 
@@ -244,9 +252,7 @@ def test_a_repeated_search_is_priced_once_per_partner_within_quote_cache_ms(app_
 
     cached = app_with_quote_cache(60_000)
     marked_up, plain_headers = auth(cached, own_rule), auth(cached, plain)
-    cached.post("/v1/quotes", headers=plain_headers, json=search)  # reads the product set
-    first = cached.post("/v1/quotes", headers=plain_headers, json=search).json()  # reads and prices the nights
-    _reprice(redis_url, room, nights, room.net + 100)
+    first = cached.post("/v1/quotes", headers=plain_headers, json=search).json()
     second = cached.post("/v1/quotes", headers=plain_headers, json=search).json()
     price = [offer["total_price"] for offer in first["offers"]]
     assert [offer["total_price"] for offer in second["offers"]] == price
@@ -263,17 +269,24 @@ def test_a_repeated_search_is_priced_once_per_partner_within_quote_cache_ms(app_
                             {"a": first["quote_id"], "b": second["quote_id"]}).scalar_one()
     assert ids == [o["offer_id"] for o in second["offers"]]
     assert sets == 1  # the offers of both quotes are stored once
-    # The other partner's 40 % rule applies to its own quote of the very same cached values.
+    # The other partner's 40 % rule applies to its own quote of the very same values.
     theirs = cached.post("/v1/quotes", headers=marked_up, json=search).json()
     [mine_total] = [Decimal(o["total_price"]["amount"]) for o in second["offers"]]
     [their_total] = [Decimal(o["total_price"]["amount"]) for o in theirs["offers"]]
     assert abs(their_total - mine_total * Decimal("1.4")) <= Decimal("0.01")
+    # What the sync writes is quoted within a second, QUOTE_CACHE_MS or not: the changes stream drops the memo.
+    _reprice(engine, redis_url, room, nights, room.net + 100)
+    repriced = _eventually(lambda: cached.post("/v1/quotes", headers=plain_headers, json=search).json(),
+                           lambda body: [o["total_price"] for o in body["offers"]] != price)
+    assert Decimal(repriced["offers"][0]["total_price"]["amount"]) > mine_total
 
     short = app_with_quote_cache(200)
     short_headers = auth(short, plain)
-    short.post("/v1/quotes", headers=short_headers, json=search)
     before = short.post("/v1/quotes", headers=short_headers, json=search).json()
-    _reprice(redis_url, room, nights, room.net + 200)
     time.sleep(0.25)
     after = short.post("/v1/quotes", headers=short_headers, json=search).json()
-    assert Decimal(after["offers"][0]["total_price"]["amount"]) > Decimal(before["offers"][0]["total_price"]["amount"])
+    assert short.get(f"/v1/quotes/{after['quote_id']}", headers=short_headers).status_code == 200  # stored now
+    with engine.connect() as conn:
+        sets = conn.execute(sa.text("SELECT count(DISTINCT offer_set) FROM quotes WHERE id IN (:a, :b)"),
+                            {"a": before["quote_id"], "b": after["quote_id"]}).scalar_one()
+    assert sets == 2  # priced again once QUOTE_CACHE_MS had passed

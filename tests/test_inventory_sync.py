@@ -12,7 +12,7 @@ import dagster as dg
 import pytest
 import redis as redis_lib
 
-from core.hotcache import CachedRate, Product, city_key, hotel_key, night_key
+from core.hotcache import Product, city_key, decode_inventory, hotel_key, product_key
 from core.inventory.pipeline import refresh_hot_cache, run_content_sync, run_inventory_sync
 from suppliers.catalog import seed_master_catalog
 from suppliers.rates import RateBook
@@ -114,9 +114,18 @@ def test_bad_rows_are_quarantined_with_reasons_and_counted(content, engine, simu
     assert result.status == "ok" and result.verdict.passed  # a few bad rows: quarantined, feed still passes
 
 
-def _night(cache, code: str, supplier_hotel_id: str, day: dt.date) -> list[CachedRate]:
-    raw = cache.get(night_key(code, supplier_hotel_id, day))
-    return [CachedRate.from_json(item) for item in json.loads(raw)] if raw is not None else None
+def _night(cache, code: str, supplier_hotel_id: str, day: dt.date) -> list[tuple] | None:
+    """A supplier hotel's rates on one night as the hot cache holds them: (room type, board, plan, net minor units,
+    currency, sellable rooms)."""
+    raw = cache.get(product_key(code, supplier_hotel_id))
+    if raw is None:
+        return None
+    inventory = decode_inventory(raw)
+    column = (day - dt.date(1970, 1, 1)).days - inventory.first_day
+    types = inventory.row_type
+    return [(int(inventory.room_type_ids[types[row]]), meta[2], meta[3], int(inventory.prices[row, column]), meta[4],
+             int(inventory.counts[types[row], column]))
+            for row, meta in enumerate(inventory.rows) if inventory.prices[row, column] >= 0]
 
 
 def test_hot_cache_serves_mapped_hotels_and_a_failing_feed_keeps_its_previous_data(
@@ -132,10 +141,10 @@ def test_hot_cache_serves_mapped_hotels_and_a_failing_feed_keeps_its_previous_da
     assert Product(hotel_b.true_hotel_id, "B", hotel_b.supplier_hotel_id) in members
     assert f"B|{hotel_b.supplier_hotel_id}".encode() in cache.smembers(hotel_key(hotel_b.true_hotel_id))
     unmapped = [h for h in world.supplier_hotels["B"] if not h.true_hotel_id]
-    assert all(cache.get(night_key("B", h.supplier_hotel_id, START)) is None for h in unmapped)
+    assert all(cache.get(product_key("B", h.supplier_hotel_id)) is None for h in unmapped)
     b_before = _night(cache, "B", hotel_b.supplier_hotel_id, START)
     a_before = _night(cache, "A", hotel_a.supplier_hotel_id, START)
-    assert b_before and a_before and all(rate.net_amount > 0 for rate in b_before)
+    assert b_before and a_before and all(rate[3] > 0 for rate in b_before)
 
     # B's feed breaks as a whole (every price negative), A's prices move: only A's cache changes.
     set_faults(simulators["B"], negative_price=True, operations=["availability"])
@@ -149,7 +158,7 @@ def test_hot_cache_serves_mapped_hotels_and_a_failing_feed_keeps_its_previous_da
     assert sorted(second.updated) == ["A", "C"]
     assert _night(cache, "B", hotel_b.supplier_hotel_id, START) == b_before  # previous good data still served
     a_after = _night(cache, "A", hotel_a.supplier_hotel_id, START)
-    assert [r.net_amount for r in a_after] != [r.net_amount for r in a_before]
+    assert [r[3] for r in a_after] != [r[3] for r in a_before]
 
 
 def test_unmapping_a_hotel_removes_it_from_the_product_sets(content, engine, world, fast_settings, database_url,
@@ -188,7 +197,7 @@ def test_done_when_faults_on_one_supplier_the_sync_completes_for_the_others(
     checks = [inventory.inventory_feed_contracts, inventory.content_feed_contracts]
     healthy = dg.materialize(assets + checks, resources=resources, run_config=run_config)
     assert healthy.success
-    b_before = cache.get(night_key("B", hotel_b.supplier_hotel_id, dt.date.today()))
+    b_before = cache.get(product_key("B", hotel_b.supplier_hotel_id))
     assert b_before is not None
 
     set_faults(simulators["B"], error_5xx=1.0, operations=["availability"])
@@ -211,7 +220,7 @@ def test_done_when_faults_on_one_supplier_the_sync_completes_for_the_others(
     cache_meta = result.asset_materializations_for_node("inventory_hot_cache")[0].metadata
     assert cache_meta["suppliers_updated"].value == ["A", "C"]
     assert "B" in cache_meta["suppliers_blocked"].value
-    assert cache.get(night_key("B", hotel_b.supplier_hotel_id, dt.date.today())) == b_before
+    assert cache.get(product_key("B", hotel_b.supplier_hotel_id)) == b_before
     calls = _query(engine, "SELECT outcome, count(*) AS n FROM supplier_calls WHERE supplier_code = 'B' "
                            "AND operation = 'availability' GROUP BY outcome")
     assert {row.outcome for row in calls} >= {"http_error", "circuit_open"}  # 503s opened B's breaker

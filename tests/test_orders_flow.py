@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -435,3 +436,45 @@ def test_guest_full_names_and_contact_by_email_only(api_client, engine, sim, wor
     refused = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                               json=unreachable)
     assert refused.status_code == 422 and "email" in refused.json()["error"]["message"]
+
+
+def _offered_rooms(client, headers, hotel_id: str, start: dt.date) -> set[str]:
+    quote = client.post("/v1/quotes", headers=headers, json={
+        "hotel_ids": [hotel_id], "check_in": start.isoformat(),
+        "check_out": (start + dt.timedelta(days=2)).isoformat(), "rooms": 1, "adults": 1})
+    assert quote.status_code == 200, quote.text
+    return {offer["room_type"] for offer in quote.json()["offers"]}
+
+
+def _within_a_second(probe, expected) -> object:
+    deadline = time.monotonic() + 1.0
+    while (seen := probe()) != expected and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return seen
+
+
+def test_the_last_room_sold_leaves_the_quotes_and_comes_back_when_cancelled(api_client, engine, redis_url, sim):
+    """Quotes answer from the hot cache, not PostgreSQL: a hold reaches it within a second, and so does the
+    release of a cancellation (no sync in between)."""
+    start = dt.date.today() + dt.timedelta(days=next(_days))
+    [target] = seed_from_simulator(engine, redis_url, sim, start=start, nights=2, hotels=1, allotment=1)
+    headers = auth(api_client, new_partner(engine))
+    rooms_before = _offered_rooms(api_client, headers, target["hotel_id"], start)
+    assert target["room_name"] in rooms_before
+    offer = _offer_for(_quote(api_client, headers, {"start": start, "offers": [target]}), {"offers": [target]})
+    order = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                            json=order_body(offer["offer_id"]))
+    assert order.status_code == 201 and order.json()["status"] == "CONFIRMED", order.text
+
+    sold_out = rooms_before - {target["room_name"]}
+    assert _within_a_second(lambda: _offered_rooms(api_client, headers, target["hotel_id"], start),
+                            sold_out) == sold_out
+    again = api_client.post("/v1/quotes", headers=headers, json={
+        "hotel_ids": [target["hotel_id"]], "check_in": start.isoformat(),
+        "check_out": (start + dt.timedelta(days=2)).isoformat(), "rooms": 1, "adults": 1}).json()
+    assert all(o["room_type"] != target["room_name"] for o in again["offers"])
+
+    cancelled = api_client.post(f"/v1/orders/{order.json()['order_id']}/cancel", headers=headers)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "CANCELLED", cancelled.text
+    assert _within_a_second(lambda: _offered_rooms(api_client, headers, target["hotel_id"], start),
+                            rooms_before) == rooms_before

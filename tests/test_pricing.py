@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import pytest
 
@@ -48,7 +48,9 @@ def test_chain_steps_and_single_rounding():
     assert result.platform_markup == D("40")
     assert result.partner_markup == D("28")  # 5 % of 440 + 1.5 × 4 room-nights
     assert result.gross == D("468")
-    assert result.sell_exact == D("468") * (1 / D("7.2"))  # unrounded (28-digit Decimal context)
+    rate = 1 / D("7.2")  # the inverse of the stored USD rate, as FxTable derives it (28 digits)
+    assert result.fx_rate == rate
+    assert result.sell_exact == Context(prec=60).multiply(D("468"), rate)  # exact: the chain rounds nothing
     assert result.sell_total == Money(D("65.00"), "USD")
     stored = result.as_json()
     assert stored["platform_markup"]["rule_id"] == 1 and stored["partner_markup"]["rule_id"] == 2

@@ -82,7 +82,7 @@ def _offers_seen(url) -> list[tuple]:
 
 def test_offers_inside_quotes_survive_the_migration_both_ways(scratch_url):
     """0005 moves offers into their quote (a view keeps `quote_offers`); its downgrade restores the table."""
-    from core.quotes import new_quote_ids
+    from core.quotes.ids import new_quote_ids
 
     upgrade(scratch_url)
     quote_id, offer_ids = new_quote_ids(2)
@@ -121,7 +121,7 @@ def test_offers_inside_quotes_survive_the_migration_both_ways(scratch_url):
 def test_offer_sets_survive_the_migration_both_ways(scratch_url):
     """0007 stores priced offers once per set (elements without ids: the view derives them from the quote's id);
     its downgrade puts each quote's offers back inline with those very ids."""
-    from core.quotes import new_quote_ids
+    from core.quotes.ids import new_quote_ids
 
     upgrade(scratch_url)
     quotes = [new_quote_ids(2) for _ in range(2)]

@@ -17,7 +17,7 @@ from decimal import Decimal
 import psycopg
 
 from core.db import plain_url
-from core.quotes import new_quote_ids
+from core.quotes.ids import new_quote_ids
 
 SUPPLIERS = ["wh_alpha", "wh_beta", "wh_gamma"]
 CITIES = ["Lisbon", "Porto"]

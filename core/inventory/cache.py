@@ -2,8 +2,9 @@
 
 Only MAPPED supplier hotels are sold: a `hotel_mappings` row with a master hotel and either an
 automatic decision (not rejected by a reviewer) or an accepted review. A refresh rewrites, per
-supplier, its product sets and every night of the window (a night with no rate is written as an
-empty list, so a vanished rate stops selling). Product members that are no longer mapped are
+supplier, its product sets and each supplier hotel's packed inventory over the window (a night with no
+rate is written as none, so a vanished rate stops selling), and announces the products it wrote on the
+changes stream. Product members that are no longer mapped are
 removed (each supplier keeps an index hash `hc:idx:{supplier}` of what it wrote last time).
 A supplier left out of `codes` is not touched: its previous good data keeps serving.
 """
@@ -17,8 +18,18 @@ from dataclasses import dataclass
 import psycopg
 import redis
 
-from core.hotcache import NIGHT_TTL_S, CachedRate, Product, city_key, hotel_key, nights_of, write_nights
-from core.money import exponent
+from core.hotcache import (
+    PRODUCT_TTL_S,
+    InventoryBuilder,
+    Product,
+    RateRow,
+    announce,
+    city_key,
+    hotel_key,
+    write_inventory,
+    write_products,
+)
+from core.money import MINOR_UNITS
 
 MAPPED_SQL = """
 SELECT sh.id, sh.supplier_hotel_id, m.master_hotel_id, mh.country, mh.city
@@ -30,8 +41,8 @@ WHERE sh.supplier_code = %s AND m.master_hotel_id IS NOT NULL
 """
 
 NIGHTS_SQL = """
-SELECT rt.supplier_hotel, r.stay_date, rt.id, rt.room_code, rt.name, r.board, r.rate_plan, r.net_amount, r.currency,
-       COALESCE(a.allotment, 0), r.refundable, r.rate_key, r.cancellation_policy
+SELECT rt.supplier_hotel, r.stay_date, rt.id, rt.room_code, rt.name, rt.max_occupancy, r.board, r.rate_plan,
+       r.net_amount, r.currency, COALESCE(a.allotment, 0), r.refundable, r.rate_key, r.cancellation_policy
 FROM room_types rt
 JOIN rates r ON r.room_type_id = rt.id
 LEFT JOIN availability a ON a.room_type_id = rt.id AND a.stay_date = r.stay_date
@@ -55,7 +66,6 @@ def refresh_supplier(conn: psycopg.Connection, client: redis.Redis, supplier_cod
                      window_end: dt.date, chunk_hotels: int = 500) -> CacheCounts:
     counts = CacheCounts()
     mapped = conn.execute(MAPPED_SQL, (supplier_code,)).fetchall()
-    nights = nights_of(window_start, window_end)
     products_by_city: dict[tuple[str, str], list[Product]] = defaultdict(list)
     index: dict[str, str] = {}
     for _, supplier_hotel_id, master_id, country, city in mapped:
@@ -64,20 +74,7 @@ def refresh_supplier(conn: psycopg.Connection, client: redis.Redis, supplier_cod
         index[product.member()] = city_key(country, city)
     for start in range(0, len(mapped), chunk_hotels):
         chunk = mapped[start:start + chunk_hotels]
-        by_db_id = {row[0]: row[1] for row in chunk}
-        grouped: dict[int, dict[dt.date, list[CachedRate]]] = {db_id: {night: [] for night in nights}
-                                                              for db_id in by_db_id}
-        for (supplier_hotel, stay_date, type_id, room_code, room_name, board, plan, amount, currency, allotment,
-             refundable, rate_key, policy) in conn.execute(NIGHTS_SQL, (list(by_db_id), window_start, window_end)):
-            grouped[supplier_hotel][stay_date].append(CachedRate(
-                type_id, room_code, room_name, board, plan, amount.quantize(exponent(currency)), currency, allotment,
-                refundable, rate_key, policy))
-            counts.rates += 1
-        pipe = client.pipeline(transaction=False)
-        for db_id, per_night in grouped.items():
-            write_nights(pipe, supplier_code, by_db_id[db_id], per_night, ttl_s=NIGHT_TTL_S)
-            counts.nights += len(per_night)
-        pipe.execute()
+        write_hotels(conn, client, supplier_code, {row[0]: row[1] for row in chunk}, window_start, window_end, counts)
     # Product sets: add what is mapped now, remove what this supplier wrote before and is no longer mapped.
     previous = {member.decode(): key.decode() for member, key in client.hgetall(index_key(supplier_code)).items()}
     pipe = client.pipeline(transaction=True)
@@ -88,13 +85,48 @@ def refresh_supplier(conn: psycopg.Connection, client: redis.Redis, supplier_cod
             pipe.srem(hotel_key(product.hotel_id), f"{product.supplier_code}|{product.supplier_hotel_id}")
             counts.removed_products += 1
     for (country, city), products in products_by_city.items():
-        members = [product.member() for product in products]
-        pipe.sadd(city_key(country, city), *members)
-        for product in products:
-            pipe.sadd(hotel_key(product.hotel_id), f"{product.supplier_code}|{product.supplier_hotel_id}")
+        write_products(pipe, country, city, products)
         counts.products += len(products)
     pipe.delete(index_key(supplier_code))
     if index:
         pipe.hset(index_key(supplier_code), mapping=index)
+    pipe.execute()
+    return counts
+
+
+def write_hotels(conn: psycopg.Connection, client: redis.Redis, supplier_code: str, hotels: dict[int, str],
+                 window_start: dt.date, window_end: dt.date, counts: CacheCounts | None = None) -> CacheCounts:
+    """Pack and write the inventory of these supplier hotels (database id → supplier hotel id) over the window,
+    in one pipeline that also announces them on the changes stream."""
+    counts = counts or CacheCounts()
+    nights = (window_end - window_start).days
+    builders = {db_id: InventoryBuilder(window_start, nights) for db_id in hotels}
+    for (supplier_hotel, stay_date, type_id, room_code, room_name, occupancy, board, plan, amount, currency, allotment,
+         refundable, rate_key, policy) in conn.execute(NIGHTS_SQL, (list(hotels), window_start, window_end)):
+        builder = builders[supplier_hotel]
+        builder.allotment(type_id, occupancy, stay_date, allotment)
+        minor = amount.scaleb(MINOR_UNITS.get(currency, 2))
+        builder.rate(RateRow(type_id, room_code, room_name, board, plan, currency, rate_key), occupancy, stay_date,
+                     int(minor.to_integral_value()), refundable, policy)
+        counts.rates += 1
+    pipe = client.pipeline(transaction=False)
+    for db_id, builder in builders.items():
+        write_inventory(pipe, supplier_code, hotels[db_id], builder.encode(), ttl_s=PRODUCT_TTL_S)
+        counts.nights += nights
+    announce(pipe, [f"{supplier_code}|{supplier_hotel_id}" for supplier_hotel_id in hotels.values()])
+    pipe.execute()
+    return counts
+
+
+def write_mapped_hotels(conn: psycopg.Connection, client: redis.Redis, supplier_code: str,
+                        supplier_hotel_ids: list[str], window_start: dt.date, window_end: dt.date) -> CacheCounts:
+    """Write some mapped supplier hotels into the hot cache (their inventory and their product-set members), as
+    a refresh of their supplier writes them, without rewriting the supplier's others."""
+    mapped = [row for row in conn.execute(MAPPED_SQL, (supplier_code,)).fetchall() if row[1] in set(supplier_hotel_ids)]
+    counts = write_hotels(conn, client, supplier_code, {row[0]: row[1] for row in mapped}, window_start, window_end)
+    pipe = client.pipeline(transaction=False)
+    for _, supplier_hotel_id, master_id, country, city in mapped:
+        write_products(pipe, country, city, [Product(master_id, supplier_code, supplier_hotel_id)])
+        counts.products += 1
     pipe.execute()
     return counts

@@ -17,11 +17,13 @@ import zoneinfo
 from decimal import Decimal
 
 from core.money import Money
-from core.orders import credit, risk, velocity
+from core.orders import credit, holds, risk, velocity
 from core.orders.idempotency import link_order
 from core.orders.state import TransitionRefused, record_event, transition
 from core.orders.suppliers import adapter
-from core.quotes import FLUSH_DELAY_S, caches_for, flush_quotes, quote_of_offer
+from core.quotes.caches import caches_for, flush_quotes
+from core.quotes.ids import quote_of_offer
+from core.quotes.store import FLUSH_DELAY_S
 from core.suppliers.models import (
     BookingRequest,
     BookingStatus,
@@ -159,7 +161,7 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
     order_id = uuid.uuid4()
     expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=settings.order_expiry_minutes)
 
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, holds.transaction(state, conn):
         account = await credit.lock_credit(conn, partner_id)
         if account.status != "active":
             raise OrderError(403, "partner_suspended", "this partner account is suspended")
@@ -196,6 +198,7 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
                 "UPDATE availability SET allotment = allotment - $4, updated_at = now() WHERE room_type_id = $1"
                 " AND stay_date >= $2 AND stay_date < $3", offer["room_type_id"], offer["check_in"],
                 offer["check_out"], offer["rooms"])
+            await holds.note(conn, offer["room_type_id"], offer["check_in"], offer["check_out"], -offer["rooms"])
         await conn.execute(
             "INSERT INTO orders (id, partner_id, quote_id, offer_id, status, our_reference, client_reference,"
             " supplier_code, hotel_id, room_type_id, check_in, check_out, rooms, guests, contact, net_amount,"
@@ -227,8 +230,8 @@ async def _current(pool, order_id) -> dict:
         return order_json(await _load_order(conn, str(order_id), None))
 
 
-async def _fail(pool, order_id, reason: str, payload: dict | None = None) -> None:
-    async with pool.acquire() as conn, conn.transaction():
+async def _fail(state, order_id, reason: str, payload: dict | None = None) -> None:
+    async with state.pg.acquire() as conn, holds.transaction(state, conn):
         try:
             await transition(conn, order_id, "PENDING", "FAILED", reason, payload=payload)
         except TransitionRefused:
@@ -253,15 +256,15 @@ async def _book(state, order_id, actor: str) -> tuple[int, dict]:
         supplier = await adapter(state, order["supplier_code"])
         recheck = await supplier.recheck(None, request)
     except SupplierError as error:
-        await _fail(pool, order_id, "recheck_failed", {"error": error.reason})
+        await _fail(state, order_id, "recheck_failed", {"error": error.reason})
         raise OrderError(503, "supplier_unavailable", "the hotel could not be re-checked; try again",
                          order_id=str(order_id)) from None
     if recheck.status == RecheckStatus.SOLD_OUT:
-        await _fail(pool, order_id, "sold_out_at_recheck")
+        await _fail(state, order_id, "sold_out_at_recheck")
         raise OrderError(409, "sold_out", "the room is no longer available", order_id=str(order_id))
     if recheck.status == RecheckStatus.PRICE_CHANGED:
         new_price = _sell_for_net(breakdown, recheck.total) if recheck.total else None
-        await _fail(pool, order_id, "price_changed", {"new_price": new_price.as_json() if new_price else None})
+        await _fail(state, order_id, "price_changed", {"new_price": new_price.as_json() if new_price else None})
         raise OrderError(409, "price_changed", "the price has changed; quote again to book at the new price",
                          order_id=str(order_id), new_price=new_price.as_json() if new_price else None)
     if recheck.rate_key:
@@ -271,7 +274,7 @@ async def _book(state, order_id, actor: str) -> tuple[int, dict]:
     try:
         booking = await supplier.book(request)
     except CircuitOpen:
-        await _fail(pool, order_id, "supplier_circuit_open")
+        await _fail(state, order_id, "supplier_circuit_open")
         raise OrderError(503, "supplier_unavailable", "the supplier is unavailable; try again later",
                          order_id=str(order_id)) from None
     except SupplierError as error:
@@ -279,12 +282,12 @@ async def _book(state, order_id, actor: str) -> tuple[int, dict]:
             # Outcome unknown: look it up by our reference, never book again.
             await resolve_pending(state, order_id)
             return 201, await _current(pool, order_id)
-        await _fail(pool, order_id, "supplier_refused", {"error": error.reason})
+        await _fail(state, order_id, "supplier_refused", {"error": error.reason})
         raise OrderError(409, "supplier_refused", "the supplier refused the booking", order_id=str(order_id)) from None
     if booking.status == BookingStatus.CONFIRMED:
         await _confirm(pool, order_id, booking, "booked")
     elif booking.status in (BookingStatus.FAILED, BookingStatus.CANCELLED):
-        await _fail(pool, order_id, "supplier_refused")
+        await _fail(state, order_id, "supplier_refused")
     return 201, await _current(pool, order_id)
 
 
@@ -311,7 +314,7 @@ async def resolve_pending(state, order_id) -> str:
                 return "CONFIRMED"
             return "PENDING"
     if expired:
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn, holds.transaction(state, conn):
             try:
                 await transition(conn, order["id"], "PENDING", "EXPIRED", "unconfirmed_past_expiry")
             except TransitionRefused:
@@ -333,7 +336,7 @@ async def expire_due(state, partner_id: str | None = None, limit: int = 50) -> i
     ended = 0
     for row in rows:
         if row["status"] == "REVIEW":
-            async with pool.acquire() as conn, conn.transaction():
+            async with pool.acquire() as conn, holds.transaction(state, conn):
                 try:
                     await transition(conn, row["id"], "REVIEW", "EXPIRED", "review_not_decided_in_time")
                     ended += 1
@@ -440,7 +443,7 @@ async def cancel_order(state, partner_id: str, order_id: str, actor: str) -> dic
     if status in ("EXPIRED", "FAILED"):
         raise OrderError(409, "not_cancellable", f"an order in status {status} cannot be cancelled")
     if status in ("PENDING", "REVIEW"):
-        async with pool.acquire() as conn, conn.transaction():
+        async with pool.acquire() as conn, holds.transaction(state, conn):
             try:
                 await transition(conn, order["id"], status, "CANCELLED", "cancelled_by_partner", actor=actor,
                                  sets={"cancellation_fee": Decimal(0), "expires_at": None})
@@ -453,7 +456,7 @@ async def cancel_order(state, partner_id: str, order_id: str, actor: str) -> dic
         result = await supplier.cancel(order["supplier_ref"])
     except SupplierError:
         raise OrderError(503, "supplier_unavailable", "the cancellation could not be sent; try again") from None
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, holds.transaction(state, conn):
         try:
             await transition(conn, order["id"], "CONFIRMED", "CANCELLED", "cancelled_by_partner", actor=actor,
                              payload={"fee": fee.as_json(),
@@ -481,7 +484,7 @@ async def review_order(state, order_id: str, approve: bool, actor: str, note: st
     if order["status"] != "REVIEW":
         raise OrderError(409, "not_in_review", f"the order is {order['status']}, not held for review")
     target = "PENDING" if approve else "FAILED"
-    async with pool.acquire() as conn, conn.transaction():
+    async with pool.acquire() as conn, holds.transaction(state, conn):
         try:
             await transition(conn, order["id"], "REVIEW", target, "review_approved" if approve else "review_rejected",
                              payload={"note": note} if note else None, actor=actor)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+from core.orders import holds
+
 HOLDING = frozenset({"PENDING", "REVIEW", "CONFIRMED"})
 ENDED = frozenset({"CANCELLED", "EXPIRED", "FAILED"})
 TRANSITIONS: dict[str | None, frozenset[str]] = {
@@ -54,12 +56,13 @@ async def record_event(conn, order_id, from_status: str | None, to_status: str, 
 
 async def release_hold(conn, order_id) -> None:
     """Give back the allotment an order held (its room type, every night, its room count)."""
+    order = await conn.fetchrow("SELECT room_type_id, check_in, check_out, rooms FROM orders WHERE id = $1", order_id)
     await conn.execute(
-        "UPDATE availability a SET allotment = a.allotment + o.rooms, updated_at = now()"
-        " FROM orders o WHERE o.id = $1 AND a.room_type_id = o.room_type_id"
-        " AND a.stay_date >= o.check_in AND a.stay_date < o.check_out",
-        order_id,
+        "UPDATE availability SET allotment = allotment + $4, updated_at = now()"
+        " WHERE room_type_id = $1 AND stay_date >= $2 AND stay_date < $3",
+        order["room_type_id"], order["check_in"], order["check_out"], order["rooms"],
     )
+    await holds.note(conn, order["room_type_id"], order["check_in"], order["check_out"], order["rooms"])
 
 
 async def transition(conn, order_id, from_status: str, to_status: str, reason: str, *, payload: dict | None = None,

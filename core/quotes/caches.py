@@ -1,0 +1,184 @@
+"""The per-process state the quote path reads instead of PostgreSQL and Redis on every request.
+
+Each cache counts its lookups in `quote_cache_lookups_total{cache=…}` (hits and misses), so a benchmark can
+print every hit rate on the path: `memo` (QUOTE_CACHE_MS: priced offers of one search), `inventory` (the
+replica of the hot cache's product values, per product), `product_sets` (a city's or hotel's products, read
+again every PRODUCT_SET_TTL_S), `hotels` (hotel facts), `partners` (tier and status).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from core import hotcache
+from core.db import plain_url
+from core.fx import FxCache
+from core.hotcache import Product, normalise_city
+from core.metrics import CacheLookups
+from core.pricing import RulesCache
+from core.quotes.replica import InventoryReplica
+from core.quotes.store import QuoteWriter
+
+FACTS_TTL_S = 300.0
+PARTNER_TTL_S = 30.0
+PRODUCT_SET_TTL_S = 2.0  # a hotel the sync adds is quoted at most this much later
+
+
+class QuoteError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+class TtlMap:
+    def __init__(self, ttl_s: float, name: str | None = None, size: int = 50_000) -> None:
+        self.ttl_s = ttl_s
+        self.size = size
+        self.items: dict = {}
+        self.lookups = CacheLookups(name) if name else None
+
+    def get(self, key):
+        hit = self.items.get(key)
+        value = None if hit is None or time.monotonic() - hit[1] >= self.ttl_s else hit[0]
+        if self.lookups is not None:
+            self.lookups.count(value is not None, value is None)
+        return value
+
+    def put(self, key, value) -> None:
+        if len(self.items) >= self.size:
+            self.items.clear()
+        self.items[key] = (value, time.monotonic())
+
+
+@dataclass(frozen=True, slots=True)
+class HotelFacts:
+    name: str
+    city: str  # normalised
+    country: str
+    star: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerFacts:
+    tier: str
+    status: str
+    credit_currency: str
+
+
+@dataclass
+class QuoteCaches:
+    """Per-process caches the quote path reads instead of PostgreSQL and Redis on every request."""
+
+    fx: FxCache
+    replica: InventoryReplica
+    rules: RulesCache = field(default_factory=RulesCache)
+    hotels: TtlMap = field(default_factory=lambda: TtlMap(FACTS_TTL_S, "hotels"))
+    partners: TtlMap = field(default_factory=lambda: TtlMap(PARTNER_TTL_S, "partners"))
+    cities: TtlMap = field(default_factory=lambda: TtlMap(FACTS_TTL_S))
+    product_sets: TtlMap = field(default_factory=lambda: TtlMap(PRODUCT_SET_TTL_S, "product_sets"))
+    memo_ttl_s: float = 0.0  # QUOTE_CACHE_MS: how long the offers priced for one search are reused
+    memo: CacheLookups = field(default_factory=lambda: CacheLookups("memo"))
+    writer: QuoteWriter | None = None
+
+
+def caches_for(state) -> QuoteCaches:
+    caches = getattr(state, "quote_caches", None)
+    if caches is None:
+        settings = state.settings
+        caches = QuoteCaches(fx=FxCache(settings.exchange_rate_cache_ttl, settings.default_currency),
+                             replica=InventoryReplica(state.redis, enabled=settings.hot_cache_replica),
+                             memo_ttl_s=settings.quote_cache_ms / 1000)
+        endpoints = getattr(state, "endpoints", None)
+        dsn = plain_url(endpoints.database_url) if endpoints is not None else None
+        caches.writer = QuoteWriter(state.pg, dsn, settings.query_timeout_ms / 1000)
+        state.quote_caches = caches
+    return caches
+
+
+async def open_quotes(state) -> None:
+    """App start: the quote caches, following the hot cache's changes stream."""
+    await caches_for(state).replica.start()
+
+
+async def close_quotes(state) -> None:
+    """App shutdown: stop following the changes stream, store the pending batch, close the writer."""
+    caches = getattr(state, "quote_caches", None)
+    if caches is not None:
+        await caches.replica.stop()
+        if caches.writer is not None:
+            await caches.writer.close()
+
+
+async def flush_quotes(state) -> None:
+    """Make every quote this process answered visible in PostgreSQL."""
+    caches = getattr(state, "quote_caches", None)
+    if caches is not None and caches.writer is not None:
+        await caches.writer.flush()
+
+
+async def partner_facts(pool, caches: QuoteCaches, partner_id: str) -> PartnerFacts:
+    facts = caches.partners.get(partner_id)
+    if facts is None:
+        async with pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT tier, status, credit_currency FROM partners WHERE id = $1::uuid",
+                                      partner_id)
+        if row is None:
+            raise QuoteError(403, "forbidden", "unknown partner")
+        facts = PartnerFacts(row["tier"], row["status"], row["credit_currency"])
+        caches.partners.put(partner_id, facts)
+    if facts.status != "active":
+        raise QuoteError(403, "partner_suspended", "this partner account is suspended")
+    return facts
+
+
+async def hotel_facts(pool, caches: QuoteCaches, hotel_ids: set[str]) -> dict[str, HotelFacts]:
+    found, missing = {}, []
+    for hotel_id in hotel_ids:
+        value = caches.hotels.get(hotel_id)
+        if value is None:
+            missing.append(hotel_id)
+        else:
+            found[hotel_id] = value
+    if missing:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT id, name, city, country, star FROM master_hotels WHERE id = ANY($1::text[])", missing)
+        for row in rows:
+            facts = HotelFacts(row["name"], normalise_city(row["city"]), row["country"], row["star"])
+            caches.hotels.put(row["id"], facts)
+            found[row["id"]] = facts
+    return found
+
+
+async def city_countries(pool, caches: QuoteCaches, city: str) -> list[str]:
+    """Countries where a city of this (normalised) name has hotels, for its hot-cache keys."""
+    table = caches.cities.get("all")
+    if table is None:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("SELECT DISTINCT city, country FROM master_hotels")
+        table = {}
+        for row in rows:
+            table.setdefault(normalise_city(row["city"]), set()).add(row["country"])
+        caches.cities.put("all", table)
+    return sorted(table.get(normalise_city(city), ()))
+
+
+def product_set_keys(city: str | None, countries: list[str], hotel_ids: list[str] | None) -> list[str]:
+    if hotel_ids is not None:
+        return [hotcache.hotel_key(h) for h in hotel_ids]
+    return [hotcache.city_key(country, city) for country in countries]
+
+
+def products_from_sets(keys_members: list[set], hotel_ids: list[str] | None) -> list[Product]:
+    products: set[Product] = set()
+    for index, members in enumerate(keys_members):
+        for member in members:
+            if hotel_ids is not None:
+                text = member.decode() if isinstance(member, bytes) else member
+                supplier, supplier_hotel_id = text.split("|", 1)
+                products.add(Product(hotel_ids[index], supplier, supplier_hotel_id))
+            else:
+                products.add(Product.parse(member))
+    return sorted(products, key=lambda p: (p.hotel_id, p.supplier_code, p.supplier_hotel_id))

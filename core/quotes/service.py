@@ -1,0 +1,116 @@
+"""Answering a quote: the product set, its shelf (from the replica, else Redis), every sellable rate priced at
+once, the cheapest offers priced exactly, the response body, and the quote stored off the request.
+
+Cost per quote: no PostgreSQL or Redis round trip in the steady state (rules, FX, partner and hotel facts,
+product sets and product values are held in-process and kept current, see `caches` and `replica`); numpy over
+the shelf for every rate of the stay; Decimal only for the offers shown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+
+import orjson
+
+from core import hotcache
+from core.quotes.caches import (
+    QuoteCaches,
+    caches_for,
+    city_countries,
+    hotel_facts,
+    partner_facts,
+    product_set_keys,
+    products_from_sets,
+)
+from core.quotes.ids import new_quote_id, offer_id_suffix
+from core.quotes.offers import MAX_OFFERS, offer_json, price_offers
+from core.quotes.shelf import Shelf, build_shelf
+from core.quotes.store import OfferSet
+
+QUOTE_TTL = dt.timedelta(minutes=30)
+
+__all__ = ["MAX_OFFERS", "QUOTE_TTL", "answer_quote"]
+
+
+async def answer_quote(state, partner_id: str, request: dict) -> bytes:
+    """Price every sellable offer of a search and store the quote; returns the response body (JSON)."""
+    caches = caches_for(state)
+    pool = state.pg
+    check_in: dt.date = request["check_in"]
+    check_out: dt.date = request["check_out"]
+    rooms: int = request["rooms"]
+    partner = await partner_facts(pool, caches, partner_id)
+    sell_currency = request.get("currency") or partner.credit_currency or state.settings.default_currency
+    guests = request["adults"] + len(request.get("children_ages") or ())
+    per_room = -(-guests // rooms)  # the fullest room of an even split
+    rules = await caches.rules.rules(pool)
+    fx = await caches.fx.table(pool)
+    shelf = await _shelf(state, caches, request)
+
+    nights = (check_out - check_in).days
+    memo_key = (hotcache.day_number(check_in), nights, rooms, per_room, partner_id, partner.tier,
+                request.get("currency"), sell_currency)
+    tails = offer_set = None
+    if caches.memo_ttl_s > 0:
+        hit = shelf.memo.get(memo_key)
+        if hit is not None and time.monotonic() - hit[0] < caches.memo_ttl_s and hit[1] is rules and hit[2] is fx:
+            tails, offer_set = hit[3], hit[4]
+        caches.memo.count(tails is not None, tails is None)
+    if tails is None:
+        stay = price_offers(shelf, partner_id=partner_id, tier=partner.tier, check_in=check_in, nights=nights,
+                            rooms=rooms, per_room=per_room, sell_currency=sell_currency, rules=rules, fx=fx,
+                            explicit_currency=request.get("currency") is not None)
+        shown, stored = offer_json(stay)
+        # Each offer's JSON after its id's prefix: a quote's offers are its prefix joined with these.
+        tails = [offer_id_suffix(rank).encode() + b'",' + offer for rank, offer in enumerate(shown)]
+        offer_set = OfferSet(uuid.uuid4(), stored)
+        if caches.memo_ttl_s > 0:
+            if len(shelf.memo) >= 4096:
+                shelf.memo.clear()
+            shelf.memo[memo_key] = (time.monotonic(), rules, fx, tails, offer_set)
+
+    quote_id, prefix = new_quote_id()
+    now = dt.datetime.now(dt.UTC)
+    expires_at = now + QUOTE_TTL
+    caches.writer.add((quote_id, uuid.UUID(partner_id), orjson.dumps(request).decode(), sell_currency, now,
+                       expires_at, offer_set.id), offer_set)
+    head = orjson.dumps({
+        "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
+        "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency,
+    })
+    opening = b'{"offer_id":"' + prefix.encode()
+    listed = opening + (b"," + opening).join(tails) if tails else b""
+    return head[:-1] + b',"offers":[' + listed + b"]}"
+
+
+async def _shelf(state, caches: QuoteCaches, request: dict) -> Shelf:
+    """The search's product set and its shelf: held while no product of it changed, else built from the replica's
+    values (Redis for what it does not hold)."""
+    city, hotel_ids = request.get("city"), request.get("hotel_ids")
+    countries: list[str] = []
+    if city is not None:
+        country = request.get("country")
+        countries = [country.upper()] if country else await city_countries(state.pg, caches, city)
+    keys = tuple(product_set_keys(city, countries, hotel_ids))
+    products = caches.product_sets.get(keys)
+    if products is None:
+        pipe = state.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.smembers(key)
+        products = products_from_sets(await pipe.execute(), hotel_ids)
+        caches.product_sets.put(keys, products)
+    replica = caches.replica
+    shelf = replica.shelf(keys)
+    if shelf is not None and (shelf.products is products or shelf.products == products):
+        shelf.products = products  # the same list read again: compared once, then by identity
+        replica.lookups.count(len(products), 0)
+        return shelf
+    changes = replica.changes
+    inventories, read = await replica.inventories(products)
+    replica.lookups.count(len(products) - read, read)
+    facts = await hotel_facts(state.pg, caches, {product.hotel_id for product in products}) if products else {}
+    shelf = build_shelf(products, inventories, facts)
+    replica.keep_shelf(keys, shelf, products, changes)
+    return shelf

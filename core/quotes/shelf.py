@@ -1,0 +1,124 @@
+"""A shelf: the inventory of one product set (a city's or some hotels' supplier hotels) stacked into arrays,
+one row per rate, so that a stay is a slice, a sum and a minimum over every rate at once.
+
+Rows carry what does not change from quote to quote (their offer group, price class, room facts and the
+offer JSON fragments that name them); `Shelf.stay` answers which rows are sellable for a stay and their net.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import orjson
+
+from core.hotcache import NO_RATE, Inventory, Product
+from core.money import MINOR_UNITS
+from core.quotes.caches import HotelFacts
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    product: Product
+    hotel: HotelFacts
+    room_type_id: int
+    room_code: str
+    room_name: str
+    board: str
+    rate_plan: str
+    currency: str
+    rate_key: str | None
+    digits: int  # the net currency's minor-unit digits
+    shown: bytes  # the partner's offer JSON fields naming the room (after the offer id)
+    stored: bytes  # the stored offer's JSON fields naming the product
+
+
+@dataclass(slots=True)
+class Stay:
+    """The sellable rows of a shelf for one stay."""
+
+    rows: np.ndarray  # row indexes
+    net: np.ndarray  # net per room for the whole stay, minor units of each row's currency
+    refundable: np.ndarray  # bool: refundable on every night
+    policy: np.ndarray  # the check-in night's supplier policy (index into `Shelf.policies`)
+    first: int  # the check-in night's column
+
+
+@dataclass(slots=True)
+class Shelf:
+    products: list[Product]
+    first_day: int
+    prices: np.ndarray  # [R, D] int64 net per room and night; NO_RATE where there is none
+    counts: np.ndarray  # [R, D] int32 sellable rooms of the row's room type
+    refundable: np.ndarray  # [R, D] int8
+    policy: np.ndarray  # [R, D] int32
+    occupancy: np.ndarray  # [R] max guests per room
+    group: np.ndarray  # [R] offer group: hotel × room name × board (an offer is one per group and refundability)
+    price_class: np.ndarray  # [R] index into `classes`
+    classes: list[tuple]  # (supplier code, city, star, currency): what the price chain depends on
+    rows: list[Row]
+    policies: list[list]
+    memo: dict = field(default_factory=dict)  # QUOTE_CACHE_MS: priced offers of one search
+
+    @property
+    def days(self) -> int:
+        return self.prices.shape[1]
+
+    def stay(self, first_day: int, nights: int, rooms: int, per_room: int) -> Stay | None:
+        start = first_day - self.first_day
+        if start < 0 or start + nights > self.days or not self.rows:
+            return None
+        prices = self.prices[:, start:start + nights]
+        ok = (self.occupancy >= per_room) & (prices.min(axis=1) > NO_RATE) & \
+            (self.counts[:, start:start + nights].min(axis=1) >= rooms)
+        rows = np.flatnonzero(ok)
+        if not len(rows):
+            return None
+        return Stay(rows, prices[rows].sum(axis=1), self.refundable[rows, start:start + nights].min(axis=1) > 0,
+                    self.policy[rows, start], start)
+
+
+def build_shelf(products: list[Product], inventories: list[Inventory | None],
+                facts: dict[str, HotelFacts]) -> Shelf:
+    """Stack the products' values (a product without a value or hotel facts sells nothing)."""
+    present = [(product, inventory) for product, inventory in zip(products, inventories, strict=True)
+               if inventory is not None and product.hotel_id in facts and len(inventory.rows)]
+    first = min((inventory.first_day for _, inventory in present), default=0)
+    end = max((inventory.first_day + inventory.nights for _, inventory in present), default=0)
+    prices, counts, refundable, policy, occupancy = [], [], [], [], []
+    rows: list[Row] = []
+    policies: list[list] = []
+    groups: dict[tuple, int] = {}
+    group, price_class = [], []
+    classes: dict[tuple, int] = {}
+    for product, inventory in present:
+        hotel = facts[product.hotel_id]
+        lead, tail = inventory.first_day - first, end - inventory.first_day - inventory.nights
+        pad = ((0, 0), (lead, tail))
+        prices.append(np.pad(inventory.prices, pad, constant_values=NO_RATE))
+        counts.append(np.pad(inventory.counts[inventory.row_type], pad))
+        refundable.append(np.pad(inventory.refundable, pad))
+        policy.append(np.pad(inventory.policy, pad) + len(policies))
+        policies.extend(inventory.policies)
+        occupancy.append(inventory.occupancy[inventory.row_type])
+        for row_index, (room_code, room_name, board, plan, currency, rate_key) in enumerate(inventory.rows):
+            room_type_id = int(inventory.room_type_ids[inventory.row_type[row_index]])
+            group.append(groups.setdefault((product.hotel_id, room_name.casefold(), board), len(groups)))
+            price_class.append(classes.setdefault((product.supplier_code, hotel.city, hotel.star, currency),
+                                                  len(classes)))
+            shown = orjson.dumps({"hotel_id": product.hotel_id, "hotel_name": hotel.name, "room_type": room_name,
+                                  "board": board})[1:-1]
+            stored = orjson.dumps({
+                "hotel_id": product.hotel_id, "hotel_name": hotel.name, "supplier_code": product.supplier_code,
+                "supplier_hotel_id": product.supplier_hotel_id, "room_type_id": room_type_id,
+                "room_type": room_name, "room_code": room_code, "board": board, "rate_plan": plan,
+                "rate_key": rate_key, "net_currency": currency})[1:-1]
+            rows.append(Row(product, hotel, room_type_id, room_code, room_name, board, plan, currency, rate_key,
+                            MINOR_UNITS.get(currency, 2), shown, stored))
+    if not rows:
+        empty = np.zeros((0, 0), dtype=np.int64)
+        return Shelf(products, first, empty, empty, empty, empty, np.zeros(0, np.int32), np.zeros(0, np.int64),
+                     np.zeros(0, np.int32), [], [], [])
+    return Shelf(products, first, np.concatenate(prices), np.concatenate(counts), np.concatenate(refundable),
+                 np.concatenate(policy), np.concatenate(occupancy), np.asarray(group, dtype=np.int64),
+                 np.asarray(price_class, dtype=np.int32), list(classes), rows, policies)

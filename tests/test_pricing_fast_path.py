@@ -1,0 +1,146 @@
+"""The quote engine's fast path against the plain Decimal price chain: 10 000 random stays, 0 mismatches.
+
+Each case packs random rates (per-night prices with fractions, 1–30 nights, 1–9 rooms, four net currencies)
+into hot-cache values exactly as the sync does, stacks them into a shelf and prices the stay with
+`core.quotes.offers`; the reference prices every rate of the stay with `core.pricing.breakdown_of` from the
+generated Decimal prices, at every level of the chain (platform and partner rules with percentages and fixed
+markups in other currencies, FX direct, inverse and crossed through the pivot). Every amount shown and
+stored must be the reference's, and each offer must be its group's cheapest rate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from decimal import Decimal
+
+import orjson
+
+from core.fx import FxTable
+from core.hotcache import InventoryBuilder, Product, RateRow, decode_inventory
+from core.money import MINOR_UNITS, Money
+from core.pricing import PricingContext, Rule, breakdown_of, rules_for, scale_to_sell
+from core.quotes.caches import HotelFacts
+from core.quotes.offers import offer_json, price_offers
+from core.quotes.shelf import build_shelf
+
+CASES = 10_000
+CURRENCIES = ("CNY", "USD", "EUR", "JPY")
+FIRST = dt.date(2027, 3, 1)
+WINDOW = 40
+BOARDS = ("RO", "BB")
+
+
+def _fx(rng: random.Random) -> FxTable:
+    """Rates to the pivot (CNY), each stored directly or only as its inverse; USD↔EUR↔JPY cross the pivot."""
+    rates = {}
+    for currency, around in (("USD", 7.2), ("EUR", 7.8), ("JPY", 0.048)):
+        value = Decimal(str(round(around * rng.uniform(0.9, 1.1), rng.choice((4, 6, 8)))))
+        if rng.random() < 0.5:
+            rates[(currency, "CNY")] = value
+        else:
+            rates[("CNY", currency)] = Decimal(1) / value  # stored the other way round (28 digits)
+    return FxTable(rates, "CNY")
+
+
+def _rule(rng: random.Random, rule_id: int, level: str) -> Rule | None:
+    if rng.random() < 0.2:
+        return None
+    pct = Decimal(rng.randint(-1500, 40000)).scaleb(-3)  # -1.5 % … 40 %, three decimals
+    fixed, fixed_currency = Decimal(0), None
+    if rng.random() < 0.5:
+        fixed_currency = rng.choice(CURRENCIES)
+        fixed = Decimal(rng.randint(0, 50000)).scaleb(-MINOR_UNITS.get(fixed_currency, 2))
+    return Rule(rule_id, level, None, None, None, None, None, None, None, None, pct, fixed, fixed_currency, 0,
+                float(rule_id))
+
+
+def _case(rng: random.Random):
+    nights = rng.randint(1, 30)
+    check_in = FIRST + dt.timedelta(days=rng.randint(0, WINDOW - nights))
+    rooms = rng.randint(1, 9)
+    products, inventories, truth = [], [], {}
+    for hotel in range(rng.randint(1, 2)):
+        for supplier in rng.sample(("A", "B", "C"), rng.randint(1, 2)):
+            product = Product(f"H{hotel}", supplier, f"{supplier}-{hotel}")
+            builder = InventoryBuilder(FIRST, WINDOW)
+            for room_type in range(rng.randint(1, 2)):
+                room_type_id = hotel * 10 + room_type
+                name = ("Standard Double", "Deluxe King")[room_type]
+                for board in rng.sample(BOARDS, rng.randint(1, 2)):
+                    currency = rng.choice(CURRENCIES)
+                    digits = MINOR_UNITS.get(currency, 2)
+                    row = RateRow(room_type_id, f"R{room_type}", name, board, "BAR", currency, None)
+                    refundable = rng.random() < 0.7
+                    fee = Decimal(rng.randint(0, 300000)).scaleb(-digits)
+                    policy = [{"hours_before": 48, "fee": str(fee), "currency": currency}] if refundable else []
+                    base = rng.randint(5000, 2_000_000) if digits else rng.randint(500, 200_000)
+                    nightly = {}
+                    for day in range(WINDOW):
+                        night = FIRST + dt.timedelta(days=day)
+                        minor = max(1, base + rng.randint(-base // 5, base // 5))
+                        builder.allotment(room_type_id, 4, night, rng.choice((rooms, rooms + 3, 50)))
+                        builder.rate(row, 4, night, minor, refundable, policy)
+                        nightly[night] = Decimal(minor).scaleb(-digits)
+                    truth[(product, room_type_id, board)] = (nightly, currency, refundable, policy, name)
+            products.append(product)
+            inventories.append(decode_inventory(builder.encode()))
+    return check_in, nights, rooms, products, inventories, truth
+
+
+def _reference(truth_row, check_in, nights, rooms, rules, sell_currency, fx):
+    nightly, currency, refundable, policy, _ = truth_row
+    stay = [nightly[check_in + dt.timedelta(days=n)] for n in range(nights)]
+    net = sum(stay, Decimal(0)) * rooms
+    try:
+        breakdown = breakdown_of(rules, Money(net, currency), nights * rooms, sell_currency, fx)
+    except LookupError:
+        return None
+    shown_nightly = [scale_to_sell(breakdown, night * rooms)["amount"] for night in stay]
+    fees = [scale_to_sell(breakdown, min(Decimal(rule["fee"]) * rooms, net))["amount"] for rule in policy]
+    return breakdown, shown_nightly, fees, refundable
+
+
+def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
+    rng = random.Random(20261203)
+    mismatches, offers_checked = [], 0
+    for case in range(CASES):
+        check_in, nights, rooms, products, inventories, truth = _case(rng)
+        fx = _fx(rng)
+        rules_list = [r for r in (_rule(rng, 1, "platform"), _rule(rng, 2, "partner")) if r is not None]
+        sell_currency = rng.choice(CURRENCIES)
+        facts = {p.hotel_id: HotelFacts(f"Hotel {p.hotel_id}", "testville", "CN", Decimal("4.0")) for p in products}
+        shelf = build_shelf(products, inventories, facts)
+        stay = price_offers(shelf, partner_id="p", tier="standard", check_in=check_in, nights=nights, rooms=rooms,
+                              per_room=1, sell_currency=sell_currency, rules=rules_list, fx=fx)
+        applied = rules_for(rules_list, PricingContext("p", "standard", "A", "testville", Decimal("4.0"), check_in))
+        references = {key: _reference(row, check_in, nights, rooms, applied, sell_currency, fx)
+                      for key, row in truth.items()}
+        offers = stay.offers
+        shown_offers, stored_set = offer_json(stay)
+        stored = orjson.loads(stored_set)
+        for offer, kept, shown_json in zip(offers, stored, shown_offers, strict=True):
+            offers_checked += 1
+            key = (offer.row.product, offer.row.room_type_id, offer.row.board)
+            breakdown, nightly, fees, refundable = references[key]
+            shown = orjson.loads(b'{"offer_id":"x",' + shown_json)
+            got = (shown["total_price"]["amount"], [n["price"]["amount"] for n in shown["nightly"]],
+                   [f["fee"]["amount"] for f in shown["cancellation_policy"]], shown["refundable"],
+                   kept["sell_exact"], kept["platform_markup"], kept["partner_markup"], kept["net_amount"])
+            want = (str(breakdown.sell_total.amount), nightly, fees, refundable, str(breakdown.sell_exact),
+                    str(breakdown.platform_markup), str(breakdown.partner_markup), str(breakdown.net.amount))
+            if got != want:
+                mismatches.append((case, key, got, want))
+            # The offer is its group's cheapest rate (hotel, room name, board, refundability).
+            rivals = [ref[0].sell_exact for k, ref in references.items() if ref is not None
+                      and k[0].hotel_id == key[0].hotel_id and truth[k][4] == truth[key][4] and k[2] == key[2]
+                      and ref[3] == refundable]
+            if breakdown.sell_exact != min(rivals):
+                mismatches.append((case, key, "not the cheapest", breakdown.sell_exact, min(rivals)))
+        groups = {(k[0].hotel_id, truth[k][4], k[2], ref[3]) for k, ref in references.items() if ref is not None}
+        if len(offers) != len(groups):
+            mismatches.append((case, "offers", len(offers), len(groups)))
+        if [o.sell for o in offers] != sorted(o.sell for o in offers):
+            mismatches.append((case, "not cheapest first"))
+    assert offers_checked > CASES
+    assert mismatches == []
