@@ -23,6 +23,7 @@ from core.runtime import Endpoints, resolve
 from core.settings import Settings, get_settings
 
 logger = logging.getLogger("api")
+REDIS_CONNECTIONS = 64
 
 
 def create_app(settings: Settings | None = None, endpoints: Endpoints | None = None) -> FastAPI:
@@ -37,7 +38,9 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
             plain_url(resolved.database_url), min_size=1, max_size=settings.db_pool_size,
             command_timeout=settings.query_timeout_ms / 1000,
         )
-        app.state.redis = aioredis.from_url(resolved.redis_url, decode_responses=False)
+        # A bounded pool that waits for a free connection: under overload requests queue, they do not fail.
+        app.state.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
+            resolved.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.query_timeout_ms / 1000))
         app.state.config = ConfigCenter(
             resolved.database_url, env=settings.hotel_env, poll_interval_s=settings.config_poll_interval_s,
             listen=settings.config_listen,

@@ -251,10 +251,8 @@ def _register_optional_commands() -> None:
         module.register(app)
 
 
-COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.bench",
-                              "cli.bench_matching", "cli.bench_api", "cli.bench_ops", "cli.bench_warehouse",
-                              "cli.bench_sync", "cli.bench_backfill",
-                              "cli.bench_reconcile", "cli.orders"]
+COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "bench",
+                              "cli.orders"]
 _register_optional_commands()
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ app = typer.Typer(help="Partner orders: maintenance commands.", no_args_is_help=
 def expire() -> None:
     """Expire due PENDING/REVIEW orders (PENDING ones are first looked up at the supplier by reference)."""
     import asyncpg
+    import redis.asyncio as aioredis
 
     from core.db import plain_url
     from core.orders.expiry import run_expiry
@@ -30,11 +31,14 @@ def expire() -> None:
 
     async def run() -> int:
         pool = await asyncpg.create_pool(plain_url(endpoints.database_url), min_size=1, max_size=2)
-        state = SimpleNamespace(pg=pool, settings=settings, endpoints=endpoints, config=None)
+        # Redis too: what an expiry releases reaches the hot cache quotes read.
+        client = aioredis.from_url(endpoints.redis_url)
+        state = SimpleNamespace(pg=pool, redis=client, settings=settings, endpoints=endpoints, config=None)
         try:
             return await run_expiry(state)
         finally:
             await close_adapters(state)
+            await client.aclose()
             await pool.close()
 
     typer.echo(f"orders ended: {asyncio.run(run())}")

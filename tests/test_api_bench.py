@@ -1,9 +1,111 @@
-"""`hotelctl bench api` runs end to end at a tiny size and prints every figure (no timing asserted here)."""
+"""`hotelctl bench api`: its workload, its load generators and a tiny end-to-end run (no timing asserted here)."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import json
+import shutil
+import socket
+import threading
+import time
+from collections import Counter
+
 import pytest
 from typer.testing import CliRunner
+
+from bench import loadgen
+from bench.servers import parse_lookups
+from bench.workload import City, mix, single
+
+CITIES = [City("CN", "Shanghai", tuple(f"S{i}" for i in range(12))), City("CN", "Beijing", ("B1", "B2", "B3")),
+          City("FR", "Paris", ("P1", "P2")), City("AE", "Dubai", ("D1",))]
+
+
+def test_mix_is_distinct_covers_every_city_and_varies_what_partners_vary():
+    start = dt.date.today() + dt.timedelta(days=2)
+    searches = mix(7, 2000, CITIES, 3, start, 30)
+    assert len(searches) == 2000
+    assert len({search.key() for search in searches}) == 2000
+    assert searches == mix(7, 2000, CITIES, 3, start, 30)  # seeded
+    by_city = Counter(s.body["city"] for s in searches if "city" in s.body)
+    assert set(by_city) == {c.name for c in CITIES}
+    assert by_city["Shanghai"] > by_city["Beijing"] > by_city["Dubai"]  # weighted by size
+    by_hotels = [s for s in searches if "hotel_ids" in s.body]
+    assert 0 < len(by_hotels) < len(searches) * 0.2 and all("city" not in s.body for s in by_hotels)
+    assert {s.partner for s in searches} == {0, 1, 2}
+    assert {s.body.get("currency") for s in searches} == {"CNY", "USD", "EUR", None}
+    nights = {(dt.date.fromisoformat(s.body["check_out"]) - dt.date.fromisoformat(s.body["check_in"])).days
+              for s in searches}
+    assert nights == set(range(1, 8))
+    assert {s.body["rooms"] for s in searches} == {1, 2, 3}
+    assert any(s.body.get("children_ages") for s in searches)
+    assert all(s.body["rooms"] <= s.body["adults"] <= 3 * s.body["rooms"] for s in searches)
+    assert all(start <= dt.date.fromisoformat(s.body["check_in"]) and
+               dt.date.fromisoformat(s.body["check_out"]) <= start + dt.timedelta(days=30) for s in searches)
+    assert len({s.body["check_in"] for s in searches}) == 30  # spread over the whole window
+
+
+def test_single_is_the_largest_city():
+    search = single(CITIES, dt.date(2030, 1, 1), 30, 2)
+    assert search.body["city"] == "Shanghai" and search.body["rooms"] == 1
+
+
+def test_cache_lookups_are_read_from_the_prometheus_text():
+    text = ('# TYPE quote_cache_lookups_total counter\n'
+            'quote_cache_lookups_total{cache="memo",result="hit"} 3.0\n'
+            'quote_cache_lookups_total{result="miss",cache="memo"} 1.0\n'
+            'quote_cache_lookups_total{cache="inventory",result="hit"} 9.0\n'
+            'quote_cache_lookups_created{cache="memo",result="hit"} 1.7e9\n')
+    assert parse_lookups(text) == {"memo": {"hit": 3.0, "miss": 1.0}, "inventory": {"hit": 9.0, "miss": 0.0}}
+    assert parse_lookups("http_requests_total 1.0\n") is None
+
+
+class _Recorder:
+    """An ASGI app counting each (Authorization, body) pair it receives, served in a thread."""
+
+    def __init__(self) -> None:
+        import uvicorn
+
+        self.seen: Counter = Counter()
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.socket = sock
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1/quotes"
+        self.server = uvicorn.Server(uvicorn.Config(self, log_config=None, access_log=False, lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+
+    async def __call__(self, scope, receive, send):
+        message = await receive()
+        self.seen[(dict(scope["headers"]).get(b"authorization", b"").decode(), message["body"].decode())] += 1
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"2"), (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    def __enter__(self) -> _Recorder:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+def test_load_generators_cycle_over_the_list_each_request_with_its_own_token(tmp_path):
+    requests = [(f"Bearer token-{i % 3}", json.dumps({"search": i})) for i in range(7)]
+    path = loadgen.write_requests(tmp_path / "requests.txt", requests)
+    with _Recorder() as server:
+        result = asyncio.run(loadgen._open_loop(server.url, loadgen.read_requests(str(path)), 1, 70, 3))
+        assert result["requests"] == 70 and result["errors"] == 0
+        assert server.seen == Counter({request: 10 for request in requests})
+        if shutil.which("wrk"):
+            server.seen.clear()
+            result = loadgen.wrk(server.url, path, 1, 2, 5)
+            assert result["errors"] == 0
+            assert set(server.seen) == set(requests)
+            assert max(server.seen.values()) - min(server.seen.values()) <= 1  # one thread: strictly in turn
 
 
 @pytest.mark.slow
@@ -13,11 +115,17 @@ def test_bench_api_tiny(settings, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("REDIS_URL", settings.redis_url)
     monkeypatch.setenv("HOTEL_DATA_DIR", str(settings.hotel_data_dir))
-    result = CliRunner().invoke(app, ["bench", "api", "--seconds", "1", "--orders", "3", "--hotels", "40",
-                                      "--rate", "20", "--min-offers", "5", "--connections", "2"])
+    result = CliRunner().invoke(app, ["bench", "api", "--seconds", "1", "--orders", "3", "--hotels", "30",
+                                      "--searches", "60", "--rate", "20", "--rounds", "1", "--connections", "2",
+                                      "--workers", "1"])
     assert result.exit_code == 0, result.output
     out = result.output
-    for figure in ("bare FastAPI constant (baseline)", "POST /v1/quotes", "quote throughput / bare throughput",
-                   "quote p99 at 20 req/s", "order p99 minus simulator time", "saturation rounds, req/s"):
+    assert "workload mix: 60 distinct searches" in out
+    for figure in ("bare FastAPI constant (baseline)", "POST /v1/quotes, memo on", "POST /v1/quotes, memo off",
+                   "POST /v1/quotes, memo off, replica off", "offers per quote mean", "bytes per response mean",
+                   "memo hit rate", "inventory (replica) hit rate", "quote throughput / bare throughput",
+                   "quote p99 at 20 req/s, memo off", "order p99 minus simulator time", "saturation rounds, req/s",
+                   "API workers' RSS"):
         assert figure in out, figure
     assert "POST /v1/orders ×3" in out  # all three orders confirmed
+    assert "non-2xx 0" in out  # every sampled search answered

@@ -47,8 +47,9 @@ async def transaction(state, conn):
             yield
     finally:
         _PENDING.reset(token)
-    if pending:
-        await apply(state.redis, pending)
+    redis = getattr(state, "redis", None)  # a tool without Redis leaves the counts to the next sync
+    if pending and redis is not None:
+        await apply(redis, pending)
 
 
 async def apply(redis, pending: list) -> None:

@@ -9,6 +9,7 @@ again every PRODUCT_SET_TTL_S), `hotels` (hotel facts), `partners` (tier and sta
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -80,6 +81,7 @@ class QuoteCaches:
     product_sets: TtlMap = field(default_factory=lambda: TtlMap(PRODUCT_SET_TTL_S, "product_sets"))
     memo_ttl_s: float = 0.0  # QUOTE_CACHE_MS: how long the offers priced for one search are reused
     memo: CacheLookups = field(default_factory=lambda: CacheLookups("memo"))
+    memo_items: OrderedDict = field(default_factory=OrderedDict)  # (shelf serial, search) → offers, oldest first
     writer: QuoteWriter | None = None
 
 

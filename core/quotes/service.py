@@ -30,6 +30,7 @@ from core.quotes.shelf import Shelf, build_shelf
 from core.quotes.store import OfferSet
 
 QUOTE_TTL = dt.timedelta(minutes=30)
+MEMO_SIZE = 512  # priced searches kept for QUOTE_CACHE_MS (tens of KB each)
 
 __all__ = ["MAX_OFFERS", "QUOTE_TTL", "answer_quote"]
 
@@ -54,7 +55,7 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
                 request.get("currency"), sell_currency)
     tails = offer_set = None
     if caches.memo_ttl_s > 0:
-        hit = shelf.memo.get(memo_key)
+        hit = caches.memo_items.get((shelf.serial, memo_key))
         if hit is not None and time.monotonic() - hit[0] < caches.memo_ttl_s and hit[1] is rules and hit[2] is fx:
             tails, offer_set = hit[3], hit[4]
         caches.memo.count(tails is not None, tails is None)
@@ -67,9 +68,10 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
         tails = [offer_id_suffix(rank).encode() + b'",' + offer for rank, offer in enumerate(shown)]
         offer_set = OfferSet(uuid.uuid4(), stored)
         if caches.memo_ttl_s > 0:
-            if len(shelf.memo) >= 4096:
-                shelf.memo.clear()
-            shelf.memo[memo_key] = (time.monotonic(), rules, fx, tails, offer_set)
+            memo = caches.memo_items
+            memo[(shelf.serial, memo_key)] = (time.monotonic(), rules, fx, tails, offer_set)
+            while len(memo) > MEMO_SIZE:  # the oldest first: bounded however many distinct searches arrive
+                memo.popitem(last=False)
 
     quote_id, prefix = new_quote_id()
     now = dt.datetime.now(dt.UTC)

@@ -7,27 +7,25 @@ offer JSON fragments that name them); `Shelf.stay` answers which rows are sellab
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import itertools
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
 
-from core.hotcache import NO_RATE, Inventory, Product
+from core.hotcache import NO_RATE, Inventory, Product, RateRow
 from core.money import MINOR_UNITS
 from core.quotes.caches import HotelFacts
 
+_SERIALS = itertools.count(1)
+
 
 @dataclass(frozen=True, slots=True)
-class Row:
+class Row(RateRow):
+    """A rate of the shelf: what the hot cache says of it, and whose it is."""
+
     product: Product
     hotel: HotelFacts
-    room_type_id: int
-    room_code: str
-    room_name: str
-    board: str
-    rate_plan: str
-    currency: str
-    rate_key: str | None
     digits: int  # the net currency's minor-unit digits
     shown: bytes  # the partner's offer JSON fields naming the room (after the offer id)
     stored: bytes  # the stored offer's JSON fields naming the product
@@ -58,7 +56,7 @@ class Shelf:
     classes: list[tuple]  # (supplier code, city, star, currency): what the price chain depends on
     rows: list[Row]
     policies: list[list]
-    memo: dict = field(default_factory=dict)  # QUOTE_CACHE_MS: priced offers of one search
+    serial: int = 0  # unique per shelf built: what the memo's entries name (a rebuilt shelf is another)
 
     @property
     def days(self) -> int:
@@ -113,12 +111,12 @@ def build_shelf(products: list[Product], inventories: list[Inventory | None],
                 "supplier_hotel_id": product.supplier_hotel_id, "room_type_id": room_type_id,
                 "room_type": room_name, "room_code": room_code, "board": board, "rate_plan": plan,
                 "rate_key": rate_key, "net_currency": currency})[1:-1]
-            rows.append(Row(product, hotel, room_type_id, room_code, room_name, board, plan, currency, rate_key,
+            rows.append(Row(room_type_id, room_code, room_name, board, plan, currency, rate_key, product, hotel,
                             MINOR_UNITS.get(currency, 2), shown, stored))
     if not rows:
         empty = np.zeros((0, 0), dtype=np.int64)
         return Shelf(products, first, empty, empty, empty, empty, np.zeros(0, np.int32), np.zeros(0, np.int64),
-                     np.zeros(0, np.int32), [], [], [])
+                     np.zeros(0, np.int32), [], [], [], next(_SERIALS))
     return Shelf(products, first, np.concatenate(prices), np.concatenate(counts), np.concatenate(refundable),
                  np.concatenate(policy), np.concatenate(occupancy), np.asarray(group, dtype=np.int64),
-                 np.asarray(price_class, dtype=np.int32), list(classes), rows, policies)
+                 np.asarray(price_class, dtype=np.int32), list(classes), rows, policies, next(_SERIALS))

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import typer
 
-from cli.bench import bench_app
+from bench import bench_app
 from cli.common import endpoints_or_exit, settings_or_exit, step
 
 GROUPS = ("warehouse_facts", "warehouse_rollups")
@@ -113,8 +113,3 @@ def bench_backfill(
                    f"peak memory {backfill.peak_mb:.0f} MB")
     typer.echo(f"peak memory, {days} days over one day: {many.peak_mb / one.peak_mb:.2f}x "
                f"(target: a long backfill needs no more memory than one day)")
-
-
-
-def register(app: typer.Typer) -> None:
-    """The command is attached to the shared `bench` group on import."""

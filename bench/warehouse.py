@@ -36,7 +36,7 @@ import polars as pl
 import pyarrow as pa
 import typer
 
-from cli.bench import bench_app
+from bench import bench_app
 from cli.common import endpoints_or_exit, settings_or_exit, step
 
 STATUSES = np.array(["CONFIRMED", "CANCELLED", "FAILED", "EXPIRED", "PENDING"])
@@ -277,7 +277,3 @@ def bench_warehouse(
         stack.close()
         if temporary:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def register(app: typer.Typer) -> None:
-    """The command is attached to the shared `bench` group on import."""

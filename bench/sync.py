@@ -17,7 +17,7 @@ from pathlib import Path
 
 import typer
 
-from cli.bench import bench_app
+from bench import bench_app
 from cli.common import console, endpoints_or_exit, settings_or_exit, step
 from core.suppliers.config import INVENTORY_BATCH_HOTELS
 
@@ -211,7 +211,3 @@ def bench_sync(
                     process.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     process.kill()
-
-
-def register(app: typer.Typer) -> None:
-    """`bench sync` is added to the shared `bench` group on import."""

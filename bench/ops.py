@@ -13,7 +13,7 @@ import time
 
 import typer
 
-from cli.bench import bench_app
+from bench import bench_app
 from cli.common import console, endpoints_or_exit, settings_or_exit
 
 
@@ -121,7 +121,3 @@ def bench_ops(
         typer.echo(f"relay, 100 aggregates       {many:9.0f} events/s (confirmed, in order per aggregate)")
         typer.echo(f"relay, 1 aggregate          {one:9.0f} events/s  (baseline: strictly sequential confirms)")
         typer.echo(f"  ratio: {many / one:.1f}x")
-
-
-def register(app: typer.Typer) -> None:
-    """`bench ops` is added to the shared `bench` group when this module is imported."""

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.bench import bench_app
+from bench import bench_app
 
 # Seeds 101 and 102 were used to tune the matcher; the default measures on a seed it never saw.
 DEFAULT_SEED = 424242
@@ -71,7 +71,3 @@ def bench_matching(
                    f"{ours.precision - base.precision:+.4f}, wrong auto matches {ours.wrong_auto} vs {base.wrong_auto}")
     typer.echo(f"decisions: auto={rows[0][1].auto} review={rows[0][1].review} new={rows[0][1].new}; "
                f"supplier-only hotels decided new: {rows[0][1].new_decided_new:.2%}")
-
-
-def register(app: typer.Typer) -> None:
-    """The command is attached to the shared `bench` group on import."""

