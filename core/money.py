@@ -8,8 +8,13 @@ from decimal import ROUND_HALF_UP, Decimal
 MINOR_UNITS = {"JPY": 0, "KRW": 0, "VND": 0, "IDR": 0, "CLP": 0, "BHD": 3, "KWD": 3, "JOD": 3}
 
 
+def minor_digits(currency: str) -> int:
+    """Digits of the currency's minor unit (2 unless ISO 4217 says otherwise)."""
+    return MINOR_UNITS.get(currency, 2)
+
+
 def exponent(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+    return Decimal(1).scaleb(-minor_digits(currency))
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from core.hotcache import (
     write_inventory,
     write_products,
 )
-from core.money import MINOR_UNITS
+from core.money import minor_digits
 
 MAPPED_SQL = """
 SELECT sh.id, sh.supplier_hotel_id, m.master_hotel_id, mh.country, mh.city
@@ -105,7 +105,7 @@ def write_hotels(conn: psycopg.Connection, client: redis.Redis, supplier_code: s
          refundable, rate_key, policy) in conn.execute(NIGHTS_SQL, (list(hotels), window_start, window_end)):
         builder = builders[supplier_hotel]
         builder.allotment(type_id, occupancy, stay_date, allotment)
-        minor = amount.scaleb(MINOR_UNITS.get(currency, 2))
+        minor = amount.scaleb(minor_digits(currency))
         builder.rate(RateRow(type_id, room_code, room_name, board, plan, currency, rate_key), occupancy, stay_date,
                      int(minor.to_integral_value()), refundable, policy)
         counts.rates += 1
@@ -122,7 +122,8 @@ def write_mapped_hotels(conn: psycopg.Connection, client: redis.Redis, supplier_
                         supplier_hotel_ids: list[str], window_start: dt.date, window_end: dt.date) -> CacheCounts:
     """Write some mapped supplier hotels into the hot cache (their inventory and their product-set members), as
     a refresh of their supplier writes them, without rewriting the supplier's others."""
-    mapped = [row for row in conn.execute(MAPPED_SQL, (supplier_code,)).fetchall() if row[1] in set(supplier_hotel_ids)]
+    wanted = set(supplier_hotel_ids)
+    mapped = [row for row in conn.execute(MAPPED_SQL, (supplier_code,)).fetchall() if row[1] in wanted]
     counts = write_hotels(conn, client, supplier_code, {row[0]: row[1] for row in mapped}, window_start, window_end)
     pipe = client.pipeline(transaction=False)
     for _, supplier_hotel_id, master_id, country, city in mapped:

@@ -20,21 +20,14 @@ from core.hotcache import ADJUST_LUA, CHANGES_KEY, CHANGES_MAXLEN, day_number, p
 logger = logging.getLogger("api.orders")
 _PENDING: ContextVar[list | None] = ContextVar("hot_cache_holds", default=None)
 
-HOLD_PRODUCT_SQL = (
-    "SELECT sh.supplier_code, sh.supplier_hotel_id FROM room_types rt"
-    " JOIN supplier_hotels sh ON sh.id = rt.supplier_hotel WHERE rt.id = $1"
-)
 
 
-async def note(conn, room_type_id: int, check_in: dt.date, check_out: dt.date, delta: int) -> None:
+def note(supplier_code: str, supplier_hotel_id: str, room_type_id: int, check_in: dt.date, check_out: dt.date,
+         delta: int) -> None:
     """Remember a hold (negative `delta`) or a release (positive) of rooms of this room type on these nights."""
     pending = _PENDING.get()
-    if pending is None:
-        return
-    product = await conn.fetchrow(HOLD_PRODUCT_SQL, room_type_id)
-    if product is not None:
-        pending.append((product["supplier_code"], product["supplier_hotel_id"], room_type_id, check_in,
-                        (check_out - check_in).days, delta))
+    if pending is not None:
+        pending.append((supplier_code, supplier_hotel_id, room_type_id, check_in, (check_out - check_in).days, delta))
 
 
 @asynccontextmanager

@@ -198,7 +198,8 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
                 "UPDATE availability SET allotment = allotment - $4, updated_at = now() WHERE room_type_id = $1"
                 " AND stay_date >= $2 AND stay_date < $3", offer["room_type_id"], offer["check_in"],
                 offer["check_out"], offer["rooms"])
-            await holds.note(conn, offer["room_type_id"], offer["check_in"], offer["check_out"], -offer["rooms"])
+            holds.note(offer["supplier_code"], offer["supplier_hotel_id"], offer["room_type_id"], offer["check_in"],
+                       offer["check_out"], -offer["rooms"])
         await conn.execute(
             "INSERT INTO orders (id, partner_id, quote_id, offer_id, status, our_reference, client_reference,"
             " supplier_code, hotel_id, room_type_id, check_in, check_out, rooms, guests, contact, net_amount,"

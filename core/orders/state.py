@@ -56,13 +56,17 @@ async def record_event(conn, order_id, from_status: str | None, to_status: str, 
 
 async def release_hold(conn, order_id) -> None:
     """Give back the allotment an order held (its room type, every night, its room count)."""
-    order = await conn.fetchrow("SELECT room_type_id, check_in, check_out, rooms FROM orders WHERE id = $1", order_id)
+    order = await conn.fetchrow(
+        "SELECT o.room_type_id, o.check_in, o.check_out, o.rooms, sh.supplier_code, sh.supplier_hotel_id"
+        " FROM orders o JOIN room_types rt ON rt.id = o.room_type_id"
+        " JOIN supplier_hotels sh ON sh.id = rt.supplier_hotel WHERE o.id = $1", order_id)
     await conn.execute(
         "UPDATE availability SET allotment = allotment + $4, updated_at = now()"
         " WHERE room_type_id = $1 AND stay_date >= $2 AND stay_date < $3",
         order["room_type_id"], order["check_in"], order["check_out"], order["rooms"],
     )
-    await holds.note(conn, order["room_type_id"], order["check_in"], order["check_out"], order["rooms"])
+    holds.note(order["supplier_code"], order["supplier_hotel_id"], order["room_type_id"], order["check_in"],
+               order["check_out"], order["rooms"])
 
 
 async def transition(conn, order_id, from_status: str, to_status: str, reason: str, *, payload: dict | None = None,

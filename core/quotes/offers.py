@@ -19,7 +19,7 @@ import orjson
 
 from core.fx import FxTable
 from core.hotcache import day_number
-from core.money import MINOR_UNITS
+from core.money import exponent, minor_digits
 from core.pricing import EXACT, PricingContext, Rule, apply_markup, fixed_markup, rules_for, scale_exact
 from core.quotes.caches import QuoteError
 from core.quotes.shelf import Row, Shelf
@@ -56,7 +56,7 @@ class PricedOffer:
 
 
 @dataclass(slots=True)
-class Stay:
+class PricedStay:
     """One quote's stay, as every offer of it is shown."""
 
     shelf: Shelf
@@ -73,9 +73,9 @@ class Stay:
 
 def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date, nights: int, rooms: int,
                  per_room: int, sell_currency: str, rules: list[Rule], fx: FxTable,
-                 explicit_currency: bool = False) -> Stay:
+                 explicit_currency: bool = False) -> PricedStay:
     """The stay's offers, cheapest first (then hotel id, room name), at most MAX_OFFERS."""
-    result = Stay(shelf, check_in, nights, rooms, sell_currency, [])
+    result = PricedStay(shelf, check_in, nights, rooms, sell_currency, [])
     stay = shelf.stay(day_number(check_in), nights, rooms, per_room)
     if stay is None:
         return result
@@ -107,7 +107,7 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
         tied.setdefault(int(groups[tie]), []).append(int(positions[tie]))
     cut = _cutoff(sells[starts])
     with localcontext(EXACT):
-        unit = Decimal(1).scaleb(-MINOR_UNITS.get(sell_currency, 2))
+        unit = exponent(sell_currency)
         for index in np.flatnonzero(sells[starts] <= cut).tolist():
             start = int(starts[index])
             candidates = sorted([int(positions[start]), *tied.get(int(groups[start]), ())])
@@ -135,7 +135,7 @@ def _price_class(price_class: tuple, partner_id: str, tier: str, check_in: dt.da
             factor = 1 + float(rule.markup_pct) / 100
             k, f = k * factor, f * factor + (float(part) if part is not None else 0.0)
     rate = float(fx_rate)
-    return _Class(applied, fixed, fx_rate, k * rate * rooms / 10 ** MINOR_UNITS.get(currency, 2), f * rate)
+    return _Class(applied, fixed, fx_rate, k * rate * rooms / 10 ** minor_digits(currency), f * rate)
 
 
 def _cutoff(sells: np.ndarray) -> float:
@@ -200,37 +200,43 @@ def format_minor(amount: int, digits: int) -> str:
     return f"{sign}{whole}.{part:0{digits}d}"
 
 
-def _policy(stay: Stay, offer: PricedOffer) -> tuple[list[dict], str]:
-    """The supplier policy for the stay's rooms (stored form, fee for all rooms in the net currency), and the
-    partner's (JSON: each fee, at most the net, at the offer's sell/net ratio)."""
-    stored, shown = [], []
-    currency, unit = stay.sell_currency, Decimal(1).scaleb(-MINOR_UNITS.get(stay.sell_currency, 2))
-    for rule in stay.shelf.policies[offer.policy] or ():
+def _supplier_policy(rules: list | None, rooms: int) -> list[dict]:
+    """A supplier policy for this many rooms (stored form: fee for all rooms, net currency); bad rules left out."""
+    stored = []
+    for rule in rules or ():
         try:
-            fee = Decimal(str(rule["fee"])) * stay.rooms
-            hours = int(rule["hours_before"])
+            stored.append({"hours_before": int(rule["hours_before"]), "fee": Decimal(str(rule["fee"])) * rooms,
+                           "currency": rule.get("currency")})
         except (KeyError, TypeError, ValueError, ArithmeticError):
             continue
-        stored.append({"hours_before": hours, "fee": str(fee), "currency": rule.get("currency")})
-        amount = scale_exact(min(fee, offer.net), offer.sell_exact, offer.net, unit)
-        shown.append(f'{{"hours_before":{hours},"fee":{{"amount":"{amount}","currency":"{currency}"}}}}')
-    return stored, ",".join(shown)
+    return stored
 
 
-def offer_json(stay: Stay) -> tuple[list[bytes], bytes]:
+def _cancellation(policy: list[dict], offer: PricedOffer, unit: Decimal, currency: str) -> str:
+    """The partner's cancellation policy (JSON): each fee, at most the net, at the offer's sell/net ratio."""
+    return ",".join(
+        f'{{"hours_before":{rule["hours_before"]},"fee":{{"amount":'
+        f'"{scale_exact(min(rule["fee"], offer.net), offer.sell_exact, offer.net, unit)}","currency":"{currency}"}}}}'
+        for rule in policy)
+
+
+def offer_json(stay: PricedStay) -> tuple[list[bytes], bytes]:
     """Each offer's JSON for the partner after its id (`"offer_id":"…",` is the caller's), closing brace
     included, and the offer set as stored (the `quote_offers` view's elements: every step of the chain)."""
-    currency = stay.sell_currency
-    digits = MINOR_UNITS.get(currency, 2)
+    currency, rooms = stay.sell_currency, stay.rooms
+    digits, unit = minor_digits(currency), exponent(currency)
     dates = stay.dates
+    price = '"currency":"' + currency + '"}}'
+    policies: dict[int, list[dict]] = {}  # each supplier policy of the shelf parsed once per stay
     shown, stored = [], []
     for rank, offer in enumerate(stay.offers):
-        scale = _Scale(offer, stay.rooms, digits)
-        rooms = stay.rooms
-        price = '"currency":"' + currency + '"}}'
+        scale = _Scale(offer, rooms, digits)
         nightly = ",".join(f'{{"date":"{day}","price":{{"amount":"{scale.text(night * rooms)}",{price}'
                            for day, night in zip(dates, offer.nightly_minor, strict=True))
-        policy, cancellation = _policy(stay, offer)
+        policy = policies.get(offer.policy)
+        if policy is None:
+            policy = policies[offer.policy] = _supplier_policy(stay.shelf.policies[offer.policy], rooms)
+        cancellation = _cancellation(policy, offer, unit, currency)
         refundable = "true" if offer.refundable else "false"
         sell = str(offer.sell)
         shown.append(offer.row.shown + (
@@ -244,6 +250,6 @@ def offer_json(stay: Stay) -> tuple[list[bytes], bytes]:
             "partner_markup": str(offer.partner), "partner_rule_id": partner_rule.id if partner_rule else None,
             "fx_rate": str(offer.fx_rate), "sell_exact": str(offer.sell_exact), "sell_amount": sell,
             "refundable": offer.refundable, "nightly_net": [format_minor(n, net_digits) for n in offer.nightly_minor],
-            "supplier_policy": policy,
+            "supplier_policy": [{**rule, "fee": str(rule["fee"])} for rule in policy],
         }).replace(b"{", b",", 1)[:-1] + f',"cancellation_policy":[{cancellation}]}}'.encode())
     return shown, b"[" + b",".join(stored) + b"]"

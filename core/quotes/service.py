@@ -25,15 +25,12 @@ from core.quotes.caches import (
     products_from_sets,
 )
 from core.quotes.ids import new_quote_id, offer_id_suffix
-from core.quotes.offers import MAX_OFFERS, offer_json, price_offers
+from core.quotes.offers import offer_json, price_offers
 from core.quotes.shelf import Shelf, build_shelf
 from core.quotes.store import OfferSet
 
 QUOTE_TTL = dt.timedelta(minutes=30)
 MEMO_SIZE = 512  # priced searches kept for QUOTE_CACHE_MS (tens of KB each)
-
-__all__ = ["MAX_OFFERS", "QUOTE_TTL", "answer_quote"]
-
 
 async def answer_quote(state, partner_id: str, request: dict) -> bytes:
     """Price every sellable offer of a search and store the quote; returns the response body (JSON)."""

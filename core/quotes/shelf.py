@@ -14,7 +14,7 @@ import numpy as np
 import orjson
 
 from core.hotcache import NO_RATE, Inventory, Product, RateRow
-from core.money import MINOR_UNITS
+from core.money import minor_digits
 from core.quotes.caches import HotelFacts
 
 _SERIALS = itertools.count(1)
@@ -112,7 +112,7 @@ def build_shelf(products: list[Product], inventories: list[Inventory | None],
                 "room_type": room_name, "room_code": room_code, "board": board, "rate_plan": plan,
                 "rate_key": rate_key, "net_currency": currency})[1:-1]
             rows.append(Row(room_type_id, room_code, room_name, board, plan, currency, rate_key, product, hotel,
-                            MINOR_UNITS.get(currency, 2), shown, stored))
+                            minor_digits(currency), shown, stored))
     if not rows:
         empty = np.zeros((0, 0), dtype=np.int64)
         return Shelf(products, first, empty, empty, empty, empty, np.zeros(0, np.int32), np.zeros(0, np.int64),
