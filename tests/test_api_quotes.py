@@ -290,3 +290,38 @@ def test_a_repeated_search_is_priced_once_per_partner_within_quote_cache_ms(app_
         sets = conn.execute(sa.text("SELECT count(DISTINCT offer_set) FROM quotes WHERE id IN (:a, :b)"),
                             {"a": before["quote_id"], "b": after["quote_id"]}).scalar_one()
     assert sets == 2  # priced again once QUOTE_CACHE_MS had passed
+
+
+@pytest.fixture
+def app_without_replica(settings, migrated):
+    """An app whose quotes read every product value from Redis (HOT_CACHE_REPLICA=false)."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(settings.model_copy(update={"quote_cache_ms": 0, "hot_cache_replica": False}), migrated)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_without_the_replica_quotes_read_redis_and_price_the_same(app_with_quote_cache, app_without_replica, engine,
+                                                                   redis_url):
+    """The replica only saves reading Redis: with it off the same search gets the same offers, and what the sync
+    writes is quoted by the very next quote (no changes stream to wait for)."""
+    room = seed_city(engine, redis_url, city="Replicaville", hotels=2, suppliers=("A", "B"), rooms_per_hotel=1)[0]
+    search = {"city": "replicaville", **_stay(1), "rooms": 1, "adults": 2}
+    partner = new_partner(engine)
+    held = app_with_quote_cache(0)
+
+    def offers(client) -> list[tuple]:
+        body = client.post("/v1/quotes", headers=auth(client, partner), json=search).json()
+        return [(o["hotel_id"], o["room_type"], o["total_price"]["amount"],
+                 [n["price"]["amount"] for n in o["nightly"]]) for o in body["offers"]]
+
+    before = offers(app_without_replica)
+    assert before == offers(held) != []
+    nights = [dt.date.fromisoformat(search["check_in"]) + dt.timedelta(days=n) for n in range(2)]
+    _reprice(engine, redis_url, room, nights, room.net - 50)
+    repriced = offers(app_without_replica)
+    assert repriced != before
+    assert _eventually(lambda: offers(held), lambda seen: seen == repriced) == repriced
