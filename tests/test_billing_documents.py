@@ -180,3 +180,67 @@ def test_two_processes_issuing_at_once_leave_no_gap_and_no_duplicate(engine, set
             "SELECT number FROM billing_documents WHERE entity_code = :e ORDER BY number"), {"e": entity})]
     assert numbers == list(range(1, len(partners) + 1))
     assert sorted(issued) == sorted(f"{entity}-{n:06d}" for n in numbers)
+
+
+def test_dagster_asset_builds_a_past_cycle_with_passing_checks(engine, settings, migrated):
+    import dagster as dg
+
+    from assets.billing import partner_statements
+    from pipelines.resources import PostgresResource
+    from tests.settlement_fixtures import past_cycle
+
+    cycle = past_cycle(5)
+    seeded = seed_billing_cycle(engine, cycle)
+
+    def materialize():
+        result = dg.materialize([partner_statements], partition_key=cycle.key,
+                                resources={"postgres": PostgresResource(database_url=migrated.database_url)})
+        assert result.success
+        checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+        metadata = result.asset_materializations_for_node("partner_statements")[0].metadata
+        return checks, {k: v.value for k, v in metadata.items()}
+
+    checks, metadata = materialize()
+    assert checks == {"statements_match_orders": True, "billing_journal_balances": True}
+    parent_name = next(n for n in metadata["actions"] if n.startswith("Parent "))
+    assert metadata["actions"][parent_name] == "created"
+    _, again = materialize()
+    assert again["actions"][parent_name] == "replaced"  # a rerun replaces, never duplicates
+    [one] = statements.list_statements(engine, seeded.partners["Parent"], cycle.start)
+    assert one["revision"] == 1 and len(statements.get_statement(engine, one["id"])["lines"]) == 3
+
+
+async def test_an_invoice_overdue_past_the_limit_pauses_orders_only_with_the_flag(engine, settings, migrated):
+    from types import SimpleNamespace
+
+    import asyncpg
+
+    from core.billing.credit import FLAG, overdue_refusal
+    from core.db import plain_url
+    from tests.settlement_fixtures import past_cycle
+
+    cycle = past_cycle(12)
+    seeded = seed_billing_cycle(engine, cycle)
+    parent, sub = seeded.partners["Parent"], seeded.partners["Sub"]
+    store.set_profile(engine, parent, settings, entity=new_entity(engine), currency="USD", terms_days=10)
+    statements.write_statements(engine, cycle, settings)
+    invoice = invoices.issue_invoice(engine, settings, parent, cycle.start, "fin", issued_on=cycle.end)
+    state = SimpleNamespace(config=None, endpoints=migrated, settings=settings.model_copy(
+        update={"billing_overdue_block_days": 30}))
+    due = dt.date.fromisoformat(invoice["due_on"])
+    conn = await asyncpg.connect(plain_url(migrated.database_url))
+    try:
+        assert await overdue_refusal(state, conn, sub) is None  # flag off
+        with engine.begin() as db:
+            db.execute(sa.text("UPDATE feature_flags SET enabled = true WHERE name = :n"), {"n": FLAG})
+        try:
+            refusal = await overdue_refusal(state, conn, sub)  # the sub-agent is paused by its parent's invoice
+            assert refusal is not None and invoice["document_number"] in refusal and "30 days overdue" in refusal
+            assert await overdue_refusal(state, conn, parent, today=due + dt.timedelta(days=30)) is None
+            payments.record_payment(engine, parent, invoice["total"], "USD", due, "fin", invoice=invoice["id"])
+            assert await overdue_refusal(state, conn, parent) is None
+        finally:
+            with engine.begin() as db:
+                db.execute(sa.text("UPDATE feature_flags SET enabled = false WHERE name = :n"), {"n": FLAG})
+    finally:
+        await conn.close()
