@@ -78,7 +78,7 @@ def _amount(value: Decimal | str, currency: str, field: str = "amount") -> Decim
         raise BillingError("invalid", f"{field}: a positive amount", field)
     if rounded(amount, currency) != amount:
         raise BillingError("invalid", f"{field}: more decimals than {currency} has", field)
-    return amount
+    return rounded(amount, currency)
 
 
 def record_payment(engine: Engine, partner_id: str | None, amount: Decimal | str, currency: str,
