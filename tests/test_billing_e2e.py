@@ -73,12 +73,12 @@ def test_two_cycles_billed_paid_credited_and_seen_only_by_their_partner(api_clie
                 status, order = _book(api_client, heads[name], offers[stay], stay)
                 assert status == 201 and order["status"] == "CONFIRMED", order
                 booked[name].append(order)
-        # Beta's credit limit now admits no third order
+        # Beta's credit limit now admits no third order (the same stay as its first: the same price)
         with engine.begin() as conn:
             exposure = sum(Decimal(o["total_price"]["amount"]) for o in booked["b"])
             conn.execute(sa.text("UPDATE partners SET credit_limit = :l WHERE id = :id"),
                          {"l": exposure + 1, "id": b.partner_id})
-        status, body = _book(api_client, heads["b"], offers[stays[1]], stays[1])
+        status, body = _book(api_client, heads["b"], offers[stays[0]], stays[0])
         assert status == 402 and body["error"]["code"] == "credit_limit_exceeded"
 
         outcome = _statements(engine, settings, first)
@@ -126,7 +126,7 @@ def test_two_cycles_billed_paid_credited_and_seen_only_by_their_partner(api_clie
         assert "who knows" in {line["reference"] for line in waiting}
 
         # Beta's paid invoice frees its credit: the order refused above now books
-        status, body = _book(api_client, heads["b"], offers[stays[1]], stays[1])
+        status, body = _book(api_client, heads["b"], offers[stays[0]], stays[0])
         assert status == 201, body
 
         docs = {n: api_client.get(f"/v1/billing/invoices/{issued[n]['id']}", headers=finance).json() for n in "abc"}

@@ -9,9 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +27,7 @@ router = APIRouter(tags=["billing"])
 finance = require_role("finance")
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)}
 MAX_BANK_BYTES = 5 * 1024 * 1024
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 Amount = Field(pattern=r"^\d{1,13}(\.\d{1,4})?$", description="a decimal string, e.g. \"1295.43\"")
 
 
@@ -118,7 +119,7 @@ async def partner_statements(request: Request, period_start: dt.date | None = No
 
 @router.get("/v1/statements/{statement_id}", summary="One of the partner's statements, with its lines",
             responses=ERRORS)
-async def partner_statement(statement_id: int, request: Request,
+async def partner_statement(statement_id: RowId, request: Request,
                             principal: Principal = Depends(limited_partner)) -> JSONResponse:
     found = await _call(statements.get_statement, _engine(request), statement_id, principal.partner_id)
     if found is None:
@@ -164,7 +165,7 @@ async def finance_statements(request: Request, period_start: dt.date | None = No
 
 @router.get("/v1/billing/statements/{statement_id}", summary="One statement with its lines (finance)",
             responses=ERRORS)
-async def finance_statement(statement_id: int, request: Request,
+async def finance_statement(statement_id: RowId, request: Request,
                             principal: Principal = Depends(finance)) -> JSONResponse:
     found = await _call(statements.get_statement, _engine(request), statement_id)
     if found is None:
@@ -270,7 +271,7 @@ async def finance_bank_lines(request: Request,
 @router.post("/v1/billing/bank-lines/{line_id}/review",
              summary="Pay an invoice with an unmatched line, credit a partner with it, or ignore it (finance)",
              responses=ERRORS)
-async def finance_bank_line(line_id: int, body: BankLineDecision, request: Request,
+async def finance_bank_line(line_id: RowId, body: BankLineDecision, request: Request,
                             principal: Principal = Depends(finance)) -> JSONResponse:
     return JSONResponse(await _call(
         payments.review_bank_line, _engine(request), line_id, principal.client_id, invoice=body.invoice,

@@ -17,6 +17,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, authenticate_client, decode_token, issue_token
+from api.routes.billing import RowId
 from api.routes.settlements import _csrf, _form  # the settlement pages' CSRF token and form reader
 from core.billing import ageing, invoices, payments, statements
 from core.billing.store import BillingError
@@ -130,7 +131,7 @@ async def index(request: Request) -> Response:
 
 
 @router.get(PREFIX + "/statements/{statement_id}")
-async def statement(request: Request, statement_id: int) -> Response:
+async def statement(request: Request, statement_id: RowId) -> Response:
     if _session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     found = await run_in_threadpool(statements.get_statement, _engine(request), statement_id)
@@ -217,7 +218,7 @@ async def bank_lines(request: Request) -> Response:
 
 
 @router.post(PREFIX + "/bank-lines/{line_id}")
-async def bank_line(request: Request, line_id: int) -> Response:
+async def bank_line(request: Request, line_id: RowId) -> Response:
     principal, form = await _checked(request)
     choice = {"invoice": form.get("invoice") or None, "partner_id": form.get("partner_id") or None,
               "ignore_note": form.get("ignore_note") or None}

@@ -102,9 +102,10 @@ def issue_invoice(engine: Engine, settings, partner_id: str, period_start: dt.da
     with engine.begin() as conn:
         lock_partner(conn, partner_id)
         account = profile(conn, partner_id, settings)
+        # FOR SHARE: a rerun of the statements waits until this invoice is issued (and then keeps the statement)
         statement = conn.execute(sa.text(
             "SELECT id, revision FROM partner_statements WHERE partner_id = CAST(:p AS uuid) AND period_start = :s"
-            " ORDER BY revision DESC LIMIT 1"), {"p": partner_id, "s": cycle.start}).first()
+            " ORDER BY revision DESC LIMIT 1 FOR SHARE"), {"p": partner_id, "s": cycle.start}).first()
         if statement is None:
             raise BillingError("not_found", f"no statement of this partner for the cycle {cycle.key}: materialise"
                                             " partner_statements for it first", "period_start")

@@ -27,18 +27,17 @@ BANK_COLUMNS = ("booked_on", "amount", "currency", "reference")
 DOCUMENT_NUMBER = re.compile(r"\b[A-Z0-9]{2,10}-\d{6}\b")
 
 
-def _open_invoices(conn: Connection, partner_id: str, currency: str, first: str | None = None) -> list:
+def _open_invoices(conn: Connection, partner_id: str, currency: str) -> list:
+    """The partner's open invoices in `currency`, oldest due first."""
     return conn.execute(sa.text(
         "SELECT id::text AS id, document_number, outstanding FROM billing_invoice_balances"
         " WHERE partner_id = CAST(:p AS uuid) AND currency = :c AND outstanding > 0"
-        " ORDER BY (id <> CAST(:first AS uuid)), due_on, document_number"),
-        {"p": partner_id, "c": currency, "first": first or "00000000-0000-0000-0000-000000000000"}).fetchall()
+        " ORDER BY due_on, document_number"), {"p": partner_id, "c": currency}).fetchall()
 
 
-def _allocate(conn: Connection, payment_id: int, invoices: list, available: Decimal,
-              only_first: bool = False) -> list[dict]:
+def _allocate(conn: Connection, payment_id: int, invoices: list, available: Decimal) -> list[dict]:
     allocations = []
-    for invoice in invoices[:1] if only_first else invoices:
+    for invoice in invoices:
         if available <= 0:
             break
         amount = min(available, invoice.outstanding)
@@ -61,8 +60,10 @@ def _record(conn: Connection, partner_id: str, amount: Decimal, currency: str, r
     post(conn, received_on, [("bank", amount, ZERO, currency, f"payment {payment_id}"),
                              (receivable_account(partner_id), ZERO, amount, currency, f"payment {payment_id}")],
          payment_id=payment_id)
-    allocations = _allocate(conn, payment_id, _open_invoices(conn, partner_id, currency, invoice_id), amount,
-                            only_first=invoice_id is not None)
+    targets = _open_invoices(conn, partner_id, currency)
+    if invoice_id is not None:  # the named invoice only (nothing when it is paid already: all becomes credit)
+        targets = [invoice for invoice in targets if invoice.id == invoice_id]
+    allocations = _allocate(conn, payment_id, targets, amount)
     allocated = sum((Decimal(a["amount"]) for a in allocations), ZERO)
     return {"payment_id": payment_id, "partner_id": partner_id, "received_on": received_on.isoformat(),
             "amount": str(amount), "currency": currency, "reference": reference, "allocations": allocations,
