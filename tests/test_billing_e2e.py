@@ -166,3 +166,44 @@ def test_two_cycles_billed_paid_credited_and_seen_only_by_their_partner(api_clie
         if previous_url:
             with engine.begin() as conn:
                 conn.execute(sa.text("UPDATE suppliers SET base_url = :u WHERE code = 'A'"), {"u": previous_url})
+
+
+def test_an_overdue_parent_invoice_refuses_a_sub_agents_order_with_a_clear_error(engine, settings, migrated,
+                                                                                  redis_url):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from core.billing import invoices
+    from core.billing.credit import FLAG
+    from tests.api_fixtures import seed_city
+    from tests.billing_fixtures import seed_billing_cycle
+    from tests.settlement_fixtures import past_cycle
+
+    cycle = past_cycle(15)
+    seeded = seed_billing_cycle(engine, cycle)
+    parent = seeded.partners["Parent"]
+    store.set_profile(engine, parent, settings, entity=new_entity(engine), currency="USD", terms_days=7)
+    statements.write_statements(engine, cycle, settings)
+    overdue = invoices.issue_invoice(engine, settings, parent, cycle.start, "fin", issued_on=cycle.end)
+    agent = create_partner(engine, f"Late Kids {secrets.token_hex(2)}", parent_id=uuid.UUID(parent))
+    city = f"Billville {secrets.token_hex(2)}"
+    start = dt.date.today() + dt.timedelta(days=20)
+    seed_city(engine, redis_url, city=city, hotels=1, start=start, nights=3)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE feature_flags SET enabled = true WHERE name = :n"), {"n": FLAG})
+    try:
+        with TestClient(create_app(settings, migrated), raise_server_exceptions=False) as client:
+            headers = auth(client, agent)
+            quote = client.post("/v1/quotes", headers=headers, json={
+                "city": city, "check_in": start.isoformat(), "check_out": (start + dt.timedelta(days=2)).isoformat(),
+                "rooms": 1, "adults": 1})
+            assert quote.status_code == 200 and quote.json()["offers"], quote.text
+            order = client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
+                                json=order_body(quote.json()["offers"][0]["offer_id"]))
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE feature_flags SET enabled = false WHERE name = :n"), {"n": FLAG})
+    assert order.status_code == 402, order.text
+    error = order.json()["error"]
+    assert error["code"] == "invoices_overdue" and overdue["document_number"] in error["message"]
+    assert "more than 30 days overdue" in error["message"]
