@@ -41,7 +41,7 @@ FACT_GROUP = "warehouse_facts"
 MODEL_GROUP = "warehouse_rollups"
 FACT_REPORTS = {"orders": "sales", "order_events": "cancellations", "quotes": "conversion",
                 "quote_offers": "conversion", "supplier_calls": "suppliers", "inventory": "competitiveness",
-                "settlement_lines": "sales"}
+                "settlement_lines": "sales", "billing_documents": "receivables", "billing_payments": "receivables"}
 
 
 def report_url(topic: str) -> str:

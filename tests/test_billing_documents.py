@@ -244,3 +244,37 @@ async def test_an_invoice_overdue_past_the_limit_pauses_orders_only_with_the_fla
                 db.execute(sa.text("UPDATE feature_flags SET enabled = false WHERE name = :n"), {"n": FLAG})
     finally:
         await conn.close()
+
+
+def test_receivables_and_dso_reach_the_bi_report(engine, settings, migrated):
+    from tests.settlement_fixtures import past_cycle
+    from warehouse.client import warehouse_client
+    from warehouse.loaders import FACTS, load_fact
+    from warehouse.reports import Filters, build_report
+    from warehouse.schema import apply_schema
+    from warehouse.sql_models import ensure_table, load_models, materialize
+
+    cycle = past_cycle(20)
+    seeded = seed_billing_cycle(engine, cycle)
+    parent = seeded.partners["Parent"]
+    store.set_profile(engine, parent, settings, entity=new_entity(engine), currency="USD", terms_days=30)
+    statements.write_statements(engine, cycle, settings)
+    invoice = invoices.issue_invoice(engine, settings, parent, cycle.start, "fin", issued_on=cycle.end)
+    invoices.issue_credit_note(engine, settings, invoice["id"], "goodwill", "fin", amount=Decimal("100"),
+                               issued_on=cycle.end)
+    payments.record_payment(engine, parent, "150.00", "USD", cycle.end + dt.timedelta(days=5), "fin",
+                            invoice=invoice["id"])
+    start, end = cycle.start, cycle.end + dt.timedelta(days=10)
+    models = load_models()
+    with warehouse_client(migrated.clickhouse_url, lock_timeout_s=120) as client:
+        apply_schema(client)
+        for name in ("billing_documents", "billing_payments"):
+            load_fact(client, migrated.database_url, FACTS[name], start, end)
+        ensure_table(client, models["daily_sales"])
+        materialize(client, models["daily_receivables"], start, end)
+        report = build_report(client, "receivables", Filters(start, end - dt.timedelta(days=1), partner=parent))
+    [section] = report.sections
+    [row] = section.rows
+    # 305 USD + 6 % tax (CN, the default country) = 323.30 invoiced, 100 + 6 credited, 150 paid: 67.30 open
+    assert row[1:6] == ["USD", Decimal("323.30"), Decimal("106.00"), Decimal("150.00"), Decimal("67.30")]
+    assert row[6] == (Decimal("67.30") / Decimal("217.30") * 90).quantize(Decimal("0.1"))
