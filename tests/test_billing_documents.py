@@ -247,6 +247,7 @@ async def test_an_invoice_overdue_past_the_limit_pauses_orders_only_with_the_fla
 
 
 def test_receivables_and_dso_reach_the_bi_report(engine, settings, migrated):
+    from assets.warehouse import _check_results
     from tests.settlement_fixtures import past_cycle
     from warehouse.client import warehouse_client
     from warehouse.loaders import FACTS, load_fact
@@ -272,7 +273,9 @@ def test_receivables_and_dso_reach_the_bi_report(engine, settings, migrated):
             load_fact(client, migrated.database_url, FACTS[name], start, end)
         ensure_table(client, models["daily_sales"])
         materialize(client, models["daily_receivables"], start, end)
+        checks = {r.check_name: r.passed for r in _check_results(client, models["daily_receivables"], start, end)}
         report = build_report(client, "receivables", Filters(start, end - dt.timedelta(days=1), partner=parent))
+    assert checks == {"reconciles_with_inputs": True, "not_negative": True}
     [section] = report.sections
     [row] = section.rows
     # 305 USD + 6 % tax (CN, the default country) = 323.30 invoiced, 100 + 6 credited, 150 paid: 67.30 open

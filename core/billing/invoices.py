@@ -28,6 +28,7 @@ from core.billing.store import (
     conversion_rate,
     fx_table,
     lock_partner,
+    partner_key,
     post,
     profile,
     receivable_account,
@@ -95,6 +96,7 @@ def issue_invoice(engine: Engine, settings, partner_id: str, period_start: dt.da
         cycle = cycle_starting(period_start, settings.settle_cycle_days)
     except ValueError as error:
         raise BillingError("invalid", str(error), "period_start") from None
+    partner_id = partner_key(partner_id)
     issued_on = issued_on or dt.date.today()
     if issued_on < cycle.end:
         raise BillingError("invalid", f"issued_on: the cycle ends on {cycle.end}; its invoice is issued on or after"
@@ -262,6 +264,7 @@ def get_document(engine: Engine, key: str, partner_id: str | None = None) -> dic
 def list_documents(engine: Engine, partner_id: str | None = None, kind: str | None = None,
                    period_start: dt.date | None = None, limit: int = 500) -> list[dict]:
     where, params = ["true"], {"limit": limit}
+    partner_id = partner_key(partner_id) if partner_id else None
     for value, clause, name in ((partner_id, "d.partner_id = CAST(:p AS uuid)", "p"), (kind, "d.kind = :kind", "kind"),
                                 (period_start, "d.period_start = :start", "start")):
         if value:

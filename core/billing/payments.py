@@ -21,7 +21,7 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core.billing.store import ZERO, BillingError, lock_partner, post, receivable_account, rounded
+from core.billing.store import ZERO, BillingError, lock_partner, partner_key, post, receivable_account, rounded
 
 BANK_COLUMNS = ("booked_on", "amount", "currency", "reference")
 DOCUMENT_NUMBER = re.compile(r"\b[A-Z0-9]{2,10}-\d{6}\b")
@@ -89,6 +89,7 @@ def record_payment(engine: Engine, partner_id: str | None, amount: Decimal | str
         raise BillingError("invalid", f"currency: a three-letter ISO code, got {currency!r}", "currency")
     currency = currency.upper()
     value = _amount(amount, currency)
+    partner_id = partner_key(partner_id) if partner_id else None
     with engine.begin() as conn:
         invoice_id = None
         if invoice:
@@ -282,7 +283,7 @@ def review_bank_line(engine: Engine, line_id: int, reviewed_by: str, *, invoice:
                 raise BillingError("invalid", f"invoice {invoice} is in {target.currency}", "invoice")
             partner_id = target.partner_id
         elif conn.execute(sa.text("SELECT 1 FROM partners WHERE id = CAST(:p AS uuid) AND parent_id IS NULL"),
-                          {"p": partner_id}).first() is None:
+                          {"p": partner_key(partner_id)}).first() is None:
             raise BillingError("not_found", f"no billed partner {partner_id}", "partner_id")
         payment = _record(conn, partner_id, line["amount"], line["currency"], line["booked_on"], line["reference"],
                           reviewed_by, "bank", target.id if target is not None else None)

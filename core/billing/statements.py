@@ -19,7 +19,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core.billing.store import ROOTS_SQL, ZERO, profile
+from core.billing.store import ROOTS_SQL, ZERO, partner_key, profile
 from core.money import exponent
 from core.settlement.cycles import Cycle
 from core.settlement.money_totals import OrderMoney, order_charge
@@ -241,7 +241,7 @@ def list_statements(engine: Engine, partner_id: str | None = None, period_start:
                      " AND n.period_start = s.period_start AND n.revision > s.revision)"], {"limit": limit}
     if partner_id:
         where.append("s.partner_id = CAST(:p AS uuid)")
-        params["p"] = partner_id
+        params["p"] = partner_key(partner_id)
     if period_start:
         where.append("s.period_start = :start")
         params["start"] = period_start

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -41,8 +42,17 @@ class Profile:
     billing_address: str
 
 
+def partner_key(value: str | None, field: str = "partner_id") -> str:
+    """A partner id as the database takes it, or a BillingError naming the field (ids come from forms and CLIs)."""
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise BillingError("invalid", f"{field}: not a partner id (UUID): {value!r}", field) from None
+
+
 def profile(conn: Connection, partner_id: str, settings) -> Profile:
     """The partner's billing profile, or the defaults (BILLING_ENTITY, BILLING_COUNTRY, the credit currency)."""
+    partner_id = partner_key(partner_id)
     row = conn.execute(sa.text(
         "SELECT p.id::text AS id, p.name, p.parent_id, p.credit_currency, b.entity_code, b.country, b.billing_currency,"
         " b.payment_terms_days, b.billing_name, b.billing_address FROM partners p"
@@ -66,6 +76,7 @@ def set_profile(engine: Engine, partner_id: str, settings, *, country: str | Non
             raise BillingError("invalid", f"{field}: expected {size} capital letters, got {value!r}", field)
     if terms_days is not None and not 0 <= terms_days <= 365:
         raise BillingError("invalid", "terms_days: between 0 and 365", "terms_days")
+    partner_id = partner_key(partner_id)
     with engine.begin() as conn:
         if not _is_root(conn, partner_id):
             raise BillingError("invalid", "a sub-agent is billed through its parent: set the parent's profile",
