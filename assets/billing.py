@@ -67,6 +67,19 @@ partner_statements_job = dg.define_asset_job(
     partitions_def=settlement_partitions, description="Build one cycle's partner statements (after reconciliation).",
 )
 
+@dg.asset_sensor(asset_key=settlement_reconciliation.key, job=partner_statements_job,
+                 default_status=dg.DefaultSensorStatus.RUNNING)
+def statements_after_reconciliation(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    """Each materialization of a settlement cycle (scheduled, rerun, backfilled, or a finance upload that ran
+    through Dagster) requests that cycle's partner statements: invoiced ones are kept, the others rebuilt."""
+    partition = asset_event.dagster_event.partition if asset_event.dagster_event else None
+    if partition is None:
+        return dg.SkipReason("the materialization names no cycle")
+    return dg.RunRequest(run_key=f"statements-{partition}-{asset_event.run_id}-{asset_event.timestamp}",
+                         partition_key=partition,
+                         tags={"settlement/cycle": partition, "billing/trigger": "reconciliation"})
+
+
 JOBS = [partner_statements_job]
 SCHEDULES: list = []
-SENSORS: list = []
+SENSORS = [statements_after_reconciliation]

@@ -281,3 +281,24 @@ def test_receivables_and_dso_reach_the_bi_report(engine, settings, migrated):
     # 305 USD + 6 % tax (CN, the default country) = 323.30 invoiced, 100 + 6 credited, 150 paid: 67.30 open
     assert row[1:6] == ["USD", Decimal("323.30"), Decimal("106.00"), Decimal("150.00"), Decimal("67.30")]
     assert row[6] == (Decimal("67.30") / Decimal("217.30") * 90).quantize(Decimal("0.1"))
+
+
+def test_a_reconciled_cycle_requests_its_partner_statements():
+    import dagster as dg
+
+    from assets.billing import statements_after_reconciliation
+    from pipelines.definitions import defs
+
+    with dg.instance_for_test() as instance:
+        nothing = statements_after_reconciliation.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert not nothing.run_requests
+        instance.report_runless_asset_event(dg.AssetMaterialization("settlement_reconciliation",
+                                                                    partition="2025-03-03"))
+        tick = statements_after_reconciliation.evaluate_tick(dg.build_sensor_context(instance=instance,
+                                                                                     definitions=defs))
+        [request] = tick.run_requests
+        assert request.partition_key == "2025-03-03"
+        assert statements_after_reconciliation.job_name == "partner_statements_job"
+        later = statements_after_reconciliation.evaluate_tick(dg.build_sensor_context(
+            instance=instance, cursor=tick.cursor, definitions=defs))
+        assert not later.run_requests  # once per materialization
