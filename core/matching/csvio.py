@@ -61,9 +61,19 @@ def csv_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str
                     raw = raw + [""] * (len(header) - len(raw))
                 yield line, {c: raw[position[c]].strip() for c in columns}
         except UnicodeDecodeError as error:
-            raise CsvInputError(path, reader.line_num + 1, None, f"not UTF-8 text ({error.reason})") from None
+            raise CsvInputError(path, _undecodable_line(path), None, f"not UTF-8 text ({error.reason})") from None
         except csv.Error as error:
             raise CsvInputError(path, reader.line_num, None, f"malformed CSV: {error}") from None
+
+
+def _undecodable_line(path: Path) -> int | None:
+    """The line of the first byte that is not UTF-8 (the reader decodes ahead, so its own count is early)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return data.count(b"\n", 0, error.start) + 1
+    return None
 
 
 def required(path: Path, line: int, row: dict[str, str], column: str) -> str:
