@@ -53,7 +53,7 @@ EN_TIER = {"standard": ["Standard", "Standard", "Classic", "Std"], "superior": [
            "executive": ["Executive", "Executive", "Club", "Exec."], "grand": ["Grand Deluxe"]}
 AB_TIER = {"standard": ["STD", "ST", "STND"], "superior": ["SUP", "SUPR"], "deluxe": ["DLX", "DX", "DLX"],
            "premium": ["PREM", "PRM"], "executive": ["EXEC", "EXE"], "grand": ["GRAND DLX", "GRD DLX"]}
-ZH_TIER = {"standard": ["标准", "标准", "经济"], "superior": ["高级"], "deluxe": ["豪华"], "premium": ["尊贵", "尊享"],
+ZH_TIER = {"standard": ["标准", "标准", "普通"], "superior": ["高级"], "deluxe": ["豪华"], "premium": ["尊贵", "尊享"],
            "executive": ["行政"], "grand": ["特级豪华"]}
 EN_BED = {"king": ["King", "King", "King Bed", "1 King Bed", "King-size"], "queen": ["Queen", "Queen", "1 Queen Bed"],
           "double": ["Double", "Double", "Double Bed", "Matrimonial"], "twin": ["Twin", "Twin", "2 Single Beds",

@@ -16,15 +16,19 @@ from __future__ import annotations
 
 Meaning = tuple[str, str]
 
-KIND_RANK = {"room": 0, "suite": 1, "junior_suite": 2, "other": 3, "studio": 4, "family": 5, "apartment": 6,
+KIND_RANK = {"room": 0, "suite": 1, "junior_suite": 2, "other": 3, "apartment": 4, "family": 5, "studio": 6,
              "villa": 7}
-TIER_RANK = {"standard": 0, "superior": 1, "deluxe": 2, "premium": 3, "executive": 4, "presidential": 5}
+TIER_RANK = {"standard": 0, "economy": 1, "comfort": 2, "superior": 3, "deluxe": 4, "premium": 5, "executive": 6,
+             "presidential": 7}
+# tiers that are products of their own but not classes of their own
+TIER_CLASS = {"economy": "standard", "comfort": "superior", "presidential": "premium"}
 BED_SPECIFIC = {"king", "queen", "twin", "single", "other", "flex"}
 
 _WORDS: dict[str, tuple[str, ...]] = {
     # tiers
-    "tier:standard": ("standard", "std", "stnd", "stdr", "st", "classic", "economy", "eco", "basic", "budget",
-                      "regular", "normal", "moderate"),
+    "tier:standard": ("standard", "std", "stnd", "stdr", "st", "classic", "regular", "normal", "moderate"),
+    "tier:economy": ("economy", "eco", "econ", "budget", "basic"),
+    "tier:comfort": ("comfort", "comfortable", "cmf"),
     "tier:superior": ("superior", "sup", "supr", "sup'r", "superieur", "sgr"),
     "tier:deluxe": ("deluxe", "dlx", "dx", "delux", "dlux", "luxury", "lux", "dlxe"),
     "tier:premium": ("premium", "prem", "premier", "prm", "prestige", "signature"),
@@ -42,7 +46,9 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "kind:villa": ("villa", "villas", "bungalow", "bungalows", "cottage", "chalet"),
     "subtype:loft": ("loft", "duplex", "maisonette"),
     "subtype:japanese": ("tatami", "japanese", "washitsu", "ryokan"),
-    "subtype:dorm": ("dorm", "dormitory", "hostel", "shared", "capsule", "pod", "bunk", "bunkbed"),
+    "subtype:dorm": ("dorm", "dormitory", "hostel", "capsule", "pod", "bunk", "bunkbed"),
+    "subtype:small": ("small", "compact", "petite", "cosy", "snug"),
+    "subtype:roh": ("roh",),
     "subtype:honeymoon": ("honeymoon", "bridal", "romantic"),
     "subtype:penthouse": ("penthouse",),
     "subtype:grand": ("grand", "grd"),
@@ -68,7 +74,8 @@ _WORDS: dict[str, tuple[str, ...]] = {
     "feature:windowless": ("windowless", "interior", "inside"),
     "feature:balcony": ("balcony", "balconies", "terrace", "patio", "veranda"),
     "feature:accessible": ("accessible", "accessibility", "disabled", "disability", "wheelchair", "handicap",
-                           "handicapped", "mobility", "ada", "acc"),
+                           "handicapped", "mobility", "ada", "acc", "hearing"),
+    "feature:shared_bath": ("sharedbath", "sharedbathroom"),
     "feature:connecting": ("connecting", "interconnecting", "adjoining", "communicating"),
     "feature:jacuzzi": ("jacuzzi", "whirlpool", "hottub", "spa", "onsen"),
     # smoking (an attribute, not a product)
@@ -92,8 +99,9 @@ _NOISE = (
     "nonrefundable", "nonref", "nrf", "refundable", "nonrefund", "free", "cancellation", "cancel", "flexible", "flex",
     "bar", "promo", "promotion", "promotional", "special", "offer", "deal", "deals", "sale", "hot", "best", "rate",
     "rates", "price", "available", "advance", "purchase", "early", "bird", "member", "members", "package",
-    "exclusive", "limited", "new", "newly", "renovated", "refurbished", "cozy", "cosy", "spacious", "elegant",
-    "modern", "comfortable", "charming", "stylish", "lovely", "beautiful", "bright", "quiet", "large", "big",
+    "exclusive", "limited", "new", "newly", "renovated", "refurbished", "cozy", "spacious", "elegant",
+    "modern", "charming", "stylish", "lovely", "beautiful", "bright", "quiet", "large", "big", "mixed", "female",
+    "male", "roll", "kitchenette", "kitchen", "ensuite", "en", "suite-bathroom",
     "high", "higher", "low", "floor", "level", "size", "sofa", "sofabed", "extra", "wifi", "internet", "parking",
     "view", "views", "facing", "non", "no", "with", "w", "and", "or", "the", "a", "an", "of", "in", "at", "on", "to",
     "for", "plus", "x", "only", "type", "category", "prepaid", "pay", "now", "later", "hotel", "bathroom",
@@ -110,8 +118,9 @@ _PHRASES: dict[str, tuple[str, ...]] = {
     "noise": ("bed and breakfast", "b and b", "room only", "no meals", "all inclusive", "half board", "full board",
               "breakfast included", "with breakfast", "double breakfast", "single breakfast",
               "double occupancy", "single occupancy", "triple occupancy", "single use", "for single use",
-              "sole use", "non refundable", "free cancellation", "best available rate",
-              "sofa bed", "extra bed", "rollaway bed", "city centre", "city center", "near city"),
+              "sole use", "non refundable", "private bathroom", "private bath", "en suite", "ensuite bathroom",
+              "free cancellation", "best available rate", "sofa bed", "extra bed", "rollaway bed", "city centre",
+              "city center", "near city"),
     "bed:double": ("double single use", "french bed", "queen or king"),
     "bed:king": ("king size", "california king", "super king", "king bed", "king beds"),
     "bed:queen": ("queen size", "queen bed"),
@@ -119,7 +128,11 @@ _PHRASES: dict[str, tuple[str, ...]] = {
                  "queen or twin", "twin or queen", "king twin", "twin king"),
     "kind:junior_suite": ("junior suite", "jr suite", "jnr suite", "mini suite", "semi suite", "junior ste",
                           "jr ste"),
-    "kind:room": ("run of house", "guest room"),
+    "kind:room": ("guest room",),
+    "subtype:roh": ("run of house",),
+    "feature:shared_bath": ("shared bathroom", "shared bath", "shared toilet", "shared shower", "shared facilities",
+                            "communal bathroom"),
+    "feature:accessible": ("roll in shower", "roll in", "mobility accessible"),
     "smoking:non": ("non smoking", "no smoking", "smoke free", "non smoker", "smoking free"),
     "view:partial_sea": ("partial sea", "partial ocean", "side sea", "side ocean", "partial sea view",
                          "partial ocean view", "partly sea", "partial seaview", "partial oceanview"),
@@ -129,7 +142,9 @@ _PHRASES: dict[str, tuple[str, ...]] = {
 
 # Chinese (and a few Japanese) forms, matched longest first inside runs of Han characters
 _CHINESE: dict[str, tuple[str, ...]] = {
-    "tier:standard": ("标准", "标间", "经济", "普通", "基础"),
+    "tier:standard": ("标准", "标间", "普通", "基础"),
+    "tier:economy": ("经济", "特价房", "简约"),
+    "tier:comfort": ("舒适",),
     "tier:superior": ("高级", "优选", "精选", "优享"),
     "tier:deluxe": ("豪华", "奢华"),
     "tier:premium": ("尊贵", "尊享", "臻选", "至尊", "高端", "精致", "超豪华"),
@@ -140,6 +155,7 @@ _CHINESE: dict[str, tuple[str, ...]] = {
     "kind:family": ("家庭", "亲子", "儿童"),
     "kind:studio": ("开间", "单间公寓"),
     "kind:apartment": ("公寓", "服务式公寓", "一居室", "两居室", "三居室", "二居室"),
+    "bedroom": ("卧室", "一室一厅", "两室一厅", "二室一厅", "三室一厅", "两室两厅", "三室两厅"),
     "kind:villa": ("别墅", "独栋", "小屋"),
     "subtype:loft": ("复式", "跃层"),
     "subtype:japanese": ("和室", "榻榻米", "日式"),
@@ -165,6 +181,7 @@ _CHINESE: dict[str, tuple[str, ...]] = {
     "feature:windowless": ("无窗", "内窗"),
     "feature:balcony": ("阳台", "露台"),
     "feature:accessible": ("无障碍", "残疾人"),
+    "feature:shared_bath": ("公共卫浴", "公共卫生间", "公共浴室", "公卫"),
     "feature:connecting": ("连通", "连通房"),
     "feature:jacuzzi": ("按摩浴缸", "温泉"),
     "smoking:non": ("无烟", "禁烟"),
@@ -176,10 +193,11 @@ _CHINESE: dict[str, tuple[str, ...]] = {
         可取消 免费取消 不可退 可退 新 新装修 温馨 舒适型 景观 景 有窗 高楼层
         低楼层 楼层 高层 含 份 人 床 型 张 一张 的 带 及 和 或 大 特
         会员 专享 连住 钟点 不含 早 无 加床 可加床 精品 主题 套餐
+        雅致 优雅 时尚 舒心 独立卫浴 独卫
     """.split()),
-    "bedroom": ("卧室",),
 }
-CHINESE_BEDROOMS = {"一居室": 1, "两居室": 2, "二居室": 2, "三居室": 3}
+CHINESE_BEDROOMS = {"一居室": 1, "两居室": 2, "二居室": 2, "三居室": 3, "一室一厅": 1, "两室一厅": 2, "二室一厅": 2,
+                    "三室一厅": 3, "两室两厅": 2, "三室两厅": 3}
 # "标准间" is the Chinese standard room, which has two beds unless the name says otherwise
 CHINESE_IMPLIED_TWIN = ("标准间", "标间")
 

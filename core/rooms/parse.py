@@ -28,6 +28,7 @@ from core.rooms.lexicon import (
     NOISE_PHRASES,
     NUMBERS,
     PHRASES,
+    TIER_CLASS,
     TIER_RANK,
     WORDS,
     Meaning,
@@ -83,9 +84,9 @@ def room_class(kind: str, tier: str | None, subtype: str | None, recognised: boo
     if kind == "junior_suite":
         return "junior suite"
     if kind == "room":
-        if not recognised or subtype in ("japanese", "dorm", "loft"):
+        if not recognised or subtype in ("japanese", "dorm", "loft", "roh"):
             return "other"
-        return "premium" if tier == "presidential" else tier or "standard"
+        return TIER_CLASS.get(tier or "standard", tier or "standard")
     return kind
 
 
@@ -178,9 +179,9 @@ def _chinese_meanings(run: str) -> tuple[list[tuple[Meaning, int]], list[str]]:
         if match.start() > position:
             residual.append(run[position:match.start()])
         form = match.group()
-        if form in CHINESE_BEDROOMS:
+        if form in CHINESE_BEDROOMS and CHINESE[form][0] != "bedroom":
             meanings.append((("bedroom", ""), CHINESE_BEDROOMS[form]))
-        meanings.append((CHINESE[form], 1))
+        meanings.append((CHINESE[form], CHINESE_BEDROOMS.get(form, 1)))
         position = match.end()
     if position < len(run):
         residual.append(run[position:])
@@ -274,21 +275,20 @@ def parse_room(name: str) -> RoomParse:
     if junior and kind in ("room", "suite"):
         kind = "junior_suite"
         recognised = True
-    if subtype in ("japanese", "dorm") and kind == "room":
+    if subtype == "penthouse" and kind == "room":
+        kind = "suite"
+    if subtype in ("japanese", "dorm", "roh") and kind == "room":
         kind = "other"
-    bed = _resolve_bed(beds, beds_counted) or implied_bed
+    bed = "other" if subtype == "dorm" else _resolve_bed(beds, beds_counted) or implied_bed
     if bed is not None:
         recognised = True
     return RoomParse(kind, tier, bed, view, frozenset(features), subtype, bedrooms, smoking, tuple(residual),
                      corrections, recognised)
 
 
-_TIER_NAMES = {"standard": "Standard", "superior": "Superior", "deluxe": "Deluxe", "premium": "Premium",
-               "executive": "Executive", "presidential": "Presidential"}
 _KIND_NAMES = {"room": "Room", "suite": "Suite", "junior_suite": "Junior Suite", "family": "Family Room",
                "studio": "Studio", "apartment": "Apartment", "villa": "Villa", "other": "Room"}
-_SUBTYPE_NAMES = {"grand": "Grand", "loft": "Loft", "japanese": "Japanese-Style", "dorm": "Shared Dormitory",
-                  "honeymoon": "Honeymoon", "penthouse": "Penthouse", "royal": "Royal"}
+_SUBTYPE_NAMES = {"roh": "Run of House", "japanese": "Japanese-Style", "dorm": "Shared Dormitory"}
 _BED_NAMES = {"king": "King", "queen": "Queen", "double": "Double", "twin": "Twin", "single": "Single",
               "other": "Multi-Bed", "flex": "Double or Twin"}
 _VIEW_NAMES = {"partial_sea": "Partial Sea View", "harbour": "Harbour View"}
@@ -302,14 +302,15 @@ def english_name(kind: str, tier: str | None, bed: str | None, view: str | None,
     if bedrooms and kind in ("suite", "apartment", "villa", "family"):
         words.append(f"{_NUMBER_NAMES.get(bedrooms, str(bedrooms))}-Bedroom")
     if tier and not (tier == "standard" and kind != "room"):
-        words.append(_TIER_NAMES[tier])
+        words.append(tier.title())
     elif kind == "room" and subtype is None:
         words.append("Standard")
     if subtype:
-        words.append(_SUBTYPE_NAMES[subtype])
+        words.append(_SUBTYPE_NAMES.get(subtype, subtype.title()))
     if bed and kind in ("room", "other", "family", "junior_suite", "suite", "studio"):
         words.append(_BED_NAMES[bed])
     words.append(_KIND_NAMES[kind] if subtype != "dorm" else "")
     extras = [_VIEW_NAMES.get(view, f"{view.title()} View")] if view else []
-    extras += [{"windowless": "No Window", "jacuzzi": "Jacuzzi"}.get(f, f.title()) for f in sorted(features)]
+    extras += [{"windowless": "No Window", "jacuzzi": "Jacuzzi", "shared_bath": "Shared Bathroom"}.get(f, f.title())
+               for f in sorted(features)]
     return ", ".join([" ".join(w for w in words if w)] + extras)
