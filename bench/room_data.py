@@ -191,7 +191,8 @@ class _Style:
         words = [tier, bed, kind] if kind != "" or bed else [tier, bed]
         if p.kind != "room":
             words = [tier, kind, bed] if rng.random() < 0.5 else [tier, bed, kind]
-        return [w for w in words if w] + ([view] if view else []) + (["Accessible"] if p.accessible else [])
+        said = [w for w in words if w] or [rng.choice(kinds["room"][:2]) or "Room"]
+        return said + ([view] if view else []) + (["Accessible"] if p.accessible else [])
 
     def name(self, rng: random.Random, p: Product) -> str:
         f = self.flavour
@@ -224,7 +225,8 @@ class _Style:
             # "Room, Deluxe, 1 King Bed, Sea View" / "King Deluxe Room"
             words = words[1:] + words[:1] if rng.random() < 0.5 else [words[-1], *words[:-1]]
         if f == "market" and rng.random() < 0.6:
-            words.insert(0, rng.choice(["Spacious", "Cozy", "Elegant", "Modern", "Charming", "Newly Renovated"]))
+            words.insert(0, rng.choice(["Spacious", "Cozy", "Elegant", "Modern", "Charming", "Newly Renovated",
+                                        "Urban", "Tranquil", "Sunny", "Boutique", "Panoramic", "Artisan"]))
         words = [_typo(rng, w) if rng.random() < self.typo_rate else w for w in words]
         sep = ", " if f == "order" and rng.random() < 0.5 else " "
         text = sep.join(words)
@@ -263,3 +265,28 @@ def labelled_rooms(seed: int, rooms: int) -> list[LabelledRoom]:
                     out.append(LabelledRoom(room, product_base + index, product.room_class, product.bed_type))
         product_base += len(products)
     return out
+
+
+def write_rooms_csv(rooms: list[LabelledRoom], directory) -> None:
+    """rooms.csv in the `hotelctl match-rooms` input layout, and truth.csv (the product of each row)."""
+    import csv
+    from pathlib import Path
+
+    from core.rooms.csvio import ROOM_COLUMNS
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "rooms.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(ROOM_COLUMNS)
+        for item in rooms:
+            r = item.room
+            writer.writerow((r.supplier_code, r.hotel_id, r.supplier_room_code, r.room_name, r.board or "",
+                             r.max_occupancy or ""))
+    with open(directory / "truth.csv", "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(("supplier_code", "hotel_id", "supplier_room_code", "product", "room_class", "bed_type"))
+        for item in rooms:
+            r = item.room
+            writer.writerow((r.supplier_code, r.hotel_id, r.supplier_room_code, item.product, item.room_class,
+                             item.bed_type))

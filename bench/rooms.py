@@ -12,6 +12,7 @@ import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import typer
 
@@ -77,8 +78,13 @@ def bench_rooms(
     rooms: int = typer.Option(100_000, min=100, help="Labelled supplier rooms to generate and match."),
     seed: int = typer.Option(DEFAULT_SEED, help="Generator seed (1-3 were looked at while writing the matcher)."),
     show_errors: int = typer.Option(0, min=0, help="Print this many wrongly grouped or classified rows."),
+    cli: bool = typer.Option(True, "--cli/--no-cli", help="Also time `hotelctl match-rooms` on the same rooms as a "
+                                                          "file (a process of its own: start, read, match, write)."),
+    write_csv: Path | None = typer.Option(None, "--write-csv", help="Keep rooms.csv and truth.csv in this folder."),
+    workers: int = typer.Option(0, min=0, help="Processes for the matcher (0: one per core, up to 4)."),
 ) -> None:
     """Pair precision/recall on auto rows, review rate, room class and bed type accuracy, rooms/s."""
+    from core.matching.matcher import default_workers
     from core.rooms.grouping import match_rooms
     from core.rooms.parse import parse_room
 
@@ -88,7 +94,7 @@ def bench_rooms(
                f"{len({r.product for r in labelled})} products, generated in {time.perf_counter() - started:.1f}s")
     parse_room.cache_clear()
     started = time.perf_counter()
-    decisions = match_rooms([item.room for item in labelled])
+    decisions = match_rooms([item.room for item in labelled], workers or default_workers())
     elapsed = time.perf_counter() - started
     ours = evaluate(labelled, [d.room_group for d in decisions], [d.decision for d in decisions],
                     [d.room_class for d in decisions], [d.bed_type for d in decisions])
@@ -96,6 +102,7 @@ def bench_rooms(
     base_groups = baseline_groups(labelled)
     base_elapsed = time.perf_counter() - started
     base = evaluate(labelled, base_groups, ["auto"] * len(labelled))
+    typer.echo(f"matcher: {workers or default_workers()} processes")
     typer.echo(f"{'matcher':<34}{'precision':>10}{'recall':>8}{'review':>8}{'class':>8}{'bed':>8}"
                f"{'seconds':>9}{'rooms/s':>10}")
     typer.echo(f"{'room grouping (auto pairs)':<34}{ours.precision:>10.4f}{ours.recall:>8.4f}{ours.review_rate:>8.2%}"
@@ -110,10 +117,35 @@ def bench_rooms(
                ("room class right >= 95 %", ours.class_accuracy >= 0.95),
                ("bed type right >= 95 %", ours.bed_accuracy >= 0.95),
                (f"100 000 rooms < 30 s ({seconds_100k:.1f} s at this rate)", seconds_100k < 30)]
+    if cli or write_csv:
+        targets.append(_time_cli(labelled, write_csv, cli))
     for name, ok in targets:
         typer.echo(f"  {'met ' if ok else 'MISS'}  {name}")
     if show_errors:
         _print_errors(labelled, decisions, show_errors)
+
+
+def _time_cli(labelled, folder: Path | None, run: bool) -> tuple[str, bool]:
+    import subprocess
+    import sys
+    import tempfile
+
+    from bench.room_data import write_rooms_csv
+
+    with tempfile.TemporaryDirectory(prefix="bench-rooms-") as scratch:
+        directory = folder or Path(scratch)
+        write_rooms_csv(labelled, directory)
+        if not run:
+            return f"wrote {directory}/rooms.csv and truth.csv", True
+        started = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "cli.main", "match-rooms", "--rooms",
+                                 str(directory / "rooms.csv"), "--out", str(directory / "out.csv")],
+                                capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        return f"hotelctl match-rooms failed: {result.stderr.strip()}", False
+    return (f"hotelctl match-rooms on {len(labelled)} rooms, file to file, process start included: {seconds:.1f} s",
+            seconds * 100_000 / len(labelled) < 30)
 
 
 def rooms_data(seed: int, rooms: int):

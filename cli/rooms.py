@@ -26,11 +26,12 @@ def match_rooms(
     from collections import Counter
 
     from core.matching.csvio import CsvInputError
+    from core.matching.matcher import default_workers
     from core.rooms.csvio import read_rooms, write_room_matches
     from core.rooms.grouping import match_rooms as group_rooms
 
     try:
-        decisions = group_rooms(read_rooms(rooms))
+        decisions = group_rooms(read_rooms(rooms), default_workers())
     except CsvInputError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None

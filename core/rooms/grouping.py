@@ -26,6 +26,7 @@ from rapidfuzz import fuzz
 from core.rooms.parse import RoomParse, bed_type, english_name, parse_room, room_class
 
 AUTO_THRESHOLD = 0.7
+PARALLEL_FROM = 20_000  # rooms; below this, forking costs more than it saves
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,13 +201,26 @@ def group_hotel(hotel_id: str, rooms: Sequence[RoomInput]) -> list[RoomDecision]
     return [d for d in out if d is not None]
 
 
-def match_rooms(rooms: Sequence[RoomInput]) -> list[RoomDecision]:
-    """One decision per room, in input order; rooms are grouped within their hotel_id only."""
+def _group_hotels(rooms: Sequence[RoomInput], hotels: list[tuple[str, list[int]]]) -> list[list[RoomDecision]]:
+    return [group_hotel(hotel_id, [rooms[i] for i in indexes]) for hotel_id, indexes in hotels]
+
+
+def match_rooms(rooms: Sequence[RoomInput], workers: int = 1) -> list[RoomDecision]:
+    """One decision per room, in input order; rooms are grouped within their hotel_id only. With `workers` > 1
+    and many rooms, hotels are shared out over forked processes."""
+    from core.matching.parallel import can_fork, fork_map, slices
+
     by_hotel: dict[str, list[int]] = defaultdict(list)
     for i, room in enumerate(rooms):
         by_hotel[room.hotel_id].append(i)
+    hotels = list(by_hotel.items())
+    if workers > 1 and len(rooms) >= PARALLEL_FROM and can_fork():
+        parts = [hotels[start:end] for start, end in slices(len(hotels), workers * 4, 100)]
+        grouped = [d for part in fork_map(_group_hotels, rooms, parts, workers) for d in part]
+    else:
+        grouped = _group_hotels(rooms, hotels)
     out: list[RoomDecision | None] = [None] * len(rooms)
-    for hotel_id, indexes in by_hotel.items():
-        for i, decision in zip(indexes, group_hotel(hotel_id, [rooms[i] for i in indexes]), strict=True):
+    for (_, indexes), decisions in zip(hotels, grouped, strict=True):
+        for i, decision in zip(indexes, decisions, strict=True):
             out[i] = decision
     return [d for d in out if d is not None]

@@ -214,6 +214,8 @@ def _table(source: dict[str, tuple[str, ...]]) -> dict[str, Meaning]:
 WORDS: dict[str, Meaning] = {**{w: ("noise", "") for w in _NOISE}, **_table(_WORDS)}
 PHRASES: dict[tuple[str, ...], Meaning] = {tuple(p.split()): m for p, m in _table(_PHRASES).items()}
 NOISE_PHRASES = {p for p, m in PHRASES.items() if m[0] == "noise"}
+PHRASE_STARTS = {p[0] for p in PHRASES}  # most words start no phrase: only these are looked at further
+NOISE_PHRASE_STARTS = {p[0] for p in NOISE_PHRASES}
 MAX_PHRASE = max(len(p) for p in PHRASES)
 CHINESE: dict[str, Meaning] = _table(_CHINESE)
 # words long enough to be recognised with a typo (never the two-letter abbreviations)

@@ -25,8 +25,10 @@ from core.rooms.lexicon import (
     CORRECTABLE,
     KIND_RANK,
     MAX_PHRASE,
+    NOISE_PHRASE_STARTS,
     NOISE_PHRASES,
     NUMBERS,
+    PHRASE_STARTS,
     PHRASES,
     TIER_CLASS,
     TIER_RANK,
@@ -42,7 +44,7 @@ ONE_BED = ("king", "queen", "double")
 _TOKEN = re.compile(r"[a-z0-9'²]+|[\u3400-\u9fff]+")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _CHINESE_RE = re.compile("|".join(sorted(map(re.escape, CHINESE), key=len, reverse=True)))
-_DIGIT_SPLIT = (re.compile(r"(\d)([a-z])"), re.compile(r"([a-z])(\d)"))
+_DIGIT_SPLIT = re.compile(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +122,8 @@ def _drop_noise_phrases(tokens: list[str]) -> list[str]:
     kept: list[str] = []
     i = 0
     while i < len(tokens):
-        for length in range(min(MAX_PHRASE, len(tokens) - i), 1, -1):
+        lengths = range(min(MAX_PHRASE, len(tokens) - i), 1, -1) if tokens[i] in NOISE_PHRASE_STARTS else ()
+        for length in lengths:
             if tuple(tokens[i:i + length]) in NOISE_PHRASES:
                 i += length
                 kept.append("|")  # keeps the words on either side apart
@@ -143,7 +146,8 @@ def _english_meanings(words: list[str]) -> tuple[list[tuple[Meaning, int]], list
     residual: list[str] = []
     i = 0
     while i < len(tokens):
-        for length in range(min(MAX_PHRASE, len(tokens) - i), 1, -1):
+        lengths = range(min(MAX_PHRASE, len(tokens) - i), 1, -1) if tokens[i] in PHRASE_STARTS else ()
+        for length in lengths:
             meaning = PHRASES.get(tuple(tokens[i:i + length]))
             if meaning is not None:
                 meanings.append((meaning, 1))
@@ -194,8 +198,7 @@ def _tokens(name: str) -> list[str]:
     text = unicodedata.normalize("NFKC", name).lower()
     text = text.replace("b&b", " bnb ").replace("&", " and ").replace("w/", " with ").replace("'", "")
     text = re.sub(r"\bnon[\s\-]+", "non", text)
-    for pattern in _DIGIT_SPLIT:
-        text = pattern.sub(r"\1 \2", text)
+    text = _DIGIT_SPLIT.sub(" ", text)
     return _TOKEN.findall(text)
 
 
