@@ -120,12 +120,12 @@ def bench_rooms(
     if cli or write_csv:
         targets.append(_time_cli(labelled, write_csv, cli))
     for name, ok in targets:
-        typer.echo(f"  {'met ' if ok else 'MISS'}  {name}")
+        typer.echo(f"  {'info' if ok is None else 'met ' if ok else 'MISS'}  {name}")
     if show_errors:
         _print_errors(labelled, decisions, show_errors)
 
 
-def _time_cli(labelled, folder: Path | None, run: bool) -> tuple[str, bool]:
+def _time_cli(labelled, folder: Path | None, run: bool) -> tuple[str, bool | None]:
     import subprocess
     import sys
     import tempfile
@@ -144,8 +144,9 @@ def _time_cli(labelled, folder: Path | None, run: bool) -> tuple[str, bool]:
         seconds = time.perf_counter() - started
     if result.returncode != 0:
         return f"hotelctl match-rooms failed: {result.stderr.strip()}", False
+    # the process start is a fixed cost: the 30 s target is judged on 100 000 rooms or more only
     return (f"hotelctl match-rooms on {len(labelled)} rooms, file to file, process start included: {seconds:.1f} s",
-            seconds * 100_000 / len(labelled) < 30)
+            seconds < 30 if len(labelled) >= 100_000 else None)
 
 
 def rooms_data(seed: int, rooms: int):
