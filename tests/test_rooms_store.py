@@ -44,7 +44,7 @@ def seeded(engine):
             conn.execute(sa.text("INSERT INTO suppliers (code, name, protocol, reliability)"
                                  " VALUES (:c, :c, 'json', 0.9) ON CONFLICT DO NOTHING"), dict(c=supplier))
             for hotel, master, decision, status in (("h1", "RX1", "auto", "machine"),
-                                                    ("h2", "RX2", "review", "pending_review")):
+                                                    ("h2", "RX2", "new", "marked_new")):
                 conn.execute(sa.text(
                     "INSERT INTO supplier_hotels (supplier_code, supplier_hotel_id, name, content_hash)"
                     " VALUES (:s, :h, :h, 'x') ON CONFLICT DO NOTHING"), dict(s=supplier, h=hotel))
@@ -55,7 +55,7 @@ def seeded(engine):
                     dict(s=supplier, h=hotel, master=master, decision=decision, status=status))
             for code, name, occupancy in ROOMS[supplier]:
                 _room_type(conn, supplier, "h1", code, name, occupancy)
-            _room_type(conn, supplier, "h2", "x", "Deluxe King")  # a hotel still in review: not sold, not mapped
+            _room_type(conn, supplier, "h2", "x", "Deluxe King")  # a hotel marked new: not sold, so not mapped
     return engine
 
 
