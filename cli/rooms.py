@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from cli.match import _engine, _run, review_app
+from cli.match import _engine, _run, review_app, write_or_exit
 
 rooms_review_app = typer.Typer(help="Room mappings waiting for an operator: list; accept, assign or separate.",
                                no_args_is_help=True)
@@ -35,11 +35,7 @@ def match_rooms(
     except CsvInputError as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1) from None
-    try:
-        write_room_matches(out, decisions)
-    except OSError as error:
-        typer.echo(f"error: cannot write {out}: {error.strerror}", err=True)
-        raise typer.Exit(1) from None
+    write_or_exit(out, lambda: write_room_matches(out, decisions))
     counts = Counter(d.decision for d in decisions)
     typer.echo(f"{len(decisions)} rooms in {len({d.room_group for d in decisions})} room groups → {out}: "
                f"auto={counts['auto']} review={counts['review']}", err=True)
