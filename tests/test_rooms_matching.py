@@ -36,6 +36,9 @@ CLASSIFIED = [
     ("Triple Room", "standard", "other", None),
     ("Tatami Room", "other", "unknown", None),
     ("Deluxe King, Partial Sea View", "deluxe", "king", "partial_sea"),
+    ("Habitación Doble Superior con vista al mar", "superior", "double", "sea"),   # Spanish
+    ("Chambre Deluxe Lits Jumeaux", "deluxe", "twin", None),                      # French
+    ("Doppelzimmer mit Meerblick", "standard", "double", "sea"),                  # German
 ]
 
 

@@ -24,6 +24,29 @@ TIER_RANK = {"standard": 0, "economy": 1, "comfort": 2, "superior": 3, "deluxe":
 TIER_CLASS = {"economy": "standard", "comfort": "superior", "presidential": "premium"}
 BED_SPECIFIC = {"king", "queen", "twin", "single", "other", "flex"}
 
+# Spanish, French, German and Italian words beside the English ones (accents are dropped before lookup)
+_EUROPEAN: dict[str, tuple[str, ...]] = {
+    "tier:standard": ("estandar", "standar", "classique", "clasica", "clasico", "normale"),
+    "tier:superior": ("superieure", "superieur", "superiore"),
+    "tier:deluxe": ("luxe", "lujo"),
+    "tier:comfort": ("komfort", "confort"),
+    "kind:room": ("habitacion", "habitaciones", "chambre", "chambres", "zimmer", "camera", "camere", "quarto"),
+    "kind:family": ("familiar", "familiale", "familienzimmer", "familiare", "famille"),
+    "bed:double": ("doble", "doppelzimmer", "doppia", "matrimoniale", "matrimonio", "doppel", "casal"),
+    "bed:single": ("individual", "simple", "einzelzimmer", "singola", "einzel"),
+    "bed:twin": ("zweibettzimmer", "jumeaux", "gemelas", "twinbettzimmer"),
+    "bed:other": ("triple", "triplo", "dreibettzimmer", "cuadruple", "quadrupla"),
+    "view:sea": ("mar", "mer", "meerblick", "mare", "meer"),
+    "view:city": ("ciudad", "ville", "stadtblick", "citta"),
+    "view:garden": ("jardin", "gartenblick", "giardino"),
+    "view:mountain": ("montana", "montagne", "bergblick", "montagna"),
+}
+_EUROPEAN_NOISE = ("con", "al", "avec", "mit", "vista", "vue", "blick", "de", "del", "la", "le", "les", "el", "y", "et",
+                   "und", "e", "uso", "desayuno", "incluido", "petit", "dejeuner", "inclus", "fruhstuck", "colazione",
+                   "inclusa", "solo", "alojamiento", "persona", "personas", "personnes", "personen", "dos", "deux",
+                   "zwei", "due", "camas", "lits", "betten", "letti", "cama", "lit", "bett", "letto", "nicht",
+                   "erstattbar", "no", "reembolsable")
+
 _WORDS: dict[str, tuple[str, ...]] = {
     # tiers
     "tier:standard": ("standard", "std", "stnd", "stdr", "st", "classic", "regular", "normal", "moderate"),
@@ -136,7 +159,9 @@ _PHRASES: dict[str, tuple[str, ...]] = {
     "smoking:non": ("non smoking", "no smoking", "smoke free", "non smoker", "smoking free"),
     "view:partial_sea": ("partial sea", "partial ocean", "side sea", "side ocean", "partial sea view",
                          "partial ocean view", "partly sea", "partial seaview", "partial oceanview"),
-    "tier:deluxe": ("de luxe",),
+    "tier:deluxe": ("de luxe", "de lujo"),
+    "bed:twin": ("dos camas", "deux lits", "lits jumeaux", "camas separadas", "zwei betten", "due letti",
+                 "twin beds"),
     "feature:windowless": ("no window", "without window", "no windows", "inner room"),
 }
 
@@ -211,7 +236,8 @@ def _table(source: dict[str, tuple[str, ...]]) -> dict[str, Meaning]:
     return table
 
 
-WORDS: dict[str, Meaning] = {**{w: ("noise", "") for w in _NOISE}, **_table(_WORDS)}
+WORDS: dict[str, Meaning] = {**{w: ("noise", "") for w in (*_NOISE, *_EUROPEAN_NOISE)}, **_table(_EUROPEAN),
+                             **_table(_WORDS)}
 PHRASES: dict[tuple[str, ...], Meaning] = {tuple(p.split()): m for p, m in _table(_PHRASES).items()}
 NOISE_PHRASES = {p for p, m in PHRASES.items() if m[0] == "noise"}
 PHRASE_STARTS = {p[0] for p in PHRASES}  # most words start no phrase: only these are looked at further

@@ -194,8 +194,14 @@ def _chinese_meanings(run: str) -> tuple[list[tuple[Meaning, int]], list[str]]:
     return meanings, residual
 
 
+_ACCENTED = re.compile(r"[\u00c0-\u024f]")
+
+
 def _tokens(name: str) -> list[str]:
     text = unicodedata.normalize("NFKC", name).lower()
+    if _ACCENTED.search(text):  # "Supérieure", "Habitación": Latin letters without their accents
+        text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
+        text = unicodedata.normalize("NFC", text).replace("ß", "ss")
     text = text.replace("b&b", " bnb ").replace("&", " and ").replace("w/", " with ").replace("'", "")
     text = re.sub(r"\bnon[\s\-]+", "non", text)
     text = _DIGIT_SPLIT.sub(" ", text)
