@@ -16,7 +16,6 @@ from AUTO_THRESHOLD.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -82,9 +81,6 @@ def _fits(less: Key, more: Key) -> bool:
     return (less != more and less[0] == more[0] and less[1] == more[1] and less[2] in (None, more[2])
             and _bed_fits(less[3], more[3]) and less[4] in (None, more[4]) and less[5] == more[5]
             and less[6] in (None, more[6]))
-
-
-_SLUG = re.compile(r"[^a-z0-9\u3400-\u9fff]+")
 
 
 def _slug(k: Key) -> str:
@@ -188,7 +184,7 @@ def group_hotel(hotel_id: str, rooms: Sequence[RoomInput]) -> list[RoomDecision]
         name = english_name(kind, tier, bed, view, features, subtype, bedrooms)
         klass = room_class(kind, tier, subtype, any(rows[i][1].recognised for i in members))
         for suffix, part in _split_by_unknown_words(rows, members):
-            group = f"{hotel_id}:{_slug(root)}" + (f"~{_SLUG.sub('_', suffix.lower())}" if suffix else "")
+            group = f"{hotel_id}:{_slug(root)}" + (f"~{suffix}" if suffix else "")
             for i, factor, split_reason in part:
                 room, parse = rows[i]
                 k = _key(parse)
