@@ -77,6 +77,14 @@ def _mappings(engine) -> dict[tuple[str, str], dict]:
     return {(r["supplier_code"], r["supplier_room_code"]): dict(r) for r in rows}
 
 
+def _room_type_id(engine, supplier: str, code: str) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT rt.id FROM room_types rt JOIN supplier_hotels sh ON sh.id = rt.supplier_hotel"
+            " WHERE sh.supplier_code = :s AND sh.supplier_hotel_id = 'h1' AND rt.room_code = :c"),
+            dict(s=supplier, c=code)).scalar_one()
+
+
 def _token(api_client, role: str) -> dict:
     partner = "00000000-0000-0000-0000-000000000001" if role == "partner" else None
     token, _ = issue_token(api_client.app.state.settings, Principal(f"test-{role}", role, partner))
@@ -127,12 +135,14 @@ def test_an_operators_decision_sticks_across_later_syncs(seeded, database_url, a
     with seeded.begin() as conn:
         _room_type(conn, "RA", "h1", "DT", "Deluxe Twin Room - Non-Refundable")
         _room_type(conn, "RC", "h1", "c2", "Dlx Twn")
+        _room_type(conn, "RD", "h1", "d1", "豪华房(含早)")  # the operator's room, renamed by its supplier
     meta = _materialize(database_url)
     assert meta["hotels_regrouped"] == 1 and meta["kept_human_decisions"] == 1
     after = _mappings(seeded)
     person = after["RD", "d1"]
     assert (person["room_group"], person["status"]) == (king["room_group"], "overridden")
     assert person["decided_by"].startswith("api:")
+    assert room_types_for(seeded, ["RX1"])[_room_type_id(seeded, "RD", "d1")].name_local == "豪华房(含早)"
     assert after["RC", "c2"]["room_group"] == after["RA", "DT"]["room_group"] == after["RB", "b2"]["room_group"]
     # nothing changed: nothing regrouped
     assert _materialize(database_url)["hotels_regrouped"] == 0

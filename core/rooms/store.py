@@ -2,7 +2,9 @@
 
 A run regroups only the master hotels whose rooms changed (a room new, renamed, its occupancy changed, moved to
 another hotel, or gone): grouping is per hotel, so the whole hotel is decided again. Rows a person decided
-(decided_by <> 'machine') are never overwritten: their names still inform the grouping of the others.
+(decided_by <> 'machine') are never overwritten: their names still inform the grouping of the others, a renamed
+room keeps the person's group, and only a room moved to another master hotel is decided again. A room no longer
+of a sold hotel loses its mapping.
 Only rooms of hotels that are sold are mapped (the hot cache's rule: an automatic mapping not rejected, or an
 accepted one).
 """
@@ -94,11 +96,13 @@ def run_room_mapping(engine: Engine, full: bool = False) -> RoomMappingSummary:
     per_decision: Counter[str] = Counter()
     per_class: Counter[str] = Counter()
     with engine.begin() as conn:
-        machine_gone = [r.room_type_id for r in gone if r.decided_by == "machine"]
-        if machine_gone:
-            conn.execute(sa.text("DELETE FROM room_mappings WHERE room_type_id = ANY(:ids)"), dict(ids=machine_gone))
-        summary.removed = len(machine_gone)
-        params = []
+        if gone:
+            conn.execute(sa.text("DELETE FROM room_mappings WHERE room_type_id = ANY(:ids)"),
+                         dict(ids=[r.room_type_id for r in gone]))
+        summary.removed = len(gone)
+        params: list[dict] = []
+        renamed: list[dict] = []
+        released: list[int] = []
         for master in sorted(changed):
             rows = sorted(by_hotel.get(master, []), key=lambda r: (r.supplier_code, r.room_code, r.id))
             if not rows:
@@ -109,9 +113,14 @@ def run_room_mapping(engine: Engine, full: bool = False) -> RoomMappingSummary:
             for row, d in zip(rows, decisions, strict=True):
                 groups[d.room_group].add(row.supplier_code)
                 old = stored.get(row.id)
+                digest = _hash(master, row.name, row.max_occupancy)
                 if old is not None and old.decided_by != "machine":
-                    summary.kept_human += 1
-                    continue
+                    if old.master_hotel_id == master:
+                        summary.kept_human += 1
+                        if old.input_hash != digest:  # renamed: the person's group stays, the name is new
+                            renamed.append(dict(id=row.id, name=row.name, hash=digest))
+                        continue
+                    released.append(row.id)  # decided for another hotel: the machine decides again
                 per_decision[d.decision] += 1
                 per_class[d.room_class] += 1
                 params.append(dict(
@@ -120,9 +129,15 @@ def run_room_mapping(engine: Engine, full: bool = False) -> RoomMappingSummary:
                     group=d.room_group, room_class=d.room_class, bed_type=d.bed_type, name_en=d.name_en,
                     view=d.view, smoking=d.smoking, score=d.score, decision=d.decision,
                     status="machine" if d.decision == "auto" else "pending_review", reason=d.reason,
-                    hash=_hash(master, row.name, row.max_occupancy)))
+                    hash=digest))
             summary.groups += len(groups)
             summary.multi_supplier_groups += sum(len(s) > 1 for s in groups.values())
+        if released:
+            conn.execute(sa.text("UPDATE room_mappings SET decided_by = 'machine' WHERE room_type_id = ANY(:ids)"),
+                         dict(ids=released))
+        if renamed:
+            conn.execute(sa.text("UPDATE room_mappings SET supplier_name = :name, input_hash = :hash,"
+                                 " updated_at = now() WHERE room_type_id = :id"), renamed)
         if params:
             conn.execute(_UPSERT, params)
         summary.written = len(params)
