@@ -136,11 +136,13 @@ def test_an_operators_decision_sticks_across_later_syncs(seeded, database_url, a
         _room_type(conn, "RA", "h1", "DT", "Deluxe Twin Room - Non-Refundable")
         _room_type(conn, "RC", "h1", "c2", "Dlx Twn")
         _room_type(conn, "RD", "h1", "d1", "豪华房(含早)")  # the operator's room, renamed by its supplier
+        _room_type(conn, "RA", "h1", "DK", "Deluxe King Sea View")  # its peer's group gets another name
     meta = _materialize(database_url)
     assert meta["hotels_regrouped"] == 1 and meta["kept_human_decisions"] == 1
     after = _mappings(seeded)
     person = after["RD", "d1"]
-    assert (person["room_group"], person["status"]) == (king["room_group"], "overridden")
+    assert after["RA", "DK"]["room_group"] != king["room_group"]
+    assert (person["room_group"], person["status"]) == (after["RA", "DK"]["room_group"], "overridden")
     assert person["decided_by"].startswith("api:")
     assert room_types_for(seeded, ["RX1"])[_room_type_id(seeded, "RD", "d1")].name_local == "豪华房(含早)"
     assert after["RC", "c2"]["room_group"] == after["RA", "DT"]["room_group"] == after["RB", "b2"]["room_group"]

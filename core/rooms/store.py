@@ -2,8 +2,9 @@
 
 A run regroups only the master hotels whose rooms changed (a room new, renamed, its occupancy changed, moved to
 another hotel, or gone): grouping is per hotel, so the whole hotel is decided again. Rows a person decided
-(decided_by <> 'machine') are never overwritten: their names still inform the grouping of the others, a renamed
-room keeps the person's group, and only a room moved to another master hotel is decided again. A room no longer
+(decided_by <> 'machine') are never overwritten: their names still inform the grouping of the others, a room an
+operator accepted or said is the same as another follows that room's group, a renamed room keeps the person's
+group, and only a room moved to another master hotel is decided again. A room no longer
 of a sold hotel loses its mapping.
 Only rooms of hotels that are sold are mapped (the hot cache's rule: an automatic mapping not rejected, or an
 accepted one).
@@ -46,6 +47,16 @@ ON CONFLICT (room_type_id) DO UPDATE SET
     decision = EXCLUDED.decision, status = EXCLUDED.status, reason = EXCLUDED.reason,
     input_hash = EXCLUDED.input_hash, updated_at = now()
 WHERE room_mappings.decided_by = 'machine'
+""")
+
+
+# a room an operator said is the same as another follows that room's group when the machine renames it
+_FOLLOW = sa.text("""
+UPDATE room_mappings h SET room_group = p.room_group, room_class = p.room_class, bed_type = p.bed_type,
+                           name_en = p.name_en, updated_at = now()
+FROM room_mappings p
+WHERE h.same_as = p.id AND h.decided_by <> 'machine' AND h.master_hotel_id = ANY(:hotels)
+  AND p.master_hotel_id = h.master_hotel_id AND h.room_group <> p.room_group
 """)
 
 
@@ -140,6 +151,8 @@ def run_room_mapping(engine: Engine, full: bool = False) -> RoomMappingSummary:
                                  " updated_at = now() WHERE room_type_id = :id"), renamed)
         if params:
             conn.execute(_UPSERT, params)
+        if changed:
+            conn.execute(_FOLLOW, dict(hotels=sorted(changed)))
         summary.written = len(params)
     summary.per_decision, summary.per_class = dict(per_decision), dict(per_class)
     return summary
@@ -243,16 +256,21 @@ def _set(conn: Connection, mapping_id: int, status: str, reviewer: str, **values
 
 
 def accept_room(engine: Engine, mapping_id: int, reviewer: str) -> dict:
-    """The proposed group is right."""
+    """The proposed group is right: the room stays with the rooms it is grouped with now."""
     with engine.begin() as conn:
-        _room_mapping(conn, mapping_id)
-        return _set(conn, mapping_id, "accepted", reviewer)
+        row = _room_mapping(conn, mapping_id)
+        peer = conn.execute(sa.text(
+            "SELECT min(id) FROM room_mappings WHERE master_hotel_id = :hotel AND room_group = :group AND id <> :id"),
+            dict(hotel=row.master_hotel_id, group=row.room_group, id=mapping_id)).scalar_one()
+        return _set(conn, mapping_id, "accepted", reviewer, same_as=peer)
 
 
 def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str) -> dict:
     """This room is the same product as the room of mapping `same_as` (of the same hotel)."""
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)
+        if same_as == mapping_id:
+            raise ReviewError(422, "same_mapping", "same_as: name another room mapping than this one")
         other = conn.execute(sa.text(
             "SELECT master_hotel_id, room_group, room_class, bed_type, name_en FROM room_mappings WHERE id = :id"),
             dict(id=same_as)).fetchone()
@@ -261,7 +279,7 @@ def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str) ->
         if other.master_hotel_id != row.master_hotel_id:
             raise ReviewError(422, "other_hotel", f"same_as: room mapping {same_as} is of hotel "
                                                   f"{other.master_hotel_id}, not {row.master_hotel_id}")
-        return _set(conn, mapping_id, "overridden", reviewer, room_group=other.room_group,
+        return _set(conn, mapping_id, "overridden", reviewer, room_group=other.room_group, same_as=same_as,
                     room_class=other.room_class, bed_type=other.bed_type, name_en=other.name_en)
 
 
@@ -270,4 +288,4 @@ def separate_room(engine: Engine, mapping_id: int, reviewer: str) -> dict:
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)
         group = f"{row.master_hotel_id}:own-{row.supplier_code}.{row.supplier_room_code}"
-        return _set(conn, mapping_id, "overridden", reviewer, room_group=group)
+        return _set(conn, mapping_id, "overridden", reviewer, room_group=group, same_as=None)

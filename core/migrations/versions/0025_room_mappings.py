@@ -1,6 +1,7 @@
 """Room mappings: each supplier room of a mapped hotel with its room class, bed type and room group (the rooms
 of one master hotel that are the same product across suppliers), score, auto/review and the operator's
-decision. Read by master hotel (`room_types_for`), so indexed by it.
+decision (`same_as`: the room the operator said it is, whose group it follows). Read by master hotel
+(`room_types_for`), so indexed by it.
 
 Revision ID: 0025_room_mappings
 Revises: 0007_quote_offer_sets
@@ -39,6 +40,7 @@ CREATE TABLE room_mappings (
     reason             TEXT NOT NULL DEFAULT '',
     input_hash         TEXT NOT NULL,
     decided_by         TEXT NOT NULL DEFAULT 'machine',
+    same_as            BIGINT REFERENCES room_mappings(id) ON DELETE SET NULL,
     reviewer           TEXT,
     reviewed_at        TIMESTAMPTZ,
     created_at         TIMESTAMPTZ NOT NULL DEFAULT now(),
