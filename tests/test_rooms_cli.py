@@ -33,6 +33,7 @@ def test_one_row_per_input_row_grouped_within_each_hotel(tmp_path):
         "B,H1,ES,行政套房,,3\n"
         "A,H1,SUI.EX,Executive Suite,,3\n"
         "A,H2,DBL.ST,Standard Double,RO,2\n"
+        "A,H2,DBL.ST,Standard Double,BB,2\n"          # the same room code again, with another board
     ), bom=True)
     assert result.returncode == 0, result.stderr
     with open(out, newline="", encoding="utf-8") as handle:
@@ -41,10 +42,12 @@ def test_one_row_per_input_row_grouped_within_each_hotel(tmp_path):
     assert reader.fieldnames == OUT_COLUMNS
     assert [(r["supplier_code"], r["hotel_id"], r["supplier_room_code"]) for r in rows] == [
         ("A", "H1", "DBL.ST"), ("B", "H1", "SD"), ("C", "H1", "std-dbl"), ("A", "H1", "TWN.ST"),
-        ("C", "H1", "std-twin"), ("B", "H1", "ES"), ("A", "H1", "SUI.EX"), ("A", "H2", "DBL.ST")]
+        ("C", "H1", "std-twin"), ("B", "H1", "ES"), ("A", "H1", "SUI.EX"), ("A", "H2", "DBL.ST"),
+        ("A", "H2", "DBL.ST")]
     group = [r["room_group"] for r in rows]
     assert group[0] == group[1] == group[2] and group[3] == group[4] and group[5] == group[6]
     assert len({group[0], group[3], group[5], group[7]}) == 4       # other products, and another hotel
+    assert group[7] == group[8]
     assert [(r["room_class"], r["bed_type"]) for r in rows[:2]] == [("standard", "queen")] * 2
     assert (rows[3]["room_class"], rows[3]["bed_type"]) == ("standard", "twin")
     assert rows[5]["room_class"] == "suite"
@@ -59,7 +62,6 @@ def test_one_row_per_input_row_grouped_within_each_hotel(tmp_path):
     ("supplier_code,hotel_id,supplier_room_code,board,max_occupancy\nA,H1,1,,2\n", 1, "room_name"),
     (HEADER + "A,H1,1,,,2\n", 2, "room_name"),
     (HEADER + "A,,1,Deluxe King,,2\n", 2, "hotel_id"),
-    (HEADER + "A,H1,1,Deluxe King,,2\nA,H1,1,Deluxe Twin,,2\n", 3, "supplier_room_code"),
 ])
 def test_a_malformed_file_gets_one_line_naming_file_line_and_column(tmp_path, text, line, column):
     result, out = _match_rooms(tmp_path, text)

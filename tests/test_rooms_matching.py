@@ -238,3 +238,12 @@ def test_names_in_other_channels_styles_group_without_a_wrong_pair():
             missed += truth[i] == truth[j] and not same_group
     assert wrong == 0
     assert missed <= 1 and review <= 3  # "Suite, 1 Bedroom" beside "豪华套房" (deluxe suite) cannot be told
+
+
+def test_the_rows_own_board_text_in_the_name_is_not_read_as_the_room():
+    rooms = [RoomInput("A", "H1", "1", "Deluxe King Sunrise Breakfast Package", "Sunrise Breakfast Package"),
+             RoomInput("B", "H1", "x", "Deluxe King"),
+             RoomInput("C", "H1", "y", "Room Deluxe King", "RO")]       # "RO" never eats the "Ro" of "Room"
+    decisions = group_hotel("H1", rooms)
+    assert len({d.room_group for d in decisions}) == 1
+    assert [d.score for d in decisions] == [1.0, 1.0, 1.0]

@@ -1,7 +1,8 @@
 """The `hotelctl match-rooms` file contract.
 
 ROOMS.csv: supplier_code,hotel_id,supplier_room_code,room_name,board,max_occupancy (board and max_occupancy may
-be empty; hotel_id is the master hotel, so rooms of one hotel at several suppliers share it). Every problem
+be empty; hotel_id is the master hotel, so rooms of one hotel at several suppliers share it). A room code may
+come on several rows (one per board, say): each row gets its own output row. Every problem
 raises `CsvInputError` naming the file, the line (1 = header) and the column, as `hotelctl match` does.
 OUT.csv: supplier_code,hotel_id,supplier_room_code,room_group,room_class,bed_type,score,decision, one row per
 input row, in order.
@@ -33,7 +34,6 @@ def _occupancy(path: Path, line: int, text: str) -> int | None:
 def read_rooms(path: Path | str) -> list[RoomInput]:
     path = Path(path)
     rooms: list[RoomInput] = []
-    seen: dict[tuple[str, str, str], int] = {}
     for line, row in csv_rows(path, ROOM_COLUMNS):
         room = RoomInput(
             supplier_code=required(path, line, row, "supplier_code"),
@@ -43,11 +43,6 @@ def read_rooms(path: Path | str) -> list[RoomInput]:
             board=row["board"] or None,
             max_occupancy=_occupancy(path, line, row["max_occupancy"]),
         )
-        key = (room.supplier_code, room.hotel_id, room.supplier_room_code)
-        if key in seen:
-            raise CsvInputError(path, line, "supplier_room_code", f"{room.supplier_room_code!r} of supplier "
-                                f"{room.supplier_code} at hotel {room.hotel_id} repeats line {seen[key]}")
-        seen[key] = line
         rooms.append(room)
     return rooms
 

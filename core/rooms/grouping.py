@@ -16,6 +16,7 @@ from AUTO_THRESHOLD.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from rapidfuzz import fuzz
 from core.rooms.parse import RoomParse, bed_type, english_name, parse_room, room_class
 
 AUTO_THRESHOLD = 0.7
+_HAN = re.compile(r"[\u3400-\u9fff]")
 PARALLEL_FROM = 20_000  # rooms; below this, forking costs more than it saves
 
 
@@ -173,9 +175,19 @@ def _split_by_unknown_words(rows: list[tuple[RoomInput, RoomParse]], members: li
     return [(s, m) for s, m in sorted(parts.items())]
 
 
+def _without_board(name: str, board: str | None) -> str:
+    """The name with the row's own board text taken out, when the supplier repeats it there."""
+    board = (board or "").strip()
+    if len(board) < 2:
+        return name
+    if _HAN.search(board):
+        return name.replace(board, " ")
+    return re.sub(rf"(?<![^\W_]){re.escape(board)}(?![^\W_])", " ", name, count=1, flags=re.IGNORECASE)
+
+
 def group_hotel(hotel_id: str, rooms: Sequence[RoomInput]) -> list[RoomDecision]:
     """Decisions for the rooms of one hotel, in their order."""
-    rows = [(room, parse_room(room.room_name)) for room in rooms]
+    rows = [(room, parse_room(_without_board(room.room_name, room.board))) for room in rooms]
     hotel = _Hotel(rows)
     hotel.merge_unsaid()
     out: list[RoomDecision | None] = [None] * len(rows)
