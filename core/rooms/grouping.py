@@ -152,6 +152,8 @@ def _split_by_unknown_words(rows: list[tuple[RoomInput, RoomParse]], members: li
                             ) -> list[tuple[str, list[tuple[int, float, str]]]]:
     """[(suffix, [(row, confidence factor, reason)])]: one part unless a supplier has two rows that differ in
     words the lexicon does not know."""
+    if not any(rows[i][1].residual for i in members):
+        return [("", [(i, 1.0, "") for i in members])]
     signature = {i: " ".join(sorted(rows[i][1].residual)) for i in members}
     per_supplier: dict[str, set[str]] = defaultdict(set)
     for i in members:
@@ -178,7 +180,7 @@ def _split_by_unknown_words(rows: list[tuple[RoomInput, RoomParse]], members: li
 def _without_board(name: str, board: str | None) -> str:
     """The name with the row's own board text taken out, when the supplier repeats it there."""
     board = (board or "").strip()
-    if len(board) < 2:
+    if len(board) < 2 or board.lower() not in name.lower():
         return name
     if _HAN.search(board):
         return name.replace(board, " ")
