@@ -243,7 +243,9 @@ def test_names_in_other_channels_styles_group_without_a_wrong_pair():
 def test_the_rows_own_board_text_in_the_name_is_not_read_as_the_room():
     rooms = [RoomInput("A", "H1", "1", "Deluxe King Sunrise Breakfast Package", "Sunrise Breakfast Package"),
              RoomInput("B", "H1", "x", "Deluxe King"),
-             RoomInput("C", "H1", "y", "Room Deluxe King", "RO")]       # "RO" never eats the "Ro" of "Room"
+             RoomInput("C", "H1", "y", "Room Deluxe King", "RO"),       # "RO" never eats the "Ro" of "Room"
+             RoomInput("D", "H1", "z", "Deluxe King - Double Breakfast", "Breakfast")]
     decisions = group_hotel("H1", rooms)
     assert len({d.room_group for d in decisions}) == 1
-    assert [d.score for d in decisions] == [1.0, 1.0, 1.0]
+    assert [d.score for d in decisions] == [1.0, 1.0, 1.0, 1.0]
+    assert {d.bed_type for d in decisions} == {"king"}

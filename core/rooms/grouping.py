@@ -178,7 +178,8 @@ def _split_by_unknown_words(rows: list[tuple[RoomInput, RoomParse]], members: li
 
 
 def _without_board(name: str, board: str | None) -> str:
-    """The name with the row's own board text taken out, when the supplier repeats it there."""
+    """The name with the row's own board text taken out, when the supplier repeats it there (only used when that
+    leaves fewer unknown words: a board "Breakfast" must not turn "Twin - Double Breakfast" into a double)."""
     board = (board or "").strip()
     if len(board) < 2 or board.lower() not in name.lower():
         return name
@@ -187,9 +188,18 @@ def _without_board(name: str, board: str | None) -> str:
     return re.sub(rf"(?<![^\W_]){re.escape(board)}(?![^\W_])", " ", name, count=1, flags=re.IGNORECASE)
 
 
+def _parse(room: RoomInput) -> RoomParse:
+    parsed = parse_room(room.room_name)
+    if parsed.residual and room.board:  # words it does not know may be the row's own board ("Sunrise Package")
+        bare = parse_room(_without_board(room.room_name, room.board))
+        if len(bare.residual) < len(parsed.residual):
+            return bare
+    return parsed
+
+
 def group_hotel(hotel_id: str, rooms: Sequence[RoomInput]) -> list[RoomDecision]:
     """Decisions for the rooms of one hotel, in their order."""
-    rows = [(room, parse_room(_without_board(room.room_name, room.board))) for room in rooms]
+    rows = [(room, _parse(room)) for room in rooms]
     hotel = _Hotel(rows)
     hotel.merge_unsaid()
     out: list[RoomDecision | None] = [None] * len(rows)

@@ -41,7 +41,9 @@ ROOM_CLASSES = ("standard", "superior", "deluxe", "premium", "executive", "junio
 BED_TYPES = ("king", "queen", "double", "twin", "single", "other", "unknown")
 ONE_BED = ("king", "queen", "double")
 
-_TOKEN = re.compile(r"[a-z0-9'²]+|[\u3400-\u9fff]+")
+_TOKEN = re.compile(r"[a-z0-9'²]+|[\u3400-\u9fff]+|\|")
+# punctuation between parts of a name: no phrase reads across it ("Double | Breakfast Included" keeps its double)
+_BOUNDARY = re.compile(r"[|,;()\[\]【】/]|\s[-–—]+\s|[–—]")
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _CHINESE_RE = re.compile("|".join(sorted(map(re.escape, CHINESE), key=len, reverse=True)))
 _DIGIT_SPLIT = re.compile(r"(?<=\d)(?=[a-z])|(?<=[a-z])(?=\d)")
@@ -113,6 +115,9 @@ def _correct(word: str) -> tuple[str, bool]:
         nearest = same_start
     elif len(word) <= 5:
         return word, False
+    meaningful = [w for w in nearest if WORDS[w][0] != "noise"]
+    if meaningful:  # "site": suite, not size; "deuxe": deluxe, not deux
+        nearest = meaningful
     if not nearest or len({WORDS[w] for w in nearest}) > 1:
         return word, False  # nothing near, or two meanings as near ("site": suite or size)
     return nearest[0], True
@@ -204,7 +209,7 @@ def _tokens(name: str) -> list[str]:
         text = unicodedata.normalize("NFC", text).replace("ß", "ss")
     text = text.replace("b&b", " bnb ").replace("&", " and ").replace("w/", " with ").replace("'", "")
     text = re.sub(r"\bnon[\s\-]+", "non", text)
-    text = _DIGIT_SPLIT.sub(" ", text)
+    text = _BOUNDARY.sub(" | ", _DIGIT_SPLIT.sub(" ", text))
     return _TOKEN.findall(text)
 
 
