@@ -252,7 +252,7 @@ def _register_optional_commands() -> None:
 
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.rooms",
-                              "bench", "cli.orders"]
+                              "bench", "cli.orders", "cli.billing"]
 _register_optional_commands()
 
 if __name__ == "__main__":
