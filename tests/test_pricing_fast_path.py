@@ -21,7 +21,7 @@ from core.hotcache import InventoryBuilder, Product, RateRow, decode_inventory
 from core.money import MINOR_UNITS, Money
 from core.pricing import PricingContext, Rule, breakdown_of, rules_for, scale_to_sell
 from core.quotes.caches import HotelFacts
-from core.quotes.offers import offer_json, price_offers
+from core.quotes.offers import format_minor, offer_json, price_offers
 from core.quotes.shelf import build_shelf
 
 CASES = 10_000
@@ -180,3 +180,37 @@ def test_at_most_200_offers_with_their_alternatives_the_cheapest_products_first(
     assert len(stay.offers) == 100
     assert all(len(offer.alternatives) == 1 and offer.row.product.supplier_code == "A" for offer in stay.offers)
     assert [offer.row.product.hotel_id for offer in stay.offers] == sorted(cheapest, key=cheapest.get)[:100]
+
+
+def test_price_classes_kept_across_quotes_follow_dates_nights_and_new_rules():
+    """One ClassMemo across quotes (as an API process keeps it): a dated rule applies only on its dates, a fixed
+    markup per room-night follows the stay's length, and a reloaded rule list is priced afresh."""
+    from core.quotes.caches import ClassMemo
+
+    product = Product("H1", "A", "A-1")
+    builder = InventoryBuilder(FIRST, WINDOW)
+    row = RateRow(1, "R1", "Standard Double", "RO", "BAR", "CNY", None)
+    for day in range(WINDOW):
+        builder.allotment(1, 4, FIRST + dt.timedelta(days=day), 5)
+        builder.rate(row, 4, FIRST + dt.timedelta(days=day), 10_000, False, [])
+    facts = {"H1": HotelFacts("Hotel H1", "testville", "CN", Decimal("4.0"))}
+    shelf = build_shelf([product], [decode_inventory(builder.encode())], facts)
+    memo, fx = ClassMemo(), FxTable({}, "CNY")
+
+    def rule(pct: str, fixed: str = "0", dates: tuple = (None, None)) -> Rule:
+        return Rule(1, "platform", None, None, None, None, None, None, dates[0], dates[1], Decimal(pct),
+                    Decimal(fixed), "CNY" if fixed != "0" else None, 0, 1.0)
+
+    def sell(rules: list, check_in: dt.date, nights: int = 1) -> str:
+        stay = price_offers(shelf, partner_id="p", tier="standard", check_in=check_in, nights=nights, rooms=1,
+                            per_room=1, sell_currency="CNY", rules=rules, fx=fx, memo=memo)
+        return format_minor(stay.offers[0].sell_minor, 2)
+
+    dated = [rule("10", dates=(FIRST + dt.timedelta(days=5), FIRST + dt.timedelta(days=10)))]
+    assert [sell(dated, FIRST), sell(dated, FIRST + dt.timedelta(days=6)), sell(dated, FIRST)] == \
+        ["100.00", "110.00", "100.00"]
+    fixed = [rule("0", fixed="5")]
+    assert [sell(fixed, FIRST, 1), sell(fixed, FIRST, 3), sell(fixed, FIRST, 1)] == ["105.00", "315.00", "105.00"]
+    assert len(memo.priced) == 2  # the third stay reused the first's chain
+    assert sell([rule("20")], FIRST) == "120.00"  # a new rule list: nothing of the old one is reused
+    assert len(memo.priced) == 1

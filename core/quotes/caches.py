@@ -3,7 +3,8 @@
 Each cache counts its lookups in `quote_cache_lookups_total{cache=…}` (hits and misses), so a benchmark can
 print every hit rate on the path: `memo` (QUOTE_CACHE_MS: priced offers of one search), `inventory` (the
 replica of the hot cache's product values, per product), `product_sets` (a city's or hotel's products, read
-again every PRODUCT_SET_TTL_S), `hotels` (hotel facts), `partners` (tier and status).
+again every PRODUCT_SET_TTL_S), `hotels` (hotel facts), `partners` (tier and status), `rooms` (room mappings
+per hotel), `price_classes` (each price class's chain, `ClassMemo`).
 """
 
 from __future__ import annotations
@@ -64,6 +65,32 @@ class HotelFacts:
     star: Decimal | None
 
 
+class ClassMemo:
+    """What each price class's chain is, kept across quotes while the rules and the FX table are the same objects
+    (`core.quotes.offers._price_class`): the rules that apply to a class for a partner and tier (and check-in,
+    where a rule has dates), and the chain's forms for those rules, currencies and, where a rule has a fixed
+    markup, the stay's room-nights. Counted as `price_classes`."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self.lookups = CacheLookups("price_classes")
+        self.applied: dict = {}
+        self.priced: dict = {}
+        self.dated = False
+        self._inputs: tuple = (None, None)
+
+    def refresh(self, rules: list, fx) -> ClassMemo:
+        if self._inputs[0] is not rules or self._inputs[1] is not fx:
+            self._inputs = (rules, fx)  # held: the rules' ids in `priced` keys stay theirs
+            self.dated = any(rule.date_from is not None or rule.date_to is not None for rule in rules)
+            self.applied.clear()
+            self.priced.clear()
+        for table in (self.applied, self.priced):
+            if len(table) >= self.size:
+                table.clear()
+        return self
+
+
 @dataclass(frozen=True, slots=True)
 class RoomName:
     """A supplier room as partners see it (`room_mappings`)."""
@@ -95,6 +122,7 @@ class QuoteCaches:
     rooms_stamp: tuple | None = None
     rooms_checked: float = float("-inf")
     reliability: TtlMap = field(default_factory=lambda: TtlMap(RELIABILITY_TTL_S))
+    classes: ClassMemo = field(default_factory=ClassMemo)
     memo_ttl_s: float = 0.0  # QUOTE_CACHE_MS: how long the offers priced for one search are reused
     memo: CacheLookups = field(default_factory=lambda: CacheLookups("memo"))
     memo_items: OrderedDict = field(default_factory=OrderedDict)  # (shelf serial, search) → offers, oldest first

@@ -28,7 +28,7 @@ from core.fx import FxTable
 from core.hotcache import day_number
 from core.money import minor_digits
 from core.pricing import EXACT, HUNDRED, PricingContext, Rule, apply_markup, fixed_markup, rules_for
-from core.quotes.caches import QuoteError
+from core.quotes.caches import ClassMemo, QuoteError
 from core.quotes.shelf import Row, Shelf
 
 MAX_OFFERS = 200
@@ -111,7 +111,7 @@ class PricedStay:
 
 def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date, nights: int, rooms: int,
                  per_room: int, sell_currency: str, rules: list[Rule], fx: FxTable,
-                 explicit_currency: bool = False) -> PricedStay:
+                 explicit_currency: bool = False, memo: ClassMemo | None = None) -> PricedStay:
     """The stay's offers, cheapest first (then hotel id, room name), at most MAX_OFFERS with their alternatives."""
     result = PricedStay(shelf, check_in, nights, rooms, sell_currency, [])
     stay = shelf.stay(day_number(check_in), nights, rooms, per_room)
@@ -122,9 +122,10 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
     sell_digits = minor_digits(sell_currency)
     row_class = shelf.price_class[stay.rows]
     classes: list[_Class | None] = [None] * len(shelf.classes)
+    memo = (memo or ClassMemo()).refresh(rules, fx)
     for index in np.unique(row_class).tolist():
         classes[index] = _price_class(shelf.classes[index], partner_id, tier, check_in, rules, room_nights,
-                                      rooms, sell_currency, fx)
+                                      rooms, sell_currency, fx, memo)
     scale = np.array([c.scale if c else np.nan for c in classes])
     offset = np.array([c.offset if c else np.nan for c in classes])
     sell = stay.net * scale[row_class] + offset[row_class]
@@ -193,25 +194,44 @@ def _cheapest(priced: list[PricedOffer]) -> PricedOffer:
 
 
 def _price_class(price_class: tuple, partner_id: str, tier: str, check_in: dt.date, rules: list[Rule],
-                 room_nights: int, rooms: int, sell_currency: str, fx: FxTable) -> _Class | None:
+                 room_nights: int, rooms: int, sell_currency: str, fx: FxTable, memo: ClassMemo) -> _Class | None:
     supplier_code, city, star, currency = price_class
-    applied = rules_for(rules, PricingContext(partner_id, tier, supplier_code, city, star, check_in))
+    key = (price_class, partner_id, tier, check_in if memo.dated else None)
+    applied = memo.applied.get(key)
+    if applied is None:
+        applied = memo.applied[key] = rules_for(rules, PricingContext(partner_id, tier, supplier_code, city, star,
+                                                                      check_in))
+    fixed_nights = room_nights if any(rule is not None and rule.markup_fixed for rule in applied) else 0
+    priced_key = (id(applied[0]), id(applied[1]), fixed_nights, currency, sell_currency)
+    priced = memo.priced.get(priced_key)
+    memo.lookups.count(priced is not None, priced is None)
+    if priced is None:
+        priced = memo.priced[priced_key] = _chain(applied, fixed_nights, currency, sell_currency, fx)
+    if not priced:
+        return None
+    fixed, fx_rate, digits, forms, per_room, offset = priced
+    return _Class(applied, fixed, fx_rate, digits, forms, per_room * rooms, offset)
+
+
+def _chain(applied: tuple[Rule | None, Rule | None], room_nights: int, currency: str, sell_currency: str,
+           fx: FxTable) -> tuple:
+    """A price class's chain for its rules: fixed markups, FX rate, forms and float scale (per room) and offset;
+    () where it has no FX path (for its currency, or a fixed markup's)."""
     digits = minor_digits(currency)
     try:
         fx_rate = fx.rate(currency, sell_currency)
         with localcontext(EXACT):
             fixed = (fixed_markup(applied[0], room_nights, currency, fx),
                      fixed_markup(applied[1], room_nights, currency, fx))
-    except LookupError:  # no FX path for this supplier currency, or for a fixed markup's
-        return None
+    except LookupError:
+        return ()
     k, f = 1.0, 0.0
     for rule, part in zip(applied, fixed, strict=True):
         if rule is not None:
             factor = 1 + float(rule.markup_pct) / 100
             k, f = k * factor, f * factor + (float(part) if part is not None else 0.0)
     rate = float(fx_rate)
-    return _Class(applied, fixed, fx_rate, digits, _forms(applied, fixed, fx_rate, digits),
-                  k * rate * rooms / 10 ** digits, f * rate)
+    return fixed, fx_rate, digits, _forms(applied, fixed, fx_rate, digits), k * rate / 10 ** digits, f * rate
 
 
 def _forms(rules: tuple[Rule | None, Rule | None], fixed: tuple[Decimal | None, Decimal | None], fx_rate: Decimal,

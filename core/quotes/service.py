@@ -67,7 +67,7 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
     if tails is None:
         stay = price_offers(shelf, partner_id=partner_id, tier=partner.tier, check_in=check_in, nights=nights,
                             rooms=rooms, per_room=per_room, sell_currency=sell_currency, rules=rules, fx=fx,
-                            explicit_currency=request.get("currency") is not None)
+                            explicit_currency=request.get("currency") is not None, memo=caches.classes)
         if weights is not None:
             recommend(stay, weights, await supplier_reliability(pool, caches))
         tails, offer_set = _segments(*offer_json(stay))
