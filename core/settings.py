@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     rate_limit_max: int = Field(100, gt=0)
     rate_limit_window_ms: int = Field(60_000, gt=0)
+    # AUTH_ADDRESS_RATE_LIMIT_MAX: token requests from one source address per RATE_LIMIT_WINDOW_MS (every client
+    # id behind it together; RATE_LIMIT_MAX still limits each client id).
+    auth_address_rate_limit_max: int = Field(1000, gt=0)
     concurrency_limit: int = Field(20, gt=0)
     query_timeout_ms: int = Field(10_000, gt=0)
     order_expiry_minutes: int = Field(30, gt=0)
