@@ -24,6 +24,7 @@ from core.settings import Settings, get_settings
 
 logger = logging.getLogger("api")
 REDIS_CONNECTIONS = 64
+REDIS_CONNECT_TIMEOUT_S = 2.0
 
 
 def create_app(settings: Settings | None = None, endpoints: Endpoints | None = None) -> FastAPI:
@@ -38,9 +39,11 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
             plain_url(resolved.database_url), min_size=1, max_size=settings.db_pool_size,
             command_timeout=settings.query_timeout_ms / 1000,
         )
-        # A bounded pool that waits for a free connection: under overload requests queue, they do not fail.
+        # A bounded pool that waits for a free connection: under overload requests queue, they do not fail. A Redis
+        # that stopped answering fails a request within QUERY_TIMEOUT_MS (then quotes read PostgreSQL).
         app.state.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-            resolved.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.query_timeout_ms / 1000))
+            resolved.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.query_timeout_ms / 1000,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=settings.query_timeout_ms / 1000))
         app.state.config = ConfigCenter(
             resolved.database_url, env=settings.hotel_env, poll_interval_s=settings.config_poll_interval_s,
             listen=settings.config_listen,

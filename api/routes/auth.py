@@ -14,7 +14,7 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"], route_class=LimitedRoute)
 
 @router.post(
     "/token", summary="Exchange client credentials for a bearer token", response_model=TokenResponse,
-    responses={code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429)},
+    responses={code: {"model": ErrorResponse} for code in (400, 401, 413, 422, 429, 503)},
 )
 async def token(body: TokenRequest, request: Request) -> JSONResponse:
     # Guessing secrets is rate limited per source address and per client id (scrypt makes each guess slow too).

@@ -20,6 +20,8 @@ from core.money import Money, exponent
 from core.pricing import scale_exact
 
 FLUSH_DELAY_S = 0.02
+RETRY_S = 1.0  # a batch PostgreSQL refused (down, restarting) is tried again this often, kept meanwhile
+MAX_PENDING = 100_000  # quotes kept for PostgreSQL at most; beyond, the oldest are dropped (and logged)
 QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at", "offer_set")
 
 logger = logging.getLogger("api.quotes")
@@ -61,29 +63,49 @@ class QuoteWriter:
             self._task = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
-        await asyncio.sleep(FLUSH_DELAY_S)
-        try:
-            await self.flush()
-        except Exception:  # logged with the count lost; the next quotes start a fresh batch
-            logger.exception("storing a batch of quotes failed")
+        delay = FLUSH_DELAY_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.flush()
+                return
+            except Exception as error:  # kept, and tried again: PostgreSQL down loses no quote it comes back for
+                if delay == FLUSH_DELAY_S:
+                    logger.warning("storing a batch of quotes failed; retrying every %.0f s", RETRY_S,
+                                   extra={"context": {"error": type(error).__name__, "pending": len(self.quotes)}})
+                delay = RETRY_S
 
     async def flush(self) -> None:
         async with self._lock:
             if not self.quotes:
                 return
             quotes, self.quotes = self.quotes, []
-            # A set is marked stored only once committed: a failed batch leaves it to the next quote naming it.
             sets = [offer_set for offer_set in self.sets.values() if not offer_set.stored]
             self.sets = {}
-            if self.dsn is None:
-                async with self.pool.acquire() as conn:
-                    await _copy(conn, quotes, sets)
-            else:
-                if self._connection is None or self._connection.is_closed():
-                    self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
-                await _copy(self._connection, quotes, sets)
-            for offer_set in sets:
+            try:
+                if self.dsn is None:
+                    async with self.pool.acquire() as conn:
+                        await _copy(conn, quotes, sets)
+                else:
+                    if self._connection is None or self._connection.is_closed():
+                        self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
+                    await _copy(self._connection, quotes, sets)
+            except BaseException:
+                self._keep(quotes, sets)
+                raise
+            for offer_set in sets:  # marked stored only once committed
                 offer_set.stored = True
+
+    def _keep(self, quotes: list[tuple], sets: list[OfferSet]) -> None:
+        """Put a batch that was not stored back in front of what came meanwhile (at most MAX_PENDING quotes)."""
+        self.quotes[:0] = quotes
+        for offer_set in sets:
+            self.sets.setdefault(offer_set.id, offer_set)
+        if len(self.quotes) > MAX_PENDING:
+            dropped = len(self.quotes) - MAX_PENDING
+            del self.quotes[:dropped]
+            logger.error("quotes dropped: PostgreSQL has been unavailable too long",
+                         extra={"context": {"dropped": dropped}})
 
     async def close(self) -> None:
         """Store what is pending and close the writer's own connection (app shutdown)."""
