@@ -191,6 +191,7 @@ def test_engines_stopped_and_started_under_traffic_get_200_or_503_naming_the_sto
     # Redis down: quotes priced from PostgreSQL, saying so; orders, their reads and sign-in keep working.
     from_database = [r for r in in_phase("redis down", "quote") if r.status_code == 200]
     assert from_database and all(r.headers.get("X-Quote-Source") == "database" for r in from_database)
+    assert _offers(from_database[0]) == _offers(in_phase("up", "quote")[-1])  # the same offers, the same prices
     assert any(r.status_code == 201 for r in in_phase("redis down", "order"))
     assert all(r.status_code == 200 for r in in_phase("redis down", "get"))
     assert all(r.status_code == 200 for r in in_phase("redis down", "token"))
@@ -202,6 +203,10 @@ def test_engines_stopped_and_started_under_traffic_get_200_or_503_naming_the_sto
     for kind, ok in (("quote", 200), ("get", 200), ("token", 200), ("order", 201)):
         assert any(r.status_code == ok for r in in_phase("postgresql back", kind)), kind
     assert "X-Quote-Source" not in in_phase("redis back", "quote")[-1].headers
+
+
+def _offers(quote: httpx.Response) -> list[dict]:
+    return [{key: value for key, value in offer.items() if key != "offer_id"} for offer in quote.json()["offers"]]
 
 
 def test_hotelctl_up_and_status_say_what_to_do_about_an_embedded_postgres_caught_stopping(own_engines, monkeypatch):

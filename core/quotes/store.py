@@ -2,12 +2,14 @@
 
 A quote is one `quotes` row naming its offer set; the set holds the priced offers with every price step as
 one JSON array in a BYTEA, written once and shared by every quote answered from the same priced offers
-(migration 0007; the `quote_offers` view shows them one per row).
+(migration 0007; the `quote_offers` view shows them one per row). Both tables are partitioned by day (migration
+0020b): the writer makes the partitions of the days it writes, the retention job drops the old ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import uuid
@@ -23,6 +25,8 @@ FLUSH_DELAY_S = 0.02
 RETRY_S = 1.0  # a batch PostgreSQL refused (down, restarting) is tried again this often, kept meanwhile
 MAX_PENDING = 100_000  # quotes kept for PostgreSQL at most; beyond, the oldest are dropped (and logged)
 QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at", "offer_set")
+CREATED_AT = QUOTE_COLUMNS.index("created_at")
+PARTITIONED = ("quotes", "quote_offer_sets")
 
 logger = logging.getLogger("api.quotes")
 
@@ -54,6 +58,7 @@ class QuoteWriter:
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._connection = None
+        self._days: set[dt.date] = set()  # days whose partitions are known to exist
 
     def add(self, quote: tuple, offer_set: OfferSet) -> None:
         self.quotes.append(quote)
@@ -85,16 +90,23 @@ class QuoteWriter:
             try:
                 if self.dsn is None:
                     async with self.pool.acquire() as conn:
-                        await _copy(conn, quotes, sets)
+                        await self._store(conn, quotes, sets)
                 else:
                     if self._connection is None or self._connection.is_closed():
                         self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
-                    await _copy(self._connection, quotes, sets)
+                    await self._store(self._connection, quotes, sets)
             except BaseException:
                 self._keep(quotes, sets)
                 raise
             for offer_set in sets:  # marked stored only once committed
                 offer_set.stored = True
+
+    async def _store(self, conn, quotes: list[tuple], sets: list[OfferSet]) -> None:
+        days = {quote[CREATED_AT].astimezone(dt.UTC).date() for quote in quotes} - self._days
+        for day in sorted(days):  # a new day: its partitions (and the next day's) made once per process
+            await ensure_partitions(conn, day, day + dt.timedelta(days=1))
+            self._days.add(day)
+        await _copy(conn, quotes, sets)
 
     def _keep(self, quotes: list[tuple], sets: list[OfferSet]) -> None:
         """Put a batch that was not stored back in front of what came meanwhile (at most MAX_PENDING quotes)."""
@@ -115,6 +127,12 @@ class QuoteWriter:
             if self._connection is not None:
                 await self._connection.close()
                 self._connection = None
+
+
+async def ensure_partitions(conn, *days: dt.date) -> None:
+    """Make the day partitions of the quote tables for these days (a no-op for the ones that exist)."""
+    await conn.executemany("SELECT ensure_day_partition($1::regclass, $2)",
+                           [(table, day) for day in days for table in PARTITIONED])
 
 
 async def _copy(conn, quotes: list[tuple], sets: list[OfferSet]) -> None:
