@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -30,7 +31,16 @@ from core import runtime
 from core.db import engine_for, plain_url
 from core.migrate import upgrade
 from core.settings import Settings
-from tests.api_fixtures import ServedApp, guests, new_partner, order_body, seed_from_simulator, start_supplier_a
+from tests.api_fixtures import (
+    ServedApp,
+    auth,
+    guests,
+    new_partner,
+    order_body,
+    seed_city,
+    seed_from_simulator,
+    start_supplier_a,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 # Documented refusals a partner may get under this traffic (velocity, sold out, expired, offer not stored yet).
@@ -203,6 +213,32 @@ def test_engines_stopped_and_started_under_traffic_get_200_or_503_naming_the_sto
     for kind, ok in (("quote", 200), ("get", 200), ("token", 200), ("order", 201)):
         assert any(r.status_code == ok for r in in_phase("postgresql back", kind)), kind
     assert "X-Quote-Source" not in in_phase("redis back", "quote")[-1].headers
+
+
+def test_with_redis_unreachable_quotes_price_the_same_from_postgresql_and_each_process_counts_its_share(
+        api_client, settings, migrated, engine, redis_url):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    city = f"Fallback {uuid.uuid4().hex[:6]}"
+    seed_city(engine, redis_url, city=city, hotels=3, rooms_per_hotel=3, suppliers=("A", "B"))
+    search = {"city": city, "check_in": (dt.date.today() + dt.timedelta(days=21)).isoformat(),
+              "check_out": (dt.date.today() + dt.timedelta(days=24)).isoformat(), "rooms": 1, "adults": 2}
+    credentials = new_partner(engine)
+    from_redis = api_client.post("/v1/quotes", headers=auth(api_client, credentials), json=search)
+    assert from_redis.status_code == 200 and "X-Quote-Source" not in from_redis.headers
+
+    nobody = f"redis://127.0.0.1:{runtime.free_port()}/0"  # nothing listens there
+    limited = settings.model_copy(update={"rate_limit_max": 6, "api_workers": 2, "rate_limit_window_ms": 600_000})
+    with TestClient(create_app(limited, replace(migrated, redis_url=nobody)), raise_server_exceptions=False) as client:
+        headers = auth(client, credentials)  # sign-in works without Redis
+        answers = [client.post("/v1/quotes", headers=headers, json=search) for _ in range(4)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429]  # this process's share: 6 / 2
+    assert all(answer.headers["X-Quote-Source"] == "database" for answer in answers[:3])
+    assert len(_offers(from_redis)) >= 6 and _offers(answers[0]) == _offers(from_redis)
+    refused = answers[3]
+    assert int(refused.headers["Retry-After"]) >= 1 and refused.json()["error"]["traceId"]
 
 
 def _offers(quote: httpx.Response) -> list[dict]:

@@ -7,18 +7,19 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+import dagster as dg
 import psycopg
 import pytest
 import sqlalchemy as sa
 
+from assets.retention import quote_retention
 from core.db import plain_url
 from core.quote_retention import apply_retention, day_partitions
 from core.settlement.cycles import cycle_containing
 from core.settlement.store import run_cycle, statement_for_cycle
+from pipelines.resources import PostgresResource, WarehouseResource
 from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator, start_supplier_a
 from warehouse.client import DATABASE, warehouse_client
-from warehouse.loaders import FACTS, load_fact
-from warehouse.schema import apply_schema
 
 
 def _age(engine, quote_id: str, days: int) -> dt.date:
@@ -57,25 +58,20 @@ def test_an_order_its_get_and_its_settlement_outlive_its_dropped_quote(api_clien
     day = _age(engine, quote["quote_id"], days=settings.quote_retention_days + 3)
     with psycopg.connect(plain_url(migrated.database_url)) as conn:
         assert day in day_partitions(conn, "quotes")  # the aged quote sits in its day's partition
-    handed: list[dt.date] = []
-
+    run = dg.materialize([quote_retention], resources={
+        "postgres": PostgresResource(database_url=migrated.database_url),
+        "warehouse": WarehouseResource(clickhouse_url=migrated.clickhouse_url)})
+    assert run.success
+    [materialized] = run.asset_materializations_for_node("quote_retention")
+    dropped = materialized.metadata["dropped_days"].value
     with warehouse_client(migrated.clickhouse_url) as client:
-        apply_schema(client)
-
-        def load_conversion_facts(expiring: dt.date) -> None:
-            handed.append(expiring)
-            for name in ("quotes", "quote_offers"):
-                load_fact(client, migrated.database_url, FACTS[name], expiring, expiring + dt.timedelta(days=1))
-
-        result = apply_retention(migrated.database_url, settings.quote_retention_days,
-                                 before_drop=load_conversion_facts)
         shown = client.query(f"SELECT ordered, offers_shown FROM {DATABASE}.fact_quotes WHERE quote_id = %(q)s",
                              parameters={"q": quote["quote_id"]}).result_rows
         chosen = client.query(f"SELECT offer_id FROM {DATABASE}.fact_quote_offers WHERE chosen = 1"
                               " AND quote_id = %(q)s", parameters={"q": quote["quote_id"]}).result_rows
 
-    # The quote's day was handed to the warehouse load, then dropped whole.
-    assert day in handed and day in result.dropped_days and f"quotes_p{day:%Y%m%d}" in result.dropped_partitions
+    # The quote's day went to the warehouse's conversion facts, then was dropped whole.
+    assert day.isoformat() in dropped and materialized.metadata["cutoff"].value > day.isoformat()
     assert shown == [(1, len(quote["offers"]))] and chosen == [(offer["offer_id"],)]
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM quotes WHERE id = :q"),

@@ -8,19 +8,22 @@ promises when many requests of one partner are in flight at once, as they are be
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import secrets
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 import redis.asyncio as aioredis
 
 from api.limits import MAX_BLOCK, RateCounter, rate_key
-from tests.api_fixtures import new_partner
+from tests.api_fixtures import ServedApp, new_partner
 
 IN_FLIGHT = 8  # requests of one partner in flight at once, as from 8 connections to one API process
 ROOT = Path(__file__).resolve().parents[1]
@@ -178,3 +181,28 @@ def test_sign_in_is_limited_per_client_id_and_per_source_address_and_keeps_no_ta
     refused = unknown[-1]
     assert refused.json()["error"]["code"] == "rate_limited" and int(refused.headers["Retry-After"]) >= 1
     assert not app.state.rate_counter._leases and not app.state.local_rate_windows._windows
+
+
+async def test_a_partner_with_8_requests_in_flight_to_one_api_process_is_admitted_exactly_its_limit(
+        settings, migrated, engine):
+    """What the issue saw from outside: 8 connections of one partner to one API process, at a limit of 300."""
+    limited = settings.model_copy(update={"rate_limit_max": 300, "rate_limit_window_ms": 600_000})
+    credentials = new_partner(engine)
+    check_in = dt.date.today() + dt.timedelta(days=30)
+    search = {"city": f"Nowhere {uuid.uuid4().hex[:6]}", "check_in": check_in.isoformat(),
+              "check_out": (check_in + dt.timedelta(days=1)).isoformat(), "adults": 1}
+    with ServedApp(limited, migrated) as served:
+        async with httpx.AsyncClient(base_url=served.base_url, timeout=30,
+                                     limits=httpx.Limits(max_connections=IN_FLIGHT)) as client:
+            signed = await client.post("/v1/auth/token", json={"client_id": credentials.client_id,
+                                                              "client_secret": credentials.client_secret})
+            headers = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+            todo = iter(range(400))
+            statuses: list[int] = []
+
+            async def connection() -> None:
+                for _ in todo:
+                    statuses.append((await client.post("/v1/quotes", headers=headers, json=search)).status_code)
+
+            await asyncio.gather(*(connection() for _ in range(IN_FLIGHT)))
+    assert Counter(statuses) == {200: 300, 429: 100}
