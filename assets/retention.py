@@ -11,6 +11,7 @@ import datetime as dt
 import dagster as dg
 
 from assets.platform import WAREHOUSE_POOL
+from assets.warehouse import RETAINED_FACTS
 from core.quote_retention import apply_retention
 from core.settings import get_settings
 from pipelines.resources import PostgresResource, WarehouseResource
@@ -18,12 +19,11 @@ from warehouse.loaders import FACTS, load_fact
 from warehouse.schema import apply_schema
 
 GROUP = "retention"
-CONVERSION_FACTS = ("quotes", "quote_offers")
 
 
 @dg.asset(
     group_name=GROUP, pool=WAREHOUSE_POOL, kinds={"postgres", "clickhouse"},
-    deps=[dg.AssetKey(FACTS[name].table) for name in CONVERSION_FACTS],
+    deps=[dg.AssetKey(FACTS[name].table) for name in RETAINED_FACTS],
     description="Stored quotes and offer sets kept QUOTE_RETENTION_DAYS (default 7) days: older days are loaded "
                 "into the warehouse's conversion facts, then their partitions dropped.",
 )
@@ -33,7 +33,7 @@ def quote_retention(context: dg.AssetExecutionContext, postgres: PostgresResourc
         apply_schema(client)
 
         def load_conversion_facts(day: dt.date) -> None:
-            for name in CONVERSION_FACTS:
+            for name in RETAINED_FACTS:
                 loaded = load_fact(client, postgres.database_url, FACTS[name], day, day + dt.timedelta(days=1))
                 context.log.info(f"{FACTS[name].table} {day}: {loaded.rows} rows loaded before the day is dropped")
 

@@ -61,6 +61,23 @@ def _default_days(conn: psycopg.Connection, table: str, before: dt.date) -> set[
     return {day for (day,) in rows}
 
 
+def first_day_held(database_url: str, start: dt.date, end: dt.date, retention_days: int,
+                   today: dt.date | None = None) -> dt.date:
+    """The first day in [start, end) whose quotes PostgreSQL may still hold (`end` if none): the days before it are
+    older than the retention and have neither their partition nor rows in the default one, so retention dropped
+    them and the warehouse's conversion facts of those days are all that is left (a reload must not empty them)."""
+    today = today or dt.datetime.now(dt.UTC).date()
+    cutoff = today - dt.timedelta(days=retention_days)
+    if start >= cutoff:
+        return start
+    with psycopg.connect(plain_url(database_url)) as conn:
+        held = set(day_partitions(conn, QUOTES)) | _default_days(conn, QUOTES, cutoff)
+    day = start
+    while day < min(end, cutoff) and day not in held:
+        day += dt.timedelta(days=1)
+    return day
+
+
 def apply_retention(database_url: str, retention_days: int, today: dt.date | None = None,
                     before_drop: Callable[[dt.date], None] | None = None) -> RetentionResult:
     """Drop the quote days older than `retention_days` (each first handed to `before_drop`), and make the

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from assets.retention import quote_retention
+from assets.warehouse import warehouse_fact_loads
 from core.db import plain_url
 from core.quote_retention import apply_retention, day_partitions
 from core.settlement.cycles import cycle_containing
@@ -33,6 +34,15 @@ def _age(engine, quote_id: str, days: int) -> dt.date:
         for table in ("quotes", "quote_offer_sets"):
             conn.execute(sa.text("SELECT ensure_day_partition(CAST(:t AS regclass), :day)"), {"t": table, "day": day})
     return day
+
+
+def _conversion_facts(clickhouse_url: str, quote_id: str) -> tuple[list, list]:
+    with warehouse_client(clickhouse_url) as client:
+        shown = client.query(f"SELECT ordered, offers_shown FROM {DATABASE}.fact_quotes WHERE quote_id = %(q)s",
+                             parameters={"q": quote_id}).result_rows
+        chosen = client.query(f"SELECT offer_id FROM {DATABASE}.fact_quote_offers WHERE chosen = 1"
+                              " AND quote_id = %(q)s", parameters={"q": quote_id}).result_rows
+    return shown, chosen
 
 
 @pytest.fixture
@@ -58,17 +68,18 @@ def test_an_order_its_get_and_its_settlement_outlive_its_dropped_quote(api_clien
     day = _age(engine, quote["quote_id"], days=settings.quote_retention_days + 3)
     with psycopg.connect(plain_url(migrated.database_url)) as conn:
         assert day in day_partitions(conn, "quotes")  # the aged quote sits in its day's partition
-    run = dg.materialize([quote_retention], resources={
-        "postgres": PostgresResource(database_url=migrated.database_url),
-        "warehouse": WarehouseResource(clickhouse_url=migrated.clickhouse_url)})
+    resources = {"postgres": PostgresResource(database_url=migrated.database_url),
+                 "warehouse": WarehouseResource(clickhouse_url=migrated.clickhouse_url)}
+    run = dg.materialize([quote_retention], resources=resources)
     assert run.success
     [materialized] = run.asset_materializations_for_node("quote_retention")
     dropped = materialized.metadata["dropped_days"].value
-    with warehouse_client(migrated.clickhouse_url) as client:
-        shown = client.query(f"SELECT ordered, offers_shown FROM {DATABASE}.fact_quotes WHERE quote_id = %(q)s",
-                             parameters={"q": quote["quote_id"]}).result_rows
-        chosen = client.query(f"SELECT offer_id FROM {DATABASE}.fact_quote_offers WHERE chosen = 1"
-                              " AND quote_id = %(q)s", parameters={"q": quote["quote_id"]}).result_rows
+    shown, chosen = _conversion_facts(migrated.clickhouse_url, quote["quote_id"])
+    # Reloading that day's facts later (a backfill) keeps what the warehouse has: PostgreSQL no longer holds it.
+    reload = dg.materialize([warehouse_fact_loads], partition_key=day.isoformat(), resources=resources,
+                            selection=[dg.AssetKey("fact_quotes"), dg.AssetKey("fact_quote_offers")])
+    assert reload.success
+    assert _conversion_facts(migrated.clickhouse_url, quote["quote_id"]) == (shown, chosen)
 
     # The quote's day went to the warehouse's conversion facts, then was dropped whole.
     assert day.isoformat() in dropped and materialized.metadata["cutoff"].value > day.isoformat()
