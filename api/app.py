@@ -25,6 +25,7 @@ from core.settings import Settings, get_settings
 logger = logging.getLogger("api")
 REDIS_CONNECTIONS = 64
 REDIS_CONNECT_TIMEOUT_S = 2.0
+WORKER_HEALTHCHECK_S = 60
 
 
 def create_app(settings: Settings | None = None, endpoints: Endpoints | None = None) -> FastAPI:
@@ -98,6 +99,9 @@ def main() -> None:
     uvicorn.run(
         "api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
         log_config=None, access_log=False, workers=settings.api_workers,
+        # A worker answers the supervisor's health pings only once it has imported the app (seconds on a loaded
+        # machine); with uvicorn's 5 s it was killed and restarted before it ever served.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 
