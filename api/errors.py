@@ -24,8 +24,8 @@ logger = logging.getLogger("api.errors")
 
 
 TRACE_SCOPE_KEY = "trace_id"  # where ObservabilityMiddleware leaves the request's trace id in the ASGI scope
-STORE_ERRORS = (redis_errors.RedisError, asyncpg.PostgresError, asyncpg.InterfaceError, psycopg.Error,
-                sqlalchemy.exc.SQLAlchemyError, OSError)
+STORE_ERRORS = (redis_errors.RedisError, asyncpg.PostgresError, asyncpg.InterfaceError,
+                asyncpg.exceptions.InternalClientError, psycopg.Error, sqlalchemy.exc.SQLAlchemyError, OSError)
 _STORE_NAMES = {outages.HOT_CACHE: "the hot cache (Redis)", outages.DATABASE: "the database (PostgreSQL)"}
 
 
@@ -42,12 +42,19 @@ def unavailable(store: str, trace_id: str | None = None) -> JSONResponse:
 
 
 def _internal_error(request: Request, exc: Exception) -> JSONResponse:
-    """500, logged with its stack; the body and `X-Request-ID` carry the trace id (this handler may run after
-    the middleware that set the trace id's context has left: the scope still has it)."""
+    """500, logged with its stack (or 503 for a store that is down, whatever raised it); the body and
+    `X-Request-ID` carry the trace id (this handler may run after the middleware that set the trace id's context
+    has left: the scope still has it)."""
     trace_id = trace_id_var.get() or request.scope.get(TRACE_SCOPE_KEY)
+    headers = {"X-Request-ID": trace_id} if trace_id else {}
+    store = outages.unavailable_store(exc)
+    if store is not None:
+        response = unavailable(store, trace_id)
+        response.headers.update(headers)
+        return response
     logger.error("unhandled error", exc_info=exc, extra={"context": {"path": request.url.path, "traceId": trace_id}})
     return JSONResponse(error_body(500, "internal_error", "internal error; quote the traceId", trace_id),
-                        status_code=500, headers={"X-Request-ID": trace_id} if trace_id else None)
+                        status_code=500, headers=headers)
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict]:
@@ -86,6 +93,7 @@ def install_error_handlers(app: FastAPI) -> None:
                                                                "error": type(exc).__name__}})
         return unavailable(store)
 
+    # Answered inside the middleware (trace headers, metrics); anything else reaches `unexpected`.
     for error_class in STORE_ERRORS:
         app.add_exception_handler(error_class, store_error)
 

@@ -267,3 +267,22 @@ def test_hotelctl_up_and_status_say_what_to_do_about_an_embedded_postgres_caught
     finally:
         holding.close()
     _until(lambda: runtime.postgres_state(data_dir) is None, "PostgreSQL stopped")
+
+
+def test_an_unexpected_error_is_a_500_whose_body_and_header_carry_a_trace_id_made_for_it(settings, migrated):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    app = create_app(settings, migrated)
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("a bug")
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/boom")  # no traceparent, no X-Request-ID
+    assert answer.status_code == 500 and answer.json()["error"]["code"] == "internal_error"
+    assert len(answer.json()["error"]["traceId"]) == 32 and answer.json()["error"]["traceId"] == \
+        answer.headers["X-Request-ID"]
+    assert "a bug" not in answer.text
