@@ -103,7 +103,7 @@ def _reference(truth_row, check_in, nights, rooms, rules, sell_currency, fx):
 
 def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
     rng = random.Random(20261203)
-    mismatches, offers_checked = [], 0
+    mismatches, offers_checked, by_chain = [], 0, 0
     for case in range(CASES):
         check_in, nights, rooms, products, inventories, truth = _case(rng)
         fx = _fx(rng)
@@ -121,14 +121,20 @@ def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
         stored = orjson.loads(stored_set)
         for offer, kept, shown_json in zip(offers, stored, shown_offers, strict=True):
             offers_checked += 1
+            by_chain += offer.by_chain
             key = (offer.row.product, offer.row.room_type_id, offer.row.board)
             breakdown, nightly, fees, refundable = references[key]
-            shown = orjson.loads(b'{"offer_id":"x",' + shown_json)
+            truth_nightly = truth[key][0]
+            shown = orjson.loads('{"offer_id":"x",' + shown_json)
+            # Shown amounts as text (the partner's strings); stored steps by value (their trailing zeros vary).
             got = (shown["total_price"]["amount"], [n["price"]["amount"] for n in shown["nightly"]],
                    [f["fee"]["amount"] for f in shown["cancellation_policy"]], shown["refundable"],
-                   kept["sell_exact"], kept["platform_markup"], kept["partner_markup"], kept["net_amount"])
-            want = (str(breakdown.sell_total.amount), nightly, fees, refundable, str(breakdown.sell_exact),
-                    str(breakdown.platform_markup), str(breakdown.partner_markup), str(breakdown.net.amount))
+                   kept["sell_amount"], [Decimal(kept[k]) for k in ("sell_exact", "platform_markup", "partner_markup")],
+                   kept["net_amount"], kept["nightly_net"], kept["fx_rate"])
+            want = (str(breakdown.sell_total.amount), nightly, fees, refundable, str(breakdown.sell_total.amount),
+                    [breakdown.sell_exact, breakdown.platform_markup, breakdown.partner_markup],
+                    str(breakdown.net.amount), [str(truth_nightly[check_in + dt.timedelta(days=n)])
+                                                for n in range(nights)], str(breakdown.fx_rate))
             if got != want:
                 mismatches.append((case, key, got, want))
             # The offer is its group's cheapest rate (hotel, room name, board, refundability).
@@ -140,7 +146,9 @@ def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
         groups = {(k[0].hotel_id, truth[k][4], k[2], ref[3]) for k, ref in references.items() if ref is not None}
         if len(offers) != len(groups):
             mismatches.append((case, "offers", len(offers), len(groups)))
-        if [o.sell for o in offers] != sorted(o.sell for o in offers):
+        if [o.sell_minor for o in offers] != sorted(o.sell_minor for o in offers):
             mismatches.append((case, "not cheapest first"))
     assert offers_checked > CASES
+    # Both ways are exercised: in integers, and by the Decimal chain itself where long FX rates make it round.
+    assert 0.05 < by_chain / offers_checked < 0.95
     assert mismatches == []

@@ -67,7 +67,7 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
                             explicit_currency=request.get("currency") is not None)
         shown, stored = offer_json(stay)
         # Each offer's JSON after its id's prefix: a quote's offers are its prefix joined with these.
-        tails = [offer_id_suffix(rank).encode() + b'",' + offer for rank, offer in enumerate(shown)]
+        tails = [f'{offer_id_suffix(rank)}",{offer}' for rank, offer in enumerate(shown)]
         offer_set = OfferSet(uuid.uuid4(), stored)
         if caches.memo_ttl_s > 0:
             memo = caches.memo_items
@@ -84,8 +84,8 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
         "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
         "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency,
     })
-    opening = b'{"offer_id":"' + prefix.encode()
-    listed = opening + (b"," + opening).join(tails) if tails else b""
+    opening = '{"offer_id":"' + prefix
+    listed = (opening + ("," + opening).join(tails)).encode() if tails else b""
     return head[:-1] + b',"offers":[' + listed + b"]}"
 
 

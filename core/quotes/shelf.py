@@ -8,7 +8,7 @@ offer JSON fragments that name them); `Shelf.stay` answers which rows are sellab
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
@@ -27,8 +27,8 @@ class Row(RateRow):
     product: Product
     hotel: HotelFacts
     digits: int  # the net currency's minor-unit digits
-    shown: bytes  # the partner's offer JSON fields naming the room (after the offer id)
-    stored: bytes  # the stored offer's JSON fields naming the product
+    shown: str  # the partner's offer JSON fields naming the room (after the offer id)
+    stored: str  # the stored offer's JSON fields naming the product
 
 
 @dataclass(slots=True)
@@ -57,6 +57,7 @@ class Shelf:
     rows: list[Row]
     policies: list[list]
     serial: int = 0  # unique per shelf built: what the memo's entries name (a rebuilt shelf is another)
+    parsed: dict = field(default_factory=dict)  # supplier policies as offers show them (core.quotes.offers)
 
     @property
     def days(self) -> int:
@@ -105,12 +106,12 @@ def build_shelf(products: list[Product], inventories: list[Inventory | None],
             price_class.append(classes.setdefault((product.supplier_code, hotel.city, hotel.star, currency),
                                                   len(classes)))
             shown = orjson.dumps({"hotel_id": product.hotel_id, "hotel_name": hotel.name, "room_type": room_name,
-                                  "board": board})[1:-1]
+                                  "board": board})[1:-1].decode()
             stored = orjson.dumps({
                 "hotel_id": product.hotel_id, "hotel_name": hotel.name, "supplier_code": product.supplier_code,
                 "supplier_hotel_id": product.supplier_hotel_id, "room_type_id": room_type_id,
                 "room_type": room_name, "room_code": room_code, "board": board, "rate_plan": plan,
-                "rate_key": rate_key, "net_currency": currency})[1:-1]
+                "rate_key": rate_key, "net_currency": currency})[1:-1].decode()
             rows.append(Row(room_type_id, room_code, room_name, board, plan, currency, rate_key, product, hotel,
                             minor_digits(currency), shown, stored))
     if not rows:
