@@ -117,15 +117,17 @@ def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
         references = {key: _reference(row, check_in, nights, rooms, applied, sell_currency, fx)
                       for key, row in truth.items()}
         offers = stay.offers
-        shown_offers, stored_set = offer_json(stay)
+        shown_offers, stored_set, layout = offer_json(stay)
         stored = orjson.loads(stored_set)
-        for offer, kept, shown_json in zip(offers, stored, shown_offers, strict=True):
+        alternatives = [alternative for offer in offers for alternative in offer.alternatives]
+        assert [len(ranks) for ranks in layout] == [len(offer.alternatives) for offer in offers]
+        for offer, kept, shown_json in zip(offers + alternatives, stored, shown_offers, strict=True):
             offers_checked += 1
             by_chain += offer.by_chain
             key = (offer.row.product, offer.row.room_type_id, offer.row.board)
             breakdown, nightly, fees, refundable = references[key]
             truth_nightly = truth[key][0]
-            shown = orjson.loads('{"offer_id":"x",' + shown_json)
+            shown = orjson.loads('{"offer_id":"x",' + shown_json + "}")
             # Shown amounts as text (the partner's strings); stored steps by value (their trailing zeros vary).
             got = (shown["total_price"]["amount"], [n["price"]["amount"] for n in shown["nightly"]],
                    [f["fee"]["amount"] for f in shown["cancellation_policy"]], shown["refundable"],
@@ -141,6 +143,10 @@ def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
             rivals = [ref[0].sell_exact for k, ref in references.items() if ref is not None
                       and k[0].hotel_id == key[0].hotel_id and truth[k][4] == truth[key][4] and k[2] == key[2]
                       and ref[3] == refundable]
+            if offer in alternatives:  # its supplier's cheapest of the group, not cheaper than the group's offer
+                rivals = [ref[0].sell_exact for k, ref in references.items() if ref is not None
+                          and k[0] == key[0] and truth[k][4] == truth[key][4] and k[2] == key[2]
+                          and ref[3] == refundable]
             if breakdown.sell_exact != min(rivals):
                 mismatches.append((case, key, "not the cheapest", breakdown.sell_exact, min(rivals)))
         groups = {(k[0].hotel_id, truth[k][4], k[2], ref[3]) for k, ref in references.items() if ref is not None}
@@ -152,3 +158,25 @@ def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
     # Both ways are exercised: in integers, and by the Decimal chain itself where long FX rates make it round.
     assert 0.05 < by_chain / offers_checked < 0.95
     assert mismatches == []
+
+
+def test_at_most_200_offers_with_their_alternatives_the_cheapest_products_first():
+    """150 hotels, each room sold by two suppliers: 150 products of 2 offers; a quote shows the 100 cheapest."""
+    products, inventories, cheapest = [], [], {}
+    for hotel in range(150):
+        for supplier, extra in (("A", 0), ("B", 500)):
+            product = Product(f"H{hotel:03d}", supplier, f"{supplier}-{hotel}")
+            builder = InventoryBuilder(FIRST, WINDOW)
+            builder.allotment(1, 4, FIRST, 5)
+            row = RateRow(1, "R1", "Standard Double", "RO", "BAR", "CNY", None)
+            minor = 10_000 + ((hotel * 7919) % 150) * 100 + extra  # distinct per hotel, B always dearer
+            builder.rate(row, 4, FIRST, minor, False, [])
+            products.append(product)
+            inventories.append(decode_inventory(builder.encode()))
+            cheapest.setdefault(product.hotel_id, minor)
+    facts = {p.hotel_id: HotelFacts(f"Hotel {p.hotel_id}", "testville", "CN", Decimal("4.0")) for p in products}
+    stay = price_offers(build_shelf(products, inventories, facts), partner_id="p", tier="standard", check_in=FIRST,
+                        nights=1, rooms=1, per_room=1, sell_currency="CNY", rules=[], fx=FxTable({}, "CNY"))
+    assert len(stay.offers) == 100
+    assert all(len(offer.alternatives) == 1 and offer.row.product.supplier_code == "A" for offer in stay.offers)
+    assert [offer.row.product.hotel_id for offer in stay.offers] == sorted(cheapest, key=cheapest.get)[:100]

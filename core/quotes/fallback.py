@@ -19,7 +19,7 @@ import orjson
 from core.hotcache import InventoryBuilder, Product, RateRow, decode_inventory, normalise_city
 from core.inventory.cache import MAPPED_SQL, NIGHTS_SQL
 from core.money import minor_digits
-from core.quotes.caches import QuoteCaches, hotel_facts
+from core.quotes.caches import QuoteCaches, hotel_facts, room_names
 from core.quotes.shelf import Shelf, build_shelf
 
 SOURCE_HEADER = "X-Quote-Source"
@@ -52,8 +52,10 @@ async def database_shelf(state, caches: QuoteCaches, request: dict) -> Shelf:
         values = await _values(conn, products, check_in, (check_out - check_in).days)
     inventories = [values.get(database_id) for database_id, _ in products]
     listed = [product for _, product in products]
-    facts = await hotel_facts(state.pg, caches, {product.hotel_id for product in listed}) if listed else {}
-    return build_shelf(listed, inventories, facts)
+    hotel_ids = {product.hotel_id for product in listed}
+    facts = await hotel_facts(state.pg, caches, hotel_ids) if listed else {}
+    rooms = await room_names(state.pg, caches, hotel_ids) if listed else {}  # offers grouped by room product
+    return build_shelf(listed, inventories, facts, rooms)
 
 
 async def _products(conn, request: dict) -> list[tuple[int, Product]]:
