@@ -181,14 +181,20 @@ def test_engines_stopped_and_started_under_traffic_get_200_or_503_naming_the_sto
         engine.dispose()
         with ServedApp(settings, endpoints) as served, Traffic(served.base_url, partners, offers[0]["hotel_id"],
                                                                start) as traffic:
+            # Each engine is stopped or started between phases ("… stopping", "… starting": answers arriving
+            # then are counted, not held to either side's promises).
             traffic.run_phase("up", {"quote": 200, "order": 201})
+            traffic.phase = "redis stopping"
             _stop_redis(data_dir)
             traffic.run_phase("redis down", {"quote": _from_database, "order": 201, "get": 200, "token": 200},
                               least_s=2)
+            traffic.phase = "redis starting"
             runtime.embedded_redis_url(data_dir, start=True)
             traffic.run_phase("redis back", {"quote": lambda r: r.status_code == 200 and not _from_database(r)})
+            traffic.phase = "postgresql stopping"
             _stop_postgres(data_dir)
             traffic.run_phase("postgresql down", {"get": 503, "token": 503}, least_s=2)
+            traffic.phase = "postgresql starting"
             _start_postgres(data_dir)
             traffic.run_phase("postgresql back", {"quote": 200, "order": 201, "get": 200, "token": 200})
     finally:
@@ -256,7 +262,12 @@ def test_with_redis_unreachable_quotes_price_the_same_from_postgresql_and_each_p
 
 
 def _offers(quote: httpx.Response) -> list[dict]:
-    return [{key: value for key, value in offer.items() if key != "offer_id"} for offer in quote.json()["offers"]]
+    """The quote's offers (and their alternatives) without their ids, which name the quote."""
+    def without_id(offer: dict) -> dict:
+        return {key: [without_id(alternative) for alternative in value] if key == "alternatives" else value
+                for key, value in offer.items() if key != "offer_id"}
+
+    return [without_id(offer) for offer in quote.json()["offers"]]
 
 
 def test_hotelctl_up_and_status_say_what_to_do_about_an_embedded_postgres_caught_stopping(own_engines, monkeypatch):
