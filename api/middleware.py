@@ -9,6 +9,7 @@ import logging
 import re
 import time
 
+from api.errors import TRACE_SCOPE_KEY
 from core.logs import new_span_id, new_trace_id, span_id_var, trace_id_var
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS
 
@@ -50,6 +51,7 @@ class ObservabilityMiddleware:
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
         trace_id, parent_span = trace_from_headers(headers)
+        scope[TRACE_SCOPE_KEY] = trace_id  # for an error answered outside this middleware (a 500)
         span_id = new_span_id()
         trace_token = trace_id_var.set(trace_id)
         span_token = span_id_var.set(span_id)

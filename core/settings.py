@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     rate_limit_max: int = Field(100, gt=0)
     rate_limit_window_ms: int = Field(60_000, gt=0)
+    # AUTH_ADDRESS_RATE_LIMIT_MAX: token requests from one source address per RATE_LIMIT_WINDOW_MS (every client
+    # id behind it together; RATE_LIMIT_MAX still limits each client id).
+    auth_address_rate_limit_max: int = Field(1000, gt=0)
     concurrency_limit: int = Field(20, gt=0)
     query_timeout_ms: int = Field(10_000, gt=0)
     order_expiry_minutes: int = Field(30, gt=0)
@@ -55,6 +58,9 @@ class Settings(BaseSettings):
     # HOT_CACHE_REPLICA: each API process keeps the hot cache's product values it read, dropped as the changes
     # stream names them; false: every quote reads its products' values from Redis.
     hot_cache_replica: bool = True
+    # QUOTE_RETENTION_DAYS: stored quotes are dropped a whole day at a time once older than this (the quote
+    # retention job; an order keeps every price step of its offer).
+    quote_retention_days: int = Field(7, ge=1)
     sync_interval_ms: int = Field(300_000, gt=0)
     retry_max_attempts: int = Field(3, ge=1)
     retry_backoff_ms: int = Field(1000, ge=0)

@@ -17,8 +17,8 @@ from core.orders import idempotency
 from core.orders.service import OrderError, cancel_order, create_order, get_order, list_orders, review_order
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=LimitedRoute)
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429)}
-CREATE_ERRORS = {code: {"model": ErrorResponse} for code in (402, 409, 503)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 503)}
+CREATE_ERRORS = {code: {"model": ErrorResponse} for code in (402, 409)}
 Status = Literal["PENDING", "REVIEW", "CONFIRMED", "CANCELLED", "EXPIRED", "FAILED"]
 
 
