@@ -82,9 +82,10 @@ def _offer_for(quote: dict, world) -> dict:
 
 
 def _allotment(engine, room_type_id: int, start: dt.date) -> list[int]:
+    """Rooms sellable per night: the supplier's allotment less the platform's holds."""
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(sa.text(
-            "SELECT allotment FROM availability WHERE room_type_id = :rt AND stay_date >= :s AND stay_date < :e"
+            "SELECT greatest(allotment - held, 0) FROM availability WHERE room_type_id = :rt AND stay_date >= :s AND stay_date < :e"
             " ORDER BY stay_date"), {"rt": room_type_id, "s": start, "e": start + dt.timedelta(days=2)})]
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 import psycopg
 
 from core.db import plain_url
+from core.inventory import holds
 from core.suppliers.models import InvalidRecord, NightlyRate, SupplierHotel
 
 
@@ -105,11 +106,15 @@ class WriteCounts:
     room_types: int = 0
     rates: int = 0
     availability: int = 0
+    holds_absorbed: int = 0
+    orders_flagged: int = 0
 
     def __iadd__(self, other: WriteCounts) -> WriteCounts:
         self.room_types += other.room_types
         self.rates += other.rates
         self.availability += other.availability
+        self.holds_absorbed += other.holds_absorbed
+        self.orders_flagged += other.orders_flagged
         return self
 
 
@@ -142,15 +147,20 @@ UPSERT_RATES = (
     "EXCLUDED.cancellation_policy)")
 UPSERT_AVAILABILITY = (
     "INSERT INTO availability (room_type_id, stay_date, allotment) SELECT room_type_id, stay_date, allotment FROM _av "
+    "ORDER BY room_type_id, stay_date "  # the lock order of an order's hold
     "ON CONFLICT (room_type_id, stay_date) DO UPDATE SET allotment = EXCLUDED.allotment, updated_at = now() "
     "WHERE availability.allotment IS DISTINCT FROM EXCLUDED.allotment")
 
 
-def write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hotel_ids: dict[str, int]) -> WriteCounts:
+def write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hotel_ids: dict[str, int],
+                    fetched_at: dt.datetime | None = None) -> WriteCounts:
     """Upsert one supplier batch of nightly rates in one transaction.
 
     Every rate's hotel must be in `hotel_ids`, and (hotel, room, date, board, plan) unique in the batch.
-    Availability is the smallest allotment any offer of a room shows for a night.
+    Availability is the smallest allotment any offer of a room shows for a night: the supplier's number, written
+    to `allotment` only; the platform's holds (`held`) are never written here. With `fetched_at` (when the batch
+    was fetched), holds of bookings confirmed before then are absorbed, and orders whose holds no longer fit a
+    lowered allotment are flagged (`core/inventory/holds.py`).
 
     The batch's stored rows are read first: rows that are new are COPYed straight into `rates` and
     `availability` (as fast as a raw COPY), changed rows go through COPY into a temp table and
@@ -158,13 +168,13 @@ def write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hote
     insert one of the "new" rows meanwhile, the batch is redone with the upsert for every row.
     """
     try:
-        return _write_inventory(conn, rates, hotel_ids, upsert_all=False)
+        return _write_inventory(conn, rates, hotel_ids, fetched_at, upsert_all=False)
     except psycopg.errors.UniqueViolation:
-        return _write_inventory(conn, rates, hotel_ids, upsert_all=True)
+        return _write_inventory(conn, rates, hotel_ids, fetched_at, upsert_all=True)
 
 
 def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hotel_ids: dict[str, int],
-                     upsert_all: bool) -> WriteCounts:
+                     fetched_at: dt.datetime | None, upsert_all: bool) -> WriteCounts:
     counts = WriteCounts()
     if not rates:
         return counts
@@ -237,6 +247,10 @@ def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hot
                     copy.write_row(row)
             cursor.execute(UPSERT_RATES)
         counts.rates = len(new_rates) + (cursor.rowcount if changed_rates else 0)
+        absorbed = holds.absorbable(cursor, set(allotments), fetched_at) if fetched_at else []
+        if absorbed:  # every night this transaction will change, locked at once in the holds' lock order
+            holds.lock_nights(cursor, sorted({*absorbed, *(night[:2] for night in changed_nights)}))
+            counts.holds_absorbed = holds.absorb(cursor, absorbed, fetched_at)
         if new_nights:
             with cursor.copy("COPY availability (room_type_id, stay_date, allotment) FROM STDIN") as copy:
                 for row in new_nights:
@@ -247,6 +261,8 @@ def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hot
                     copy.write_row(row)
             cursor.execute(UPSERT_AVAILABILITY)
         counts.availability = len(new_nights) + (cursor.rowcount if changed_nights else 0)
+        if changed_nights:
+            counts.orders_flagged += len(holds.flag_unfit(cursor, [night[:2] for night in changed_nights]))
     return counts
 
 

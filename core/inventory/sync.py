@@ -35,6 +35,8 @@ class SupplierSyncResult:
     rows_quarantined: int = 0
     availability_upserted: int = 0
     room_types_upserted: int = 0
+    holds_absorbed: int = 0
+    orders_flagged: int = 0
     latency_ms: float = 0.0
     write_ms: float = 0.0
     errors: list[str] = field(default_factory=list)
@@ -46,6 +48,7 @@ class SupplierSyncResult:
         return {"status": self.status, "rows_fetched": self.rows_fetched, "rows_upserted": self.rows_upserted,
                 "rows_quarantined": self.rows_quarantined, "latency_ms": round(self.latency_ms, 1),
                 "write_ms": round(self.write_ms, 1), "availability_upserted": self.availability_upserted,
+                "holds_absorbed": self.holds_absorbed, "orders_flagged": self.orders_flagged,
                 "errors": len(self.errors), "first_errors": self.errors[:5],
                 "quarantine_reasons": self.quarantine_reasons,
                 "contract": self.verdict.as_json() if self.verdict else None}
@@ -110,6 +113,7 @@ class _Batch:
     rates: list[NightlyRate]
     invalid: list[InvalidRecord]
     error: str | None
+    fetched_at: dt.datetime  # when its first request was sent: the supplier's counts include bookings before it
 
 
 def _frame(rates: list[NightlyRate]) -> pd.DataFrame:
@@ -189,23 +193,25 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
             rates: list[NightlyRate] = []
             invalid: list[InvalidRecord] = []
             error = None
-            began = time.monotonic()
+            fetched_at, began = dt.datetime.now(dt.UTC), time.monotonic()
             try:
                 async for item in adapter.availability(batch, *window):
                     (invalid if isinstance(item, InvalidRecord) else rates).append(item)
             except SupplierError as failure:
                 error = str(failure)
             fetch_ms += (time.monotonic() - began) * 1000
-            return _Batch(rates, invalid, error)
+            return _Batch(rates, invalid, error, fetched_at)
 
         def process(batch: _Batch) -> None:
             good, rejected = screen(batch.rates, hotel_ids, window)
             rejected = batch.invalid + rejected
-            counts = store.write_inventory(conn, good, hotel_ids)
+            counts = store.write_inventory(conn, good, hotel_ids, batch.fetched_at)
             result.rows_quarantined += store.quarantine(conn, rejected, run_id)
             result.rows_upserted += counts.rates
             result.availability_upserted += counts.availability
             result.room_types_upserted += counts.room_types
+            result.holds_absorbed += counts.holds_absorbed
+            result.orders_flagged += counts.orders_flagged
             for record in rejected:
                 _count_reason(result, record.reason.split("; ")[0])
 
