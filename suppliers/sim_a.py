@@ -271,7 +271,8 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
         fee = cancellation_fee(booking.total, booking.nights(), booking.refundable, booking.check_in,
                                dt.date.today())
         if flag == "CANCELLATION":
-            booking.status, booking.cancellation_fee = "cancelled", fee
+            state.set_status(booking, "cancelled")
+            booking.cancellation_fee = fee
             payload = booking_json(booking)
         else:
             payload = booking_json(booking) | {"cancellationAmount": str(fee)}

@@ -270,7 +270,8 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
         fee = booking.cancellation_fee if booking.status == "cancelled" else cancellation_fee(
             booking.total, booking.nights(), booking.refundable, booking.check_in, dt.date.today())
         if kind == "Commit" and booking.status != "cancelled":
-            booking.status, booking.cancellation_fee = "cancelled", fee
+            state.set_status(booking, "cancelled")
+            booking.cancellation_fee = fee
         root = _rs("OTA_CancelRS")
         root.set("Status", "Cancelled" if booking.status == "cancelled" else "Pending")
         ET.SubElement(root, "Success")

@@ -218,7 +218,8 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, rate_limit_per_s: f
         fee = booking.cancellation_fee if booking.status == "cancelled" else cancellation_fee(
             booking.total, booking.nights(), booking.refundable, booking.check_in, dt.date.today())
         if not dry_run and booking.status != "cancelled":
-            booking.status, booking.cancellation_fee = "cancelled", fee
+            state.set_status(booking, "cancelled")
+            booking.cancellation_fee = fee
         return json_response({"reservation": reservation(booking), "penalty_usd": _number(fee), "dry_run": dry_run},
                              state, "cancel")
 
