@@ -4,8 +4,12 @@ order whose hold a lowered allotment no longer covers is flagged for an operator
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import os
+import threading
 import uuid
+from collections import Counter
 from decimal import Decimal
 
 import httpx
@@ -17,7 +21,8 @@ from fastapi.testclient import TestClient
 from core.hotcache import decode_inventory, product_key
 from core.inventory.pipeline import refresh_hot_cache, run_inventory_sync
 from core.partners import create_staff_credentials
-from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator, start_supplier_a
+from tests.api_fixtures import auth, guests, new_partner, order_body, seed_from_simulator, start_supplier_a
+from tests.live_server import start_apis, stop_api
 
 NIGHTS = 2
 
@@ -160,3 +165,90 @@ def test_holds_survive_syncs_and_a_lowered_allotment_flags_the_order(engine, set
         assert approved.status_code == 409 and approved.json()["error"]["code"] == "sold_out", approved.text
         assert stored(engine, room, start) == [(0, 0), (0, 0)]
         assert sim.state.sold.get((hotel_id, room_code, start), 0) == 0
+
+
+LAST_ROOMS, ORDERS, PARTNERS = 3, 50, 10
+
+
+def test_fifty_concurrent_orders_for_the_last_rooms_through_two_api_processes_during_a_sync(
+        engine, settings, migrated, redis_url, database_url, sim, tmp_path):
+    """Exactly the last rooms are sold, the others answered 409 sold_out; PostgreSQL, the hot cache and the
+    supplier agree afterwards, while the inventory sync rewrote those nights again and again."""
+    start = dt.date.today() + dt.timedelta(days=90)
+    [target] = seed_from_simulator(engine, redis_url, sim, start=start, nights=NIGHTS, hotels=1)
+    room = target["room_type_id"]
+    with engine.connect() as conn:
+        hotel_id, room_code = conn.execute(sa.text(
+            "SELECT sh.supplier_hotel_id, rt.room_code FROM room_types rt JOIN supplier_hotels sh"
+            " ON sh.id = rt.supplier_hotel WHERE rt.id = :rt"), {"rt": room}).one()
+    supplier_allotment(sim, hotel_id, room_code, start, allotment=LAST_ROOMS)
+    sync(settings, database_url, redis_url, sim, start)
+    assert stored(engine, room, start) == [(LAST_ROOMS, 0)] * NIGHTS
+
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "API_WORKERS": "1",
+           "LOG_LEVEL": "warning", "RISK_SCORE_THRESHOLD": "100", "RATE_LIMIT_MAX": "100000",
+           "JWT_SECRET": settings.jwt_secret.get_secret_value(),
+           "ENCRYPTION_SECRET": settings.encryption_secret.get_secret_value()}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    started = start_apis(*({**env, "HOTEL_DATA_DIR": str(tmp_path / f"api{index}")} for index in range(2)))
+    try:
+        bases = [base for _, base in started]
+        partners = [new_partner(engine) for _ in range(PARTNERS)]
+        syncs, storm_over = [], threading.Event()
+
+        def keep_syncing() -> None:
+            while not storm_over.is_set():
+                syncs.append(sync(settings, database_url, redis_url, sim, start))
+
+        async def storm() -> list[httpx.Response]:
+            async with httpx.AsyncClient(timeout=60) as client:
+                offers = []
+                for number, creds in enumerate(partners):
+                    base = bases[number % 2]
+                    token = (await client.post(f"{base}/v1/auth/token", json={
+                        "client_id": creds.client_id, "client_secret": creds.client_secret})).json()["access_token"]
+                    headers = {"Authorization": f"Bearer {token}"}
+                    quote = (await client.post(f"{base}/v1/quotes", headers=headers, json={
+                        "hotel_ids": [target["hotel_id"]], "check_in": start.isoformat(),
+                        "check_out": (start + dt.timedelta(days=NIGHTS)).isoformat(), "adults": 1})).json()
+                    offer = next(o for o in quote["offers"] if o["room_type"] == target["room_name"]
+                                 and o["board"] == "RO" and o["refundable"])
+                    offers.append((headers, offer["offer_id"]))
+                worker = threading.Thread(target=keep_syncing)
+                worker.start()
+                try:
+                    return await asyncio.gather(*(
+                        client.post(f"{bases[n % 2]}/v1/orders",
+                                    headers={**offers[n % PARTNERS][0], "Idempotency-Key": str(uuid.uuid4())},
+                                    json=order_body(offers[n % PARTNERS][1], guests=guests(f"Guest{n}", "Storm")))
+                        for n in range(ORDERS)))
+                finally:
+                    storm_over.set()
+                    worker.join(timeout=60)
+
+        responses = asyncio.run(storm())
+    finally:
+        for process, _ in started:
+            stop_api(process)
+
+    outcomes = Counter((r.status_code, r.json().get("status") or r.json()["error"]["code"]) for r in responses)
+    assert outcomes == {(201, "CONFIRMED"): LAST_ROOMS, (409, "sold_out"): ORDERS - LAST_ROOMS}, outcomes
+    assert syncs, "no sync ran during the orders"
+    sold = {r.json()["our_reference"] for r in responses if r.status_code == 201}
+    booked = [b for b in sim.state.bookings.values() if (b.hotel_id, b.room_code, b.check_in) == (hotel_id, room_code,
+                                                                                                   start)]
+    assert {b.our_reference for b in booked} == sold  # each sold room booked once at the supplier, nothing else
+    assert supplier_allotment(sim, hotel_id, room_code, start) == [0] * NIGHTS
+    with engine.connect() as conn:
+        sellable = conn.execute(sa.text(
+            "SELECT greatest(allotment - held, 0) FROM availability WHERE room_type_id = :rt AND stay_date >= :s"
+            " AND stay_date < :e ORDER BY stay_date"),
+            {"rt": room, "s": start, "e": start + dt.timedelta(days=NIGHTS)}).scalars().all()
+        confirmed = conn.execute(sa.text("SELECT count(*) FROM orders WHERE room_type_id = :rt AND check_in = :s"
+                                         " AND status = 'CONFIRMED'"), {"rt": room, "s": start}).scalar_one()
+    assert sellable == [0] * NIGHTS and confirmed == LAST_ROOMS
+    assert hot_cache(redis_url, hotel_id, room, start) == [0] * NIGHTS
+    # The next sync takes the supplier's 0 and absorbs every booking: nothing is held twice any more.
+    sync(settings, database_url, redis_url, sim, start)
+    assert stored(engine, room, start) == [(0, 0)] * NIGHTS
+    assert hot_cache(redis_url, hotel_id, room, start) == [0] * NIGHTS

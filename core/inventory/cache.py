@@ -44,7 +44,8 @@ WHERE sh.supplier_code = %s AND m.master_hotel_id IS NOT NULL
 
 NIGHTS_SQL = """
 SELECT rt.supplier_hotel, r.stay_date, rt.id, rt.room_code, rt.name, rt.max_occupancy, r.board, r.rate_plan,
-       r.net_amount, r.currency, greatest(COALESCE(a.allotment - a.held, 0), 0), r.refundable, r.rate_key, r.cancellation_policy
+       r.net_amount, r.currency, greatest(COALESCE(a.allotment - a.held, 0), 0), r.refundable, r.rate_key,
+       r.cancellation_policy
 FROM room_types rt
 JOIN rates r ON r.room_type_id = rt.id
 LEFT JOIN availability a ON a.room_type_id = rt.id AND a.stay_date = r.stay_date
