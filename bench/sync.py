@@ -144,7 +144,7 @@ def _write_path_vs_copy(database_url: str, sample: dict, batch_rows: int, rounds
             tuples = [(type_ids[(f"{code}|{r.supplier_hotel_id}", r.room_code)], r.stay_date, r.board, r.rate_plan,
                        r.rate_key, r.net.amount, r.net.currency, r.refundable, store._policy_json(r))
                       for code, rates in sample.items() for r in rates]
-            conn.execute("TRUNCATE rates, availability")
+            conn.execute("TRUNCATE rates, availability, inventory_holds")
             started = time.perf_counter()
             with conn.transaction(), conn.cursor() as cursor, cursor.copy(
                 f"COPY rates ({store.RATE_COLUMNS}) FROM STDIN"

@@ -10,6 +10,12 @@ availability, re-check and booking sees, a cancellation gives them back, and a b
 refused. `POST /_admin/allotment` sets a room's allotment over some nights (before bookings), `GET` reads
 allotment, rooms sold and rooms left; `POST /_admin/reprice` moves the price of a seeded share of the rates (a
 supplier's revenue manager at work).
+
+Delta feed: every change (booking, cancellation, allotment, price) notes when it touched a room's night, and an
+availability request may ask for what changed since a time ("changed since" cursors, as real suppliers offer
+them): only those rooms' nights come back, and the answer says it is a delta. A time before the simulator
+started gets everything (what it knew before is lost). `POST /_admin/features {"delta_feed": false}` makes it a
+supplier that offers no delta: the parameter is ignored and every answer is whole.
 """
 
 from __future__ import annotations
@@ -111,6 +117,9 @@ class SimState:
         self.sold: dict[tuple[str, str, dt.date], int] = {}  # (hotel, room, night) → rooms of live bookings
         self.allotments: dict[tuple[str, str, dt.date], int] = {}  # admin overrides of the world's allotment
         self.repriced: dict[tuple[str, str, str, str, dt.date], Decimal] = {}  # rate → price factor
+        self.started_at = time.time()
+        self.delta_feed = True
+        self.changed: dict[str, dict[tuple[str, dt.date], float]] = {}  # hotel → (room, night) → when it changed
         self.calls: dict[str, int] = {}
         self.booking_attempts = 0
         self.rate_limit_per_s = 0.0  # 0 = unlimited (C sets its own)
@@ -140,7 +149,27 @@ class SimState:
         while day < booking.check_out:
             key = (booking.hotel_id, booking.room_code, day)
             self.sold[key] = self.sold.get(key, 0) + rooms
+            self.touch(*key)
             day += dt.timedelta(days=1)
+
+    def set_allotment(self, hotel_id: str, room_code: str, night: dt.date, allotment: int) -> None:
+        """The room's allotment on this night before bookings (instead of the world's)."""
+        self.allotments[(hotel_id, room_code, night)] = allotment
+        self.touch(hotel_id, room_code, night)
+
+    def touch(self, hotel_id: str, room_code: str, night: dt.date) -> None:
+        """Note that this room's rates or allotment on this night changed now (for the delta feed)."""
+        self.changed.setdefault(hotel_id, {})[(room_code, night)] = time.time()
+
+    def delta_since(self, changed_since: str | None) -> float | None:
+        """The time a request's `changed_since` (ISO 8601) asks for, or None: answer with everything."""
+        if not changed_since or not self.delta_feed:
+            return None
+        since = dt.datetime.fromisoformat(changed_since)
+        if since.tzinfo is None:
+            raise ValueError("changed_since needs a time zone")
+        # HTTP dates have whole seconds: a client's cursor from this simulator's first second is still its own.
+        return since.timestamp() if since.timestamp() >= int(self.started_at) else None
 
     def allotment_of(self, hotel_id: str, room_code: str, night: dt.date, world_allotment: int) -> tuple[int, int]:
         """(allotment before bookings, rooms sold) of one room on one night."""
@@ -221,19 +250,36 @@ class SimState:
     def stay(self, hotel, check_in: dt.date, check_out: dt.date) -> list:
         """The world's nightly rates for a stay, less the rooms booked, with admin changes, moved by the
         price-change fault if it is on."""
-        rates = self.rates.stay(hotel, check_in, check_out)
+        return self._adjusted(hotel.supplier_hotel_id, self.rates.stay(hotel, check_in, check_out))
+
+    def _adjusted(self, hotel_id: str, rates: list) -> list:
         factor = self.price_factor()
         if factor == 1 and not self.sold and not self.allotments and not self.repriced:
             return rates
-        hotel_id = hotel.supplier_hotel_id
         changed = []
         for rate in rates:
-            allotment, sold = self.allotment_of(hotel_id, rate.room_code, rate.stay_date, rate.allotment)
-            moved = factor * self.repriced.get((hotel_id, rate.room_code, rate.board, rate.rate_plan, rate.stay_date),
-                                               Decimal(1))
-            amount = rate.amount if moved == 1 else (rate.amount * moved).quantize(Decimal("0.01"))
-            changed.append(replace(rate, amount=amount, allotment=max(0, allotment - sold)))
+            night = (hotel_id, rate.room_code, rate.stay_date)
+            allotment = max(0, self.allotments.get(night, rate.allotment) - self.sold.get(night, 0))
+            moved = factor * self.repriced.get((*night[:2], rate.board, rate.rate_plan, rate.stay_date), Decimal(1))
+            if moved == 1 and allotment == rate.allotment:
+                changed.append(rate)
+            else:
+                amount = rate.amount if moved == 1 else (rate.amount * moved).quantize(Decimal("0.01"))
+                changed.append(replace(rate, amount=amount, allotment=allotment))
         return changed
+
+    def stay_since(self, hotel, check_in: dt.date, check_out: dt.date, since: float | None) -> list:
+        """`stay`, or with `since` only the nights of rooms that changed at or after it."""
+        if since is None:
+            return self.stay(hotel, check_in, check_out)
+        changes = self.changed.get(hotel.supplier_hotel_id)
+        if not changes:
+            return []
+        nights = sorted({night for (_, night), when in changes.items()
+                         if when >= since and check_in <= night < check_out})
+        rates = [rate for night in nights for rate in self.rates.nightly(hotel, night)
+                 if changes.get((rate.room_code, night), 0.0) >= since]
+        return self._adjusted(hotel.supplier_hotel_id, rates)
 
     def reprice(self, share: float, pct: float, salt: str, start: dt.date, end: dt.date) -> int:
         """Move the price of a seeded `share` of the rates in [start, end) by `pct` percent; returns how many."""
@@ -244,6 +290,7 @@ class SimState:
                 key = (hotel.supplier_hotel_id, rate.room_code, rate.board, rate.rate_plan, rate.stay_date)
                 if mmh3.hash(f"{salt}:{key}", signed=False) < share * 2**32:
                     self.repriced[key] = self.repriced.get(key, Decimal(1)) * factor
+                    self.touch(hotel.supplier_hotel_id, rate.room_code, rate.stay_date)
                     moved += 1
         return moved
 
@@ -351,7 +398,7 @@ def admin_routes(state: SimState) -> list[Route]:
         except (KeyError, TypeError, ValueError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
         for night in nights:
-            state.allotments[(hotel_id, room_code, night)] = allotment
+            state.set_allotment(hotel_id, room_code, night, allotment)
         return await get_allotment(request, body)
 
     async def get_allotment(request: Request, source=None) -> Response:
@@ -386,7 +433,18 @@ def admin_routes(state: SimState) -> list[Route]:
         moved = await asyncio.to_thread(state.reprice, share, pct, str(body.get("salt", "")), start, end)
         return JSONResponse({"rates_repriced": moved})
 
+    async def set_features(request: Request) -> Response:
+        """{"delta_feed": bool}: what this supplier's API offers."""
+        if not authorised(request):
+            return JSONResponse({"error": "unauthorised"}, status_code=401)
+        body = await request.json()
+        if not isinstance(body, dict) or not isinstance(body.get("delta_feed", True), bool):
+            return JSONResponse({"error": "delta_feed must be true or false"}, status_code=400)
+        state.delta_feed = body.get("delta_feed", state.delta_feed)
+        return JSONResponse({"delta_feed": state.delta_feed})
+
     return [
+        Route("/_admin/features", set_features, methods=["POST"]),
         Route("/_admin/allotment", set_allotment, methods=["POST"]),
         Route("/_admin/allotment", get_allotment, methods=["GET"]),
         Route("/_admin/reprice", reprice, methods=["POST"]),

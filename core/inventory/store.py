@@ -2,7 +2,8 @@
 
 Write path (one transaction per supplier batch): COPY into temp tables, then one
 `INSERT … SELECT … ON CONFLICT DO UPDATE` each for room types, rates and availability. Unchanged
-rows are not rewritten (`WHERE … IS DISTINCT FROM …`), so a repeated sync costs reads, not writes.
+rows are not rewritten (`WHERE … IS DISTINCT FROM …`; a new rate key alone is no change), so a repeated sync
+costs reads, not writes.
 """
 
 from __future__ import annotations
@@ -135,6 +136,8 @@ _TEMP_TABLES = (
     "CREATE TEMP TABLE IF NOT EXISTS _av (room_type_id BIGINT, stay_date DATE, allotment INTEGER) "
     "ON COMMIT DELETE ROWS",
 )
+STORED_RATE = ("room_type_id, stay_date, board, rate_plan, rate_key, net_amount, currency, refundable, "
+               "cancellation_policy::text")
 RATE_COLUMNS = ("room_type_id, stay_date, board, rate_plan, rate_key, net_amount, currency, refundable, "
                 "cancellation_policy")
 UPSERT_RATES = (
@@ -142,9 +145,8 @@ UPSERT_RATES = (
     "ON CONFLICT (room_type_id, stay_date, board, rate_plan) DO UPDATE SET rate_key = EXCLUDED.rate_key, "
     "net_amount = EXCLUDED.net_amount, currency = EXCLUDED.currency, refundable = EXCLUDED.refundable, "
     "cancellation_policy = EXCLUDED.cancellation_policy, updated_at = now() "
-    "WHERE (rates.net_amount, rates.currency, rates.refundable, rates.rate_key, rates.cancellation_policy) "
-    "IS DISTINCT FROM (EXCLUDED.net_amount, EXCLUDED.currency, EXCLUDED.refundable, EXCLUDED.rate_key, "
-    "EXCLUDED.cancellation_policy)")
+    "WHERE (rates.net_amount, rates.currency, rates.refundable, rates.cancellation_policy) "
+    "IS DISTINCT FROM (EXCLUDED.net_amount, EXCLUDED.currency, EXCLUDED.refundable, EXCLUDED.cancellation_policy)")
 UPSERT_AVAILABILITY = (
     "INSERT INTO availability (room_type_id, stay_date, allotment) SELECT room_type_id, stay_date, allotment FROM _av "
     "ORDER BY room_type_id, stay_date "  # the lock order of an order's hold
@@ -171,6 +173,30 @@ def write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hote
         return _write_inventory(conn, rates, hotel_ids, fetched_at, upsert_all=False)
     except psycopg.errors.UniqueViolation:
         return _write_inventory(conn, rates, hotel_ids, fetched_at, upsert_all=True)
+
+
+def _stored(cursor: psycopg.Cursor, rows: list[tuple], allotments: dict[tuple[int, dt.date], int],
+            scope: tuple[list[int], dt.date, dt.date]) -> tuple[dict[tuple, tuple], dict[tuple, int]]:
+    """The stored rates and allotments of a batch's keys. A whole feed reads its room types' range (most of it is
+    the batch); a sparse one (a delta feed's changes) reads exactly its keys, not every row around them."""
+    nights = (scope[2] - scope[1]).days + 1
+    if len(rows) >= len(scope[0]) * nights:
+        cursor.execute(f"SELECT {STORED_RATE} FROM rates WHERE room_type_id = ANY(%s) AND stay_date BETWEEN %s AND %s",
+                       scope)
+        stored_rates = {row[:4]: row[4:] for row in cursor}
+        cursor.execute("SELECT room_type_id, stay_date, allotment FROM availability WHERE room_type_id = ANY(%s) "
+                       "AND stay_date BETWEEN %s AND %s", scope)
+        return stored_rates, {(type_id, day): allotment for type_id, day, allotment in cursor}
+    # One primary-key probe per key (LIMIT keeps the planner from a hash join over the whole table).
+    cursor.execute(f"SELECT r.* FROM unnest(%s::bigint[], %s::date[], %s::text[], %s::text[]) AS k(t, d, b, p), "
+                   f"LATERAL (SELECT {STORED_RATE} FROM rates WHERE room_type_id = k.t AND stay_date = k.d "
+                   "AND board = k.b AND rate_plan = k.p LIMIT 1) AS r",
+                   [list(column) for column in zip(*(row[:4] for row in rows), strict=True)])
+    stored_rates = {row[:4]: row[4:] for row in cursor}
+    cursor.execute("SELECT a.* FROM unnest(%s::bigint[], %s::date[]) AS k(t, d), LATERAL (SELECT room_type_id, "
+                   "stay_date, allotment FROM availability WHERE room_type_id = k.t AND stay_date = k.d LIMIT 1) AS a",
+                   [list(column) for column in zip(*allotments, strict=True)])
+    return stored_rates, {(type_id, day): allotment for type_id, day, allotment in cursor}
 
 
 def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hotel_ids: dict[str, int],
@@ -215,19 +241,15 @@ def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hot
         stored_rates: dict[tuple, tuple] = {}
         stored_nights: dict[tuple, int] = {}
         if not upsert_all:
-            cursor.execute("SELECT room_type_id, stay_date, board, rate_plan, rate_key, net_amount, currency, "
-                           "refundable, cancellation_policy::text FROM rates WHERE room_type_id = ANY(%s) "
-                           "AND stay_date BETWEEN %s AND %s", scope)
-            stored_rates = {row[:4]: row[4:] for row in cursor}
-            cursor.execute("SELECT room_type_id, stay_date, allotment FROM availability WHERE room_type_id = ANY(%s) "
-                           "AND stay_date BETWEEN %s AND %s", scope)
-            stored_nights = {(type_id, day): allotment for type_id, day, allotment in cursor}
+            stored_rates, stored_nights = _stored(cursor, rows, allotments, scope)
         new_rates, changed_rates = [], []
         for row in rows:
             stored = stored_rates.get(row[:4]) if not upsert_all else None
             if stored is None:
                 (changed_rates if upsert_all else new_rates).append(row)
-            elif stored != (row[4], row[5], row[6], row[7], row[8]):
+            elif stored[1:] != (row[5], row[6], row[7], row[8]):
+                # A rate key alone is not a change: a supplier issues it for the sync's whole window (and A and C
+                # derive it from the window's total), while bookings fetch a key for their own stay.
                 changed_rates.append(row)
         new_nights, changed_nights = [], []
         for night, allotment in allotments.items():
@@ -289,9 +311,29 @@ def quarantine(conn: psycopg.Connection, records: Iterable[InvalidRecord], run_i
 
 
 def previous_good_rows(conn: psycopg.Connection, code: str, feed: str) -> int | None:
+    """Rows fetched by the last good run that fetched everything (a delta run's count compares with nothing)."""
     row = conn.execute("SELECT rows_fetched FROM supplier_sync_runs WHERE supplier_code = %s AND feed = %s "
-                       "AND status = 'ok' ORDER BY id DESC LIMIT 1", (code, feed)).fetchone()
+                       "AND status = 'ok' AND coalesce((contract->>'delta_answers')::int, 0) = 0 "
+                       "ORDER BY id DESC LIMIT 1", (code, feed)).fetchone()
     return row[0] if row else None
+
+
+@dataclass(frozen=True)
+class DeltaBase:
+    """What the last good inventory run covered, and from when a delta feed may be asked for changes."""
+
+    changed_since: dt.datetime
+    window_start: dt.date
+    window_end: dt.date
+
+
+def delta_base(conn: psycopg.Connection, code: str) -> DeltaBase | None:
+    row = conn.execute("SELECT contract->>'next_changed_since', window_start, window_end FROM supplier_sync_runs "
+                       "WHERE supplier_code = %s AND feed = 'inventory' AND status = 'ok' ORDER BY id DESC LIMIT 1",
+                       (code,)).fetchone()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return DeltaBase(dt.datetime.fromisoformat(row[0]), row[1], row[2])
 
 
 def record_run(conn: psycopg.Connection, *, run_id: str | None, code: str, feed: str, started_at: dt.datetime,
