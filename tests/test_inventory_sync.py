@@ -70,7 +70,8 @@ def test_content_lands_in_supplier_hotels(content, engine, world):
 
 def test_a_repeated_content_sync_writes_nothing(content, fast_settings, database_url):
     again = run_content_sync(fast_settings, database_url, run_id="content-2")
-    assert all(result.rows_upserted == 0 and result.status == "ok" for result in again.values()), {c: (r.status, r.rows_upserted, r.errors) for c, r in again.items()}
+    assert all(result.rows_upserted == 0 and result.status == "ok" for result in again.values()), \
+        {code: (r.status, r.rows_upserted, r.errors) for code, r in again.items()}
 
 
 def test_inventory_matches_the_world_and_is_idempotent(content, engine, world, fast_settings, database_url):

@@ -318,6 +318,15 @@ def previous_good_rows(conn: psycopg.Connection, code: str, feed: str) -> int | 
     return row[0] if row else None
 
 
+def hotels_without_rates(conn: psycopg.Connection, code: str, start: dt.date, end: dt.date) -> set[str]:
+    """The supplier's hotels with no rate stored in [start, end)."""
+    rows = conn.execute("SELECT sh.supplier_hotel_id FROM supplier_hotels sh WHERE sh.supplier_code = %s "
+                        "AND NOT EXISTS (SELECT 1 FROM room_types rt JOIN rates r ON r.room_type_id = rt.id "
+                        "WHERE rt.supplier_hotel = sh.id AND r.stay_date >= %s AND r.stay_date < %s)",
+                        (code, start, end)).fetchall()
+    return {row[0] for row in rows}
+
+
 @dataclass(frozen=True)
 class DeltaBase:
     """What the last good inventory run covered, and from when a delta feed may be asked for changes."""

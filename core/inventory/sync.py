@@ -211,20 +211,25 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
         http = getattr(adapter, "http", None)
         if http is not None:
             http.earliest_date = None
-        ids = sorted(hotel_ids)
-        batches = [ids[i:i + batch_hotels] for i in range(0, len(ids), batch_hotels)]
+        whole = [(window[0], window[1], None)]
+        # Hotels with no rate stored in the window yet (new in the content) have no past to ask changes of.
+        fresh = (await asyncio.to_thread(store.hotels_without_rates, conn, code, *window)
+                 if spans[0][2] is not None else set())
+        batches = [(group[i:i + batch_hotels], group_spans)
+                   for group, group_spans in ((sorted(set(hotel_ids) - fresh), spans), (sorted(fresh), whole))
+                   for i in range(0, len(group), batch_hotels)]
         gate = asyncio.Semaphore(parallel_batches)
         write_lock = asyncio.Lock()
         fetch_ms = 0.0
 
-        async def fetch(batch: list[str]) -> _Batch:
+        async def fetch(batch: list[str], batch_spans: list) -> _Batch:
             nonlocal fetch_ms
             rates: list[NightlyRate] = []
             invalid: list[InvalidRecord] = []
             error = None
             fetched_at, began = dt.datetime.now(dt.UTC), time.monotonic()
             try:
-                for first, end, changed_since in spans:
+                for first, end, changed_since in batch_spans:
                     async for item in adapter.availability(batch, first, end, changed_since=changed_since):
                         (invalid if isinstance(item, InvalidRecord) else rates).append(item)
             except SupplierError as failure:
@@ -253,12 +258,12 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
             await asyncio.to_thread(process, batch)
             result.write_ms += (time.monotonic() - began) * 1000
 
-        async def run(batch_ids: list[str]) -> None:
+        async def run(batch_ids: list[str], batch_spans: list) -> None:
             nonlocal held_back
             # The gate covers fetch and write, so at most `parallel_batches` batches (and what is held back, below
             # MIN_WRITE_ROWS) are held in memory.
             async with gate:
-                batch = await fetch(batch_ids)
+                batch = await fetch(batch_ids, batch_spans)
                 result.rows_fetched += len(batch.rates) + len(batch.invalid)
                 if batch.error:
                     result.errors.append(batch.error)
@@ -273,9 +278,9 @@ async def sync_inventory(database_url: str, adapter: SupplierAdapter, window_sta
                         batch, held_back = held_back, _Batch([], [], None, LATEST)
                         await write(batch)
 
-        if not ids:
+        if not hotel_ids:
             result.errors.append("no hotels: the supplier's content has not been synced")
-        await asyncio.gather(*(run(batch) for batch in batches))
+        await asyncio.gather(*(run(batch, batch_spans) for batch, batch_spans in batches))
         if held_back.rates or held_back.invalid:
             await write(held_back)
         result.latency_ms = (time.monotonic() - start) * 1000
