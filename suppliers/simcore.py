@@ -430,14 +430,17 @@ def admin_routes(state: SimState) -> list[Route]:
                 raise ValueError("share must be in [0, 1] and to after from")
         except (KeyError, TypeError, ValueError) as error:
             return JSONResponse({"error": str(error)}, status_code=400)
-        moved = await asyncio.to_thread(state.reprice, share, pct, str(body.get("salt", "")), start, end)
+        moved = state.reprice(share, pct, str(body.get("salt", "")), start, end)  # on the loop: state has no locks
         return JSONResponse({"rates_repriced": moved})
 
     async def set_features(request: Request) -> Response:
         """{"delta_feed": bool}: what this supplier's API offers."""
         if not authorised(request):
             return JSONResponse({"error": "unauthorised"}, status_code=401)
-        body = await request.json()
+        try:
+            body = await request.json()
+        except ValueError as error:
+            return JSONResponse({"error": f"not JSON: {error}"}, status_code=400)
         if not isinstance(body, dict) or not isinstance(body.get("delta_feed", True), bool):
             return JSONResponse({"error": "delta_feed must be true or false"}, status_code=400)
         state.delta_feed = body.get("delta_feed", state.delta_feed)
