@@ -105,8 +105,9 @@ def write_hotels(conn: psycopg.Connection, client: redis.Redis, supplier_code: s
     with conn.transaction():
         # The products' writer locks, held until the values are in Redis: an order's hold that commits meanwhile
         # sets its counts after this write, never before it (core/orders/holds.py).
+        # In name order, as an order's transaction takes them (a volatile function runs after the sort).
         conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(name)) FROM unnest(%s::text[]) AS name "
-                     "ORDER BY hashtext(name)",
+                     "ORDER BY name COLLATE \"C\"",
                      (WRITER_LOCK_CLASS, sorted(writer_lock_name(supplier_code, h) for h in hotels.values())))
         _pack_and_write(conn, client, supplier_code, hotels, window_start, window_end, counts)
     return counts
