@@ -5,6 +5,8 @@ too far (unless an operator accepts the move)."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import time
 from decimal import Decimal
 
 import dagster as dg
@@ -14,7 +16,7 @@ import sqlalchemy as sa
 
 from assets.fx import USABLE, fx_rates
 from core.fx import FxTable
-from core.fx_rates import ECB_HISTORY_PATH, parse_ecb_xml
+from core.fx_rates import ECB_HISTORY_PATH, ecb_xml, parse_ecb_xml
 from pipelines.resources import FixedFxProvider, HttpFxProvider, PostgresResource
 from suppliers.launch import start_fx_thread
 from suppliers.sim_fx import rates_for_day
@@ -59,17 +61,11 @@ def _stored(engine, as_of: dt.date) -> dict[str, Decimal]:
 
 def test_the_ecb_document_round_trips_and_crosses_go_through_eur():
     day = _weekday(3)
-    [parsed] = parse_ecb_xml(httpx_free_document(day))
+    [parsed] = parse_ecb_xml(ecb_xml([rates_for_day(day)]))
     assert parsed.as_of == day and parsed.rates == rates_for_day(day).rates
     table = FxTable({("EUR", c): r for c, r in parsed.rates.items()}, pivot="CNY")
     assert table.rate("USD", "CNY") == parsed.rates["CNY"] / parsed.rates["USD"]
     assert table.rate("CNY", "EUR") == 1 / parsed.rates["CNY"]
-
-
-def httpx_free_document(day: dt.date) -> str:
-    from core.fx_rates import ecb_xml
-
-    return ecb_xml([rates_for_day(day)])
 
 
 def test_fx_asset_loads_days_from_the_simulated_service_and_its_check_gates_them(settings, engine, fx_service):
@@ -125,3 +121,41 @@ def test_the_simulated_service_speaks_the_ecb_paths(fx_service):
     [latest] = parse_ecb_xml(daily.text)
     assert latest == rates_for_day(_weekday(0))
     assert len(parse_ecb_xml(httpx.get(fx_service.base_url + ECB_HISTORY_PATH).text)) > 50
+
+
+def test_a_usd_net_hotel_sells_in_jpy_through_eur_and_a_new_rate_set_prices_the_next_quote(
+        api_client, settings, engine, redis_url):
+    """Only euro reference rates are stored for JPY: USD → JPY crosses through EUR; a newer set (stored as the
+    asset stores it) reaches the next quote within a second (NOTIFY drops the API's cached rates)."""
+    from core.fx_rates import RateSet, store_rate_set
+    from tests.api_fixtures import auth, new_partner, seed_city
+
+    day = _weekday(0)
+    rates = dict(rates_for_day(day).rates)
+    store_rate_set(engine, RateSet(day, rates), "test")
+    [room] = seed_city(engine, redis_url, city="Crossville", hotels=1, suppliers=("A",), rooms_per_hotel=1,
+                       base_net=Decimal("100.00"), currency="USD")
+    headers = auth(api_client, new_partner(engine, tier=f"t-{secrets.token_hex(3)}"))
+    start = dt.date.today() + dt.timedelta(days=20)
+    search = {"hotel_ids": [room.hotel_id], "check_in": start.isoformat(),
+              "check_out": (start + dt.timedelta(days=1)).isoformat(), "rooms": 1, "adults": 1, "currency": "JPY"}
+
+    def total() -> Decimal:
+        [offer] = api_client.post("/v1/quotes", headers=headers, json=search).json()["offers"]
+        assert offer["total_price"]["currency"] == "JPY"
+        return Decimal(offer["total_price"]["amount"])
+
+    def eventually_changed(old: Decimal) -> Decimal:
+        deadline = time.monotonic() + 1.0
+        value = total()
+        while value == old and time.monotonic() < deadline:
+            time.sleep(0.02)
+            value = total()
+        return value
+
+    # The API may have cached older rates: a later set (tomorrow's) is the newest, so it must be quoted.
+    first = eventually_changed(Decimal(-1))
+    later = day + dt.timedelta(days=1)
+    store_rate_set(engine, RateSet(later, {**rates, "JPY": rates["JPY"] * 2}), "test")
+    second = eventually_changed(first)
+    assert abs(second - first * 2) <= 1, (first, second)  # JPY has no minor unit: rounding moves it by ≤ 1
