@@ -355,3 +355,12 @@ def preview(engine: Engine, request: PreviewRequest, default_currency: str) -> d
             "nights": nights, "rooms": request.rooms, "currency": sell_currency, "offers": offers}
 
 
+
+
+def latest_rates(engine: Engine) -> list[dict]:
+    """The newest stored rate of each pair (what quotes convert with), for display."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT DISTINCT ON (base_currency, quote_currency) base_currency, quote_currency, rate, as_of, source"
+            " FROM fx_rates ORDER BY base_currency, quote_currency, as_of DESC")).mappings().all()
+    return [_json(dict(row)) for row in rows]

@@ -181,3 +181,33 @@ def test_default_rules_seed_once_and_cli_manages_rules(engine, settings, monkeyp
     history = runner.invoke(app, ["pricing", "history", str(rule_id)])
     assert [(v["action"], v["changed_by"]) for v in json.loads(history.stdout)] == \
         [("create", "alice"), ("update", "bob"), ("retire", "carol")]
+
+
+def test_the_operator_page_lists_adds_retires_and_shows_history(api_client, engine):
+    import re
+
+    from core.partners import create_staff_credentials
+
+    staff = create_staff_credentials(engine, "operator")
+    assert "sign in" in api_client.get("/pricing").text.lower()
+    signed_in = api_client.post("/pricing/login", data={"client_id": staff.client_id,
+                                                        "client_secret": staff.client_secret},
+                                follow_redirects=False)
+    assert signed_in.status_code == 303
+    page = api_client.get("/pricing").text
+    csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+    tier = f"t-{secrets.token_hex(3)}"
+    form = {"csrf": csrf, "level": "partner", "partner_tier": tier, "markup_pct": "6.5", "priority": "3"}
+    assert api_client.post("/pricing/rules", data={**form, "csrf": "forged"}).status_code == 403
+    bad = api_client.post("/pricing/rules", data={**form, "markup_pct": "101"})
+    assert bad.status_code == 422 and "markup_pct: must be between 0 and 100" in bad.text
+    assert 'value="101"' in bad.text  # what was typed is kept
+    assert api_client.post("/pricing/rules", data=form, follow_redirects=False).status_code == 303
+    [rule] = [r for r in api_client.get("/v1/admin/pricing-rules", headers=auth(api_client, staff))
+              .json()["items"] if r["partner_tier"] == tier]
+    assert f"partner_tier={tier}" in api_client.get("/pricing").text
+    assert api_client.post(f"/pricing/rules/{rule['id']}/retire", data={"csrf": csrf},
+                           follow_redirects=False).status_code == 303
+    assert f"partner_tier={tier}" not in api_client.get("/pricing").text
+    history = api_client.get(f"/pricing/rules/{rule['id']}").text
+    assert history.count(staff.client_id) == 2 and "retire" in history
