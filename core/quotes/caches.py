@@ -27,6 +27,9 @@ from core.quotes.replica import InventoryReplica
 from core.quotes.store import QuoteWriter
 
 FACTS_TTL_S = 300.0
+ROOMS_CHECK_S = 2.0  # an operator's room decision reaches quotes at most this much later
+RELIABILITY_TTL_S = 60.0
+RELIABILITY_WINDOW_DAYS = 30
 PARTNER_TTL_S = 30.0
 PRODUCT_SET_TTL_S = 2.0  # a hotel the sync adds is quoted at most this much later
 
@@ -66,6 +69,14 @@ class HotelFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomName:
+    """A supplier room as partners see it (`room_mappings`)."""
+
+    group: str | None  # its room group; None while its grouping awaits review (a product of its own)
+    name_en: str
+
+
+@dataclass(frozen=True, slots=True)
 class PartnerFacts:
     tier: str
     status: str
@@ -83,6 +94,11 @@ class QuoteCaches:
     partners: TtlMap = field(default_factory=lambda: TtlMap(PARTNER_TTL_S, "partners"))
     cities: TtlMap = field(default_factory=lambda: TtlMap(FACTS_TTL_S))
     product_sets: TtlMap = field(default_factory=lambda: TtlMap(PRODUCT_SET_TTL_S, "product_sets"))
+    rooms: TtlMap = field(default_factory=lambda: TtlMap(FACTS_TTL_S, "rooms"))  # per hotel: its RoomNames
+    rooms_epoch: int = 0  # one more each time `room_mappings` changed (shelves built before are rebuilt)
+    rooms_stamp: tuple | None = None
+    rooms_checked: float = float("-inf")
+    reliability: TtlMap = field(default_factory=lambda: TtlMap(RELIABILITY_TTL_S))
     memo_ttl_s: float = 0.0  # QUOTE_CACHE_MS: how long the offers priced for one search are reused
     memo: CacheLookups = field(default_factory=lambda: CacheLookups("memo"))
     memo_items: OrderedDict = field(default_factory=OrderedDict)  # (shelf serial, search) → offers, oldest first
@@ -196,3 +212,64 @@ def products_from_sets(keys_members: list[set], hotel_ids: list[str] | None) -> 
             else:
                 products.add(Product.parse(member))
     return sorted(products, key=lambda p: (p.hotel_id, p.supplier_code, p.supplier_hotel_id))
+
+
+async def room_epoch(pool, caches: QuoteCaches) -> int:
+    """The room mappings' epoch, checked every ROOMS_CHECK_S (a count and the latest change)."""
+    now = time.monotonic()
+    if now - caches.rooms_checked >= ROOMS_CHECK_S:
+        caches.rooms_checked = now
+        async with pool.acquire() as conn:
+            stamp = tuple(await conn.fetchrow("SELECT count(*), max(updated_at) FROM room_mappings"))
+        if stamp != caches.rooms_stamp:
+            caches.rooms_epoch += caches.rooms_stamp is not None
+            caches.rooms_stamp = stamp
+            caches.rooms.items.clear()
+    return caches.rooms_epoch
+
+
+async def room_names(pool, caches: QuoteCaches, hotel_ids: set[str]) -> dict[int, RoomName]:
+    """The mapped rooms of these hotels, by room type id."""
+    found: dict[int, RoomName] = {}
+    missing = []
+    for hotel_id in hotel_ids:
+        names = caches.rooms.get(hotel_id)
+        if names is None:
+            missing.append(hotel_id)
+        else:
+            found.update(names)
+    if missing:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT master_hotel_id, room_type_id, room_group, name_en, status FROM room_mappings"
+                " WHERE master_hotel_id = ANY($1::text[])", missing)
+        per_hotel: dict[str, dict[int, RoomName]] = {hotel_id: {} for hotel_id in missing}
+        for row in rows:
+            group = None if row["status"] == "pending_review" else row["room_group"]
+            per_hotel[row["master_hotel_id"]][row["room_type_id"]] = RoomName(group, row["name_en"])
+        for hotel_id, names in per_hotel.items():
+            caches.rooms.put(hotel_id, names)
+            found.update(names)
+    return found
+
+
+async def supplier_reliability(pool, caches: QuoteCaches) -> dict[str, float]:
+    """Each supplier's reliability, 0..1, measured over the trailing RELIABILITY_WINDOW_DAYS: the share of its
+    orders that did not fail and the share of its sync runs that succeeded (their mean where it has both); a
+    supplier with neither keeps its configured `suppliers.reliability`."""
+    table = caches.reliability.get("all")
+    if table is None:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("""
+SELECT s.code, s.reliability,
+       (SELECT avg(CASE WHEN o.status = 'FAILED' THEN 0 ELSE 1 END) FROM orders o
+        WHERE o.supplier_code = s.code AND o.status <> 'PENDING' AND o.created_at > now() - make_interval(days => $1)),
+       (SELECT avg(CASE WHEN r.status = 'ok' THEN 1 WHEN r.status = 'partial' THEN 0.5 ELSE 0 END)
+        FROM supplier_sync_runs r WHERE r.supplier_code = s.code AND r.started_at > now() - make_interval(days => $1))
+FROM suppliers s""", RELIABILITY_WINDOW_DAYS)
+        table = {}
+        for code, configured, orders, syncs in rows:
+            measured = [float(value) for value in (orders, syncs) if value is not None]
+            table[code] = sum(measured) / len(measured) if measured else float(configured)
+        caches.reliability.put("all", table)
+    return table

@@ -18,7 +18,7 @@ once, and in integers for any amount the floats cannot decide (within far more t
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
 import numpy as np
@@ -77,6 +77,7 @@ class PricedOffer:
     policy: int  # the check-in night's supplier policy (index into the shelf's)
     steps: tuple[str, str]  # the platform and partner markups (net currency) as stored
     by_chain: bool = False  # priced by the Decimal chain itself (it rounds: long FX rates), not in integers
+    alternatives: list[PricedOffer] = field(default_factory=list)  # other suppliers' best of the group
 
     @property
     def net(self) -> Decimal:
@@ -134,40 +135,56 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
         return result
     positions = np.flatnonzero(sellable)
     groups = shelf.group[stay.rows[positions]] * 2 + stay.refundable[positions]
+    suppliers = shelf.supplier[stay.rows[positions]]
     sells = sell[positions]
-    order = np.lexsort((positions, sells, groups))  # by group, then float sell, then shelf order
-    groups, sells, positions = groups[order], sells[order], positions[order]
-    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
-    best = np.repeat(sells[starts], np.diff(np.r_[starts, len(groups)]))
+    order = np.lexsort((positions, sells, suppliers, groups))  # by group, supplier, float sell, shelf order
+    groups, suppliers, sells, positions = groups[order], suppliers[order], sells[order], positions[order]
+    # A run: one supplier's rows of one group. Its first row is its float minimum; rows within FLOAT_SLACK of it
+    # are priced exactly too. A group's offer is its runs' cheapest; the others are its alternatives.
+    new_group = np.r_[True, groups[1:] != groups[:-1]]
+    new_run = new_group | np.r_[True, suppliers[1:] != suppliers[:-1]]
+    runs = np.flatnonzero(new_run)
+    run_of = np.cumsum(new_run) - 1
+    best = sells[runs][run_of]
     ties = np.flatnonzero(sells <= best * (1 + FLOAT_SLACK) + FLOAT_SLACK)
-    ties = ties[~np.isin(ties, starts)]  # candidates beside each group's float minimum
+    ties = ties[~np.isin(ties, runs)]
     tied: dict[int, list[int]] = {}
-    for tie in ties.tolist():
-        tied.setdefault(int(groups[tie]), []).append(int(positions[tie]))
-    chosen = np.flatnonzero(sells[starts] <= _cutoff(sells[starts]))
-    first_positions = positions[starts[chosen]].tolist()
-    chosen_groups = groups[starts[chosen]].tolist()
+    for run, tie in zip(run_of[ties].tolist(), positions[ties].tolist(), strict=True):
+        tied.setdefault(run, []).append(tie)
+    group_starts = np.flatnonzero(new_group)
+    group_best = np.minimum.reduceat(sells, group_starts)
+    run_group = np.searchsorted(group_starts, runs, side="right") - 1
+    chosen = np.flatnonzero(group_best[run_group] <= _cutoff(group_best))
     rows_of, nets, refundables, policies = (stay.rows.tolist(), stay.net.tolist(), stay.refundable.tolist(),
                                             stay.policy.tolist())
     class_of = row_class.tolist()
-    offers = result.offers
 
     def exact(p: int) -> PricedOffer:
         return _exact(shelf, classes[class_of[p]], rows_of[p], nets[p] * rooms, refundables[p], policies[p],
                       sell_digits)
 
-    for position, group in zip(first_positions, chosen_groups, strict=True):
-        candidates = tied.get(group)
-        if not candidates:
-            offers.append(exact(position))
-            continue
-        priced = [exact(p) for p in sorted([position, *candidates])]
-        top = max(offer.exp for offer in priced)  # comparable across price classes at one exponent
-        # min keeps the first of equals: the first row of the shelf
-        offers.append(min(priced, key=lambda offer: offer.sell_scaled * 10 ** (top - offer.exp)))
+    by_group: dict[int, list[PricedOffer]] = {}
+    for run, position, group in zip(chosen.tolist(), positions[runs[chosen]].tolist(),
+                                    run_group[chosen].tolist(), strict=True):
+        candidates = tied.get(run)
+        by_group.setdefault(group, []).append(_cheapest([exact(p) for p in sorted([position, *candidates])])
+                                              if candidates else exact(position))
+    offers = result.offers
+    for priced in by_group.values():
+        main = _cheapest(priced)
+        main.alternatives = sorted((offer for offer in priced if offer is not main),
+                                   key=lambda offer: (offer.sell_minor, offer.row_index))
+        offers.append(main)
     offers.sort(key=lambda offer: (offer.sell_minor, offer.row.product.hotel_id, offer.row.room_name))
     del offers[MAX_OFFERS:]
     return result
+
+
+def _cheapest(priced: list[PricedOffer]) -> PricedOffer:
+    """The offer of least exact sell price (compared at one exponent across price classes); of equals, the first
+    row of the shelf."""
+    top = max(offer.exp for offer in priced)
+    return min(priced, key=lambda offer: (offer.sell_scaled * 10 ** (top - offer.exp), offer.row_index))
 
 
 def _price_class(price_class: tuple, partner_id: str, tier: str, check_in: dt.date, rules: list[Rule],
@@ -283,10 +300,10 @@ def format_minor(amount: int, digits: int) -> str:
 
 # ------------------------------------------------------------------ JSON
 
-SHOWN = '%s,"total_price":{"amount":"%s","currency":"%s"},"nightly":[%s],"cancellation_policy":[%s],"refundable":%s}'
+SHOWN = '%s,"total_price":{"amount":"%s","currency":"%s"},"nightly":[%s],"cancellation_policy":[%s],"refundable":%s'
 STORED = ('{%s,"rank":%d,"net_amount":"%s","platform_markup":"%s","platform_rule_id":%s,"partner_markup":"%s",'
           '"partner_rule_id":%s,"fx_rate":"%s","sell_exact":"%s","sell_amount":"%s","refundable":%s,'
-          '"nightly_net":[%s],"supplier_policy":%s,"cancellation_policy":[%s]}')
+          '"nightly_net":[%s],"supplier_policy":%s,"cancellation_policy":[%s],"alternative_of":%s}')
 FEE = '{"hours_before":%d,"fee":{"amount":"%s","currency":"%s"}}'
 
 
@@ -300,12 +317,21 @@ class _Policy:
     stored: str  # its stored JSON
 
 
-def offer_json(stay: PricedStay) -> tuple[list[str], bytes]:
-    """Each offer's JSON for the partner after its id (`"offer_id":"…",` is the caller's), closing brace
-    included, and the offer set as stored (the `quote_offers` view's elements: every step of the chain)."""
-    offers = stay.offers
+def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
+    """Each offer's JSON for the partner after its id (`"offer_id":"…",` is the caller's), without its closing
+    brace; the offer set as stored (the `quote_offers` view's elements: every step of the chain); and each
+    shown offer's alternatives. Ranks (what offer ids end with): the shown offers in order, then every
+    alternative, the first offer's first."""
+    offers = list(stay.offers)
+    layout = []
+    for main in stay.offers:
+        layout.append(list(range(len(offers), len(offers) + len(main.alternatives))))
+        offers.extend(main.alternatives)
     if not offers:
-        return [], b"[]"
+        return [], b"[]", []
+    alternative_of = ["null"] * len(stay.offers)
+    for main, ranks in enumerate(layout):
+        alternative_of.extend([str(main)] * len(ranks))
     currency, digits, nights, rooms = stay.sell_currency, stay.sell_digits, stay.nights, stay.rooms
     policies = [_policy(stay.shelf, offer.policy, rooms, offer.price_class.digits) for offer in offers]
     net_digits = np.fromiter((offer.price_class.digits for offer in offers), np.int64, len(offers))
@@ -357,8 +383,9 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes]:
         stored.append(STORED % (
             offer.row.stored, rank, format_minor(offer.net_minor, price_class.digits), offer.steps[0], texts[0],
             offer.steps[1], texts[1], texts[2], decimal_text(offer.sell_scaled, offer.exp, digits), sell, refundable,
-            net_templates[price_class.digits] % tuple(net_values[rank]), policy.stored, cancellation))
-    return shown, ("[" + ",".join(stored) + "]").encode()
+            net_templates[price_class.digits] % tuple(net_values[rank]), policy.stored, cancellation,
+            alternative_of[rank]))
+    return shown, ("[" + ",".join(stored) + "]").encode(), layout
 
 
 def _display_amounts(offers: list[PricedOffer], parts: np.ndarray, digits: int) -> np.ndarray:
