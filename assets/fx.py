@@ -42,12 +42,15 @@ def fx_rates(context: dg.AssetExecutionContext, config: FxLoadConfig, postgres: 
     required = selling_currencies(engine, settings.fx_currency_list, settings.default_currency)
     result = load_fx_rates(engine, fx.fetch_xml(), dt.date.fromisoformat(context.partition_key), fx.source_name(),
                            required, settings.fx_max_move_pct, accept_moves=config.accept_moves)
+    description = result.check.description()
     if not result.stored:
-        context.log.warning(f"rates of {result.as_of} held back: {result.check.description()}")
+        context.log.warning(f"rates of {result.as_of} held back: {description}")
+    elif result.accepted_moves:
+        description = f"accepted by the run's config (accept_moves): {description}"
     return dg.MaterializeResult(
         metadata=result.metadata(),
-        check_results=[dg.AssetCheckResult(check_name=USABLE, passed=result.check.passed,
-                                           description=result.check.description(),
+        # Passes exactly when the set was stored: quotes price from it.
+        check_results=[dg.AssetCheckResult(check_name=USABLE, passed=result.stored, description=description,
                                            metadata=result.check.metadata())],
     )
 

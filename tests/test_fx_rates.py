@@ -87,6 +87,7 @@ def test_fx_asset_loads_days_from_the_simulated_service_and_its_check_gates_them
     assert _stored(engine, third) == {}
     # ... until an operator accepts the move.
     check, metadata = _materialize(settings, provider, third, accept_moves=True)
+    assert check.passed and check.description.startswith("accepted")
     assert metadata["stored"].value is True and _stored(engine, third)["USD"] == Decimal(jumped["USD"])
 
     # A set without a currency the platform sells in is never stored, accepted or not.
