@@ -125,8 +125,8 @@ def preview(
     currency: str | None = typer.Option(None, help="Sell currency (default: the partner's)."),
 ) -> None:
     """What the partner would pay for the hotel on these nights: net, each step of the chain, sell."""
-    from core.pricing_rules import PreviewRequest
-    from core.pricing_rules import preview as run_preview
+    from core.pricing_preview import PreviewRequest
+    from core.pricing_preview import preview as run_preview
 
     engine, settings = _engine()
     request = PreviewRequest(partner_id, hotel_id, check_in.date(), check_out.date(), rooms, currency)

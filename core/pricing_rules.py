@@ -1,4 +1,5 @@
-"""Pricing rules as managed data: validated create / update / retire, each change versioned, and a preview.
+"""Pricing rules as managed data: validated create / update / retire, each change versioned (the preview of
+what a partner would pay is `core.pricing_preview`).
 
 Every change writes a `pricing_rule_versions` row (who, when, the rule before and after) in the same
 transaction as the change; the `pricing_changed` trigger then tells every API process to drop its cached
@@ -15,16 +16,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.fx import LATEST_RATES_SQL, FxTable, FxUnavailable
 from core.hotcache import normalise_city
-from core.money import Money
-from core.pricing import RULES_SQL, PricingContext, price, rule_from_row
 
 MIN_PCT = Decimal(0)
 MAX_PCT = Decimal(100)
@@ -50,7 +47,8 @@ class RuleError(ValueError):
         self.field, self.reason, self.status = field, reason, status
 
 
-def _json(row: dict) -> dict:
+def as_json(row: dict) -> dict:
+    """A row with its decimals, dates and times as JSON strings."""
     out = {}
     for key, value in row.items():
         if isinstance(value, Decimal):
@@ -187,7 +185,7 @@ def _version(conn, rule_id: int, action: str, who: str, before: dict | None, aft
     conn.execute(sa.text("INSERT INTO pricing_rule_versions (rule_id, action, changed_by, before, after)"
                          " VALUES (:id, :action, :who, CAST(:before AS jsonb), CAST(:after AS jsonb))"),
                  {"id": rule_id, "action": action, "who": who,
-                  "before": json.dumps(_json(before)) if before else None, "after": json.dumps(_json(after))})
+                  "before": json.dumps(as_json(before)) if before else None, "after": json.dumps(as_json(after))})
 
 
 def _row(conn, rule_id: int, lock: bool = False) -> dict | None:
@@ -201,7 +199,7 @@ def list_rules(engine: Engine, include_retired: bool = False) -> list[dict]:
     with engine.connect() as conn:
         rows = conn.execute(sa.text(f"SELECT {_COLUMNS} FROM pricing_rules{where} ORDER BY level DESC, priority DESC,"
                                     " id")).mappings().all()
-    return [_json(dict(row)) for row in rows]
+    return [as_json(dict(row)) for row in rows]
 
 
 def get_rule(engine: Engine, rule_id: int) -> dict:
@@ -209,7 +207,7 @@ def get_rule(engine: Engine, rule_id: int) -> dict:
         row = _row(conn, rule_id)
     if row is None:
         raise RuleError("id", f"no pricing rule {rule_id}", 404)
-    return _json(row)
+    return as_json(row)
 
 
 def create_rule(engine: Engine, values: dict, who: str, default_currency: str = "CNY") -> dict:
@@ -227,7 +225,7 @@ def create_rule(engine: Engine, values: dict, who: str, default_currency: str = 
             rule).scalar_one()
         after = _row(conn, rule_id)
         _version(conn, rule_id, "create", who, None, after)
-    return _json(after)
+    return as_json(after)
 
 
 def update_rule(engine: Engine, rule_id: int, changes: dict, who: str, default_currency: str = "CNY") -> dict:
@@ -250,7 +248,7 @@ def update_rule(engine: Engine, rule_id: int, changes: dict, who: str, default_c
             + ", updated_at = now() WHERE id = :id"), {**rule, "id": rule_id})
         after = _row(conn, rule_id)
         _version(conn, rule_id, "update", who, before, after)
-    return _json(after)
+    return as_json(after)
 
 
 def retire_rule(engine: Engine, rule_id: int, who: str) -> dict:
@@ -264,7 +262,7 @@ def retire_rule(engine: Engine, rule_id: int, who: str) -> dict:
                              " WHERE id = :id"), {"id": rule_id})
         after = _row(conn, rule_id)
         _version(conn, rule_id, "retire", who, before, after)
-    return _json(after)
+    return as_json(after)
 
 
 def rule_history(engine: Engine, rule_id: int) -> list[dict]:
@@ -272,7 +270,7 @@ def rule_history(engine: Engine, rule_id: int) -> list[dict]:
         rows = conn.execute(sa.text("SELECT id AS version, rule_id, action, changed_by, changed_at, before, after"
                                     " FROM pricing_rule_versions WHERE rule_id = :id ORDER BY id"),
                             {"id": rule_id}).mappings().all()
-    return [_json(dict(row)) for row in rows]
+    return [as_json(dict(row)) for row in rows]
 
 
 def seed_default_rules(engine: Engine, who: str = "platform-default") -> int:
@@ -283,84 +281,3 @@ def seed_default_rules(engine: Engine, who: str = "platform-default") -> int:
     for values in DEFAULT_RULES:
         create_rule(engine, dict(values), who)
     return len(DEFAULT_RULES)
-
-
-@dataclass(frozen=True)
-class PreviewRequest:
-    partner_id: str
-    hotel_id: str
-    check_in: dt.date
-    check_out: dt.date
-    rooms: int = 1
-    currency: str | None = None  # default: the partner's credit currency
-
-
-_NETS_SQL = """
-SELECT sh.supplier_code, rt.room_code, r.board, r.rate_plan, r.currency, sum(r.net_amount) AS net,
-       count(*) AS nights
-FROM hotel_mappings m
-JOIN supplier_hotels sh ON sh.id = m.supplier_hotel
-JOIN room_types rt ON rt.supplier_hotel = sh.id
-JOIN rates r ON r.room_type_id = rt.id
-WHERE m.master_hotel_id = :hotel AND m.status IN ('machine', 'accepted') AND m.decision = 'auto'
-  AND r.stay_date >= :check_in AND r.stay_date < :check_out
-GROUP BY sh.supplier_code, rt.room_code, r.board, r.rate_plan, r.currency
-HAVING count(*) = :nights
-ORDER BY sum(r.net_amount), sh.supplier_code, rt.room_code, r.board, r.rate_plan
-"""
-
-
-def preview(engine: Engine, request: PreviewRequest, default_currency: str) -> dict:
-    """What partner P would pay for hotel H on these nights, per synced room rate: net, each step, sell.
-
-    Priced by `core.pricing.price` over the active rules and the newest rates, as a quote is."""
-    nights = (request.check_out - request.check_in).days
-    if nights < 1:
-        raise RuleError("check_out", "must be after check_in")
-    if not 1 <= request.rooms <= 9:
-        raise RuleError("rooms", "must be between 1 and 9")
-    with engine.connect() as conn:
-        try:
-            partner = conn.execute(sa.text("SELECT tier, credit_currency FROM partners WHERE id = CAST(:p AS uuid)"),
-                                   {"p": request.partner_id}).first()
-        except sa.exc.DataError:
-            raise RuleError("partner_id", "not a partner id (UUID)") from None
-        if partner is None:
-            raise RuleError("partner_id", "no such partner", 404)
-        hotel = conn.execute(sa.text("SELECT city, star FROM master_hotels WHERE id = :h"),
-                             {"h": request.hotel_id}).first()
-        if hotel is None:
-            raise RuleError("hotel_id", "no such hotel", 404)
-        rules = [rule_from_row(row) for row in conn.execute(sa.text(RULES_SQL)).mappings()]
-        fx = FxTable({(r.base_currency, r.quote_currency): r.rate for r in conn.execute(sa.text(LATEST_RATES_SQL))},
-                     default_currency)
-        nets = conn.execute(sa.text(_NETS_SQL), {"hotel": request.hotel_id, "check_in": request.check_in,
-                                                 "check_out": request.check_out, "nights": nights}).all()
-    sell_currency = (request.currency or partner.credit_currency).upper()
-    offers = []
-    for net in nets:
-        ctx = PricingContext(request.partner_id, partner.tier, net.supplier_code, normalise_city(hotel.city),
-                             hotel.star, request.check_in)
-        base = {"supplier_code": net.supplier_code, "room_code": net.room_code, "board": net.board,
-                "rate_plan": net.rate_plan}
-        try:
-            breakdown = price(rules, ctx, Money(net.net * request.rooms, net.currency.strip()),
-                              nights * request.rooms, sell_currency, fx)
-        except FxUnavailable as error:
-            offers.append({**base, "sellable": False, "reason": str(error)})
-            continue
-        offers.append({**base, "sellable": True, "breakdown": breakdown.as_json()})
-    return {"partner_id": request.partner_id, "partner_tier": partner.tier, "hotel_id": request.hotel_id,
-            "check_in": request.check_in.isoformat(), "check_out": request.check_out.isoformat(),
-            "nights": nights, "rooms": request.rooms, "currency": sell_currency, "offers": offers}
-
-
-
-
-def latest_rates(engine: Engine) -> list[dict]:
-    """The newest stored rate of each pair (what quotes convert with), for display."""
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT DISTINCT ON (base_currency, quote_currency) base_currency, quote_currency, rate, as_of, source"
-            " FROM fx_rates ORDER BY base_currency, quote_currency, as_of DESC")).mappings().all()
-    return [_json(dict(row)) for row in rows]

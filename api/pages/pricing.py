@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from api.auth import Principal, authenticate_client, decode_token, issue_token
 from core import pricing_rules as pr
 from core.db import engine_for
+from core.pricing_preview import latest_rates
 
 router = APIRouter(include_in_schema=False)
 COOKIE = "pricing_session"
@@ -61,7 +62,7 @@ async def _rules_page(request: Request, error: str | None = None, status: int = 
     principal, token = _session(request)
     engine = _engine(request)
     rules = await asyncio.to_thread(pr.list_rules, engine)
-    rates = await asyncio.to_thread(pr.latest_rates, engine)
+    rates = await asyncio.to_thread(latest_rates, engine)
     return _render("rules.html", status, rules=rules, rates=rates, principal=principal, csrf=_csrf(request, token),
                    error=error, form=form or {}, fields=pr.FIELDS)
 

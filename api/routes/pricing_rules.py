@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Principal, require_role
+from core import pricing_preview
 from core import pricing_rules as pr
 from core.db import engine_for
 
@@ -109,6 +110,6 @@ async def rule_history(rule_id: int, request: Request, _: Principal = Depends(op
 @router.post("/v1/admin/pricing-rules/preview",
              summary="What a partner would pay for a hotel on these nights: net, each step, sell")
 async def preview(body: PreviewIn, request: Request, _: Principal = Depends(operator)) -> dict:
-    query = pr.PreviewRequest(body.partner_id, body.hotel_id, body.check_in, body.check_out, body.rooms,
+    query = pricing_preview.PreviewRequest(body.partner_id, body.hotel_id, body.check_in, body.check_out, body.rooms,
                               body.currency)
-    return await _call(pr.preview, _engine(request), query, request.app.state.settings.default_currency)
+    return await _call(pricing_preview.preview, _engine(request), query, request.app.state.settings.default_currency)
