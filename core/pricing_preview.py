@@ -36,7 +36,8 @@ FROM hotel_mappings m
 JOIN supplier_hotels sh ON sh.id = m.supplier_hotel
 JOIN room_types rt ON rt.supplier_hotel = sh.id
 JOIN rates r ON r.room_type_id = rt.id
-WHERE m.master_hotel_id = :hotel AND m.status IN ('machine', 'accepted') AND m.decision = 'auto'
+WHERE m.master_hotel_id = :hotel  -- the mappings the hot cache sells (core.inventory.cache)
+  AND ((m.decision = 'auto' AND m.status NOT IN ('rejected', 'marked_new')) OR m.status = 'accepted')
   AND r.stay_date >= :check_in AND r.stay_date < :check_out
 GROUP BY sh.supplier_code, rt.room_code, r.board, r.rate_plan, r.currency
 HAVING count(*) = :nights
