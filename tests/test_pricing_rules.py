@@ -10,7 +10,6 @@ import time
 from decimal import Decimal
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -152,14 +151,36 @@ def test_preview_shows_the_chain_as_a_quote_prices_it(api_client, settings, engi
     assert missing.status_code == 404 and missing.json()["error"]["fields"][0]["field"] == "hotel_id"
 
 
-def test_default_rules_seed_once_and_cli_manages_rules(engine, settings, monkeypatch):
+def test_the_default_rule_set_gives_a_fresh_platform_margin_once(new_database, redis_url):
+    from core.db import engine_for
+    from core.migrate import upgrade
+    from core.pricing_preview import PreviewRequest, preview
+
+    url = new_database("pricing_seed")
+    upgrade(url)
+    fresh = engine_for(url)
+    try:
+        assert seed_default_rules(fresh) == len(DEFAULT_RULES)
+        assert seed_default_rules(fresh) == 0  # never again, even after every rule is retired
+        [room] = seed_city(fresh, redis_url, city="Seedville", hotels=1, rooms_per_hotel=1,
+                           base_net=Decimal("100.00"))
+        partner = new_partner(fresh)  # tier standard, as the demo partners
+        [offer] = preview(fresh, PreviewRequest(str(partner.partner_id), room.hotel_id,
+                                                dt.date.fromisoformat(_stay()["check_in"]),
+                                                dt.date.fromisoformat(_stay()["check_out"])), "CNY")["offers"]
+        # 200 net; platform 8 % = 16; standard tier 5 % of 216 = 10.80 → 226.80
+        chain = offer["breakdown"]
+        assert (Decimal(chain["platform_markup"]["amount"]), Decimal(chain["partner_markup"]["amount"])) == \
+            (Decimal(16), Decimal("10.80"))
+        assert chain["sell"] == {"amount": "226.80", "currency": "CNY"}
+    finally:
+        fresh.dispose()
+        engine_for.cache_clear()
+
+
+def test_cli_manages_rules(engine, settings, monkeypatch):
     from cli.main import app
 
-    with engine.connect() as conn:
-        empty = not conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM pricing_rules)")).scalar()
-    if empty:  # only a platform that never had a rule is seeded
-        assert seed_default_rules(engine) == len(DEFAULT_RULES)
-    assert seed_default_rules(engine) == 0
     with pytest.raises(RuleError) as bad:
         create_rule(engine, {"level": "partner", "markup_pct": "5", "partner_tier": "x", "city": "A",
                              "star_min": "6"}, "test")
