@@ -158,3 +158,25 @@ def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
     # Both ways are exercised: in integers, and by the Decimal chain itself where long FX rates make it round.
     assert 0.05 < by_chain / offers_checked < 0.95
     assert mismatches == []
+
+
+def test_at_most_200_offers_with_their_alternatives_the_cheapest_products_first():
+    """150 hotels, each room sold by two suppliers: 150 products of 2 offers; a quote shows the 100 cheapest."""
+    products, inventories, cheapest = [], [], {}
+    for hotel in range(150):
+        for supplier, extra in (("A", 0), ("B", 500)):
+            product = Product(f"H{hotel:03d}", supplier, f"{supplier}-{hotel}")
+            builder = InventoryBuilder(FIRST, WINDOW)
+            builder.allotment(1, 4, FIRST, 5)
+            row = RateRow(1, "R1", "Standard Double", "RO", "BAR", "CNY", None)
+            minor = 10_000 + ((hotel * 7919) % 150) * 100 + extra  # distinct per hotel, B always dearer
+            builder.rate(row, 4, FIRST, minor, False, [])
+            products.append(product)
+            inventories.append(decode_inventory(builder.encode()))
+            cheapest.setdefault(product.hotel_id, minor)
+    facts = {p.hotel_id: HotelFacts(f"Hotel {p.hotel_id}", "testville", "CN", Decimal("4.0")) for p in products}
+    stay = price_offers(build_shelf(products, inventories, facts), partner_id="p", tier="standard", check_in=FIRST,
+                        nights=1, rooms=1, per_room=1, sell_currency="CNY", rules=[], fx=FxTable({}, "CNY"))
+    assert len(stay.offers) == 100
+    assert all(len(offer.alternatives) == 1 and offer.row.product.supplier_code == "A" for offer in stay.offers)
+    assert [offer.row.product.hotel_id for offer in stay.offers] == sorted(cheapest, key=cheapest.get)[:100]

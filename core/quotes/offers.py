@@ -112,7 +112,7 @@ class PricedStay:
 def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date, nights: int, rooms: int,
                  per_room: int, sell_currency: str, rules: list[Rule], fx: FxTable,
                  explicit_currency: bool = False) -> PricedStay:
-    """The stay's offers, cheapest first (then hotel id, room name), at most MAX_OFFERS."""
+    """The stay's offers, cheapest first (then hotel id, room name), at most MAX_OFFERS with their alternatives."""
     result = PricedStay(shelf, check_in, nights, rooms, sell_currency, [])
     stay = shelf.stay(day_number(check_in), nights, rooms, per_room)
     if stay is None:
@@ -154,7 +154,7 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
     group_starts = np.flatnonzero(new_group)
     group_best = np.minimum.reduceat(sells, group_starts)
     run_group = np.searchsorted(group_starts, runs, side="right") - 1
-    chosen = np.flatnonzero(group_best[run_group] <= _cutoff(group_best))
+    chosen = np.flatnonzero(_within_budget(group_best, np.bincount(run_group))[run_group])
     rows_of, nets, refundables, policies = (stay.rows.tolist(), stay.net.tolist(), stay.refundable.tolist(),
                                             stay.policy.tolist())
     class_of = row_class.tolist()
@@ -176,7 +176,12 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
                                    key=lambda offer: (offer.sell_minor, offer.row_index))
         offers.append(main)
     offers.sort(key=lambda offer: (offer.sell_minor, offer.row.product.hotel_id, offer.row.room_name))
-    del offers[MAX_OFFERS:]
+    total = 0
+    for index, offer in enumerate(offers):
+        total += 1 + len(offer.alternatives)
+        if total > MAX_OFFERS:
+            del offers[index:]
+            break
     return result
 
 
@@ -230,12 +235,15 @@ def _forms(rules: tuple[Rule | None, Rule | None], fixed: tuple[Decimal | None, 
                   100 * (int(max(percents, default=0) / 100) + 2))
 
 
-def _cutoff(sells: np.ndarray) -> float:
-    """The float sell at or under which an offer may be among the MAX_OFFERS cheapest (with the slack)."""
-    if len(sells) <= MAX_OFFERS:
-        return float("inf")
-    limit = float(np.partition(sells, MAX_OFFERS - 1)[MAX_OFFERS - 1])
-    return limit * (1 + FLOAT_SLACK) + FLOAT_SLACK
+def _within_budget(best: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+    """The groups (float best sell, offers each would show with its alternatives) that may be among the cheapest
+    whose offers number at most MAX_OFFERS in all (with the slack)."""
+    if sizes.sum() <= MAX_OFFERS:
+        return np.ones(len(best), dtype=bool)
+    order = np.argsort(best, kind="stable")
+    fits = int(np.searchsorted(np.cumsum(sizes[order]), MAX_OFFERS, side="right"))
+    limit = float(best[order[max(fits - 1, 0)]])
+    return best <= limit * (1 + FLOAT_SLACK) + FLOAT_SLACK
 
 
 def _exact(shelf: Shelf, price_class: _Class, row_index: int, net_minor: int, refundable: bool, policy: int,
