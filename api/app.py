@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import ObservabilityMiddleware
+from api.pages import PAGES
 from api.routes import ROUTERS
 from core.config_center import ConfigCenter
 from core.db import plain_url
@@ -75,7 +76,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
         redoc_url=None,
     )
     install_error_handlers(app)
-    for router in ROUTERS:
+    for router in (*ROUTERS, *PAGES):
         app.include_router(router)
     app.add_middleware(ObservabilityMiddleware, service="api")
     return app
