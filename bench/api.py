@@ -147,7 +147,7 @@ def bench_api(
 ) -> None:
     """Quote req/s beside a bare FastAPI endpoint, p99 at fixed rates, memo on/off: hit rates, RSS, order p99."""
     from bench import loadgen
-    from bench.seed import SUPPLIERS, seed_world
+    from bench.seed import ORDER_UNITS, SUPPLIERS, seed_world
     from bench.servers import private_redis, start_server, stop
     from bench.workload import describe, mix, single
     from cli.common import endpoints_or_exit, settings_or_exit, step
@@ -181,6 +181,12 @@ def bench_api(
         start = dt.date.today() + dt.timedelta(days=2)
         with step(f"Seeding {hotels} hotels of suppliers {', '.join(SUPPLIERS)} over {days} days, and the hot cache"):
             seeded = seed_world(database_url, redis_url, world, sim.base_url, start, days)
+        # The supplier counts its bookings: the order hotel's rooms get as many as the platform's allotment.
+        order_hotel = next(h for h in world.supplier_hotels["A"] if h.true_hotel_id == seeded.order_hotel_id)
+        for room_code in {rate.room_code for rate in sim.state.rates.stay(order_hotel, start, seeded.window_end)}:
+            for day in range(days):
+                sim.state.set_allotment(order_hotel.supplier_hotel_id, room_code, start + dt.timedelta(days=day),
+                                        ORDER_UNITS)
         typer.echo(f"world: {seeded.summary()}")
         for partner in seeded.partners:
             typer.echo(f"partner {partner.name}: tier {partner.tier}, credit in {partner.currency}, {partner.rule}")
