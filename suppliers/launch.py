@@ -54,8 +54,8 @@ def start_simulators(settings, data_dir: Path | None = None, codes: tuple[str, .
     """
     from core import runtime
     from core.db import engine_for
-    from core.suppliers.config import supplier_settings
-    from core.suppliers.registry import credentials, register_supplier
+    from core.suppliers.config import DEV_SECRETS, supplier_settings
+    from core.suppliers.registry import MissingSupplierKey, credentials, register_supplier
     from suppliers.catalog import seed_master_catalog
 
     data_dir = Path(data_dir or settings.data_dir)
@@ -69,7 +69,10 @@ def start_simulators(settings, data_dir: Path | None = None, codes: tuple[str, .
     for code in codes:
         name = f"supplier-{code}"
         port_file = _port_file(data_dir, code)
-        _, api_key, secret = credentials(code, settings)
+        try:
+            _, api_key, secret = credentials(code, settings)
+        except MissingSupplierKey:  # these are our own simulators: their development keys are theirs to use
+            api_key, secret = DEV_KEYS[code], DEV_SECRETS.get(code, "")
         if name not in running or not port_file.exists():
             port_file.parent.mkdir(parents=True, exist_ok=True)
             port_file.unlink(missing_ok=True)
