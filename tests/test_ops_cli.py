@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from core.outbox import backlog, write_event_sync
+from core.topology import queue_name
+from tests.test_ops_events import delete_topology, queued
 from tests.test_ops_relay import RABBITMQ_URL, needs_broker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,15 +105,10 @@ def test_relay_once_publishes_the_backlog(cli_env, engine):
     assert any(line["service"] == "relay" and line["message"] == "relay connected to broker" for line in logs)
     assert all({"timestamp", "level", "traceId", "message", "context"} <= set(line) for line in logs)
     assert backlog(engine) == 0
-    asyncio.run(_delete_exchange(exchange))
-
-
-async def _delete_exchange(name: str) -> None:
-    import aio_pika
-
-    connection = await aio_pika.connect(RABBITMQ_URL)
-    async with connection:
-        await (await connection.channel()).exchange_delete(name)
+    try:  # the relay declared the audit consumer's durable queue first: all five wait there
+        assert asyncio.run(queued(queue_name(exchange, "audit"))) == 5
+    finally:
+        asyncio.run(delete_topology(exchange, "audit"))
 
 
 @needs_broker
