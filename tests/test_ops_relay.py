@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from core import runtime
 from core.outbox import backlog, read_events, write_event_sync
 from core.relay import Relay, in_order_chains
+from tests.needs import needs, needs_tool
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -34,9 +34,7 @@ def _broker_reachable() -> bool:
         return False
 
 
-# Under CI=true a missing broker fails the run instead of skipping its tests.
-needs_broker = pytest.mark.skipif(not _broker_reachable() and os.environ.get("CI") != "true",
-                                  reason=f"no RabbitMQ at {RABBITMQ_URL}")
+needs_broker = needs(_broker_reachable(), f"RabbitMQ at {RABBITMQ_URL}")
 
 
 @pytest.fixture
@@ -146,7 +144,7 @@ def test_in_order_chains_stop_at_an_event_held_elsewhere():
 
 
 @needs_broker
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="rabbitmqctl is needed to drop the connection")
+@needs_tool("rabbitmqctl")  # drops the relay's connection from the server side
 async def test_connection_dropped_mid_stream_loses_nothing(engine, migrated, clean_outbox):
     exchange = f"hotel.events.test.{secrets.token_hex(4)}"
     name = f"relay-test-{secrets.token_hex(4)}"
