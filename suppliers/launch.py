@@ -115,6 +115,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file", type=Path)
     args = parser.parse_args(argv)
+    from core.tracing import setup_tracing
+
+    setup_tracing(f"supplier-{args.code}")  # exports its spans when OTEL_EXPORTER_OTLP_ENDPOINT is set
     world = generate_world(args.seed, args.hotels)
     app = create_app(args.code, world, os.environ.get(f"SUPPLIER_{args.code}_API_KEY"),
                      os.environ.get(f"SUPPLIER_{args.code}_SECRET"))
