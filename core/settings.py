@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     # stream names them; false: every quote reads its products' values from Redis.
     hot_cache_replica: bool = True
     sync_interval_ms: int = Field(300_000, gt=0)
+    # PUSHGATEWAY_URL: where runs that end (the inventory sync) push their metrics for Prometheus; unset: kept.
+    pushgateway_url: str | None = None
     retry_max_attempts: int = Field(3, ge=1)
     retry_backoff_ms: int = Field(1000, ge=0)
 
