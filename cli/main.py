@@ -258,7 +258,7 @@ def _register_optional_commands() -> None:
 
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "bench",
-                              "cli.orders", "cli.secrets"]
+                              "cli.orders", "cli.secrets", "cli.webhooks"]
 _register_optional_commands()
 
 if __name__ == "__main__":

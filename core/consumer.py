@@ -19,7 +19,7 @@ from typing import Any
 import aio_pika
 from prometheus_client import Counter
 
-from core.topology import CONSUMERS, DEFAULT_EXCHANGE, declare_consumer_queue
+from core.topology import CONSUMERS, DEFAULT_EXCHANGE, dead_letter_queue_name, declare_consumer_queue, queue_name
 
 logger = logging.getLogger("consumer")
 
@@ -35,13 +35,15 @@ class ReceivedEvent:
     aggregate_id: str
     payload: dict[str, Any]
     redelivered: bool
+    delivery_count: int = 0  # earlier deliveries of this message (the quorum queue's x-delivery-count)
 
 
 def received_event(message: aio_pika.abc.AbstractIncomingMessage) -> ReceivedEvent:
     headers = message.headers or {}
     return ReceivedEvent(int(message.message_id or 0), message.type or "", message.routing_key or "",
                          str(headers.get("aggregate_type", "")), str(headers.get("aggregate_id", "")),
-                         json.loads(message.body), bool(message.redelivered))
+                         json.loads(message.body), bool(message.redelivered),
+                         int(headers.get("x-delivery-count", 0) or 0))
 
 
 Handler = Callable[[ReceivedEvent], Awaitable[None]]
@@ -49,13 +51,15 @@ Handler = Callable[[ReceivedEvent], Awaitable[None]]
 
 class EventConsumer:
     def __init__(self, rabbitmq_url: str, name: str, handler: Handler, exchange: str = DEFAULT_EXCHANGE,
-                 routing_keys: tuple[str, ...] | None = None, prefetch: int = 20) -> None:
+                 routing_keys: tuple[str, ...] | None = None, prefetch: int = 20,
+                 connection_name: str | None = None) -> None:
         self.rabbitmq_url = rabbitmq_url
         self.name = name
         self.handler = handler
         self.exchange = exchange
         self.routing_keys = routing_keys if routing_keys is not None else CONSUMERS[name]
         self.prefetch = prefetch
+        self.connection_name = connection_name or f"hotel-consumer-{name}"
         self.stats = {"acked": 0, "requeued": 0}
 
     async def _on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
@@ -75,7 +79,7 @@ class EventConsumer:
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until `stop` is set; reconnects by itself while the broker is away."""
         connection = await aio_pika.connect_robust(
-            self.rabbitmq_url, client_properties={"connection_name": f"hotel-consumer-{self.name}"})
+            self.rabbitmq_url, client_properties={"connection_name": self.connection_name})
         try:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.prefetch)
@@ -85,3 +89,42 @@ class EventConsumer:
             await stop.wait()
         finally:
             await connection.close()
+
+
+async def dead_letters(rabbitmq_url: str, consumer: str, exchange: str = DEFAULT_EXCHANGE,
+                       limit: int = 1000) -> list[ReceivedEvent]:
+    """The events in the consumer's dead-letter queue (read, then left there in the same order)."""
+    connection = await aio_pika.connect(rabbitmq_url)
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue(dead_letter_queue_name(exchange, consumer), ensure=True)
+        held = []
+        while len(held) < limit:
+            message = await queue.get(fail=False)
+            if message is None:
+                break
+            held.append(message)
+        events = [received_event(message) for message in held]
+        for message in held:
+            await message.nack(requeue=True)
+    return events
+
+
+async def replay_dead_letters(rabbitmq_url: str, consumer: str, exchange: str = DEFAULT_EXCHANGE) -> int:
+    """Move every dead-lettered event back to the consumer's queue (only that consumer sees it again, with a
+    fresh delivery count); each is removed from the dead-letter queue only once the broker confirmed it."""
+    connection = await aio_pika.connect(rabbitmq_url)
+    moved = 0
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        queue = await channel.get_queue(dead_letter_queue_name(exchange, consumer), ensure=True)
+        target = queue_name(exchange, consumer)
+        while (message := await queue.get(fail=False)) is not None:
+            headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+            copy = aio_pika.Message(message.body, headers=headers, content_type=message.content_type,
+                                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=message.message_id,
+                                    type=message.type, timestamp=message.timestamp)
+            await channel.default_exchange.publish(copy, routing_key=target)
+            await message.ack()
+            moved += 1
+    return moved

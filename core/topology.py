@@ -18,9 +18,9 @@ import aio_pika
 
 DEFAULT_EXCHANGE = "hotel.events"
 DELIVERY_LIMIT = 5
-# Consumer name -> routing keys it binds. `audit` keeps every event for the operators' log; a new consumer is
-# one line here and one `EventConsumer` process.
-CONSUMERS: Mapping[str, tuple[str, ...]] = {"audit": ("#",)}
+# Consumer name -> routing keys it binds; a new consumer is one line here and one `EventConsumer` process.
+# `webhooks`: order events POSTed to partners (core/webhooks, `hotelctl webhooks run`).
+CONSUMERS: Mapping[str, tuple[str, ...]] = {"webhooks": ("order.#",)}
 
 
 def queue_name(exchange: str, consumer: str) -> str:

@@ -105,10 +105,10 @@ def test_relay_once_publishes_the_backlog(cli_env, engine):
     assert any(line["service"] == "relay" and line["message"] == "relay connected to broker" for line in logs)
     assert all({"timestamp", "level", "traceId", "message", "context"} <= set(line) for line in logs)
     assert backlog(engine) == 0
-    try:  # the relay declared the audit consumer's durable queue first: all five wait there
-        assert asyncio.run(queued(queue_name(exchange, "audit"))) == 5
+    try:  # the relay declared the webhooks consumer's durable queue first: all five wait there
+        assert asyncio.run(queued(queue_name(exchange, "webhooks"))) == 5
     finally:
-        asyncio.run(delete_topology(exchange, "audit"))
+        asyncio.run(delete_topology(exchange, "webhooks"))
 
 
 @needs_broker
