@@ -23,7 +23,8 @@ def _broker(settings) -> str:
 
 @app.command("run")
 def run(exchange: str = EXCHANGE,
-        backoff_ms: int = typer.Option(1000, min=0, help="First retry delay; doubles per redelivery (max 60 s).")
+        backoff_ms: int = typer.Option(1000, min=0, help="First retry delay; doubles per redelivery (max 60 s)."),
+        metrics_port: int = typer.Option(0, min=0, max=65535, help="Serve Prometheus metrics on this port (0: off).")
         ) -> None:
     """Deliver order events to partners' webhooks until stopped (SIGINT/SIGTERM)."""
     from core.logs import configure_logging
@@ -33,6 +34,10 @@ def run(exchange: str = EXCHANGE,
     url = _broker(settings)
     configure_logging("webhooks", settings.log_level)
     endpoints = endpoints_or_exit(settings, start=False)
+    if metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
 
     async def main() -> dict:
         stop = asyncio.Event()

@@ -24,7 +24,7 @@ from tests.ops_helm import Renderer, deep_merge
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 COMPOSE_FILES = ["docker-compose.yml", "compose.dev.yml", "compose.staging.yml", "compose.production.yml"]
-APP_SERVICES = ["api", "relay", "dagster-code-server", "dagster-webserver", "dagster-daemon"]
+APP_SERVICES = ["api", "relay", "webhooks", "dagster-code-server", "dagster-webserver", "dagster-daemon"]
 CHART = DEPLOY / "helm" / "hotel-platform"
 SCRIPTS = sorted((DEPLOY / "scripts").glob("*.sh")) + sorted((REPO / "scripts").glob("*.sh"))
 DESIGN_ENV = ["DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "RABBITMQ_URL", "JWT_SECRET", "JWT_EXPIRY_HOURS",
