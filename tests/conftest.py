@@ -119,3 +119,13 @@ def api_client(settings: Settings, migrated: runtime.Endpoints):
 
     with TestClient(create_app(settings, migrated), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def supplier_a(engine, settings):
+    """The simulated supplier A over real HTTP, registered in `suppliers`, for one test module."""
+    from tests.api_fixtures import start_supplier_a
+
+    running = start_supplier_a(engine, settings)
+    yield running
+    running.stop()

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from core.tracing import build_provider, use_provider, w3c_trace_id
-from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator, start_supplier_a
+from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator
 
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
 
@@ -30,13 +30,6 @@ def exported():
     provider.shutdown()
 
 
-@pytest.fixture(scope="module")
-def sim(engine, settings):
-    running = start_supplier_a(engine, settings)
-    yield running
-    running.stop()
-
-
 def _ids(span) -> tuple[str, str, str | None]:
     parent = format(span.parent.span_id, "016x") if span.parent else None
     return format(span.context.trace_id, "032x"), format(span.context.span_id, "016x"), parent
@@ -48,10 +41,10 @@ def _one(spans, name: str):
     return found[0]
 
 
-def test_a_quote_and_an_order_each_form_one_trace_through_the_supplier(api_client, engine, redis_url, sim,
+def test_a_quote_and_an_order_each_form_one_trace_through_the_supplier(api_client, engine, redis_url, supplier_a,
                                                                        exported):
     start = dt.date.today() + dt.timedelta(days=40)
-    offers = seed_from_simulator(engine, redis_url, sim, start=start, nights=2, hotels=2, allotment=20)
+    offers = seed_from_simulator(engine, redis_url, supplier_a, start=start, nights=2, hotels=2, allotment=20)
     headers = auth(api_client, new_partner(engine))
 
     quote_trace, caller = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"

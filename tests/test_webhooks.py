@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from core.consumer import EventConsumer
 from core.webhooks.delivery import CONSUMER, WebhookDelivery
 from core.webhooks.signing import sign, verify
-from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator, start_supplier_a
+from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator
 from tests.needs import needs_tool
 from tests.test_ops_events import delete_topology, queued
 from tests.test_ops_relay import RABBITMQ_URL, _close_connection_server_side, _relay, needs_broker
@@ -74,13 +74,6 @@ class PartnerEndpoint:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def sim(engine, settings):
-    running = start_supplier_a(engine, settings)
-    yield running
-    running.stop()
-
-
 @pytest.fixture
 def partner(api_client, engine):
     endpoint = PartnerEndpoint()
@@ -99,9 +92,9 @@ def exchange():
     asyncio.run(delete_topology(name, CONSUMER))
 
 
-def _book(api_client, headers, engine, redis_url, sim, cancel: bool = False) -> str:
+def _book(api_client, headers, engine, redis_url, supplier_a, cancel: bool = False) -> str:
     start = dt.date.today() + dt.timedelta(days=next(_days))
-    offer = seed_from_simulator(engine, redis_url, sim, start=start, nights=2, hotels=1, allotment=20)[0]
+    offer = seed_from_simulator(engine, redis_url, supplier_a, start=start, nights=2, hotels=1, allotment=20)[0]
     quote = api_client.post("/v1/quotes", headers=headers, json={
         "hotel_ids": [offer["hotel_id"]], "check_in": start.isoformat(),
         "check_out": (start + dt.timedelta(days=2)).isoformat(), "rooms": 1, "adults": 1}).json()
@@ -148,10 +141,10 @@ def test_signature_is_hmac_over_timestamp_and_body():
 
 @needs_tool("rabbitmqctl")
 async def test_every_event_arrives_through_an_outage_and_a_dropped_connection(
-        api_client, engine, redis_url, migrated, settings, sim, partner, exchange):
+        api_client, engine, redis_url, migrated, settings, supplier_a, partner, exchange):
     endpoint, headers = partner
     endpoint.down = True
-    orders = [_book(api_client, headers, engine, redis_url, sim, cancel=n == 0) for n in range(2)]
+    orders = [_book(api_client, headers, engine, redis_url, supplier_a, cancel=n == 0) for n in range(2)]
     expected = _events(engine, orders)
     assert sorted(expected.values()) == ["order.cancelled", "order.confirmed", "order.confirmed",
                                          "order.pending", "order.pending"]
@@ -186,9 +179,9 @@ async def test_every_event_arrives_through_an_outage_and_a_dropped_connection(
 
 
 async def test_a_refused_event_is_dead_lettered_shown_and_replayed(
-        api_client, engine, redis_url, migrated, settings, sim, partner, exchange):
+        api_client, engine, redis_url, migrated, settings, supplier_a, partner, exchange):
     endpoint, headers = partner
-    order = _book(api_client, headers, engine, redis_url, sim)
+    order = _book(api_client, headers, engine, redis_url, supplier_a)
     endpoint.always_refuse.add(order)
     expected = _events(engine, [order])
     await _publish(migrated, exchange)
