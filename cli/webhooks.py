@@ -33,6 +33,9 @@ def run(exchange: str = EXCHANGE,
     settings = settings_or_exit()
     url = _broker(settings)
     configure_logging("webhooks", settings.log_level)
+    from core.tracing import setup_tracing
+
+    setup_tracing("webhooks")
     endpoints = endpoints_or_exit(settings, start=False)
     if metrics_port:
         from prometheus_client import start_http_server

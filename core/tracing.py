@@ -109,10 +109,12 @@ def exporter_configured() -> bool:
     return any(os.environ.get(name) for name in _ENDPOINT_VARS)
 
 
-def setup_tracing(service: str) -> TracerProvider:
-    """Install the process-wide tracer provider once (API, relay, Dagster code server, simulators)."""
+def setup_tracing(service: str) -> TracerProvider | None:
+    """Install the process-wide tracer provider once (API, relay, webhooks, Dagster code server, simulators),
+    only when an OTLP endpoint is configured: without one, spans would go nowhere, so `start_span` keeps to
+    its cheap path (request and span ids for logs and `traceparent`, no span objects)."""
     global _configured
-    if _configured is None:
+    if _configured is None and exporter_configured():
         _configured = build_provider(service)
         trace.set_tracer_provider(_configured)
     return _configured
@@ -139,23 +141,36 @@ def _parent_context():
 def start_span(name: str, provider: TracerProvider | None = None, kind: SpanKind = SpanKind.INTERNAL,
                **attributes) -> Iterator[trace.Span]:
     """A child span of the current request; while open, logs and `outgoing_headers()` carry its span id."""
-    tracer = (provider or _configured or trace.get_tracer_provider()).get_tracer("hotel-platform")
-    with tracer.start_as_current_span(name, context=_parent_context(), kind=kind,
-                                      attributes=attributes or None) as span:
+    active = provider or _configured
+    if active is None:  # tracing off: no span object, but this step still gets its own span id
+        token = span_id_var.set(new_span_id())
+        try:
+            yield trace.INVALID_SPAN
+        finally:
+            span_id_var.reset(token)
+        return
+    with _tracer(active).start_as_current_span(name, context=_parent_context(), kind=kind,
+                                               attributes=attributes or None) as span:
         context = span.get_span_context()
-        recording = span.is_recording()
-        # Without an SDK provider (setup_tracing not called) the span is a no-op that echoes its parent:
-        # still give this step its own span id for logs and outgoing calls.
-        token = span_id_var.set(format(context.span_id, "016x") if recording else new_span_id())
-        trace_token = None
-        if recording and trace_id_var.get() is None:
-            trace_token = trace_id_var.set(format(context.trace_id, "032x"))
+        token = span_id_var.set(format(context.span_id, "016x"))
+        trace_token = trace_id_var.set(format(context.trace_id, "032x")) if trace_id_var.get() is None else None
         try:
             yield span
         finally:
             span_id_var.reset(token)
             if trace_token is not None:
                 trace_id_var.reset(trace_token)
+
+
+_tracers: dict[int, trace.Tracer] = {}
+
+
+def _tracer(provider: TracerProvider) -> trace.Tracer:
+    """One tracer per provider (getting one builds a new object each time)."""
+    tracer = _tracers.get(id(provider))
+    if tracer is None:
+        tracer = _tracers[id(provider)] = provider.get_tracer("hotel-platform")
+    return tracer
 
 
 def mark_error(span: trace.Span, status: int) -> None:
