@@ -117,3 +117,14 @@ def test_bench_ops_runs_at_a_tiny_size(cli_env):
                                 "--changes", "3", "--events", "20")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ratio:") == 3 and "(baseline)" in result.stdout
+
+
+def test_up_against_real_servers_creates_no_demo_logins(cli_env, engine, tmp_path):
+    env = {**cli_env, "HOTEL_DATA_DIR": str(tmp_path), "CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}"}
+    env.pop("HOTEL_ENV", None)
+    result = hotelctl(env, "up", "--no-api", "--no-dagster", "--no-run-main")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Demo credentials" not in result.stdout and "No demo logins outside development" in result.stdout
+    with engine.connect() as conn:
+        demo = conn.execute(sa.text("SELECT count(*) FROM api_credentials WHERE client_id LIKE 'demo-%'")).scalar()
+    assert demo == 0
