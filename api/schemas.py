@@ -86,6 +86,9 @@ class QuoteRequest(Strict):
     adults: int = Field(ge=1, le=36)
     children_ages: list[int] = Field(default_factory=list, max_length=12)
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$")
+    sort: Literal["price", "recommended"] = Field(
+        "price", description="price: cheapest first. recommended: by the platform's ranking weights "
+                             "(`matching.algorithm.weights`: price, hotel rating, rooms left, supplier reliability)")
 
     @field_validator("currency", "country", mode="before")
     @classmethod
@@ -113,16 +116,27 @@ class QuoteRequest(Strict):
         return self
 
 
-class Offer(BaseModel):
+class AlternativeOffer(BaseModel):
+    """Another supplier's best offer of the same room product (same hotel, room group, board, refundability)."""
+
     offer_id: uuid.UUID
     hotel_id: str
     hotel_name: str
-    room_type: str
+    room_type: str = Field(description="the room's normalised English name where it is mapped, else the "
+                                       "supplier's name")
+    room_name_local: str = Field(description="the supplier's own name of the room")
+    room_group: str | None = Field(description="the room product across suppliers (null: not mapped yet)")
     board: str
     total_price: MoneyOut
     nightly: list[NightPrice]
     cancellation_policy: list[CancellationRuleOut]
     refundable: bool
+
+
+class Offer(AlternativeOffer):
+    """One room product: its best offer, and the other suppliers' offers of it, cheapest first."""
+
+    alternatives: list[AlternativeOffer] = Field(default_factory=list)
 
 
 class QuoteResponse(BaseModel):

@@ -149,8 +149,9 @@ def inventory_hot_cache(context: dg.AssetExecutionContext, postgres: PostgresRes
 
 
 inventory_sync_job = dg.define_asset_job(
-    "inventory_sync_job", selection=dg.AssetSelection.assets(supplier_inventory, inventory_hot_cache),
-    description="Rates and availability of every supplier, then the hot cache.")
+    "inventory_sync_job",
+    selection=dg.AssetSelection.assets(supplier_inventory, inventory_hot_cache, dg.AssetKey("room_mappings")),
+    description="Rates and availability of every supplier, then the hot cache and the room mappings of new rooms.")
 supplier_content_job = dg.define_asset_job(
     "supplier_content_job", selection=dg.AssetSelection.assets(supplier_hotels),
     description="Hotel content of every supplier.")

@@ -48,6 +48,37 @@ def every_supplier_hotel_mapped(postgres: PostgresResource) -> dg.AssetCheckResu
     return dg.AssetCheckResult(passed=missing == 0, metadata={"unmapped": int(missing)})
 
 
+@dg.asset(
+    group_name="matching",
+    deps=[hotel_mappings, dg.AssetKey("supplier_inventory")],
+    kinds={"postgres"},
+    description="Every supplier room of a sold hotel with its room class, bed type and room group (the rooms of "
+                "one hotel that are the same product across suppliers), score and auto/review. Incremental: only "
+                "hotels whose rooms changed are regrouped; an operator's decision is kept.",
+)
+def room_mappings(context: dg.AssetExecutionContext, postgres: PostgresResource) -> dg.MaterializeResult:
+    from core.rooms.store import run_room_mapping
+
+    summary = run_room_mapping(postgres.engine())
+    context.log.info(f"room mappings: {summary.hotels_regrouped} hotels regrouped, {summary.per_decision}")
+    metadata = summary.metadata()
+    metadata["per_class"] = dg.MetadataValue.json(metadata["per_class"])
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset_check(asset=room_mappings, description="Every room of a sold hotel has a room mapping.")
+def every_sold_room_mapped(postgres: PostgresResource) -> dg.AssetCheckResult:
+    import sqlalchemy as sa
+
+    from core.rooms.store import unmapped_rooms
+
+    with postgres.engine().connect() as conn:
+        missing = unmapped_rooms(conn)
+        pending = conn.execute(sa.text(
+            "SELECT count(*) FROM room_mappings WHERE status = 'pending_review'")).scalar_one()
+    return dg.AssetCheckResult(passed=missing == 0, metadata={"unmapped": missing, "pending_review": int(pending)})
+
+
 JOBS: list = []
 SCHEDULES: list = []
 SENSORS: list = []

@@ -41,7 +41,7 @@ FACT_GROUP = "warehouse_facts"
 MODEL_GROUP = "warehouse_rollups"
 FACT_REPORTS = {"orders": "sales", "order_events": "cancellations", "quotes": "conversion",
                 "quote_offers": "conversion", "supplier_calls": "suppliers", "inventory": "competitiveness",
-                "settlement_lines": "sales"}
+                "settlement_lines": "sales", "billing_documents": "receivables", "billing_payments": "receivables"}
 
 
 def report_url(topic: str) -> str:
@@ -112,6 +112,13 @@ INPUT_TOTALS: dict[str, str] = {
                  "WHERE {{ partition_filter('day') }} AND master_hotel_id != ''",
     "contested": "SELECT count() AS room_nights FROM {{ ref('price_competitiveness') }} "
                  "WHERE {{ partition_filter('day') }} AND suppliers >= 2",
+    "billing": "SELECT currency, sum(i) AS invoiced, sum(c) AS credited, sum(p) AS paid FROM ("
+               "SELECT currency, toDecimal128(sumIf(amount, kind = 'invoice'), 4) AS i, "
+               "toDecimal128(sumIf(amount, kind = 'credit_note'), 4) AS c, toDecimal128(0, 4) AS p "
+               "FROM {{ source('facts', 'billing_documents') }} WHERE {{ partition_filter('day') }} GROUP BY currency "
+               "UNION ALL SELECT currency, toDecimal128(0, 4), toDecimal128(0, 4), toDecimal128(sum(amount), 4) "
+               "FROM {{ source('facts', 'billing_payments') }} WHERE {{ partition_filter('day') }} GROUP BY currency) "
+               "GROUP BY currency ORDER BY currency",
 }
 
 
@@ -158,6 +165,11 @@ RECONCILIATIONS: dict[str, Reconciliation] = {
         "contested hotel-room-nights",
         "SELECT sum(wins) FROM {{ ref('supplier_price_wins') }} WHERE {{ partition_filter('day') }}",
         ("contested.room_nights",)),
+    "daily_receivables": Reconciliation(
+        "invoiced, credited and paid per currency",
+        "SELECT currency, sum(invoiced), sum(credited), sum(paid) FROM {{ ref('daily_receivables') }} "
+        "WHERE {{ partition_filter('day') }} GROUP BY currency ORDER BY currency",
+        ("billing.currency", "billing.invoiced", "billing.credited", "billing.paid"), grouped=True),
 }
 
 

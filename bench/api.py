@@ -301,7 +301,7 @@ def _sample(api_url: str, requests_file: Path) -> dict:
 
     listed = read_requests(str(requests_file))
     sample = listed[::max(1, len(listed) // SAMPLE_SIZE)][:SAMPLE_SIZE]
-    offers, sizes, errors, first_error = [], [], 0, None
+    offers, products, sizes, errors, first_error = [], [], [], 0, None
     with httpx.Client(base_url=api_url, timeout=60) as client:
         for auth, body in sample:
             response = client.post("/v1/quotes", content=body,
@@ -311,11 +311,14 @@ def _sample(api_url: str, requests_file: Path) -> dict:
                 first_error = first_error or f"{response.status_code} {response.text[:300]} for {body}"
                 continue
             sizes.append(len(response.content))
-            offers.append(len(response.json()["offers"]))
+            shown = response.json()["offers"]
+            products.append(len(shown))
+            offers.append(len(shown) + sum(len(offer.get("alternatives", ())) for offer in shown))
     ordered = sorted(offers) or [0]
     return {"count": len(sample), "errors": errors, "first_error": first_error,
             "offers_mean": statistics.fmean(offers) if offers else float("nan"),
             "offers_p95": ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))],
+            "products_mean": statistics.fmean(products) if products else float("nan"),
             "empty": sum(1 for count in offers if count == 0),
             "bytes_mean": statistics.fmean(sizes) if sizes else float("nan")}
 
@@ -444,8 +447,9 @@ def _report(run: Run) -> None:
     echo(f"hotelctl bench api — workload {run.workload.value}; saturation: {run.tool}; fixed rates: open-loop "
          f"generator; {run.workers} uvicorn worker(s) per server; loopback; {run.seconds}s per phase")
     searches = "1 search" if sample["count"] == 1 else f"{sample['count']} searches"
-    echo(f"sample of {searches} (httpx, memo on, before the load): offers per quote mean "
-         f"{sample['offers_mean']:.1f}, p95 {sample['offers_p95']}, {sample['empty']} with no offer; bytes per "
+    echo(f"sample of {searches} (httpx, memo on, before the load): offers per quote (alternatives included) mean "
+         f"{sample['offers_mean']:.1f}, p95 {sample['offers_p95']}, room products mean {sample['products_mean']:.1f}, "
+         f"{sample['empty']} with no offer; bytes per "
          f"response mean {sample['bytes_mean']:.0f}; non-2xx {sample['errors']}"
          + (f" (first: {sample['first_error']})" if sample["first_error"] else ""))
     echo("")

@@ -54,13 +54,16 @@ class Seeded:
     supplier_hotels: dict[str, int] = field(default_factory=dict)
     rates: int = 0
     cache_nights: int = 0
+    rooms: object = None  # the room mapping run's summary (core.rooms.store.RoomMappingSummary)
 
     def summary(self) -> str:
         hotels = sum(len(city.hotel_ids) for city in self.cities)
         per_supplier = ", ".join(f"{code} {count}" for code, count in self.supplier_hotels.items())
         return (f"{hotels} master hotels in {len(self.cities)} cities, supplier hotels {per_supplier}; "
                 f"{self.rates} rates over {self.window_start} – {self.window_end - dt.timedelta(days=1)}; "
-                f"hot cache: {self.cache_nights} hotel-nights (refresh_supplier)")
+                f"hot cache: {self.cache_nights} hotel-nights (refresh_supplier); room mapping: {self.rooms.rooms} "
+                f"rooms in {self.rooms.groups} products, {self.rooms.multi_supplier_groups} sold by several "
+                f"suppliers")
 
 
 def seed_world(database_url: str, redis_url: str, world, supplier_a_url: str, start: dt.date, days: int) -> Seeded:
@@ -69,6 +72,7 @@ def seed_world(database_url: str, redis_url: str, world, supplier_a_url: str, st
     from core.db import engine_for
     from core.inventory.cache import refresh_supplier
     from core.inventory.store import connect
+    from core.rooms.store import run_room_mapping
     from suppliers.rates import CNY_PER, RateBook
 
     end = start + dt.timedelta(days=days)
@@ -101,7 +105,9 @@ def seed_world(database_url: str, redis_url: str, world, supplier_a_url: str, st
     for hotel_id in sold_masters:
         by_city.setdefault((masters[hotel_id].country, masters[hotel_id].city), []).append(hotel_id)
     seeded.cities = [City(country, name, tuple(ids)) for (country, name), ids in sorted(by_city.items())]
-    seeded.partners = _partners(engine_for(database_url))
+    engine = engine_for(database_url)
+    seeded.rooms = run_room_mapping(engine)  # quotes group offers by room product, as in production
+    seeded.partners = _partners(engine)
     return seeded
 
 

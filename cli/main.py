@@ -257,8 +257,8 @@ def _register_optional_commands() -> None:
         module.register(app)
 
 
-COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "bench",
-                              "cli.orders", "cli.secrets", "cli.webhooks"]
+COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.rooms",
+                              "bench", "cli.orders", "cli.billing", "cli.secrets", "cli.webhooks"]
 _register_optional_commands()
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -43,14 +44,19 @@ def match(
 
         decisions = [MatchDecision(h.supplier_code, h.supplier_hotel_id, "new", None, 0.0, "empty catalog")
                      for h in supplier_rows]
-    try:
-        write_matches(out, decisions)
-    except OSError as error:
-        typer.echo(f"error: cannot write {out}: {error.strerror}", err=True)
-        raise typer.Exit(1) from None
+    write_or_exit(out, lambda: write_matches(out, decisions))
     counts = Counter(d.decision for d in decisions)
     typer.echo(f"{len(decisions)} supplier hotels → {out}: auto={counts['auto']} review={counts['review']} "
                f"new={counts['new']}", err=True)
+
+
+def write_or_exit(out: Path, write: Callable[[], None]) -> None:
+    """An output file that cannot be written: one line, exit 1."""
+    try:
+        write()
+    except OSError as error:
+        typer.echo(f"error: cannot write {out}: {error.strerror}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _engine():

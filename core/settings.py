@@ -81,6 +81,13 @@ class Settings(BaseSettings):
     # Config center: LISTEN/NOTIFY plus a poll fallback (CONFIG_POLL_INTERVAL_S, CONFIG_LISTEN).
     config_poll_interval_s: float = Field(30.0, gt=0)
     config_listen: bool = True
+    # Partner billing (core/billing): defaults for a partner without a billing profile, and the overdue block.
+    billing_entity: str = "HP"  # BILLING_ENTITY: the issuing entity (billing_entities.code)
+    billing_country: str = "CN"  # BILLING_COUNTRY: the partner's country for tax when its profile names none
+    billing_payment_terms_days: int = Field(30, ge=0, le=365)  # BILLING_PAYMENT_TERMS_DAYS
+    # BILLING_OVERDUE_BLOCK_DAYS: with the flag billing.overdue.block on, an invoice this many days past due
+    # refuses the partner's new orders.
+    billing_overdue_block_days: int = Field(30, ge=0)
 
     @field_validator("database_url", "redis_url", "clickhouse_url", "rabbitmq_url")
     @classmethod

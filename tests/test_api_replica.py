@@ -69,3 +69,27 @@ async def test_replica_drops_named_values_and_holds_nothing_after_losing_the_str
     finally:
         await replica.stop()
         await client.aclose()
+
+
+async def test_shelves_are_bounded_and_forget_what_named_the_evicted(redis_url, monkeypatch):
+    """Searches by ever new hotel sets build ever new shelves: the replica keeps MAX_SHELVES of them, and its
+    index from product to shelves forgets the evicted ones (else it grows with every distinct search)."""
+    from types import SimpleNamespace
+
+    from core.quotes import replica as replica_module
+
+    monkeypatch.setattr(replica_module, "MAX_SHELVES", 3)
+    client = aioredis.from_url(redis_url)
+    replica = InventoryReplica(client)
+    await replica.start()
+    try:
+        assert await _until(lambda: replica.following)
+        for index in range(10):
+            products = [Product(f"MH-{index}", "A", f"A-{index}"), Product("MH-shared", "B", "B-shared")]
+            replica.keep_shelf(("hotel_ids", index), SimpleNamespace(products=products), products, replica.changes)
+        assert list(replica.shelves) == [("hotel_ids", 7), ("hotel_ids", 8), ("hotel_ids", 9)]
+        assert set(replica.shelves_of) == {"A|A-7", "A|A-8", "A|A-9", "B|B-shared"}
+        assert replica.shelves_of["B|B-shared"] == set(replica.shelves)
+    finally:
+        await replica.stop()
+        await client.aclose()

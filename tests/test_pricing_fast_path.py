@@ -21,7 +21,7 @@ from core.hotcache import InventoryBuilder, Product, RateRow, decode_inventory
 from core.money import MINOR_UNITS, Money
 from core.pricing import PricingContext, Rule, breakdown_of, rules_for, scale_to_sell
 from core.quotes.caches import HotelFacts
-from core.quotes.offers import offer_json, price_offers
+from core.quotes.offers import format_minor, offer_json, price_offers
 from core.quotes.shelf import build_shelf
 
 CASES = 10_000
@@ -103,7 +103,7 @@ def _reference(truth_row, check_in, nights, rooms, rules, sell_currency, fx):
 
 def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
     rng = random.Random(20261203)
-    mismatches, offers_checked = [], 0
+    mismatches, offers_checked, by_chain = [], 0, 0
     for case in range(CASES):
         check_in, nights, rooms, products, inventories, truth = _case(rng)
         fx = _fx(rng)
@@ -117,30 +117,100 @@ def test_fast_path_equals_the_decimal_chain_over_10000_random_stays():
         references = {key: _reference(row, check_in, nights, rooms, applied, sell_currency, fx)
                       for key, row in truth.items()}
         offers = stay.offers
-        shown_offers, stored_set = offer_json(stay)
+        shown_offers, stored_set, layout = offer_json(stay)
         stored = orjson.loads(stored_set)
-        for offer, kept, shown_json in zip(offers, stored, shown_offers, strict=True):
+        alternatives = [alternative for offer in offers for alternative in offer.alternatives]
+        assert [len(ranks) for ranks in layout] == [len(offer.alternatives) for offer in offers]
+        for offer, kept, shown_json in zip(offers + alternatives, stored, shown_offers, strict=True):
             offers_checked += 1
+            by_chain += offer.by_chain
             key = (offer.row.product, offer.row.room_type_id, offer.row.board)
             breakdown, nightly, fees, refundable = references[key]
-            shown = orjson.loads(b'{"offer_id":"x",' + shown_json)
+            truth_nightly = truth[key][0]
+            shown = orjson.loads('{"offer_id":"x",' + shown_json + "}")
+            # Shown amounts as text (the partner's strings); stored steps by value (their trailing zeros vary).
             got = (shown["total_price"]["amount"], [n["price"]["amount"] for n in shown["nightly"]],
                    [f["fee"]["amount"] for f in shown["cancellation_policy"]], shown["refundable"],
-                   kept["sell_exact"], kept["platform_markup"], kept["partner_markup"], kept["net_amount"])
-            want = (str(breakdown.sell_total.amount), nightly, fees, refundable, str(breakdown.sell_exact),
-                    str(breakdown.platform_markup), str(breakdown.partner_markup), str(breakdown.net.amount))
+                   kept["sell_amount"], [Decimal(kept[k]) for k in ("sell_exact", "platform_markup", "partner_markup")],
+                   kept["net_amount"], kept["nightly_net"], kept["fx_rate"])
+            want = (str(breakdown.sell_total.amount), nightly, fees, refundable, str(breakdown.sell_total.amount),
+                    [breakdown.sell_exact, breakdown.platform_markup, breakdown.partner_markup],
+                    str(breakdown.net.amount), [str(truth_nightly[check_in + dt.timedelta(days=n)])
+                                                for n in range(nights)], str(breakdown.fx_rate))
             if got != want:
                 mismatches.append((case, key, got, want))
             # The offer is its group's cheapest rate (hotel, room name, board, refundability).
             rivals = [ref[0].sell_exact for k, ref in references.items() if ref is not None
                       and k[0].hotel_id == key[0].hotel_id and truth[k][4] == truth[key][4] and k[2] == key[2]
                       and ref[3] == refundable]
+            if offer in alternatives:  # its supplier's cheapest of the group, not cheaper than the group's offer
+                rivals = [ref[0].sell_exact for k, ref in references.items() if ref is not None
+                          and k[0] == key[0] and truth[k][4] == truth[key][4] and k[2] == key[2]
+                          and ref[3] == refundable]
             if breakdown.sell_exact != min(rivals):
                 mismatches.append((case, key, "not the cheapest", breakdown.sell_exact, min(rivals)))
         groups = {(k[0].hotel_id, truth[k][4], k[2], ref[3]) for k, ref in references.items() if ref is not None}
         if len(offers) != len(groups):
             mismatches.append((case, "offers", len(offers), len(groups)))
-        if [o.sell for o in offers] != sorted(o.sell for o in offers):
+        if [o.sell_minor for o in offers] != sorted(o.sell_minor for o in offers):
             mismatches.append((case, "not cheapest first"))
     assert offers_checked > CASES
+    # Both ways are exercised: in integers, and by the Decimal chain itself where long FX rates make it round.
+    assert 0.05 < by_chain / offers_checked < 0.95
     assert mismatches == []
+
+
+def test_at_most_200_offers_with_their_alternatives_the_cheapest_products_first():
+    """150 hotels, each room sold by two suppliers: 150 products of 2 offers; a quote shows the 100 cheapest."""
+    products, inventories, cheapest = [], [], {}
+    for hotel in range(150):
+        for supplier, extra in (("A", 0), ("B", 500)):
+            product = Product(f"H{hotel:03d}", supplier, f"{supplier}-{hotel}")
+            builder = InventoryBuilder(FIRST, WINDOW)
+            builder.allotment(1, 4, FIRST, 5)
+            row = RateRow(1, "R1", "Standard Double", "RO", "BAR", "CNY", None)
+            minor = 10_000 + ((hotel * 7919) % 150) * 100 + extra  # distinct per hotel, B always dearer
+            builder.rate(row, 4, FIRST, minor, False, [])
+            products.append(product)
+            inventories.append(decode_inventory(builder.encode()))
+            cheapest.setdefault(product.hotel_id, minor)
+    facts = {p.hotel_id: HotelFacts(f"Hotel {p.hotel_id}", "testville", "CN", Decimal("4.0")) for p in products}
+    stay = price_offers(build_shelf(products, inventories, facts), partner_id="p", tier="standard", check_in=FIRST,
+                        nights=1, rooms=1, per_room=1, sell_currency="CNY", rules=[], fx=FxTable({}, "CNY"))
+    assert len(stay.offers) == 100
+    assert all(len(offer.alternatives) == 1 and offer.row.product.supplier_code == "A" for offer in stay.offers)
+    assert [offer.row.product.hotel_id for offer in stay.offers] == sorted(cheapest, key=cheapest.get)[:100]
+
+
+def test_price_classes_kept_across_quotes_follow_dates_nights_and_new_rules():
+    """One ClassMemo across quotes (as an API process keeps it): a dated rule applies only on its dates, a fixed
+    markup per room-night follows the stay's length, and a reloaded rule list is priced afresh."""
+    from core.quotes.caches import ClassMemo
+
+    product = Product("H1", "A", "A-1")
+    builder = InventoryBuilder(FIRST, WINDOW)
+    row = RateRow(1, "R1", "Standard Double", "RO", "BAR", "CNY", None)
+    for day in range(WINDOW):
+        builder.allotment(1, 4, FIRST + dt.timedelta(days=day), 5)
+        builder.rate(row, 4, FIRST + dt.timedelta(days=day), 10_000, False, [])
+    facts = {"H1": HotelFacts("Hotel H1", "testville", "CN", Decimal("4.0"))}
+    shelf = build_shelf([product], [decode_inventory(builder.encode())], facts)
+    memo, fx = ClassMemo(), FxTable({}, "CNY")
+
+    def rule(pct: str, fixed: str = "0", dates: tuple = (None, None)) -> Rule:
+        return Rule(1, "platform", None, None, None, None, None, None, dates[0], dates[1], Decimal(pct),
+                    Decimal(fixed), "CNY" if fixed != "0" else None, 0, 1.0)
+
+    def sell(rules: list, check_in: dt.date, nights: int = 1) -> str:
+        stay = price_offers(shelf, partner_id="p", tier="standard", check_in=check_in, nights=nights, rooms=1,
+                            per_room=1, sell_currency="CNY", rules=rules, fx=fx, memo=memo)
+        return format_minor(stay.offers[0].sell_minor, 2)
+
+    dated = [rule("10", dates=(FIRST + dt.timedelta(days=5), FIRST + dt.timedelta(days=10)))]
+    assert [sell(dated, FIRST), sell(dated, FIRST + dt.timedelta(days=6)), sell(dated, FIRST)] == \
+        ["100.00", "110.00", "100.00"]
+    fixed = [rule("0", fixed="5")]
+    assert [sell(fixed, FIRST, 1), sell(fixed, FIRST, 3), sell(fixed, FIRST, 1)] == ["105.00", "315.00", "105.00"]
+    assert len(memo.priced) == 2  # the third stay reused the first's chain
+    assert sell([rule("20")], FIRST) == "120.00"  # a new rule list: nothing of the old one is reused
+    assert len(memo.priced) == 1

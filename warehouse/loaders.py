@@ -163,6 +163,29 @@ _fact(
      ("statement_amount", MONEY), ("difference", MONEY), ("currency", pa.string())],
 )
 
+_fact(
+    "billing_documents", "Partner invoices and credit notes by issue day (amount: the document's total).",
+    """
+    SELECT d.issued_on, d.id::text, d.document_number, d.kind, d.partner_id::text, p.name, d.currency, d.total,
+           d.due_on
+    FROM billing_documents d JOIN partners p ON p.id = d.partner_id
+    WHERE d.issued_on >= %(start)s AND d.issued_on < %(end)s
+    """,
+    [("day", pa.date32()), ("document_id", pa.string()), ("document_number", pa.string()), ("kind", pa.string()),
+     ("partner_id", pa.string()), ("partner_name", pa.string()), ("currency", pa.string()), ("amount", MONEY),
+     ("due_on", pa.date32())],
+)
+_fact(
+    "billing_payments", "Partner payments by the day they were received.",
+    """
+    SELECT b.received_on, b.id, b.partner_id::text, p.name, b.currency, b.amount
+    FROM billing_payments b JOIN partners p ON p.id = b.partner_id
+    WHERE b.received_on >= %(start)s AND b.received_on < %(end)s
+    """,
+    [("day", pa.date32()), ("payment_id", pa.int64()), ("partner_id", pa.string()), ("partner_name", pa.string()),
+     ("currency", pa.string()), ("amount", MONEY)],
+)
+
 
 @dataclass(frozen=True)
 class LoadResult:

@@ -7,7 +7,7 @@ currency; floats appear only as pixel geometry inside the SVG.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from html import escape
 
@@ -22,7 +22,9 @@ TOPICS = {
     "cancellations": "Cancellations",
     "suppliers": "Supplier performance",
     "competitiveness": "Price competitiveness",
+    "receivables": "Receivables and days sales outstanding",
 }
+DSO_WINDOW_DAYS = 90
 
 
 @dataclass(frozen=True)
@@ -213,8 +215,33 @@ def _competitiveness(client: Client, filters: Filters) -> list[Section]:
     ]
 
 
+def _receivables(client: Client, filters: Filters) -> list[Section]:
+    """Each partner's balance at the end date (every day up to it), what was invoiced, credited and paid within
+    the dates, and days sales outstanding: balance ÷ (invoiced less credited in the 90 days to the end) × 90."""
+    params: dict = {"start": filters.start, "end": filters.end,
+                    "window": filters.end - timedelta(days=DSO_WINDOW_DAYS - 1)}
+    partner = ""
+    if filters.partner:
+        partner, params["partner"] = " AND partner_id = %(partner)s", filters.partner
+    rows = _rows(client, f"SELECT partner_name, currency, sumIf(invoiced, day >= %(start)s),"
+                         f" sumIf(credited, day >= %(start)s), sumIf(paid, day >= %(start)s),"
+                         f" sum(invoiced - credited - paid), sumIf(invoiced - credited, day >= %(window)s)"
+                         f" FROM {DATABASE}.daily_receivables WHERE day <= %(end)s{partner}"
+                         f" GROUP BY partner_id, partner_name, currency ORDER BY 6 DESC, partner_name", params)
+    table = []
+    for name, currency, invoiced, credited, paid, balance, billed in rows:
+        dso = (balance / billed * DSO_WINDOW_DAYS).quantize(Decimal("0.1")) if billed > 0 else ""
+        table.append([name, currency, invoiced, credited, paid, balance, dso])
+    return [Section(
+        f"Receivables at {filters.end}", ["partner", "currency", "invoiced", "credited", "paid", "balance",
+                                           f"DSO (days, {DSO_WINDOW_DAYS}-day window)"], table,
+        chart=bar_chart("Balance by partner", [f"{row[0]} ({row[1]})" for row in table], [row[5] for row in table]),
+        table_id="receivables", note="Invoiced, credited and paid within the dates; the balance counts every day up"
+                                     " to the end date (a negative balance is credit the partner holds).")]
+
+
 BUILDERS = {"sales": _sales, "conversion": _conversion, "cancellations": _cancellations,
-            "suppliers": _suppliers, "competitiveness": _competitiveness}
+            "suppliers": _suppliers, "competitiveness": _competitiveness, "receivables": _receivables}
 
 
 def build_report(client: Client, topic: str, filters: Filters) -> Report:

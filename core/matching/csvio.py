@@ -11,7 +11,7 @@ import csv
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from core.matching.records import CatalogHotel, MatchDecision, SupplierHotel
@@ -34,7 +34,7 @@ class CsvInputError(ValueError):
         self.path, self.line, self.column, self.reason = str(path), line, column, reason
 
 
-def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
+def csv_rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         handle = open(path, encoding="utf-8-sig", newline="")
     except OSError as error:
@@ -61,12 +61,22 @@ def _rows(path: Path, columns: Sequence[str]) -> Iterator[tuple[int, dict[str, s
                     raw = raw + [""] * (len(header) - len(raw))
                 yield line, {c: raw[position[c]].strip() for c in columns}
         except UnicodeDecodeError as error:
-            raise CsvInputError(path, reader.line_num + 1, None, f"not UTF-8 text ({error.reason})") from None
+            raise CsvInputError(path, _undecodable_line(path), None, f"not UTF-8 text ({error.reason})") from None
         except csv.Error as error:
             raise CsvInputError(path, reader.line_num, None, f"malformed CSV: {error}") from None
 
 
-def _required(path: Path, line: int, row: dict[str, str], column: str) -> str:
+def _undecodable_line(path: Path) -> int | None:
+    """The line of the first byte that is not UTF-8 (the reader decodes ahead, so its own count is early)."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return data.count(b"\n", 0, error.start) + 1
+    return None
+
+
+def required(path: Path, line: int, row: dict[str, str], column: str) -> str:
     value = row[column]
     if not value:
         raise CsvInputError(path, line, column, "must not be empty")
@@ -109,14 +119,14 @@ def read_catalog(path: Path | str) -> list[CatalogHotel]:
     path = Path(path)
     hotels: list[CatalogHotel] = []
     seen: dict[str, int] = {}
-    for line, row in _rows(path, CATALOG_COLUMNS):
-        hotel_id = _required(path, line, row, "hotel_id")
+    for line, row in csv_rows(path, CATALOG_COLUMNS):
+        hotel_id = required(path, line, row, "hotel_id")
         if hotel_id in seen:
             raise CsvInputError(path, line, "hotel_id", f"{hotel_id!r} repeats line {seen[hotel_id]}")
         seen[hotel_id] = line
         lat, lon = _coordinates(path, line, row)
         hotels.append(CatalogHotel(
-            hotel_id=hotel_id, name=_required(path, line, row, "name"), name_local=row["name_local"] or None,
+            hotel_id=hotel_id, name=required(path, line, row, "name"), name_local=row["name_local"] or None,
             address=row["address"] or None, city=row["city"] or None, country=row["country"] or None,
             lat=lat, lon=lon, star=_star(path, line, row["star"]), phone=row["phone"] or None,
         ))
@@ -126,12 +136,12 @@ def read_catalog(path: Path | str) -> list[CatalogHotel]:
 def read_suppliers(path: Path | str) -> list[SupplierHotel]:
     path = Path(path)
     hotels: list[SupplierHotel] = []
-    for line, row in _rows(path, SUPPLIER_COLUMNS):
+    for line, row in csv_rows(path, SUPPLIER_COLUMNS):
         lat, lon = _coordinates(path, line, row)
         hotels.append(SupplierHotel(
-            supplier_code=_required(path, line, row, "supplier_code"),
-            supplier_hotel_id=_required(path, line, row, "supplier_hotel_id"),
-            name=_required(path, line, row, "name"), address=row["address"] or None, city=row["city"] or None,
+            supplier_code=required(path, line, row, "supplier_code"),
+            supplier_hotel_id=required(path, line, row, "supplier_hotel_id"),
+            name=required(path, line, row, "name"), address=row["address"] or None, city=row["city"] or None,
             country=row["country"] or None, lat=lat, lon=lon, star=_star(path, line, row["star"]),
             phone=row["phone"] or None,
         ))
@@ -143,19 +153,27 @@ def proposed_hotel_id(decision: MatchDecision) -> str:
     return f"NEW-{decision.supplier_code}-{decision.supplier_hotel_id}"
 
 
-def write_matches(path: Path | str, decisions: Sequence[MatchDecision]) -> None:
-    """One row per decision, in order; written to a temporary file and renamed, so never half-written."""
+def write_csv_atomic(path: Path | str, header: Sequence[str], rows: Iterable[Sequence[object]]) -> None:
+    """Written to a temporary file beside `path` and renamed, so never half-written."""
     path = Path(path)
     directory = path.resolve().parent
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(MATCH_COLUMNS)
-            for d in decisions:
-                hotel_id = d.hotel_id if d.decision == "auto" else proposed_hotel_id(d) if d.decision == "new" else ""
-                writer.writerow((d.supplier_code, d.supplier_hotel_id, hotel_id or "", f"{d.score:.4f}", d.decision))
+            writer.writerow(header)
+            writer.writerows(rows)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def write_matches(path: Path | str, decisions: Sequence[MatchDecision]) -> None:
+    """One row per decision, in order."""
+    def rows() -> Iterator[tuple]:
+        for d in decisions:
+            hotel_id = d.hotel_id if d.decision == "auto" else proposed_hotel_id(d) if d.decision == "new" else ""
+            yield d.supplier_code, d.supplier_hotel_id, hotel_id or "", f"{d.score:.4f}", d.decision
+
+    write_csv_atomic(path, MATCH_COLUMNS, rows())

@@ -16,6 +16,7 @@ import uuid
 import zoneinfo
 from decimal import Decimal
 
+from core.billing import credit as billing_credit
 from core.money import Money
 from core.orders import credit, holds, risk, velocity
 from core.orders.idempotency import link_order
@@ -165,6 +166,8 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
         account = await credit.lock_credit(conn, partner_id)
         if account.status != "active":
             raise OrderError(403, "partner_suspended", "this partner account is suspended")
+        if (overdue := await billing_credit.overdue_refusal(state, conn, partner_id)) is not None:
+            raise OrderError(402, "invoices_overdue", overdue)
         if (reason := await velocity.exceeded(conn, partner_id, limits)) is not None:
             raise OrderError(429, "velocity_limit", f"order velocity limit reached: {reason}")
         try:

@@ -3,7 +3,8 @@
 Each cache counts its lookups in `quote_cache_lookups_total{cache=…}` (hits and misses), so a benchmark can
 print every hit rate on the path: `memo` (QUOTE_CACHE_MS: priced offers of one search), `inventory` (the
 replica of the hot cache's product values, per product), `product_sets` (a city's or hotel's products, read
-again every PRODUCT_SET_TTL_S), `hotels` (hotel facts), `partners` (tier and status).
+again every PRODUCT_SET_TTL_S), `hotels` (hotel facts), `partners` (tier and status), `rooms` (room mappings
+per hotel), `price_classes` (each price class's chain, `ClassMemo`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from core.quotes.replica import InventoryReplica
 from core.quotes.store import QuoteWriter
 
 FACTS_TTL_S = 300.0
+ROOMS_CHECK_S = 2.0  # an operator's room decision reaches quotes at most this much later
+RELIABILITY_TTL_S = 60.0
+RELIABILITY_WINDOW_DAYS = 30
 PARTNER_TTL_S = 30.0
 PRODUCT_SET_TTL_S = 2.0  # a hotel the sync adds is quoted at most this much later
 
@@ -61,6 +65,40 @@ class HotelFacts:
     star: Decimal | None
 
 
+class ClassMemo:
+    """What each price class's chain is, kept across quotes while the rules and the FX table are the same objects
+    (`core.quotes.offers._price_class`): the rules that apply to a class for a partner and tier (and check-in,
+    where a rule has dates), and the chain's forms for those rules, currencies and, where a rule has a fixed
+    markup, the stay's room-nights. Counted as `price_classes`."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self.lookups = CacheLookups("price_classes")
+        self.applied: dict = {}
+        self.priced: dict = {}
+        self.dated = False
+        self._inputs: tuple = (None, None)
+
+    def refresh(self, rules: list, fx) -> ClassMemo:
+        if self._inputs[0] is not rules or self._inputs[1] is not fx:
+            self._inputs = (rules, fx)  # held: the rules' ids in `priced` keys stay theirs
+            self.dated = any(rule.date_from is not None or rule.date_to is not None for rule in rules)
+            self.applied.clear()
+            self.priced.clear()
+        for table in (self.applied, self.priced):
+            if len(table) >= self.size:
+                table.clear()
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class RoomName:
+    """A supplier room as partners see it (`room_mappings`)."""
+
+    group: str | None  # its room group; None while its grouping awaits review (a product of its own)
+    name_en: str
+
+
 @dataclass(frozen=True, slots=True)
 class PartnerFacts:
     tier: str
@@ -79,6 +117,12 @@ class QuoteCaches:
     partners: TtlMap = field(default_factory=lambda: TtlMap(PARTNER_TTL_S, "partners"))
     cities: TtlMap = field(default_factory=lambda: TtlMap(FACTS_TTL_S))
     product_sets: TtlMap = field(default_factory=lambda: TtlMap(PRODUCT_SET_TTL_S, "product_sets"))
+    rooms: TtlMap = field(default_factory=lambda: TtlMap(FACTS_TTL_S, "rooms"))  # per hotel: its RoomNames
+    rooms_epoch: int = 0  # one more each time `room_mappings` changed (shelves built before are rebuilt)
+    rooms_stamp: tuple | None = None
+    rooms_checked: float = float("-inf")
+    reliability: TtlMap = field(default_factory=lambda: TtlMap(RELIABILITY_TTL_S))
+    classes: ClassMemo = field(default_factory=ClassMemo)
     memo_ttl_s: float = 0.0  # QUOTE_CACHE_MS: how long the offers priced for one search are reused
     memo: CacheLookups = field(default_factory=lambda: CacheLookups("memo"))
     memo_items: OrderedDict = field(default_factory=OrderedDict)  # (shelf serial, search) → offers, oldest first
@@ -184,3 +228,64 @@ def products_from_sets(keys_members: list[set], hotel_ids: list[str] | None) -> 
             else:
                 products.add(Product.parse(member))
     return sorted(products, key=lambda p: (p.hotel_id, p.supplier_code, p.supplier_hotel_id))
+
+
+async def room_epoch(pool, caches: QuoteCaches) -> int:
+    """The room mappings' epoch, checked every ROOMS_CHECK_S (a count and the latest change)."""
+    now = time.monotonic()
+    if now - caches.rooms_checked >= ROOMS_CHECK_S:
+        caches.rooms_checked = now
+        async with pool.acquire() as conn:
+            stamp = tuple(await conn.fetchrow("SELECT count(*), max(updated_at) FROM room_mappings"))
+        if stamp != caches.rooms_stamp:
+            caches.rooms_epoch += caches.rooms_stamp is not None
+            caches.rooms_stamp = stamp
+            caches.rooms.items.clear()
+    return caches.rooms_epoch
+
+
+async def room_names(pool, caches: QuoteCaches, hotel_ids: set[str]) -> dict[int, RoomName]:
+    """The mapped rooms of these hotels, by room type id."""
+    found: dict[int, RoomName] = {}
+    missing = []
+    for hotel_id in hotel_ids:
+        names = caches.rooms.get(hotel_id)
+        if names is None:
+            missing.append(hotel_id)
+        else:
+            found.update(names)
+    if missing:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT master_hotel_id, room_type_id, room_group, name_en, status FROM room_mappings"
+                " WHERE master_hotel_id = ANY($1::text[])", missing)
+        per_hotel: dict[str, dict[int, RoomName]] = {hotel_id: {} for hotel_id in missing}
+        for row in rows:
+            group = None if row["status"] == "pending_review" else row["room_group"]
+            per_hotel[row["master_hotel_id"]][row["room_type_id"]] = RoomName(group, row["name_en"])
+        for hotel_id, names in per_hotel.items():
+            caches.rooms.put(hotel_id, names)
+            found.update(names)
+    return found
+
+
+async def supplier_reliability(pool, caches: QuoteCaches) -> dict[str, float]:
+    """Each supplier's reliability, 0..1, measured over the trailing RELIABILITY_WINDOW_DAYS: the share of its
+    orders that did not fail and the share of its sync runs that succeeded (their mean where it has both); a
+    supplier with neither keeps its configured `suppliers.reliability`."""
+    table = caches.reliability.get("all")
+    if table is None:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("""
+SELECT s.code, s.reliability,
+       (SELECT avg(CASE WHEN o.status = 'FAILED' THEN 0 ELSE 1 END) FROM orders o
+        WHERE o.supplier_code = s.code AND o.status <> 'PENDING' AND o.created_at > now() - make_interval(days => $1)),
+       (SELECT avg(CASE WHEN r.status = 'ok' THEN 1 WHEN r.status = 'partial' THEN 0.5 ELSE 0 END)
+        FROM supplier_sync_runs r WHERE r.supplier_code = s.code AND r.started_at > now() - make_interval(days => $1))
+FROM suppliers s""", RELIABILITY_WINDOW_DAYS)
+        table = {}
+        for code, configured, orders, syncs in rows:
+            measured = [float(value) for value in (orders, syncs) if value is not None]
+            table[code] = sum(measured) / len(measured) if measured else float(configured)
+        caches.reliability.put("all", table)
+    return table

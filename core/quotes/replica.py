@@ -85,8 +85,14 @@ class InventoryReplica:
         self.shelves.move_to_end(key)
         for product in products:
             self.shelves_of.setdefault(_name(product), set()).add(key)
-        while len(self.shelves) > MAX_SHELVES:
-            self.shelves.popitem(last=False)
+        while len(self.shelves) > MAX_SHELVES:  # the least recently used, and what names it
+            old_key, old = self.shelves.popitem(last=False)
+            for product in old.products:
+                keys = self.shelves_of.get(_name(product))
+                if keys is not None:
+                    keys.discard(old_key)
+                    if not keys:
+                        del self.shelves_of[_name(product)]
 
     # ------------------------------------------------------------------ following the changes stream
 

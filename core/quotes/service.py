@@ -15,6 +15,7 @@ import uuid
 import orjson
 
 from core import hotcache
+from core.matching.ranking import RANKING_WEIGHTS_KEY, RankingWeights
 from core.quotes.caches import (
     QuoteCaches,
     caches_for,
@@ -23,9 +24,13 @@ from core.quotes.caches import (
     partner_facts,
     product_set_keys,
     products_from_sets,
+    room_epoch,
+    room_names,
+    supplier_reliability,
 )
 from core.quotes.ids import new_quote_id, offer_id_suffix
 from core.quotes.offers import offer_json, price_offers
+from core.quotes.recommend import recommend
 from core.quotes.shelf import Shelf, build_shelf
 from core.quotes.store import OfferSet
 
@@ -48,8 +53,11 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
     shelf = await _shelf(state, caches, request)
 
     nights = (check_out - check_in).days
+    weights = None
+    if request.get("sort") == "recommended":
+        weights = RankingWeights.from_config(state.config.get(RANKING_WEIGHTS_KEY) if state.config else None)
     memo_key = (hotcache.day_number(check_in), nights, rooms, per_room, partner_id, partner.tier,
-                request.get("currency"), sell_currency)
+                request.get("currency"), sell_currency, weights)
     tails = offer_set = None
     if caches.memo_ttl_s > 0:
         hit = caches.memo_items.get((shelf.serial, memo_key))
@@ -59,11 +67,10 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
     if tails is None:
         stay = price_offers(shelf, partner_id=partner_id, tier=partner.tier, check_in=check_in, nights=nights,
                             rooms=rooms, per_room=per_room, sell_currency=sell_currency, rules=rules, fx=fx,
-                            explicit_currency=request.get("currency") is not None)
-        shown, stored = offer_json(stay)
-        # Each offer's JSON after its id's prefix: a quote's offers are its prefix joined with these.
-        tails = [offer_id_suffix(rank).encode() + b'",' + offer for rank, offer in enumerate(shown)]
-        offer_set = OfferSet(uuid.uuid4(), stored)
+                            explicit_currency=request.get("currency") is not None, memo=caches.classes)
+        if weights is not None:
+            recommend(stay, weights, await supplier_reliability(pool, caches))
+        tails, offer_set = _segments(*offer_json(stay))
         if caches.memo_ttl_s > 0:
             memo = caches.memo_items
             memo[(shelf.serial, memo_key)] = (time.monotonic(), rules, fx, tails, offer_set)
@@ -79,9 +86,24 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
         "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
         "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency,
     })
-    opening = b'{"offer_id":"' + prefix.encode()
-    listed = opening + (b"," + opening).join(tails) if tails else b""
+    opening = '{"offer_id":"' + prefix
+    listed = (opening + opening.join(tails)).encode() if tails else b""
     return head[:-1] + b',"offers":[' + listed + b"]}"
+
+
+def _segments(shown: list[str], stored: bytes, layout: list[list[int]]) -> tuple[list[str], OfferSet]:
+    """The offers' JSON as the pieces that follow each offer id's opening (`{"offer_id":"<quote prefix>`), so
+    that a quote's offers are its opening joined with them: each shown offer, its alternatives inside it."""
+    segments = []
+    for main, alternatives in enumerate(layout):
+        segments.append(f'{offer_id_suffix(main)}",{shown[main]},"alternatives":[' + ("" if alternatives else "]},"))
+        for rank in alternatives:
+            segments.append(f'{offer_id_suffix(rank)}",{shown[rank]}}},')
+        if alternatives:
+            segments[-1] = segments[-1][:-1] + "]},"
+    if segments:
+        segments[-1] = segments[-1][:-1]
+    return segments, OfferSet(uuid.uuid4(), stored)
 
 
 async def _shelf(state, caches: QuoteCaches, request: dict) -> Shelf:
@@ -102,14 +124,18 @@ async def _shelf(state, caches: QuoteCaches, request: dict) -> Shelf:
         caches.product_sets.put(keys, products)
     replica = caches.replica
     shelf = replica.shelf(keys)
-    if shelf is not None and (shelf.products is products or shelf.products == products):
+    epoch = await room_epoch(state.pg, caches)
+    if shelf is not None and shelf.rooms_epoch == epoch and (shelf.products is products or shelf.products == products):
         shelf.products = products  # the same list read again: compared once, then by identity
         replica.lookups.count(len(products), 0)
         return shelf
     changes = replica.changes
     inventories, read = await replica.inventories(products)
     replica.lookups.count(len(products) - read, read)
-    facts = await hotel_facts(state.pg, caches, {product.hotel_id for product in products}) if products else {}
-    shelf = build_shelf(products, inventories, facts)
+    hotel_ids = {product.hotel_id for product in products}
+    facts = await hotel_facts(state.pg, caches, hotel_ids) if products else {}
+    rooms = await room_names(state.pg, caches, hotel_ids) if products else {}
+    shelf = build_shelf(products, inventories, facts, rooms)
+    shelf.rooms_epoch = epoch
     replica.keep_shelf(keys, shelf, products, changes)
     return shelf

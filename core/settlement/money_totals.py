@@ -59,6 +59,20 @@ def _round(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(exponent(currency), rounding=ROUND_HALF_UP)
 
 
+def order_charge(order: OrderMoney) -> tuple[Decimal, Decimal]:
+    """What the partner owes for one order (sell currency, rounded) and what it cost the platform in the sell
+    currency (net × fx_rate to 4 places when the currencies differ): the margin is their difference."""
+    if order.status == "CANCELLED":
+        net = order.supplier_fee or ZERO
+        gross = order.cancellation_fee or ZERO
+    else:
+        net = order.net_amount
+        gross = _round(order.sell_amount * (1 - order.commission_pct / 100), order.sell_currency)
+    if order.net_currency == order.sell_currency:
+        return gross, net
+    return gross, (net * order.fx_rate).quantize(FOUR, rounding=ROUND_HALF_UP)
+
+
 def cycle_money(orders: list[OrderMoney], supplier_code: str) -> CycleMoney:
     payable: dict[str, Decimal] = defaultdict(lambda: ZERO)
     receivable: dict[tuple[str, str, str], Decimal] = defaultdict(lambda: ZERO)
@@ -67,20 +81,13 @@ def cycle_money(orders: list[OrderMoney], supplier_code: str) -> CycleMoney:
     supplier_account = f"accounts_payable:supplier:{supplier_code}"
     for order in orders:
         partner_account = f"accounts_receivable:partner:{order.partner_id}"
-        if order.status == "CANCELLED":
-            net = order.supplier_fee or ZERO
-            gross = order.cancellation_fee or ZERO
-        else:
-            net = order.net_amount
-            gross = _round(order.sell_amount * (1 - order.commission_pct / 100), order.sell_currency)
+        net = (order.supplier_fee or ZERO) if order.status == "CANCELLED" else order.net_amount
+        gross, cost = order_charge(order)
         payable[order.net_currency] += net
         receivable[(order.partner_id, order.partner_name, order.sell_currency)] += gross
         ledger[(partner_account, order.sell_currency)] += gross
         ledger[(supplier_account, order.net_currency)] -= net
-        if order.net_currency == order.sell_currency:
-            cost = net
-        else:
-            cost = (net * order.fx_rate).quantize(FOUR, rounding=ROUND_HALF_UP)
+        if order.net_currency != order.sell_currency:
             ledger[("fx_clearing", order.sell_currency)] -= cost
             ledger[("fx_clearing", order.net_currency)] += net
         margin[order.sell_currency] += gross - cost
