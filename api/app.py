@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import ObservabilityMiddleware
+from api.pages import PAGES
 from api.routes import ROUTERS
 from core.config_center import ConfigCenter
 from core.db import plain_url
@@ -24,6 +25,8 @@ from core.settings import Settings, get_settings
 
 logger = logging.getLogger("api")
 REDIS_CONNECTIONS = 64
+REDIS_CONNECT_TIMEOUT_S = 2.0
+WORKER_HEALTHCHECK_S = 60
 
 
 def create_app(settings: Settings | None = None, endpoints: Endpoints | None = None) -> FastAPI:
@@ -38,9 +41,11 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
             plain_url(resolved.database_url), min_size=1, max_size=settings.db_pool_size,
             command_timeout=settings.query_timeout_ms / 1000,
         )
-        # A bounded pool that waits for a free connection: under overload requests queue, they do not fail.
+        # A bounded pool that waits for a free connection: under overload requests queue, they do not fail. A Redis
+        # that stopped answering fails a request within QUERY_TIMEOUT_MS (then quotes read PostgreSQL).
         app.state.redis = aioredis.Redis(connection_pool=aioredis.BlockingConnectionPool.from_url(
-            resolved.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.query_timeout_ms / 1000))
+            resolved.redis_url, max_connections=REDIS_CONNECTIONS, timeout=settings.query_timeout_ms / 1000,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S, socket_timeout=settings.query_timeout_ms / 1000))
         app.state.config = ConfigCenter(
             resolved.database_url, env=settings.hotel_env, poll_interval_s=settings.config_poll_interval_s,
             listen=settings.config_listen,
@@ -71,7 +76,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
         redoc_url=None,
     )
     install_error_handlers(app)
-    for router in ROUTERS:
+    for router in (*ROUTERS, *PAGES):
         app.include_router(router)
     app.add_middleware(ObservabilityMiddleware, service="api")
     return app
@@ -95,6 +100,9 @@ def main() -> None:
     uvicorn.run(
         "api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
         log_config=None, access_log=False, workers=settings.api_workers,
+        # A worker answers the supervisor's health pings only once it has imported the app (seconds on a loaded
+        # machine); with uvicorn's 5 s it was killed and restarted before it ever served.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_S,
     )
 
 

@@ -10,6 +10,7 @@ import time
 
 from opentelemetry.trace import SpanKind
 
+from api.errors import TRACE_SCOPE_KEY
 from core.logs import span_id_var, trace_id_var
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS
 from core.tracing import mark_error, start_span, trace_from_headers, traceparent
@@ -46,6 +47,7 @@ class ObservabilityMiddleware:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         trace_id, parent_span = trace_from_headers(dict(scope["headers"]))
+        scope[TRACE_SCOPE_KEY] = trace_id  # for an error answered outside this middleware (a 500)
         trace_token = trace_id_var.set(trace_id)
         span_token = span_id_var.set(parent_span)  # the caller's span: this request's span is its child
         status = 500

@@ -35,6 +35,8 @@ class InventorySyncConfig(dg.Config):
                                  description="Share of bad rows above which a feed fails its contract.")
     suppliers: list[str] = Field([], description="Supplier codes; empty = every enabled one.")
     processes: bool = Field(False, description="Sync each supplier in its own process (large syncs).")
+    delta: bool = Field(True, description="Ask suppliers with a delta feed only for what changed since the last "
+                                          "good run; false fetches everything.")
 
 
 def _sync_metadata(results: dict) -> dict:
@@ -76,7 +78,7 @@ def supplier_inventory(context: dg.AssetExecutionContext, config: InventorySyncC
     results = run_inventory_sync(get_settings(), postgres.database_url, run_id=context.run_id, days=config.days,
                                  batch_hotels=config.batch_hotels, parallel_batches=config.parallel_batches,
                                  max_bad_share=config.max_bad_share, only=config.suppliers or None,
-                                 processes=config.processes)
+                                 processes=config.processes, delta=config.delta)
     for code, result in results.items():
         log = context.log.info if result.status == "ok" else context.log.warning
         log(f"supplier {code}: {result.status}, {result.rows_fetched} fetched, {result.rows_upserted} upserted, "

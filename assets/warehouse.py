@@ -22,6 +22,7 @@ import dagster as dg
 from clickhouse_connect.driver.client import Client
 
 from assets.platform import WAREHOUSE_POOL, warehouse_database
+from core.quote_retention import first_day_held
 from core.settings import get_settings
 from pipelines.resources import PostgresResource, WarehouseResource
 from warehouse.loaders import FACTS, Fact, load_fact
@@ -39,6 +40,7 @@ from warehouse.sql_models import (
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
 FACT_GROUP = "warehouse_facts"
 MODEL_GROUP = "warehouse_rollups"
+RETAINED_FACTS = ("quotes", "quote_offers")  # from the quote tables QUOTE_RETENTION_DAYS keeps
 FACT_REPORTS = {"orders": "sales", "order_events": "cancellations", "quotes": "conversion",
                 "quote_offers": "conversion", "supplier_calls": "suppliers", "inventory": "competitiveness",
                 "settlement_lines": "sales", "billing_documents": "receivables", "billing_payments": "receivables"}
@@ -80,14 +82,19 @@ def warehouse_fact_loads(context: dg.AssetExecutionContext, postgres: PostgresRe
             key = dg.AssetKey(fact.table)
             if key not in context.selected_asset_keys:
                 continue
+            first = start
+            if fact.name in RETAINED_FACTS:  # days quote retention dropped: the warehouse keeps what it loaded
+                first = first_day_held(postgres.database_url, start, end, get_settings().quote_retention_days)
             try:
-                result = load_fact(client, postgres.database_url, fact, start, end)
+                result = load_fact(client, postgres.database_url, fact, first, end) if first < end else None
             except Exception as error:
-                raise RuntimeError(f"{fact.table} {start}..{end}: {error}") from error
-            context.log.info(f"{fact.table} {start}..{end}: {result.rows} rows in {result.batches} batches")
+                raise RuntimeError(f"{fact.table} {first}..{end}: {error}") from error
+            rows = result.rows if result else 0
+            context.log.info(f"{fact.table} {first}..{end}: {rows} rows; {(first - start).days} days kept as loaded")
             yield dg.MaterializeResult(asset_key=key, metadata={
-                "rows": result.rows, "batches": result.batches, "days_replaced": result.days_replaced,
-                "days_emptied": result.days_emptied,
+                "rows": rows, "batches": result.batches if result else 0,
+                "days_replaced": result.days_replaced if result else 0,
+                "days_emptied": result.days_emptied if result else 0, "days_kept": (first - start).days,
             })
 
 

@@ -447,8 +447,9 @@ def _report(run: Run) -> None:
     echo(f"hotelctl bench api — workload {run.workload.value}; saturation: {run.tool}; fixed rates: open-loop "
          f"generator; {run.workers} uvicorn worker(s) per server; loopback; {run.seconds}s per phase")
     searches = "1 search" if sample["count"] == 1 else f"{sample['count']} searches"
-    echo(f"sample of {searches} (httpx, memo on, before the load): offers per quote (alternatives included) mean "
-         f"{sample['offers_mean']:.1f}, p95 {sample['offers_p95']}, room products mean {sample['products_mean']:.1f}, "
+    echo(f"sample of {searches} (httpx, memo on, before the load): offers per quote mean "
+         f"{sample['offers_mean']:.1f} (alternatives included), p95 {sample['offers_p95']}, room products mean "
+         f"{sample['products_mean']:.1f}, "
          f"{sample['empty']} with no offer; bytes per "
          f"response mean {sample['bytes_mean']:.0f}; non-2xx {sample['errors']}"
          + (f" (first: {sample['first_error']})" if sample["first_error"] else ""))

@@ -1,6 +1,11 @@
 """`hotelctl bench sync`: the inventory sync end to end, and its PostgreSQL write path against a raw
 COPY of the same rows, measured in the same run, in a scratch database that is dropped afterwards.
 
+After the first load it times the syncs that run every few minutes, against the first load's time: a re-sync
+over unchanged inventory, and one after each supplier moved the price of 5 % of its rates
+(`POST /_admin/reprice` on the simulators). Target: that re-sync writes at most 10 % of the rows and takes
+under 30 % of the first load's time.
+
 The simulators run as child processes (as in `hotelctl up`), so they use the second core.
 """
 
@@ -22,6 +27,7 @@ from cli.common import console, endpoints_or_exit, settings_or_exit, step
 from core.suppliers.config import INVENTORY_BATCH_HOTELS
 
 TARGET_HOTELS, TARGET_DAYS, TARGET_SUPPLIERS, BUDGET_S = 10_000, 30, 3, 300
+RESYNC_CHANGED_SHARE, RESYNC_MAX_WRITTEN, RESYNC_MAX_TIME = 0.05, 0.10, 0.30
 
 
 def _start_children(codes: list[str], seed: int, hotels: int, workdir: Path) -> tuple[dict[str, str], list]:
@@ -40,6 +46,36 @@ def _start_children(codes: list[str], seed: int, hotels: int, workdir: Path) -> 
             time.sleep(0.1)
         urls[code] = f"http://127.0.0.1:{port_file.read_text().strip()}"
     return urls, processes
+
+
+def _reprice(urls: dict[str, str], share: float, start: dt.date, days: int, salt: str) -> int:
+    """Each simulator moves the price of a seeded share of its rates in the window; returns how many moved."""
+    import httpx
+
+    from core.suppliers.config import DEV_KEYS
+
+    moved = 0
+    for code, url in urls.items():
+        response = httpx.post(f"{url}/_admin/reprice", headers={"X-Admin-Key": DEV_KEYS[code]}, timeout=600,
+                              json={"share": share, "pct": 5, "salt": salt, "from": start.isoformat(),
+                                    "to": (start + dt.timedelta(days=days)).isoformat()})
+        response.raise_for_status()
+        moved += response.json()["rates_repriced"]
+    return moved
+
+
+def _timed_sync(run, label: str, first_rows: int, first_s: float) -> tuple[int, float]:
+    """One re-sync: rows written (rates + availability) and skipped, and its time against the first load's."""
+    started = time.perf_counter()
+    results = run()
+    seconds = time.perf_counter() - started
+    fetched = sum(r.rows_fetched for r in results.values())
+    written = sum(r.rows_upserted + r.availability_upserted for r in results.values())
+    statuses = ",".join(f"{code}:{r.status}" for code, r in sorted(results.items()))
+    typer.echo(f"{label}: {written} rows written, {first_rows - written} of the window's {first_rows} rows skipped "
+               f"({fetched} rows fetched), {seconds:.2f}s = {seconds / first_s:.1%} of the first load's "
+               f"{first_s:.2f}s [{statuses}]")
+    return written, seconds
 
 
 def _cpu_seconds(processes: list) -> float:
@@ -108,7 +144,7 @@ def _write_path_vs_copy(database_url: str, sample: dict, batch_rows: int, rounds
             tuples = [(type_ids[(f"{code}|{r.supplier_hotel_id}", r.room_code)], r.stay_date, r.board, r.rate_plan,
                        r.rate_key, r.net.amount, r.net.currency, r.refundable, store._policy_json(r))
                       for code, rates in sample.items() for r in rates]
-            conn.execute("TRUNCATE rates, availability")
+            conn.execute("TRUNCATE rates, availability, inventory_holds")
             started = time.perf_counter()
             with conn.transaction(), conn.cursor() as cursor, cursor.copy(
                 f"COPY rates ({store.RATE_COLUMNS}) FROM STDIN"
@@ -180,6 +216,21 @@ def bench_sync(
                        f"end to end (HTTP, parsing, contracts, PostgreSQL; {mode})")
             typer.echo(f"  the simulators themselves used {sims_cpu:.0f} CPU-seconds of this machine's 2 cores "
                        "meanwhile (real suppliers would not)")
+
+            def resync():
+                return run_inventory_sync(bench, scratch, days=days, start=start, batch_hotels=batch_hotels,
+                                          parallel_batches=parallel_batches, max_bad_share=1.0, processes=processes)
+
+            first_rows = rows + sum(r.availability_upserted for r in results.values())
+            _timed_sync(resync, "re-sync, nothing changed", first_rows, sync_s)
+            with step(f"Each supplier moves the price of {RESYNC_CHANGED_SHARE:.0%} of its rates"):
+                moved = _reprice(urls, RESYNC_CHANGED_SHARE, start, days, salt=str(seed))
+            written, changed_s = _timed_sync(resync, f"re-sync, {moved} rates repriced", first_rows, sync_s)
+            met = written <= RESYNC_MAX_WRITTEN * first_rows and changed_s < RESYNC_MAX_TIME * sync_s
+            typer.echo(f"target for the {RESYNC_CHANGED_SHARE:.0%}-changed re-sync: at most "
+                       f"{RESYNC_MAX_WRITTEN:.0%} of the rows written ({written / first_rows:.1%}) in under "
+                       f"{RESYNC_MAX_TIME:.0%} of the first load's time ({changed_s / sync_s:.1%}): "
+                       f"{'met' if met else 'NOT met'}")
 
             with step("Fetching the comparison sample"):
                 sample = asyncio.run(_sample(bench, codes, start, days, sample_rows, scratch))

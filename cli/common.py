@@ -23,8 +23,12 @@ def settings_or_exit() -> Settings:
 
 
 def endpoints_or_exit(settings: Settings, start: bool = True) -> runtime.Endpoints:
-    with step("Starting engines" if start else "Resolving engines"):
-        return runtime.resolve(settings, start=start)
+    try:
+        with step("Starting engines" if start else "Resolving engines"):
+            return runtime.resolve(settings, start=start)
+    except runtime.EngineBusy as busy:  # an embedded engine caught starting or stopping: what to do, one line
+        typer.echo(str(busy), err=True)
+        raise typer.Exit(1) from None
 
 
 @contextmanager

@@ -68,8 +68,10 @@ def up(
         upgrade(endpoints.database_url)
     _migrate_warehouse(endpoints.clickhouse_url)
     _write_dagster_instance(settings, endpoints)
-    if endpoints.modes.get("postgresql") == runtime.EMBEDDED:
+    embedded = endpoints.modes.get("postgresql") == runtime.EMBEDDED
+    if embedded:
         _start_supplier_simulators(settings)
+        _start_fx_service_and_default_rules(settings, endpoints)
     env = endpoints.child_env(settings)
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -90,6 +92,8 @@ def up(
         _wait_http(f"http://127.0.0.1:{settings.dagster_port}/server_info", "Dagster UI", timeout_s=120)
     if run_main:
         run_job("platform_main_job")
+    if embedded or settings.fx_source_url:
+        _load_todays_rates(env)
     # Demo logins only in development: against real servers staff credentials come from `hotelctl partners`.
     demo = (ensure_demo_credentials(engine_for(endpoints.database_url), settings.encryption_secret.get_secret_value())
             if settings.development else [])
@@ -103,6 +107,39 @@ def _start_supplier_simulators(settings) -> None:
     with step("Starting supplier simulators A, B, C"):
         urls = start_simulators(settings, settings.data_dir)
     console.print("suppliers: " + ", ".join(f"{code} {url}" for code, url in urls.items()))
+
+
+def _start_fx_service_and_default_rules(settings, endpoints: runtime.Endpoints) -> None:
+    """Embedded mode: the simulated FX service (unless FX_SOURCE_URL names a source) and, on a platform that
+    never had a pricing rule, the default rule set (platform margin, tier markups)."""
+    from core.db import engine_for
+    from core.pricing_rules import seed_default_rules
+    from suppliers.launch import start_fx_simulator
+
+    if not settings.fx_source_url:
+        with step("Starting the simulated FX service"):
+            url = start_fx_simulator(settings, settings.data_dir)
+        console.print(f"fx rates: {url} (ECB euro reference XML)")
+    added = seed_default_rules(engine_for(endpoints.database_url))
+    if added:
+        console.print(f"pricing: {added} default rules added (see `hotelctl pricing list`)")
+
+
+def _load_todays_rates(env: dict) -> None:
+    """Today's partition of `fx_rates`, recorded in Dagster (a failure is reported, start-up goes on)."""
+    import datetime as dt
+
+    day = dt.datetime.now(dt.UTC).date().isoformat()
+    with step(f"Loading exchange rates for {day}"):
+        result = subprocess.run(
+            [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "pipelines.definitions",
+             "--select", "fx_rates", "--partition", day],
+            cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+        )
+    if result.returncode != 0:
+        console.print(result.stderr[-2000:])
+        console.print("[yellow]fx_rates did not load; quotes needing a conversion fail until it does "
+                      "(`hotelctl backfill fx_rates --from DAY --to DAY`)[/yellow]")
 
 
 def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
@@ -258,7 +295,7 @@ def _register_optional_commands() -> None:
 
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.rooms",
-                              "bench", "cli.orders", "cli.billing", "cli.secrets", "cli.webhooks"]
+                              "bench", "cli.orders", "cli.billing", "cli.pricing", "cli.secrets", "cli.webhooks"]
 _register_optional_commands()
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Exchange rates from `fx_rates`, cached in-process for EXCHANGE_RATE_CACHE_TTL seconds.
 
 The newest `as_of` of each pair wins. A pair missing directly is served by its inverse, then by a
-cross through the platform's default currency. Rates are Decimal; conversion does not round
+cross through the platform's default currency, then through the reference currency the rate sets are
+quoted in (EUR: the ECB's euro reference rates, `core.fx_rates`). Rates are Decimal; conversion does not round
 (rounding happens once, in pricing).
 """
 
@@ -22,22 +23,34 @@ class FxUnavailable(LookupError):
         self.base, self.quote = base, quote
 
 
+REFERENCE_CURRENCY = "EUR"
+
+
 class FxTable:
-    def __init__(self, rates: dict[tuple[str, str], Decimal], pivot: str) -> None:
+    def __init__(self, rates: dict[tuple[str, str], Decimal], pivot: str, reference: str = REFERENCE_CURRENCY) -> None:
         self.rates = rates
         self.pivot = pivot
+        self.pivots = tuple(dict.fromkeys((pivot, reference)))
 
-    def rate(self, base: str, quote: str) -> Decimal:
+    def _direct(self, base: str, quote: str) -> Decimal | None:
         if base == quote:
             return Decimal(1)
         direct = self.rates.get((base, quote))
         if direct is not None:
             return direct
         inverse = self.rates.get((quote, base))
-        if inverse is not None:
-            return Decimal(1) / inverse
-        if self.pivot not in (base, quote):
-            return self.rate(base, self.pivot) * self.rate(self.pivot, quote)
+        return None if inverse is None else Decimal(1) / inverse
+
+    def rate(self, base: str, quote: str) -> Decimal:
+        direct = self._direct(base, quote)
+        if direct is not None:
+            return direct
+        for pivot in self.pivots:
+            if pivot in (base, quote):
+                continue
+            first, second = self._direct(base, pivot), self._direct(pivot, quote)
+            if first is not None and second is not None:
+                return first * second
         raise FxUnavailable(base, quote)
 
 

@@ -34,6 +34,8 @@ MAGIC = b"HCP1"
 # magic, first night (days since 1970-01-01), nights, room types, rates, metadata length
 PREFIX = struct.Struct("<4siIIII")
 NO_RATE = -1
+# Advisory lock class of a product value's writers (order holds, the sync's cache writer): see core.orders.holds.
+WRITER_LOCK_CLASS = 20_0010
 
 
 def normalise_city(city: str) -> str:
@@ -51,6 +53,11 @@ def hotel_key(hotel_id: str) -> str:
 
 def product_key(supplier_code: str, supplier_hotel_id: str) -> str:
     return f"hc:p:{supplier_code}:{supplier_hotel_id}"
+
+
+def writer_lock_name(supplier_code: str, supplier_hotel_id: str) -> str:
+    """The name whose hashtext() keys a product's writer lock (with WRITER_LOCK_CLASS)."""
+    return f"{supplier_code}|{supplier_hotel_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,11 +218,14 @@ def decode_inventory(value: bytes) -> Inventory:
                      meta["policies"])
 
 
-# Add `delta` rooms to one room type's sellable count on the nights [first, first + nights) of a product value,
-# in place (never below 0), and announce the change. KEYS: product value, changes stream. ARGV: room type id,
-# first night (days since 1970-01-01), nights, delta, the product's "{supplier}|{supplier_hotel_id}".
-# Returns how many nights were changed (0: the value or the room type is not cached).
-ADJUST_LUA = """
+# Set one room type's sellable counts on consecutive nights of a product value, in place, and announce the
+# change. The counts come from PostgreSQL (allotment - held, never below 0) in the transaction that changed
+# them; the writer holds the product's advisory lock (`core.orders.holds`) from before its commit until this
+# has run, so values land in commit order and a sync's rewrite never interleaves with them.
+# KEYS: product value, changes stream. ARGV: room type id, first night (days since 1970-01-01), the product's
+# "{supplier}|{supplier_hotel_id}", stream max length, then one count per night.
+# Returns how many nights were written (0: the value or the room type is not cached).
+SET_COUNTS_LUA = """
 local head = redis.call('GETRANGE', KEYS[1], 0, 23)
 if #head < 24 or string.sub(head, 1, 4) ~= 'HCP1' then return 0 end
 local _, first, nights, types = struct.unpack('<c4i4I4I4', head)
@@ -229,19 +239,17 @@ end
 if index < 0 then return 0 end
 local base = 24 + 8 * types + 4 * index * nights
 local changed = 0
-for day = tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1 do
-  local n = day - first
+for k = 5, #ARGV do
+  local n = tonumber(ARGV[2]) + (k - 5) - first
   if n >= 0 and n < nights then
-    local offset = base + 4 * n
-    local count = struct.unpack('<i4', redis.call('GETRANGE', KEYS[1], offset, offset + 3))
-    count = count + tonumber(ARGV[4])
+    local count = tonumber(ARGV[k])
     if count < 0 then count = 0 end
-    redis.call('SETRANGE', KEYS[1], offset, struct.pack('<i4', count))
+    redis.call('SETRANGE', KEYS[1], base + 4 * n, struct.pack('<i4', count))
     changed = changed + 1
   end
 end
 if changed > 0 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'p', ARGV[5])
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', 'p', ARGV[3])
 end
 return changed
 """

@@ -91,13 +91,54 @@ def resolve(settings: Settings, start: bool = True) -> Endpoints:
 # ---------------------------------------------------------------- PostgreSQL (pgserver)
 
 
+BUSY_WAIT_S = 15.0  # how long a command waits for an embedded engine caught starting or stopping
+
+
+class EngineBusy(RuntimeError):
+    """An embedded engine is starting or stopping and did not settle in BUSY_WAIT_S: one line saying what to do."""
+
+
+def postgres_state(data_dir: Path) -> str | None:
+    """The embedded PostgreSQL's state by its postmaster.pid: "ready", "starting", "stopping" (or another word
+    PostgreSQL writes there), or None when it is not running."""
+    try:
+        lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    if not lines or not lines[0].strip().isdigit() or not pid_alive(int(lines[0])):
+        return None  # a stale file: pgserver starts a new server over it
+    return lines[7].strip() if len(lines) >= 8 else "starting"  # written line by line while it starts
+
+
+def busy_advice(part: str, state: str) -> str:
+    """One line telling an operator what to do about an engine caught starting or stopping."""
+    if state == "stopping":
+        return (f"embedded {part} is shutting down; wait until `hotelctl status` shows it stopped, then run "
+                "`hotelctl up` again")
+    return f"embedded {part} is {state}; wait a few seconds and run the command again"
+
+
+def _settled_postgres(data_dir: Path) -> None:
+    """Wait while the embedded PostgreSQL is starting or stopping (pgserver fails on either with a bare
+    AssertionError); EngineBusy if it has not settled in BUSY_WAIT_S."""
+    deadline = time.monotonic() + BUSY_WAIT_S
+    while (state := postgres_state(data_dir)) not in (None, "ready"):
+        if time.monotonic() > deadline:
+            raise EngineBusy(busy_advice("PostgreSQL", state))
+        time.sleep(0.2)
+
+
 def embedded_postgres_url(data_dir: Path, start: bool = True) -> str:
     pg_dir = data_dir / "pg"
     if start:
         import pgserver
 
         pg_dir.parent.mkdir(parents=True, exist_ok=True)
-        pgserver.get_server(pg_dir, cleanup_mode=None)
+        _settled_postgres(data_dir)
+        try:
+            pgserver.get_server(pg_dir, cleanup_mode=None)
+        except AssertionError:  # caught between our look and pgserver's: starting or stopping after all
+            raise EngineBusy(busy_advice("PostgreSQL", postgres_state(data_dir) or "stopping")) from None
         _ensure_database(pg_dir, "hotel")
         _ensure_database(pg_dir, "dagster")
         pid = postgres_pid(data_dir)

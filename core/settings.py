@@ -7,6 +7,7 @@ An unset URL means "embedded": the platform starts that engine itself under the 
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -51,6 +52,9 @@ class Settings(BaseSettings):
     log_level: str = "info"
     rate_limit_max: int = Field(100, gt=0)
     rate_limit_window_ms: int = Field(60_000, gt=0)
+    # AUTH_ADDRESS_RATE_LIMIT_MAX: token requests from one source address per RATE_LIMIT_WINDOW_MS (every client
+    # id behind it together; RATE_LIMIT_MAX still limits each client id).
+    auth_address_rate_limit_max: int = Field(1000, gt=0)
     concurrency_limit: int = Field(20, gt=0)
     query_timeout_ms: int = Field(10_000, gt=0)
     order_expiry_minutes: int = Field(30, gt=0)
@@ -63,6 +67,16 @@ class Settings(BaseSettings):
     # HOT_CACHE_REPLICA: each API process keeps the hot cache's product values it read, dropped as the changes
     # stream names them; false: every quote reads its products' values from Redis.
     hot_cache_replica: bool = True
+    # QUOTE_RETENTION_DAYS: stored quotes are dropped a whole day at a time once older than this (the quote
+    # retention job; an order keeps every price step of its offer).
+    quote_retention_days: int = Field(7, ge=1)
+    # FX_SOURCE_URL: an ECB euro reference rate document (eurofxref XML); unset: the simulated FX service that
+    # `hotelctl up` starts. FX_CURRENCIES: the currencies the platform sells in (the fx_rates check requires
+    # each, with DEFAULT_CURRENCY and every partner's credit currency); FX_MAX_MOVE_PCT: the largest day-to-day
+    # move the check accepts.
+    fx_source_url: str | None = None
+    fx_currencies: str = "CNY,USD,EUR"
+    fx_max_move_pct: Decimal = Field(Decimal(5), gt=0, le=100)
     sync_interval_ms: int = Field(300_000, gt=0)
     # PUSHGATEWAY_URL: where runs that end (the inventory sync) push their metrics for Prometheus; unset: kept.
     pushgateway_url: str | None = None
@@ -115,6 +129,18 @@ class Settings(BaseSettings):
         if len(value) != 3 or not value.isalpha():
             raise ValueError("expected a three-letter ISO-4217 code")
         return value.upper()
+
+    @field_validator("fx_currencies")
+    @classmethod
+    def _iso_currencies(cls, value: str) -> str:
+        codes = [code.strip().upper() for code in value.split(",") if code.strip()]
+        if not codes or any(len(code) != 3 or not code.isalpha() for code in codes):
+            raise ValueError("expected comma-separated three-letter ISO-4217 codes")
+        return ",".join(codes)
+
+    @property
+    def fx_currency_list(self) -> list[str]:
+        return self.fx_currencies.split(",")
 
     @property
     def data_dir(self) -> Path:

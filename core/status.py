@@ -29,6 +29,9 @@ def platform_status(settings: Settings) -> list[runtime.PartStatus]:
                lambda: redis.Redis.from_url(endpoints.redis_url, socket_timeout=2).info("server")["redis_version"]),
         _probe("clickhouse", modes["clickhouse"], lambda: check_clickhouse(endpoints.clickhouse_url)),
     ]
+    pg_state = runtime.postgres_state(settings.data_dir) if modes["postgresql"] == runtime.EMBEDDED else None
+    if pg_state not in (None, "ready") and not parts[0].reachable:  # caught starting or stopping
+        parts[0].detail = runtime.busy_advice("PostgreSQL", pg_state)
     running = runtime.started_processes(settings.data_dir)
     for name, url in (("api", f"http://{settings.api_host}:{settings.api_port}/health"),
                       ("dagster-webserver", f"http://127.0.0.1:{settings.dagster_port}/server_info")):

@@ -2,12 +2,18 @@
 
 Server mode: URLs come from the environment as `EnvVar`s, so the UI shows the variable's name,
 never a password. Embedded mode: the URLs name local sockets and paths under the data dir.
+
+`fx`: where daily exchange rates come from (ECB euro reference XML). `HttpFxProvider` reads
+FX_SOURCE_URL (the ECB in production) or, embedded, the simulated FX service `hotelctl up` started;
+`FixedFxProvider` is its offline twin (the simulator's rate history, no network).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import dagster as dg
 import redis
@@ -50,6 +56,61 @@ class WarehouseResource(dg.ConfigurableResource):
             yield client
 
 
+class FxProviderResource(dg.ConfigurableResource):
+    """A source of euro reference rate documents (the ECB's `eurofxref` XML)."""
+
+    def fetch_xml(self) -> str:
+        raise NotImplementedError
+
+    def source_name(self) -> str:
+        raise NotImplementedError
+
+
+class HttpFxProvider(FxProviderResource):
+    """The rates over HTTP: `url` (FX_SOURCE_URL), else the simulated FX service named by `port_file`."""
+
+    url: str = ""
+    port_file: str = ""
+    timeout_s: float = 15.0
+
+    def _url(self) -> str:
+        if self.url:
+            return self.url
+        from core.fx_rates import ECB_HISTORY_PATH
+
+        try:
+            port = Path(self.port_file).read_text().strip()
+        except OSError:
+            raise RuntimeError("FX_SOURCE_URL is unset and no simulated FX service runs (start it with "
+                               "`hotelctl up`)") from None
+        return f"http://127.0.0.1:{port}{ECB_HISTORY_PATH}"
+
+    def fetch_xml(self) -> str:
+        import httpx
+
+        response = httpx.get(self._url(), timeout=self.timeout_s, follow_redirects=True)
+        response.raise_for_status()
+        return response.text
+
+    def source_name(self) -> str:
+        return "ecb-xml" if self.url else "fx-simulator"
+
+
+class FixedFxProvider(FxProviderResource):
+    """Offline twin: the simulated service's rate history up to `today` (default: the real today)."""
+
+    today: str = ""
+
+    def fetch_xml(self) -> str:
+        from core.fx_rates import ecb_xml
+        from suppliers.sim_fx import history
+
+        return ecb_xml(history(dt.date.fromisoformat(self.today) if self.today else dt.date.today()))
+
+    def source_name(self) -> str:
+        return "fixed"
+
+
 def _from_env_or(value: str, variable: str, configured: str | None) -> str | dg.EnvVar:
     return dg.EnvVar(variable) if configured else value
 
@@ -64,4 +125,6 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "warehouse": WarehouseResource(
             clickhouse_url=_from_env_or(endpoints.clickhouse_url, "CLICKHOUSE_URL", settings.clickhouse_url)
         ),
+        "fx": HttpFxProvider(url=dg.EnvVar("FX_SOURCE_URL")) if settings.fx_source_url else HttpFxProvider(
+            port_file=str(settings.data_dir / "suppliers" / "FX.port")),
     }

@@ -119,6 +119,7 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
             check_in = _date(body["stay"]["checkIn"], "stay.checkIn")
             check_out = _date(body["stay"]["checkOut"], "stay.checkOut")
             codes = [str(code) for code in body["hotels"]["hotel"]]
+            since = state.delta_since(body.get("changedSince"))
         except (KeyError, TypeError, ValueError) as error:
             return _error(400, f"invalid availability request: {error}")
         if check_out <= check_in or (check_out - check_in).days > 31:
@@ -133,7 +134,10 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
                 continue
             rooms: dict[str, dict] = {}
             offers: dict[tuple, dict] = {}
-            for rate in state.stay(hotel, check_in, check_out):
+            if since is not None:
+                first_nights = {(r.room_code, r.board, r.rate_plan): r.amount
+                                for r in state.stay(hotel, check_in, check_in + dt.timedelta(days=1))}
+            for rate in state.stay_since(hotel, check_in, check_out, since):
                 room = rooms.setdefault(rate.room_code, {"code": rate.room_code, "name": rate.room_name,
                                                          "maxOccupancy": rate.max_occupancy, "rates": []})
                 offer = offers.get((rate.room_code, rate.board, rate.rate_plan))
@@ -152,10 +156,14 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
                 offer["rateKey"] = encode_rate_key(hotel.supplier_hotel_id, room_code, board, plan, check_in,
                                                    check_out, total)
                 offer["rateType"] = "BOOKABLE" if plan == "BAR" else "RECHECK"
-                first_night = offer["dailyRates"][0]["dailyNet"]
+                # The stay's first night, as a whole answer has it, also when a delta leaves that night out.
+                first_night = (offer["dailyRates"][0]["dailyNet"] if since is None else
+                               str(first_nights[(room_code, board, plan)]))
                 offer["cancellationPolicies"] = [
                     {"hoursBefore": FREE_CANCEL_HOURS if offer["rateClass"] == "NOR" else 8760,
                      "amount": first_night if offer["rateClass"] == "NOR" else offer["net"]}]
+            if since is not None and not offers:
+                continue
             hotels.append({"code": hotel.supplier_hotel_id, "name": hotel.name, "currency": offers and next(
                 iter(offers.values()))["currency"], "rooms": list(rooms.values())})
         if hotels and hotels[0]["rooms"]:  # faults hit different records: the first gets the price, the last the gap
@@ -164,8 +172,9 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
                 first["dailyRates"][0]["dailyNet"] = "-" + first["dailyRates"][0]["dailyNet"]
             if missing:
                 del hotels[-1]["rooms"][-1]["rates"][-1]["boardCode"]
+        delta = {"changedSince": body["changedSince"]} if since is not None else {}
         return json_response({"hotels": {"checkIn": check_in.isoformat(), "checkOut": check_out.isoformat(),
-                                         "total": len(hotels), "hotels": hotels}}, state, "availability")
+                                         "total": len(hotels), "hotels": hotels, **delta}}, state, "availability")
 
     def _stay_of(key: str):
         hotel_id, room, board, plan, check_in, check_out, quoted = decode_rate_key(key)
@@ -271,7 +280,8 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, secret: str = DEFAU
         fee = cancellation_fee(booking.total, booking.nights(), booking.refundable, booking.check_in,
                                dt.date.today())
         if flag == "CANCELLATION":
-            booking.status, booking.cancellation_fee = "cancelled", fee
+            state.set_status(booking, "cancelled")
+            booking.cancellation_fee = fee
             payload = booking_json(booking)
         else:
             payload = booking_json(booking) | {"cancellationAmount": str(fee)}

@@ -128,10 +128,15 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
             return respond(_errors("OTA_HotelAvailRS", "321", "StayDateRange End must follow Start, at most 31 "
                                    "nights"), "availability")
         codes = [ref.get("HotelCode", "") for ref in tree.iter("HotelRef")]
+        try:
+            since = state.delta_since(tree.get("ChangedSince"))
+        except ValueError as error:
+            return respond(_errors("OTA_HotelAvailRS", "321", f"ChangedSince: {error}"), "availability")
         negative, missing = state.record_faults("availability")
         # Built as text, not as an element tree: this is the biggest message B sends (~3x faster).
+        delta = f" ChangedSince={quoteattr(tree.get('ChangedSince'))}" if since is not None else ""
         parts = ['<?xml version="1.0" encoding="utf-8"?>\n', f'<OTA_HotelAvailRS xmlns="{NS}" Version="1.0" '
-                 f'TimeStamp="{dt.datetime.now(dt.UTC).isoformat()}"><Success /><RoomStays>']
+                 f'TimeStamp="{dt.datetime.now(dt.UTC).isoformat()}"{delta}><Success /><RoomStays>']
         rate_tags: list[int] = []  # positions of <RoomRate …> tags, for the record faults
         first_night: int | None = None
         for code in codes:
@@ -140,9 +145,11 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
                 continue
             offers: dict[tuple, list] = {}
             rooms: dict[str, tuple[str, int]] = {}
-            for rate in state.stay(hotel, check_in, check_out):
+            for rate in state.stay_since(hotel, check_in, check_out, since):
                 rooms.setdefault(rate.room_code, (rate.room_name, rate.max_occupancy))
                 offers.setdefault((rate.room_code, rate.board, rate.rate_plan), []).append(rate)
+            if since is not None and not offers:
+                continue
             parts.append(f"<RoomStay><BasicPropertyInfo HotelCode={quoteattr(hotel.supplier_hotel_id)} "
                          f"HotelName={quoteattr(hotel.name)} /><RoomTypes>")
             for room_code, (name, occupancy) in rooms.items():
@@ -270,7 +277,8 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY):
         fee = booking.cancellation_fee if booking.status == "cancelled" else cancellation_fee(
             booking.total, booking.nights(), booking.refundable, booking.check_in, dt.date.today())
         if kind == "Commit" and booking.status != "cancelled":
-            booking.status, booking.cancellation_fee = "cancelled", fee
+            state.set_status(booking, "cancelled")
+            booking.cancellation_fee = fee
         root = _rs("OTA_CancelRS")
         root.set("Status", "Cancelled" if booking.status == "cancelled" else "Pending")
         ET.SubElement(root, "Success")

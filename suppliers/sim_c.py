@@ -98,6 +98,7 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, rate_limit_per_s: f
             body = json.loads(await request.body())
             check_in, check_out = dt.date.fromisoformat(body["from"]), dt.date.fromisoformat(body["to"])
             ids = [str(i) for i in body["property_ids"]]
+            since = state.delta_since(body.get("changed_since"))
         except (KeyError, TypeError, ValueError) as error:
             return _error(400, f"body needs property_ids, from, to: {error}")
         if check_out <= check_in or (check_out - check_in).days > 31:
@@ -109,7 +110,7 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, rate_limit_per_s: f
             if hotel is None:
                 continue
             offers: dict[tuple, dict] = {}
-            for rate in state.stay(hotel, check_in, check_out):
+            for rate in state.stay_since(hotel, check_in, check_out, since):
                 key = (rate.room_code, rate.board, rate.rate_plan)
                 offer = offers.get(key)
                 if offer is None:
@@ -127,14 +128,16 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, rate_limit_per_s: f
                 offer["token"] = _token(hotel.supplier_hotel_id, room, board, plan, check_in, check_out, total)
                 offer["penalties"] = ([{"from_hours_before": FREE_CANCEL_HOURS, "nights": 1}] if offer["refundable"]
                                       else [{"from_hours_before": 8760, "percent": 100}])
-            results.append({"property_id": hotel.supplier_hotel_id, "offers": list(offers.values())})
+            if since is None or offers:
+                results.append({"property_id": hotel.supplier_hotel_id, "offers": list(offers.values())})
         if results and results[0]["offers"]:  # the first offer gets the bad price, the last one the gap
             if negative:
                 first = results[0]["offers"][0]
                 first["nights"][0]["price_usd"] = -first["nights"][0]["price_usd"]
             if missing:
                 del results[-1]["offers"][-1]["room_id"]
-        return json_response({"results": results, "currency": "USD"}, state, "availability")
+        delta = {"changed_since": body["changed_since"]} if since is not None else {}
+        return json_response({"results": results, "currency": "USD", **delta}, state, "availability")
 
     def current(token: str):
         hotel_id, room, board, plan, check_in, check_out, quoted = _untoken(token)
@@ -218,7 +221,8 @@ def create_app(world: World, api_key: str = DEFAULT_API_KEY, rate_limit_per_s: f
         fee = booking.cancellation_fee if booking.status == "cancelled" else cancellation_fee(
             booking.total, booking.nights(), booking.refundable, booking.check_in, dt.date.today())
         if not dry_run and booking.status != "cancelled":
-            booking.status, booking.cancellation_fee = "cancelled", fee
+            state.set_status(booking, "cancelled")
+            booking.cancellation_fee = fee
         return json_response({"reservation": reservation(booking), "penalty_usd": _number(fee), "dry_run": dry_run},
                              state, "cancel")
 

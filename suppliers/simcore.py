@@ -4,6 +4,18 @@ running an ASGI app on a real port (uvicorn in a thread, or in a child process f
 Faults are switched at run time with `POST /_admin/faults` (JSON, fields of `Faults`); `times` limits
 a fault to the next N matching calls, `operations` to some operations. `GET /_admin/stats` counts
 calls per operation and bookings held, so a test can prove a booking was made exactly once.
+
+The supplier counts its bookings: a confirmed booking takes its rooms off the allotment every later
+availability, re-check and booking sees, a cancellation gives them back, and a booking that does not fit is
+refused. `POST /_admin/allotment` sets a room's allotment over some nights (before bookings), `GET` reads
+allotment, rooms sold and rooms left; `POST /_admin/reprice` moves the price of a seeded share of the rates (a
+supplier's revenue manager at work).
+
+Delta feed: every change (booking, cancellation, allotment, price) notes when it touched a room's night, and an
+availability request may ask for what changed since a time ("changed since" cursors, as real suppliers offer
+them): only those rooms' nights come back, and the answer says it is a delta. A time before the simulator
+started gets everything (what it knew before is lost). `POST /_admin/features {"delta_feed": false}` makes it a
+supplier that offers no delta: the parameter is ignored and every answer is whole.
 """
 
 from __future__ import annotations
@@ -20,6 +32,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from decimal import Decimal
 from typing import Any
 
+import mmh3
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -101,6 +114,12 @@ class SimState:
         self.random = random.Random(f"faults:{code}:{world.seed}")
         self.bookings: dict[str, StoredBooking] = {}
         self.by_reference: dict[str, str] = {}
+        self.sold: dict[tuple[str, str, dt.date], int] = {}  # (hotel, room, night) → rooms of live bookings
+        self.allotments: dict[tuple[str, str, dt.date], int] = {}  # admin overrides of the world's allotment
+        self.repriced: dict[tuple[str, str, str, str, dt.date], Decimal] = {}  # rate → price factor
+        self.started_at = time.time()
+        self.delta_feed = True
+        self.changed: dict[str, dict[tuple[str, dt.date], float]] = {}  # hotel → (room, night) → when it changed
         self.calls: dict[str, int] = {}
         self.booking_attempts = 0
         self.rate_limit_per_s = 0.0  # 0 = unlimited (C sets its own)
@@ -116,7 +135,46 @@ class SimState:
     def store(self, booking: StoredBooking) -> None:
         self.bookings[booking.supplier_ref] = booking
         self.by_reference[booking.our_reference] = booking.supplier_ref
+        if booking.status != "cancelled":
+            self._count(booking, booking.rooms)
 
+    def set_status(self, booking: StoredBooking, status: str) -> None:
+        """Change a booking's status; leaving or re-entering "cancelled" gives back or takes its rooms."""
+        if (booking.status == "cancelled") != (status == "cancelled"):
+            self._count(booking, -booking.rooms if status == "cancelled" else booking.rooms)
+        booking.status = status
+
+    def _count(self, booking: StoredBooking, rooms: int) -> None:
+        day = booking.check_in
+        while day < booking.check_out:
+            key = (booking.hotel_id, booking.room_code, day)
+            self.sold[key] = self.sold.get(key, 0) + rooms
+            self.touch(*key)
+            day += dt.timedelta(days=1)
+
+    def set_allotment(self, hotel_id: str, room_code: str, night: dt.date, allotment: int) -> None:
+        """The room's allotment on this night before bookings (instead of the world's)."""
+        self.allotments[(hotel_id, room_code, night)] = allotment
+        self.touch(hotel_id, room_code, night)
+
+    def touch(self, hotel_id: str, room_code: str, night: dt.date) -> None:
+        """Note that this room's rates or allotment on this night changed now (for the delta feed)."""
+        self.changed.setdefault(hotel_id, {})[(room_code, night)] = time.time()
+
+    def delta_since(self, changed_since: str | None) -> float | None:
+        """The time a request's `changed_since` (ISO 8601) asks for, or None: answer with everything."""
+        if not changed_since or not self.delta_feed:
+            return None
+        since = dt.datetime.fromisoformat(changed_since)
+        if since.tzinfo is None:
+            raise ValueError("changed_since needs a time zone")
+        # HTTP dates have whole seconds: a client's cursor from this simulator's first second is still its own.
+        return since.timestamp() if since.timestamp() >= int(self.started_at) else None
+
+    def allotment_of(self, hotel_id: str, room_code: str, night: dt.date, world_allotment: int) -> tuple[int, int]:
+        """(allotment before bookings, rooms sold) of one room on one night."""
+        key = (hotel_id, room_code, night)
+        return self.allotments.get(key, world_allotment), self.sold.get(key, 0)
     def find(self, our_reference: str) -> StoredBooking | None:
         ref = self.by_reference.get(our_reference)
         return self.bookings.get(ref) if ref else None
@@ -190,12 +248,51 @@ class SimState:
         return Decimal(1) + Decimal(str(self.faults.price_change_pct)) / 100
 
     def stay(self, hotel, check_in: dt.date, check_out: dt.date) -> list:
-        """The world's nightly rates for a stay, moved by the price-change fault if it is on."""
-        rates = self.rates.stay(hotel, check_in, check_out)
+        """The world's nightly rates for a stay, less the rooms booked, with admin changes, moved by the
+        price-change fault if it is on."""
+        return self._adjusted(hotel.supplier_hotel_id, self.rates.stay(hotel, check_in, check_out))
+
+    def _adjusted(self, hotel_id: str, rates: list) -> list:
         factor = self.price_factor()
-        if factor == 1:
+        if factor == 1 and not self.sold and not self.allotments and not self.repriced:
             return rates
-        return [replace(rate, amount=(rate.amount * factor).quantize(Decimal("0.01"))) for rate in rates]
+        changed = []
+        for rate in rates:
+            night = (hotel_id, rate.room_code, rate.stay_date)
+            allotment = max(0, self.allotments.get(night, rate.allotment) - self.sold.get(night, 0))
+            moved = factor * self.repriced.get((*night[:2], rate.board, rate.rate_plan, rate.stay_date), Decimal(1))
+            if moved == 1 and allotment == rate.allotment:
+                changed.append(rate)
+            else:
+                amount = rate.amount if moved == 1 else (rate.amount * moved).quantize(Decimal("0.01"))
+                changed.append(replace(rate, amount=amount, allotment=allotment))
+        return changed
+
+    def stay_since(self, hotel, check_in: dt.date, check_out: dt.date, since: float | None) -> list:
+        """`stay`, or with `since` only the nights of rooms that changed at or after it."""
+        if since is None:
+            return self.stay(hotel, check_in, check_out)
+        changes = self.changed.get(hotel.supplier_hotel_id)
+        if not changes:
+            return []
+        nights = sorted({night for (_, night), when in changes.items()
+                         if when >= since and check_in <= night < check_out})
+        rates = [rate for night in nights for rate in self.rates.nightly(hotel, night)
+                 if changes.get((rate.room_code, night), 0.0) >= since]
+        return self._adjusted(hotel.supplier_hotel_id, rates)
+
+    def reprice(self, share: float, pct: float, salt: str, start: dt.date, end: dt.date) -> int:
+        """Move the price of a seeded `share` of the rates in [start, end) by `pct` percent; returns how many."""
+        moved = 0
+        factor = Decimal(1) + Decimal(str(pct)) / 100
+        for hotel in self.hotels:
+            for rate in self.rates.stay(hotel, start, end):
+                key = (hotel.supplier_hotel_id, rate.room_code, rate.board, rate.rate_plan, rate.stay_date)
+                if mmh3.hash(f"{salt}:{key}", signed=False) < share * 2**32:
+                    self.repriced[key] = self.repriced.get(key, Decimal(1)) * factor
+                    self.touch(hotel.supplier_hotel_id, rate.room_code, rate.stay_date)
+                    moved += 1
+        return moved
 
     def stay_total(self, hotel, room_code: str, board: str, rate_plan: str, check_in: dt.date, check_out: dt.date,
                    rooms: int = 1) -> tuple[Decimal, str, int] | None:
@@ -253,6 +350,7 @@ def admin_routes(state: SimState) -> list[Route]:
             return JSONResponse({"error": "unauthorised"}, status_code=401)
         return JSONResponse({"calls": state.calls, "bookings": len(state.bookings),
                              "booking_attempts": state.booking_attempts, "hotels": len(state.hotels),
+                             "rooms_sold": sum(state.sold.values()),
                              "rate_limit_per_s": state.rate_limit_per_s})
 
     async def set_rate_limit(request: Request) -> Response:
@@ -273,12 +371,86 @@ def admin_routes(state: SimState) -> list[Route]:
         if "status" in body:
             if body["status"] not in ("confirmed", "cancelled", "no_show"):
                 return JSONResponse({"error": "status must be confirmed, cancelled or no_show"}, status_code=400)
-            booking.status = body["status"]
+            state.set_status(booking, body["status"])
         if "statement_amount" in body:
             booking.statement_amount = Decimal(str(body["statement_amount"]))
         return JSONResponse(booking.statement_line())
 
+    def _room_nights(source) -> tuple[str, str, list[dt.date]]:
+        hotel_id, room_code = str(source["hotel_id"]), str(source["room_code"])
+        if hotel_id not in state.hotel_by_id:
+            raise ValueError(f"no hotel {hotel_id}")
+        start, end = dt.date.fromisoformat(str(source["from"])), dt.date.fromisoformat(str(source["to"]))
+        if not start < end <= start + dt.timedelta(days=366):
+            raise ValueError("to must be after from, within a year")
+        return hotel_id, room_code, [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+    async def set_allotment(request: Request) -> Response:
+        """{"hotel_id", "room_code", "from", "to", "allotment"}: the room's allotment before bookings."""
+        if not authorised(request):
+            return JSONResponse({"error": "unauthorised"}, status_code=401)
+        try:
+            body = await request.json()
+            hotel_id, room_code, nights = _room_nights(body)
+            allotment = int(body["allotment"])
+            if allotment < 0:
+                raise ValueError("allotment must not be negative")
+        except (KeyError, TypeError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        for night in nights:
+            state.set_allotment(hotel_id, room_code, night, allotment)
+        return await get_allotment(request, body)
+
+    async def get_allotment(request: Request, source=None) -> Response:
+        """?hotel_id&room_code&from&to: per night the allotment, the rooms sold and the rooms left."""
+        if not authorised(request):
+            return JSONResponse({"error": "unauthorised"}, status_code=401)
+        try:
+            hotel_id, room_code, nights = _room_nights(source or request.query_params)
+        except (KeyError, TypeError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        world = {(rate.room_code, rate.stay_date): rate.allotment
+                 for rate in state.rates.stay(state.hotel_by_id[hotel_id], nights[0], nights[-1] + dt.timedelta(1))}
+        rows = []
+        for night in nights:
+            allotment, sold = state.allotment_of(hotel_id, room_code, night, world.get((room_code, night), 0))
+            rows.append({"date": night.isoformat(), "allotment": allotment, "sold": sold,
+                         "left": max(0, allotment - sold)})
+        return JSONResponse({"hotel_id": hotel_id, "room_code": room_code, "nights": rows})
+
+    async def reprice(request: Request) -> Response:
+        """{"share": 0.05, "pct": 3, "salt": "any", "from", "to"}: move a seeded share of the rates' prices."""
+        if not authorised(request):
+            return JSONResponse({"error": "unauthorised"}, status_code=401)
+        try:
+            body = await request.json()
+            share, pct = float(body["share"]), float(body["pct"])
+            start, end = dt.date.fromisoformat(str(body["from"])), dt.date.fromisoformat(str(body["to"]))
+            if not 0 <= share <= 1 or not start < end:
+                raise ValueError("share must be in [0, 1] and to after from")
+        except (KeyError, TypeError, ValueError) as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        moved = state.reprice(share, pct, str(body.get("salt", "")), start, end)  # on the loop: state has no locks
+        return JSONResponse({"rates_repriced": moved})
+
+    async def set_features(request: Request) -> Response:
+        """{"delta_feed": bool}: what this supplier's API offers."""
+        if not authorised(request):
+            return JSONResponse({"error": "unauthorised"}, status_code=401)
+        try:
+            body = await request.json()
+        except ValueError as error:
+            return JSONResponse({"error": f"not JSON: {error}"}, status_code=400)
+        if not isinstance(body, dict) or not isinstance(body.get("delta_feed", True), bool):
+            return JSONResponse({"error": "delta_feed must be true or false"}, status_code=400)
+        state.delta_feed = body.get("delta_feed", state.delta_feed)
+        return JSONResponse({"delta_feed": state.delta_feed})
+
     return [
+        Route("/_admin/features", set_features, methods=["POST"]),
+        Route("/_admin/allotment", set_allotment, methods=["POST"]),
+        Route("/_admin/allotment", get_allotment, methods=["GET"]),
+        Route("/_admin/reprice", reprice, methods=["POST"]),
         Route("/_admin/faults", get_faults, methods=["GET"]),
         Route("/_admin/faults", set_faults, methods=["POST", "PUT"]),
         Route("/_admin/faults", clear_faults, methods=["DELETE"]),

@@ -143,7 +143,8 @@ def start_supplier_a(engine, settings, seed: int = 7, hotels: int = 12):
 def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: int = 2, hotels: int = 3,
                         allotment: int | None = None) -> list[dict]:
     """Catalog, rates, allotment and hot cache for some of the simulator's hotels, from the simulator's
-    own rate book (what its availability API serves), as the supplier sync would write them.
+    own rate book (what its availability API serves), as the supplier sync would write them. An `allotment`
+    given is set at the simulator too.
 
     Returns one sellable offer description per hotel (refundable BAR rate available every night).
     """
@@ -193,6 +194,8 @@ def seed_from_simulator(engine, redis_url: str, sim, *, start: dt.date, nights: 
                     ).scalar_one()
                 rt_id = room_ids[rate.room_code]
                 units = rate.allotment if allotment is None else allotment
+                if allotment is not None:  # the supplier has what we store (it counts its bookings against it)
+                    sim.state.set_allotment(hotel.supplier_hotel_id, rate.room_code, rate.stay_date, allotment)
                 policy = ([{"hours_before": 72, "fee": str(rate.amount), "currency": rate.currency}]
                           if rate.refundable else [])
                 conn.execute(sa.text(

@@ -1,13 +1,24 @@
-"""The real app served by uvicorn on an ephemeral loopback port, for browser tests."""
+"""The real app served by uvicorn on an ephemeral loopback port: in a thread (browser tests), or as the API
+processes `hotelctl up` starts (`python -m api.app`)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import uvicorn
+
+from core.runtime import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
@@ -25,3 +36,40 @@ def serve(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def start_apis(*envs: dict[str, str]) -> list[tuple[subprocess.Popen, str]]:
+    """`python -m api.app` once per environment, each on a free port in its own process group, all starting at
+    once; returns (process, base URL) for each once its `/health` answers."""
+    started = []
+    for env in envs:
+        port = free_port()
+        started.append((subprocess.Popen([sys.executable, "-m", "api.app"], cwd=REPO_ROOT,
+                                         env={**env, "API_PORT": str(port)}, start_new_session=True,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                        f"http://127.0.0.1:{port}"))
+    deadline = time.monotonic() + 60
+    try:
+        for process, base in started:
+            while not _answers(base):
+                assert time.monotonic() < deadline and process.poll() is None, "the API did not start"
+                time.sleep(0.2)
+    except BaseException:
+        for process, _ in started:
+            stop_api(process)
+        raise
+    return started
+
+
+def _answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/health", timeout=2).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
+
+
+def stop_api(process: subprocess.Popen) -> None:
+    """Stop an API started by `start_apis`, with every worker it forked."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+    process.wait(timeout=20)

@@ -70,7 +70,8 @@ def test_content_lands_in_supplier_hotels(content, engine, world):
 
 def test_a_repeated_content_sync_writes_nothing(content, fast_settings, database_url):
     again = run_content_sync(fast_settings, database_url, run_id="content-2")
-    assert all(result.rows_upserted == 0 and result.status == "ok" for result in again.values())
+    assert all(result.rows_upserted == 0 and result.status == "ok" for result in again.values()), \
+        {code: (r.status, r.rows_upserted, r.errors) for code, r in again.items()}
 
 
 def test_inventory_matches_the_world_and_is_idempotent(content, engine, world, fast_settings, database_url):
@@ -100,7 +101,7 @@ def test_inventory_matches_the_world_and_is_idempotent(content, engine, world, f
 def test_bad_rows_are_quarantined_with_reasons_and_counted(content, engine, simulators, fast_settings, database_url):
     set_faults(simulators["C"], negative_price=True, missing_field=True, operations=["availability"])
     results = run_inventory_sync(fast_settings, database_url, run_id="inv-bad", start=START, days=DAYS,
-                                 batch_hotels=5, max_bad_share=0.5, only=["C"])
+                                 batch_hotels=5, max_bad_share=0.5, only=["C"], delta=False)
     result = results["C"]
     rows = _query(engine, "SELECT reason, record FROM supplier_quarantine WHERE run_id = 'inv-bad'")
     assert result.rows_quarantined == len(rows) > 0
@@ -150,7 +151,7 @@ def test_hot_cache_serves_mapped_hotels_and_a_failing_feed_keeps_its_previous_da
     set_faults(simulators["B"], negative_price=True, operations=["availability"])
     set_faults(simulators["A"], price_change_pct=10, operations=["availability"])
     results = run_inventory_sync(fast_settings, database_url, run_id="inv-broken", start=START, days=DAYS,
-                                 batch_hotels=1, max_bad_share=0.0)
+                                 batch_hotels=1, max_bad_share=0.0, delta=False)  # the faults are in whole answers
     assert results["B"].status == "contract_failed" and results["A"].status == "ok"
     assert "bad row share" in " ".join(results["B"].verdict.reasons)
     second = refresh_hot_cache(database_url, cache)
@@ -191,7 +192,7 @@ def test_done_when_faults_on_one_supplier_the_sync_completes_for_the_others(
     monkeypatch.setenv("RETRY_BACKOFF_MS", "20")
     reset_settings_cache()
     hotel_b = next(h for h in simulators["B"].state.hotels if h.true_hotel_id)
-    run_config = {"ops": {"supplier_inventory": {"config": {"days": DAYS, "batch_hotels": 10}}}}
+    run_config = {"ops": {"supplier_inventory": {"config": {"days": DAYS, "batch_hotels": 10, "delta": False}}}}
     resources = {"postgres": PostgresResource(database_url=database_url), "redis": RedisResource(redis_url=redis_url)}
     assets = [inventory.supplier_hotels, inventory.supplier_inventory, inventory.inventory_hot_cache]
     checks = [inventory.inventory_feed_contracts, inventory.content_feed_contracts]
@@ -242,9 +243,9 @@ def test_one_inventory_sync_per_supplier_at_a_time(content, fast_settings, datab
 
 def test_one_process_per_supplier_gives_the_same_sync(content, fast_settings, database_url):
     single = run_inventory_sync(fast_settings, database_url, run_id="inv-single", start=START, days=DAYS,
-                                only=["A", "C"])
+                                only=["A", "C"], delta=False)
     spread = run_inventory_sync(fast_settings, database_url, run_id="inv-procs", start=START, days=DAYS,
-                                only=["A", "C"], processes=True)
+                                only=["A", "C"], processes=True, delta=False)
     assert {c: (r.status, r.rows_fetched) for c, r in spread.items()} == \
         {c: (r.status, r.rows_fetched) for c, r in single.items()}
     assert all(r.status == "ok" and r.rows_fetched > 0 for r in spread.values())

@@ -78,7 +78,7 @@ def test_insert_skip_unchanged_update_changed(engine, database_url, hotel_ids):
 def test_the_all_upsert_fallback_gives_the_same_result(engine, database_url, hotel_ids):
     before = _stored(engine)
     with store.connect(database_url) as conn:
-        counts = store._write_inventory(conn, _rates(), hotel_ids, upsert_all=True)
+        counts = store._write_inventory(conn, _rates(), hotel_ids, None, upsert_all=True)
     after = _stored(engine)
     assert len(after) == len(before) == 18
     assert counts.rates == 3 and counts.availability == 1  # undoes exactly the earlier changes

@@ -30,7 +30,7 @@ def test_expire_command_ends_due_review_orders(api_client, engine, redis_url, se
 
     def allotment() -> int:
         with engine.connect() as conn:
-            return conn.execute(sa.text("SELECT allotment FROM availability WHERE room_type_id = :r"
+            return conn.execute(sa.text("SELECT allotment - held FROM availability WHERE room_type_id = :r"
                                         " AND stay_date = :d"), {"r": rooms[0].room_type_id, "d": start}).scalar_one()
 
     assert allotment() == 2

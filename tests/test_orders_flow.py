@@ -82,10 +82,12 @@ def _offer_for(quote: dict, world) -> dict:
 
 
 def _allotment(engine, room_type_id: int, start: dt.date) -> list[int]:
+    """Rooms sellable per night: the supplier's allotment less the platform's holds."""
     with engine.connect() as conn:
         return [r[0] for r in conn.execute(sa.text(
-            "SELECT allotment FROM availability WHERE room_type_id = :rt AND stay_date >= :s AND stay_date < :e"
-            " ORDER BY stay_date"), {"rt": room_type_id, "s": start, "e": start + dt.timedelta(days=2)})]
+            "SELECT greatest(allotment - held, 0) FROM availability WHERE room_type_id = :rt AND stay_date >= :s"
+            " AND stay_date < :e ORDER BY stay_date"),
+            {"rt": room_type_id, "s": start, "e": start + dt.timedelta(days=2)})]
 
 
 def test_order_books_once_and_writes_events(api_client, engine, sim, world):

@@ -23,7 +23,7 @@ EXPECTED_TABLES = {
     "partners", "api_credentials", "pricing_rules", "fx_rates", "quotes", "orders",
     "order_events", "idempotency_keys", "outbox_events", "settlement_cycles", "settlement_lines",
     "settlement_discrepancies", "journal_entries", "platform_config", "feature_flags", "supplier_quarantine",
-    "supplier_calls", "room_mappings",
+    "supplier_calls", "room_mappings", "pricing_rule_versions",
 }
 
 

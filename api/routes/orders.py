@@ -13,13 +13,13 @@ from fastapi.responses import JSONResponse
 from api.auth import Principal, require_role
 from api.limits import LimitedRoute, limited_partner
 from api.schemas import CancelRequest, ErrorResponse, OrderOut, OrderPage, OrderRequest, ReviewDecision
-from core.orders import idempotency
+from core.orders import allotment, idempotency
 from core.orders.service import OrderError, cancel_order, create_order, get_order, list_orders, review_order
 from core.tracing import start_span
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=LimitedRoute)
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429)}
-CREATE_ERRORS = {code: {"model": ErrorResponse} for code in (402, 409, 503)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 503)}
+CREATE_ERRORS = {code: {"model": ErrorResponse} for code in (402, 409)}
 Status = Literal["PENDING", "REVIEW", "CONFIRMED", "CANCELLED", "EXPIRED", "FAILED"]
 
 
@@ -106,6 +106,15 @@ async def index(
     except OrderError as error:
         raise _error(error) from None
     return JSONResponse(page)
+
+
+@router.get("/flagged", summary="Operator: unconfirmed orders whose hold a sync found above the supplier's allotment",
+            responses=ERRORS)
+async def flagged(request: Request, limit: int = Query(100, ge=1, le=1000),
+                  _: Principal = Depends(require_role("operator"))) -> JSONResponse:
+    async with request.app.state.pg.acquire() as conn:
+        items = await allotment.flagged_orders(conn, limit=limit)
+    return JSONResponse({"items": items})
 
 
 @router.get("/{order_id}", summary="One of the partner's orders", responses={200: {"model": OrderOut}, **ERRORS})

@@ -17,12 +17,13 @@ from api.auth import Principal
 from api.limits import LimitedRoute, limited_partner
 from api.schemas import ErrorResponse, QuoteRequest, QuoteResponse
 from core.quotes.caches import QuoteError, flush_quotes
+from core.quotes.fallback import SOURCE_HEADER, answered_from_database
 from core.quotes.service import answer_quote
 from core.quotes.store import stored_quote
 from core.tracing import start_span
 
 router = APIRouter(prefix="/v1/quotes", tags=["quotes"], route_class=LimitedRoute)
-ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429)}
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 503)}
 
 
 def _json(body: dict, status: int = 200) -> Response:
@@ -38,7 +39,8 @@ async def create_quote(body: QuoteRequest, request: Request,
             quote = await answer_quote(request.app.state, principal.partner_id, body.model_dump())
     except QuoteError as error:
         raise HTTPException(error.status, detail={"code": error.code, "message": error.message}) from None
-    return Response(quote, media_type="application/json")
+    headers = {SOURCE_HEADER: "database"} if answered_from_database() else None  # Redis down: priced from PostgreSQL
+    return Response(quote, media_type="application/json", headers=headers)
 
 
 @router.get("/{quote_id}", summary="One of the partner's own quotes",

@@ -20,6 +20,7 @@ import redis
 
 from core.hotcache import (
     PRODUCT_TTL_S,
+    WRITER_LOCK_CLASS,
     InventoryBuilder,
     Product,
     RateRow,
@@ -28,6 +29,7 @@ from core.hotcache import (
     hotel_key,
     write_inventory,
     write_products,
+    writer_lock_name,
 )
 from core.money import minor_digits
 
@@ -42,7 +44,8 @@ WHERE sh.supplier_code = %s AND m.master_hotel_id IS NOT NULL
 
 NIGHTS_SQL = """
 SELECT rt.supplier_hotel, r.stay_date, rt.id, rt.room_code, rt.name, rt.max_occupancy, r.board, r.rate_plan,
-       r.net_amount, r.currency, COALESCE(a.allotment, 0), r.refundable, r.rate_key, r.cancellation_policy
+       r.net_amount, r.currency, greatest(COALESCE(a.allotment - a.held, 0), 0), r.refundable, r.rate_key,
+       r.cancellation_policy
 FROM room_types rt
 JOIN rates r ON r.room_type_id = rt.id
 LEFT JOIN availability a ON a.room_type_id = rt.id AND a.stay_date = r.stay_date
@@ -99,12 +102,25 @@ def write_hotels(conn: psycopg.Connection, client: redis.Redis, supplier_code: s
     """Pack and write the inventory of these supplier hotels (database id → supplier hotel id) over the window,
     in one pipeline that also announces them on the changes stream."""
     counts = counts or CacheCounts()
+    with conn.transaction():
+        # The products' writer locks, held until the values are in Redis: an order's hold that commits meanwhile
+        # sets its counts after this write, never before it (core/orders/holds.py).
+        # In name order, as an order's transaction takes them (a volatile function runs after the sort).
+        conn.execute("SELECT pg_advisory_xact_lock(%s, hashtext(name)) FROM unnest(%s::text[]) AS name "
+                     "ORDER BY name COLLATE \"C\"",
+                     (WRITER_LOCK_CLASS, sorted(writer_lock_name(supplier_code, h) for h in hotels.values())))
+        _pack_and_write(conn, client, supplier_code, hotels, window_start, window_end, counts)
+    return counts
+
+
+def _pack_and_write(conn: psycopg.Connection, client: redis.Redis, supplier_code: str, hotels: dict[int, str],
+                    window_start: dt.date, window_end: dt.date, counts: CacheCounts) -> None:
     nights = (window_end - window_start).days
     builders = {db_id: InventoryBuilder(window_start, nights) for db_id in hotels}
-    for (supplier_hotel, stay_date, type_id, room_code, room_name, occupancy, board, plan, amount, currency, allotment,
+    for (supplier_hotel, stay_date, type_id, room_code, room_name, occupancy, board, plan, amount, currency, sellable,
          refundable, rate_key, policy) in conn.execute(NIGHTS_SQL, (list(hotels), window_start, window_end)):
         builder = builders[supplier_hotel]
-        builder.allotment(type_id, occupancy, stay_date, allotment)
+        builder.allotment(type_id, occupancy, stay_date, sellable)
         minor = amount.scaleb(minor_digits(currency))
         builder.rate(RateRow(type_id, room_code, room_name, board, plan, currency, rate_key), occupancy, stay_date,
                      int(minor.to_integral_value()), refundable, policy)
@@ -115,7 +131,6 @@ def write_hotels(conn: psycopg.Connection, client: redis.Redis, supplier_code: s
         counts.nights += nights
     announce(pipe, [f"{supplier_code}|{supplier_hotel_id}" for supplier_hotel_id in hotels.values()])
     pipe.execute()
-    return counts
 
 
 def write_mapped_hotels(conn: psycopg.Connection, client: redis.Redis, supplier_code: str,

@@ -134,15 +134,17 @@ def _validate(frame: pd.DataFrame, window_start: dt.date, window_end: dt.date, v
 
 
 def judge_feed(rows_fetched: int, rows_bad: int, max_bad_share: float, previous_rows: int | None,
-               errors: int = 0, counts: dict[str, int] | None = None) -> FeedVerdict:
-    """The feed-level contract: bad-row share, row count against the last good run, and call errors."""
+               errors: int = 0, counts: dict[str, int] | None = None, delta: bool = False) -> FeedVerdict:
+    """The feed-level contract: bad-row share, row count against the last good run, and call errors.
+
+    `delta`: the supplier sent only what changed, so no row count (not even zero) says anything."""
     reasons: list[str] = []
     share = rows_bad / rows_fetched if rows_fetched else 0.0
-    if rows_fetched == 0:
+    if rows_fetched == 0 and not delta:
         reasons.append("no rows fetched")
     if share > max_bad_share:
         reasons.append(f"bad row share {share:.1%} above {max_bad_share:.1%}")
-    if previous_rows:
+    if previous_rows and not delta:
         low, high = ROW_COUNT_BOUNDS
         if not low * previous_rows <= rows_fetched <= high * previous_rows:
             reasons.append(f"row count {rows_fetched} outside [{low:g}x, {high:g}x] of the last good run "

@@ -45,21 +45,22 @@ def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | N
                        start: dt.date | None = None, batch_hotels: int = INVENTORY_BATCH_HOTELS,
                        parallel_batches: int = 3,
                        max_bad_share: float = 0.05, only: list[str] | None = None,
-                       base_urls: dict[str, str] | None = None, processes: bool = False
+                       base_urls: dict[str, str] | None = None, processes: bool = False, delta: bool = True
                        ) -> dict[str, SupplierSyncResult]:
     """Sync every enabled supplier; `processes`: each supplier in its own process (both cores, no
-    shared GIL; each process pays its own imports, so it pays off for large syncs only)."""
+    shared GIL; each process pays its own imports, so it pays off for large syncs only); `delta`: ask suppliers
+    with a delta feed for what changed since the last good run only."""
     if processes:
         return _inventory_in_processes(settings, database_url, run_id=run_id, days=days, start=start,
                                        batch_hotels=batch_hotels, parallel_batches=parallel_batches,
-                                       max_bad_share=max_bad_share, only=only, base_urls=base_urls)
+                                       max_bad_share=max_bad_share, only=only, base_urls=base_urls, delta=delta)
     adapters = _adapters(settings, database_url, only, base_urls)
     try:
         with collector_paused():
             return asyncio.run(sync_suppliers(
                 adapters, "inventory", database_url, run_id=run_id, window_start=start or dt.date.today(),
                 days=days, batch_hotels=batch_hotels, parallel_batches=parallel_batches,
-                max_bad_share=max_bad_share))
+                max_bad_share=max_bad_share, delta=delta))
     finally:
         flush_calls(settings.model_copy(update={"database_url": database_url}))
 

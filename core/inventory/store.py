@@ -2,7 +2,8 @@
 
 Write path (one transaction per supplier batch): COPY into temp tables, then one
 `INSERT … SELECT … ON CONFLICT DO UPDATE` each for room types, rates and availability. Unchanged
-rows are not rewritten (`WHERE … IS DISTINCT FROM …`), so a repeated sync costs reads, not writes.
+rows are not rewritten (`WHERE … IS DISTINCT FROM …`; a new rate key alone is no change), so a repeated sync
+costs reads, not writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from decimal import Decimal
 import psycopg
 
 from core.db import plain_url
+from core.inventory import holds
 from core.suppliers.models import InvalidRecord, NightlyRate, SupplierHotel
 
 
@@ -105,11 +107,15 @@ class WriteCounts:
     room_types: int = 0
     rates: int = 0
     availability: int = 0
+    holds_absorbed: int = 0
+    orders_flagged: int = 0
 
     def __iadd__(self, other: WriteCounts) -> WriteCounts:
         self.room_types += other.room_types
         self.rates += other.rates
         self.availability += other.availability
+        self.holds_absorbed += other.holds_absorbed
+        self.orders_flagged += other.orders_flagged
         return self
 
 
@@ -130,6 +136,8 @@ _TEMP_TABLES = (
     "CREATE TEMP TABLE IF NOT EXISTS _av (room_type_id BIGINT, stay_date DATE, allotment INTEGER) "
     "ON COMMIT DELETE ROWS",
 )
+STORED_RATE = ("room_type_id, stay_date, board, rate_plan, rate_key, net_amount, currency, refundable, "
+               "cancellation_policy::text")
 RATE_COLUMNS = ("room_type_id, stay_date, board, rate_plan, rate_key, net_amount, currency, refundable, "
                 "cancellation_policy")
 UPSERT_RATES = (
@@ -137,20 +145,24 @@ UPSERT_RATES = (
     "ON CONFLICT (room_type_id, stay_date, board, rate_plan) DO UPDATE SET rate_key = EXCLUDED.rate_key, "
     "net_amount = EXCLUDED.net_amount, currency = EXCLUDED.currency, refundable = EXCLUDED.refundable, "
     "cancellation_policy = EXCLUDED.cancellation_policy, updated_at = now() "
-    "WHERE (rates.net_amount, rates.currency, rates.refundable, rates.rate_key, rates.cancellation_policy) "
-    "IS DISTINCT FROM (EXCLUDED.net_amount, EXCLUDED.currency, EXCLUDED.refundable, EXCLUDED.rate_key, "
-    "EXCLUDED.cancellation_policy)")
+    "WHERE (rates.net_amount, rates.currency, rates.refundable, rates.cancellation_policy) "
+    "IS DISTINCT FROM (EXCLUDED.net_amount, EXCLUDED.currency, EXCLUDED.refundable, EXCLUDED.cancellation_policy)")
 UPSERT_AVAILABILITY = (
     "INSERT INTO availability (room_type_id, stay_date, allotment) SELECT room_type_id, stay_date, allotment FROM _av "
+    "ORDER BY room_type_id, stay_date "  # the lock order of an order's hold
     "ON CONFLICT (room_type_id, stay_date) DO UPDATE SET allotment = EXCLUDED.allotment, updated_at = now() "
     "WHERE availability.allotment IS DISTINCT FROM EXCLUDED.allotment")
 
 
-def write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hotel_ids: dict[str, int]) -> WriteCounts:
+def write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hotel_ids: dict[str, int],
+                    fetched_at: dt.datetime | None = None) -> WriteCounts:
     """Upsert one supplier batch of nightly rates in one transaction.
 
     Every rate's hotel must be in `hotel_ids`, and (hotel, room, date, board, plan) unique in the batch.
-    Availability is the smallest allotment any offer of a room shows for a night.
+    Availability is the smallest allotment any offer of a room shows for a night: the supplier's number, written
+    to `allotment` only; the platform's holds (`held`) are never written here. With `fetched_at` (when the batch
+    was fetched), holds of bookings confirmed before then are absorbed, and orders whose holds no longer fit a
+    lowered allotment are flagged (`core/inventory/holds.py`).
 
     The batch's stored rows are read first: rows that are new are COPYed straight into `rates` and
     `availability` (as fast as a raw COPY), changed rows go through COPY into a temp table and
@@ -158,13 +170,37 @@ def write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hote
     insert one of the "new" rows meanwhile, the batch is redone with the upsert for every row.
     """
     try:
-        return _write_inventory(conn, rates, hotel_ids, upsert_all=False)
+        return _write_inventory(conn, rates, hotel_ids, fetched_at, upsert_all=False)
     except psycopg.errors.UniqueViolation:
-        return _write_inventory(conn, rates, hotel_ids, upsert_all=True)
+        return _write_inventory(conn, rates, hotel_ids, fetched_at, upsert_all=True)
+
+
+def _stored(cursor: psycopg.Cursor, rows: list[tuple], allotments: dict[tuple[int, dt.date], int],
+            scope: tuple[list[int], dt.date, dt.date]) -> tuple[dict[tuple, tuple], dict[tuple, int]]:
+    """The stored rates and allotments of a batch's keys. A whole feed reads its room types' range (most of it is
+    the batch); a sparse one (a delta feed's changes) reads exactly its keys, not every row around them."""
+    nights = (scope[2] - scope[1]).days + 1
+    if len(rows) >= len(scope[0]) * nights:
+        cursor.execute(f"SELECT {STORED_RATE} FROM rates WHERE room_type_id = ANY(%s) AND stay_date BETWEEN %s AND %s",
+                       scope)
+        stored_rates = {row[:4]: row[4:] for row in cursor}
+        cursor.execute("SELECT room_type_id, stay_date, allotment FROM availability WHERE room_type_id = ANY(%s) "
+                       "AND stay_date BETWEEN %s AND %s", scope)
+        return stored_rates, {(type_id, day): allotment for type_id, day, allotment in cursor}
+    # One primary-key probe per key (LIMIT keeps the planner from a hash join over the whole table).
+    cursor.execute(f"SELECT r.* FROM unnest(%s::bigint[], %s::date[], %s::text[], %s::text[]) AS k(t, d, b, p), "
+                   f"LATERAL (SELECT {STORED_RATE} FROM rates WHERE room_type_id = k.t AND stay_date = k.d "
+                   "AND board = k.b AND rate_plan = k.p LIMIT 1) AS r",
+                   [list(column) for column in zip(*(row[:4] for row in rows), strict=True)])
+    stored_rates = {row[:4]: row[4:] for row in cursor}
+    cursor.execute("SELECT a.* FROM unnest(%s::bigint[], %s::date[]) AS k(t, d), LATERAL (SELECT room_type_id, "
+                   "stay_date, allotment FROM availability WHERE room_type_id = k.t AND stay_date = k.d LIMIT 1) AS a",
+                   [list(column) for column in zip(*allotments, strict=True)])
+    return stored_rates, {(type_id, day): allotment for type_id, day, allotment in cursor}
 
 
 def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hotel_ids: dict[str, int],
-                     upsert_all: bool) -> WriteCounts:
+                     fetched_at: dt.datetime | None, upsert_all: bool) -> WriteCounts:
     counts = WriteCounts()
     if not rates:
         return counts
@@ -205,19 +241,15 @@ def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hot
         stored_rates: dict[tuple, tuple] = {}
         stored_nights: dict[tuple, int] = {}
         if not upsert_all:
-            cursor.execute("SELECT room_type_id, stay_date, board, rate_plan, rate_key, net_amount, currency, "
-                           "refundable, cancellation_policy::text FROM rates WHERE room_type_id = ANY(%s) "
-                           "AND stay_date BETWEEN %s AND %s", scope)
-            stored_rates = {row[:4]: row[4:] for row in cursor}
-            cursor.execute("SELECT room_type_id, stay_date, allotment FROM availability WHERE room_type_id = ANY(%s) "
-                           "AND stay_date BETWEEN %s AND %s", scope)
-            stored_nights = {(type_id, day): allotment for type_id, day, allotment in cursor}
+            stored_rates, stored_nights = _stored(cursor, rows, allotments, scope)
         new_rates, changed_rates = [], []
         for row in rows:
             stored = stored_rates.get(row[:4]) if not upsert_all else None
             if stored is None:
                 (changed_rates if upsert_all else new_rates).append(row)
-            elif stored != (row[4], row[5], row[6], row[7], row[8]):
+            elif stored[1:] != (row[5], row[6], row[7], row[8]):
+                # A rate key alone is not a change: a supplier issues it for the sync's whole window (and A and C
+                # derive it from the window's total), while bookings fetch a key for their own stay.
                 changed_rates.append(row)
         new_nights, changed_nights = [], []
         for night, allotment in allotments.items():
@@ -237,6 +269,10 @@ def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hot
                     copy.write_row(row)
             cursor.execute(UPSERT_RATES)
         counts.rates = len(new_rates) + (cursor.rowcount if changed_rates else 0)
+        absorbed = holds.absorbable(cursor, set(allotments), fetched_at) if fetched_at else []
+        if absorbed:  # every night this transaction will change, locked at once in the holds' lock order
+            holds.lock_nights(cursor, sorted({*absorbed, *(night[:2] for night in changed_nights)}))
+            counts.holds_absorbed = holds.absorb(cursor, absorbed, fetched_at)
         if new_nights:
             with cursor.copy("COPY availability (room_type_id, stay_date, allotment) FROM STDIN") as copy:
                 for row in new_nights:
@@ -247,6 +283,8 @@ def _write_inventory(conn: psycopg.Connection, rates: Sequence[NightlyRate], hot
                     copy.write_row(row)
             cursor.execute(UPSERT_AVAILABILITY)
         counts.availability = len(new_nights) + (cursor.rowcount if changed_nights else 0)
+        if changed_nights:
+            counts.orders_flagged += len(holds.flag_unfit(cursor, [night[:2] for night in changed_nights]))
     return counts
 
 
@@ -273,9 +311,38 @@ def quarantine(conn: psycopg.Connection, records: Iterable[InvalidRecord], run_i
 
 
 def previous_good_rows(conn: psycopg.Connection, code: str, feed: str) -> int | None:
+    """Rows fetched by the last good run that fetched everything (a delta run's count compares with nothing)."""
     row = conn.execute("SELECT rows_fetched FROM supplier_sync_runs WHERE supplier_code = %s AND feed = %s "
-                       "AND status = 'ok' ORDER BY id DESC LIMIT 1", (code, feed)).fetchone()
+                       "AND status = 'ok' AND coalesce((contract->>'delta_answers')::int, 0) = 0 "
+                       "ORDER BY id DESC LIMIT 1", (code, feed)).fetchone()
     return row[0] if row else None
+
+
+def hotels_without_rates(conn: psycopg.Connection, code: str, start: dt.date, end: dt.date) -> set[str]:
+    """The supplier's hotels with no rate stored in [start, end)."""
+    rows = conn.execute("SELECT sh.supplier_hotel_id FROM supplier_hotels sh WHERE sh.supplier_code = %s "
+                        "AND NOT EXISTS (SELECT 1 FROM room_types rt JOIN rates r ON r.room_type_id = rt.id "
+                        "WHERE rt.supplier_hotel = sh.id AND r.stay_date >= %s AND r.stay_date < %s)",
+                        (code, start, end)).fetchall()
+    return {row[0] for row in rows}
+
+
+@dataclass(frozen=True)
+class DeltaBase:
+    """What the last good inventory run covered, and from when a delta feed may be asked for changes."""
+
+    changed_since: dt.datetime
+    window_start: dt.date
+    window_end: dt.date
+
+
+def delta_base(conn: psycopg.Connection, code: str) -> DeltaBase | None:
+    row = conn.execute("SELECT contract->>'next_changed_since', window_start, window_end FROM supplier_sync_runs "
+                       "WHERE supplier_code = %s AND feed = 'inventory' AND status = 'ok' ORDER BY id DESC LIMIT 1",
+                       (code,)).fetchone()
+    if row is None or row[0] is None or row[1] is None:
+        return None
+    return DeltaBase(dt.datetime.fromisoformat(row[0]), row[1], row[2])
 
 
 def record_run(conn: psycopg.Connection, *, run_id: str | None, code: str, feed: str, started_at: dt.datetime,

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 from core.billing import credit as billing_credit
 from core.money import Money
-from core.orders import credit, holds, risk, velocity
+from core.orders import allotment, credit, holds, risk, velocity
 from core.orders.idempotency import link_order
 from core.orders.state import TransitionRefused, record_event, transition
 from core.orders.suppliers import adapter
@@ -190,19 +190,6 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
             "credit": {"amount": str(in_credit), "currency": account.currency},
         }
         status = "FAILED" if reject else ("REVIEW" if risky else "PENDING")
-        if not reject:
-            held = await conn.fetch(
-                "SELECT stay_date FROM availability WHERE room_type_id = $1 AND stay_date >= $2 AND stay_date < $3"
-                " AND allotment >= $4 ORDER BY stay_date FOR UPDATE",
-                offer["room_type_id"], offer["check_in"], offer["check_out"], offer["rooms"])
-            if len(held) != nights:
-                raise OrderError(409, "sold_out", "the room is sold out for these dates")
-            await conn.execute(
-                "UPDATE availability SET allotment = allotment - $4, updated_at = now() WHERE room_type_id = $1"
-                " AND stay_date >= $2 AND stay_date < $3", offer["room_type_id"], offer["check_in"],
-                offer["check_out"], offer["rooms"])
-            holds.note(offer["supplier_code"], offer["supplier_hotel_id"], offer["room_type_id"], offer["check_in"],
-                       offer["check_out"], -offer["rooms"])
         await conn.execute(
             "INSERT INTO orders (id, partner_id, quote_id, offer_id, status, our_reference, client_reference,"
             " supplier_code, hotel_id, room_type_id, check_in, check_out, rooms, guests, contact, net_amount,"
@@ -217,6 +204,13 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
             offer["sell_amount"], offer["sell_currency"], json.dumps(stored), offer["cancellation_policy"],
             score, json.dumps(reasons), None if reject else expires_at,
         )
+        if not reject:
+            counts = await allotment.take(conn, order_id, offer["room_type_id"], offer["check_in"],
+                                          offer["check_out"], offer["rooms"])
+            if counts is None:
+                raise OrderError(409, "sold_out", "the room is sold out for these dates")
+            holds.note(offer["supplier_code"], offer["supplier_hotel_id"], offer["room_type_id"], offer["check_in"],
+                       counts)
         reason = "risk_rejected" if reject else ("risk_review" if risky else "created")
         await record_event(conn, order_id, None, status, reason, {"risk_score": score, "risk_reasons": reasons},
                            actor=client_id)

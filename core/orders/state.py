@@ -6,14 +6,15 @@ row written in the same transaction as the status change (the relay publishes th
     REVIEW ──► PENDING (approved) / FAILED (rejected) / EXPIRED / CANCELLED
     (new) ──► PENDING / REVIEW / FAILED (refused by risk before anything was held)
 
-Leaving a holding state (PENDING, REVIEW, CONFIRMED) for an end state gives back the allotment held.
+Leaving a holding state (PENDING, REVIEW, CONFIRMED) for an end state gives back what the order still holds
+(`core.orders.allotment`); CONFIRMED marks its hold booked, for the next sync to absorb.
 """
 
 from __future__ import annotations
 
 import json
 
-from core.orders import holds
+from core.orders import allotment, holds
 
 HOLDING = frozenset({"PENDING", "REVIEW", "CONFIRMED"})
 ENDED = frozenset({"CANCELLED", "EXPIRED", "FAILED"})
@@ -55,18 +56,13 @@ async def record_event(conn, order_id, from_status: str | None, to_status: str, 
 
 
 async def release_hold(conn, order_id) -> None:
-    """Give back the allotment an order held (its room type, every night, its room count)."""
+    """Give back what an order still holds (its room type, the nights not yet absorbed by a sync)."""
     order = await conn.fetchrow(
-        "SELECT o.room_type_id, o.check_in, o.check_out, o.rooms, sh.supplier_code, sh.supplier_hotel_id"
+        "SELECT o.room_type_id, o.check_in, o.check_out, sh.supplier_code, sh.supplier_hotel_id"
         " FROM orders o JOIN room_types rt ON rt.id = o.room_type_id"
         " JOIN supplier_hotels sh ON sh.id = rt.supplier_hotel WHERE o.id = $1", order_id)
-    await conn.execute(
-        "UPDATE availability SET allotment = allotment + $4, updated_at = now()"
-        " WHERE room_type_id = $1 AND stay_date >= $2 AND stay_date < $3",
-        order["room_type_id"], order["check_in"], order["check_out"], order["rooms"],
-    )
-    holds.note(order["supplier_code"], order["supplier_hotel_id"], order["room_type_id"], order["check_in"],
-               order["check_out"], order["rooms"])
+    counts = await allotment.release(conn, order_id, order["room_type_id"], order["check_in"], order["check_out"])
+    holds.note(order["supplier_code"], order["supplier_hotel_id"], order["room_type_id"], order["check_in"], counts)
 
 
 async def transition(conn, order_id, from_status: str, to_status: str, reason: str, *, payload: dict | None = None,
@@ -88,4 +84,6 @@ async def transition(conn, order_id, from_status: str, to_status: str, reason: s
         raise TransitionRefused(f"order {order_id} is no longer {from_status}")
     if from_status in HOLDING and to_status in ENDED:
         await release_hold(conn, order_id)
+    elif to_status == "CONFIRMED":
+        await allotment.mark_booked(conn, order_id)
     await record_event(conn, order_id, from_status, to_status, reason, payload, actor)

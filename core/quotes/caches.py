@@ -5,6 +5,9 @@ print every hit rate on the path: `memo` (QUOTE_CACHE_MS: priced offers of one s
 replica of the hot cache's product values, per product), `product_sets` (a city's or hotel's products, read
 again every PRODUCT_SET_TTL_S), `hotels` (hotel facts), `partners` (tier and status), `rooms` (room mappings
 per hotel), `price_classes` (each price class's chain, `ClassMemo`).
+
+Rules and rates are dropped as soon as PostgreSQL notifies a change to them (`core.quotes.invalidation`),
+so a rule or rate change prices the next quote; their TTLs only bound staleness when no one listens.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from core.fx import FxCache
 from core.hotcache import Product, normalise_city
 from core.metrics import CacheLookups
 from core.pricing import RulesCache
+from core.quotes.invalidation import PricingFollower
 from core.quotes.replica import InventoryReplica
 from core.quotes.store import QuoteWriter
 
@@ -127,6 +131,7 @@ class QuoteCaches:
     memo: CacheLookups = field(default_factory=lambda: CacheLookups("memo"))
     memo_items: OrderedDict = field(default_factory=OrderedDict)  # (shelf serial, search) → offers, oldest first
     writer: QuoteWriter | None = None
+    follower: PricingFollower | None = None  # drops `rules` and `fx` on a change in PostgreSQL
 
 
 def caches_for(state) -> QuoteCaches:
@@ -139,13 +144,18 @@ def caches_for(state) -> QuoteCaches:
         endpoints = getattr(state, "endpoints", None)
         dsn = plain_url(endpoints.database_url) if endpoints is not None else None
         caches.writer = QuoteWriter(state.pg, dsn, settings.query_timeout_ms / 1000)
+        if dsn is not None:
+            caches.follower = PricingFollower(dsn, caches)
         state.quote_caches = caches
     return caches
 
 
 async def open_quotes(state) -> None:
-    """App start: the quote caches, following the hot cache's changes stream."""
-    await caches_for(state).replica.start()
+    """App start: the quote caches, following the hot cache's changes stream and pricing changes."""
+    caches = caches_for(state)
+    await caches.replica.start()
+    if caches.follower is not None:
+        caches.follower.start()
 
 
 async def close_quotes(state) -> None:
@@ -153,6 +163,8 @@ async def close_quotes(state) -> None:
     caches = getattr(state, "quote_caches", None)
     if caches is not None:
         await caches.replica.stop()
+        if caches.follower is not None:
+            await caches.follower.stop()
         if caches.writer is not None:
             await caches.writer.close()
 

@@ -16,6 +16,7 @@ import orjson
 
 from core import hotcache
 from core.matching.ranking import RANKING_WEIGHTS_KEY, RankingWeights
+from core.outages import HOT_CACHE_DOWN
 from core.quotes.caches import (
     QuoteCaches,
     caches_for,
@@ -28,6 +29,7 @@ from core.quotes.caches import (
     room_names,
     supplier_reliability,
 )
+from core.quotes.fallback import database_shelf
 from core.quotes.ids import new_quote_id, offer_id_suffix
 from core.quotes.offers import offer_json, price_offers
 from core.quotes.recommend import recommend
@@ -50,7 +52,10 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
     per_room = -(-guests // rooms)  # the fullest room of an even split
     rules = await caches.rules.rules(pool)
     fx = await caches.fx.table(pool)
-    shelf = await _shelf(state, caches, request)
+    try:
+        shelf = await _shelf(state, caches, request)
+    except HOT_CACHE_DOWN:  # the same inputs from PostgreSQL, slower; the response says so
+        shelf = await database_shelf(state, caches, request)
 
     nights = (check_out - check_in).days
     weights = None

@@ -2,12 +2,14 @@
 
 A quote is one `quotes` row naming its offer set; the set holds the priced offers with every price step as
 one JSON array in a BYTEA, written once and shared by every quote answered from the same priced offers
-(migration 0007; the `quote_offers` view shows them one per row).
+(migration 0007; the `quote_offers` view shows them one per row). Both tables are partitioned by day (migration
+0020b): the writer makes the partitions of the days it writes, the retention job drops the old ones.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import uuid
@@ -20,7 +22,11 @@ from core.money import Money, exponent
 from core.pricing import scale_exact
 
 FLUSH_DELAY_S = 0.02
+RETRY_S = 1.0  # a batch PostgreSQL refused (down, restarting) is tried again this often, kept meanwhile
+MAX_PENDING = 100_000  # quotes kept for PostgreSQL at most; beyond, the oldest are dropped (and logged)
 QUOTE_COLUMNS = ("id", "partner_id", "request", "currency", "created_at", "expires_at", "offer_set")
+CREATED_AT = QUOTE_COLUMNS.index("created_at")
+PARTITIONED = ("quotes", "quote_offer_sets")
 
 logger = logging.getLogger("api.quotes")
 
@@ -52,6 +58,7 @@ class QuoteWriter:
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._connection = None
+        self._days: set[dt.date] = set()  # days whose partitions are known to exist
 
     def add(self, quote: tuple, offer_set: OfferSet) -> None:
         self.quotes.append(quote)
@@ -61,29 +68,56 @@ class QuoteWriter:
             self._task = asyncio.get_running_loop().create_task(self._flush_soon())
 
     async def _flush_soon(self) -> None:
-        await asyncio.sleep(FLUSH_DELAY_S)
-        try:
-            await self.flush()
-        except Exception:  # logged with the count lost; the next quotes start a fresh batch
-            logger.exception("storing a batch of quotes failed")
+        delay = FLUSH_DELAY_S
+        while True:
+            await asyncio.sleep(delay)
+            try:
+                await self.flush()
+                return
+            except Exception as error:  # kept, and tried again: PostgreSQL down loses no quote it comes back for
+                if delay == FLUSH_DELAY_S:
+                    logger.warning("storing a batch of quotes failed; retrying every %.0f s", RETRY_S,
+                                   extra={"context": {"error": type(error).__name__, "pending": len(self.quotes)}})
+                delay = RETRY_S
 
     async def flush(self) -> None:
         async with self._lock:
             if not self.quotes:
                 return
             quotes, self.quotes = self.quotes, []
-            # A set is marked stored only once committed: a failed batch leaves it to the next quote naming it.
             sets = [offer_set for offer_set in self.sets.values() if not offer_set.stored]
             self.sets = {}
-            if self.dsn is None:
-                async with self.pool.acquire() as conn:
-                    await _copy(conn, quotes, sets)
-            else:
-                if self._connection is None or self._connection.is_closed():
-                    self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
-                await _copy(self._connection, quotes, sets)
-            for offer_set in sets:
+            try:
+                if self.dsn is None:
+                    async with self.pool.acquire() as conn:
+                        await self._store(conn, quotes, sets)
+                else:
+                    if self._connection is None or self._connection.is_closed():
+                        self._connection = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
+                    await self._store(self._connection, quotes, sets)
+            except BaseException:
+                self._keep(quotes, sets)
+                raise
+            for offer_set in sets:  # marked stored only once committed
                 offer_set.stored = True
+
+    async def _store(self, conn, quotes: list[tuple], sets: list[OfferSet]) -> None:
+        days = {quote[CREATED_AT].astimezone(dt.UTC).date() for quote in quotes} - self._days
+        for day in sorted(days):  # a new day: its partitions (and the next day's) made once per process
+            await ensure_partitions(conn, day, day + dt.timedelta(days=1))
+            self._days.add(day)
+        await _copy(conn, quotes, sets)
+
+    def _keep(self, quotes: list[tuple], sets: list[OfferSet]) -> None:
+        """Put a batch that was not stored back in front of what came meanwhile (at most MAX_PENDING quotes)."""
+        self.quotes[:0] = quotes
+        for offer_set in sets:
+            self.sets.setdefault(offer_set.id, offer_set)
+        if len(self.quotes) > MAX_PENDING:
+            dropped = len(self.quotes) - MAX_PENDING
+            del self.quotes[:dropped]
+            logger.error("quotes dropped: PostgreSQL has been unavailable too long",
+                         extra={"context": {"dropped": dropped}})
 
     async def close(self) -> None:
         """Store what is pending and close the writer's own connection (app shutdown)."""
@@ -93,6 +127,12 @@ class QuoteWriter:
             if self._connection is not None:
                 await self._connection.close()
                 self._connection = None
+
+
+async def ensure_partitions(conn, *days: dt.date) -> None:
+    """Make the day partitions of the quote tables for these days (a no-op for the ones that exist)."""
+    await conn.executemany("SELECT ensure_day_partition($1::regclass, $2)",
+                           [(table, day) for day in days for table in PARTITIONED])
 
 
 async def _copy(conn, quotes: list[tuple], sets: list[OfferSet]) -> None:

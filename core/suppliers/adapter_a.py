@@ -90,13 +90,17 @@ class SupplierAAdapter(BaseAdapter):
         except (KeyError, TypeError) as error:
             return InvalidRecord(self.code, "content", item, f"missing field {error}")
 
-    async def availability(self, hotel_ids: list[str], check_in: dt.date, check_out: dt.date
-                           ) -> AsyncIterator[NightlyRate | InvalidRecord]:
+    async def availability(self, hotel_ids: list[str], check_in: dt.date, check_out: dt.date,
+                           changed_since: dt.datetime | None = None) -> AsyncIterator[NightlyRate | InvalidRecord]:
         for offset in range(0, len(hotel_ids), HOTELS_PER_REQUEST):
             chunk = hotel_ids[offset:offset + HOTELS_PER_REQUEST]
             body = {"stay": {"checkIn": check_in.isoformat(), "checkOut": check_out.isoformat()},
                     "occupancies": [{"rooms": 1, "adults": 2, "children": 0}], "hotels": {"hotel": chunk}}
+            if changed_since is not None:
+                body["changedSince"] = changed_since.isoformat()
             payload = await self.http.request("availability", "POST", "/hotel-api/1.0/hotels", _json, json=body)
+            if changed_since is not None and "changedSince" in payload["hotels"]:
+                self.delta_answers += 1
             for hotel in payload["hotels"]["hotels"]:
                 for item in self._rates(hotel):
                     yield item

@@ -115,16 +115,20 @@ class SupplierBAdapter(BaseAdapter):
             return InvalidRecord(self.code, "content", raw, f"missing field {error}"
                                  if isinstance(error, KeyError) else f"invalid value: {error}")
 
-    async def availability(self, hotel_ids: list[str], check_in: dt.date, check_out: dt.date
-                           ) -> AsyncIterator[NightlyRate | InvalidRecord]:
+    async def availability(self, hotel_ids: list[str], check_in: dt.date, check_out: dt.date,
+                           changed_since: dt.datetime | None = None) -> AsyncIterator[NightlyRate | InvalidRecord]:
         for offset in range(0, len(hotel_ids), HOTELS_PER_REQUEST):
             root = _message("OTA_HotelAvailRQ", self.api_key)
+            if changed_since is not None:
+                root.set("ChangedSince", changed_since.isoformat())
             segment = ET.SubElement(ET.SubElement(root, "AvailRequestSegments"), "AvailRequestSegment")
             ET.SubElement(segment, "StayDateRange", {"Start": check_in.isoformat(), "End": check_out.isoformat()})
             criterion = ET.SubElement(ET.SubElement(segment, "HotelSearchCriteria"), "Criterion")
             for hotel_id in hotel_ids[offset:offset + HOTELS_PER_REQUEST]:
                 ET.SubElement(criterion, "HotelRef", {"HotelCode": hotel_id})
             tree = await self._call("availability", "OTA_HotelAvailRQ", root)
+            if changed_since is not None and tree.get("ChangedSince") is not None:
+                self.delta_answers += 1
             for stay in tree.iterfind("RoomStays/RoomStay"):
                 for item in self._rates(stay):
                     yield item

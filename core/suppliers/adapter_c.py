@@ -82,12 +82,16 @@ class SupplierCAdapter(BaseAdapter):
             return InvalidRecord(self.code, "content", json.loads(json.dumps(item, default=str)),
                                  f"missing field {error}" if isinstance(error, KeyError) else f"invalid value: {error}")
 
-    async def availability(self, hotel_ids: list[str], check_in: dt.date, check_out: dt.date
-                           ) -> AsyncIterator[NightlyRate | InvalidRecord]:
+    async def availability(self, hotel_ids: list[str], check_in: dt.date, check_out: dt.date,
+                           changed_since: dt.datetime | None = None) -> AsyncIterator[NightlyRate | InvalidRecord]:
         for offset in range(0, len(hotel_ids), HOTELS_PER_REQUEST):
             body = {"property_ids": hotel_ids[offset:offset + HOTELS_PER_REQUEST], "from": check_in.isoformat(),
                     "to": check_out.isoformat(), "occupancy": {"adults": 2}}
+            if changed_since is not None:
+                body["changed_since"] = changed_since.isoformat()
             payload = await self.http.request("availability", "POST", "/v3/rates/search", _json, json=body)
+            if changed_since is not None and "changed_since" in payload:
+                self.delta_answers += 1
             for result in payload["results"]:
                 for item in self._rates(result):
                     yield item

@@ -21,6 +21,7 @@ class BaseAdapter:
 
     def __init__(self, http: SupplierHttp) -> None:
         self.http = http
+        self.delta_answers = 0
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -71,6 +72,9 @@ class SupplierHttp:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._semaphore: asyncio.Semaphore | None = None
+        # The supplier's own clock (HTTP Date) at the earliest answer since this was last set to None: what a sync
+        # asks a delta feed for changes since, whatever our clock says.
+        self.earliest_date: dt.datetime | None = None
 
     def _bound(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         """httpx clients and semaphores belong to one event loop: make them per loop."""
@@ -89,6 +93,14 @@ class SupplierHttp:
         if self._client is not None and self._loop is asyncio.get_running_loop():
             await self._client.aclose()
         self._client = None
+
+    def _note_date(self, header: str | None) -> None:
+        try:
+            when = email.utils.parsedate_to_datetime(header) if header else None
+        except (TypeError, ValueError):
+            return
+        if when is not None and when.tzinfo is not None and (self.earliest_date is None or when < self.earliest_date):
+            self.earliest_date = when
 
     def _wait(self, retry_state) -> float:
         error = retry_state.outcome.exception() if retry_state.outcome else None
@@ -156,6 +168,7 @@ class SupplierHttp:
             raise SupplierError(self.code, operation, f"transport error: {type(error).__name__}",
                                 transient=True) from None
         status = response.status_code
+        self._note_date(response.headers.get("date"))
         if status == 429:
             self.breaker.release()
             retry_after = _retry_after(response.headers.get("retry-after"))

@@ -146,11 +146,15 @@ class SupplierAdapter(Protocol):
     def content(self) -> AsyncIterator[SupplierHotel]:
         """Every hotel the supplier sells (all pages)."""
 
+    delta_answers: int  # availability answers that were deltas (the supplier honoured `changed_since`)
+
     def availability(
-        self, hotel_ids: list[str], check_in: dt.date, check_out: dt.date
+        self, hotel_ids: list[str], check_in: dt.date, check_out: dt.date, changed_since: dt.datetime | None = None
     ) -> AsyncIterator[NightlyRate]:
         """Per-night rates and allotment for these hotels; malformed records raise nothing here:
-        they are yielded as `InvalidRecord` for quarantine by the caller."""
+        they are yielded as `InvalidRecord` for quarantine by the caller. With `changed_since`, a supplier that
+        offers a delta feed sends only the rooms' nights that changed since then (and `delta_answers` counts
+        the answers that were deltas); one that does not sends everything, which is as correct."""
 
     async def recheck(self, rate: NightlyRate | None, request: BookingRequest) -> RecheckResult: ...
 
