@@ -4,14 +4,16 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up down test lint test-embedded tools
+.PHONY: install up down test lint test-embedded tools lock
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# constraints.txt pins the whole dependency tree (scripts/lock_dependencies.py); the embedded extra brings
+# the engines `make up` starts when no URL is set (the production image leaves them out).
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,embedded]"
 	touch $(STAMP)
 
 up: install
@@ -23,6 +25,10 @@ down: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/dagster definitions validate -w workspace.yaml
+
+# Re-pin constraints.txt after changing pyproject.toml (keeps the current pins; --fresh re-resolves all).
+lock: install
+	$(BIN)/python scripts/lock_dependencies.py
 
 # Debian tools the tests drive (Chromium, shellcheck, promtool, wrk); installs only what is missing.
 tools:

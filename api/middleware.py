@@ -6,28 +6,16 @@ Pure ASGI rather than BaseHTTPMiddleware: it costs a fraction per request and st
 from __future__ import annotations
 
 import logging
-import re
 import time
 
+from opentelemetry.trace import SpanKind
+
 from api.errors import TRACE_SCOPE_KEY
-from core.logs import new_span_id, new_trace_id, span_id_var, trace_id_var
+from core.logs import span_id_var, trace_id_var
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS
+from core.tracing import mark_error, start_span, trace_from_headers, traceparent
 
 logger = logging.getLogger("api.request")
-_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-
-
-def trace_from_headers(headers: dict[bytes, bytes]) -> tuple[str, str | None]:
-    """traceId from W3C `traceparent`, else `X-Request-ID`, else a new one; plus the parent span."""
-    traceparent = headers.get(b"traceparent", b"").decode("latin-1").strip().lower()
-    match = _TRACEPARENT.match(traceparent)
-    if match and match.group(1) != "0" * 32:
-        return match.group(1), match.group(2)
-    request_id = headers.get(b"x-request-id", b"").decode("latin-1").strip()
-    if _REQUEST_ID.match(request_id):
-        return request_id, None
-    return new_trace_id(), None
 
 
 class ObservabilityMiddleware:
@@ -46,46 +34,52 @@ class ObservabilityMiddleware:
             children = self._children[key] = (HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
         return children
 
+    def _record(self, route: str, method: str, status: int, elapsed: float, parent_span: str | None) -> None:
+        requests, duration = self._metrics(route, method, status)
+        requests.inc()
+        duration.observe(elapsed)
+        if route not in ("/metrics", "/health") and logger.isEnabledFor(logging.INFO):
+            logger.info("request", extra={"context": {
+                "method": method, "route": route, "status": status, "durationMs": round(elapsed * 1000, 2),
+                "parentSpanId": parent_span}})
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        headers = dict(scope["headers"])
-        trace_id, parent_span = trace_from_headers(headers)
+        trace_id, parent_span = trace_from_headers(dict(scope["headers"]))
         scope[TRACE_SCOPE_KEY] = trace_id  # for an error answered outside this middleware (a 500)
-        span_id = new_span_id()
         trace_token = trace_id_var.set(trace_id)
-        span_token = span_id_var.set(span_id)
+        span_token = span_id_var.set(parent_span)  # the caller's span: this request's span is its child
         status = 500
         started = time.perf_counter()
-
-        async def send_with_trace(message):
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [
-                    *message["headers"],
-                    (b"x-request-id", trace_id.encode()),
-                    (b"traceparent", f"00-{trace_id.rjust(32, '0')[:32]}-{span_id}-01".encode()),
-                ]
-            await send(message)
-
+        method = scope["method"]
         try:
-            await self.app(scope, receive, send_with_trace)
+            with start_span(method, kind=SpanKind.SERVER,  # named by its route once routed
+                            **{"http.request.method": method, "url.path": scope["path"]}) as span:
+                span_id = span_id_var.get()
+
+                async def send_with_trace(message):
+                    nonlocal status
+                    if message["type"] == "http.response.start":
+                        status = message["status"]
+                        message.setdefault("headers", [])
+                        message["headers"] = [
+                            *message["headers"],
+                            (b"x-request-id", trace_id.encode()),
+                            (b"traceparent", traceparent(trace_id, span_id).encode()),
+                        ]
+                    await send(message)
+
+                try:
+                    await self.app(scope, receive, send_with_trace)
+                finally:
+                    route = scope.get("route")
+                    route_label = getattr(route, "path", None) or "unmatched"
+                    span.update_name(f"{method} {route_label}")
+                    span.set_attribute("http.route", route_label)
+                    span.set_attribute("http.response.status_code", status)
+                    mark_error(span, status)
+                    self._record(route_label, method, status, time.perf_counter() - started, parent_span)
         finally:
-            elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            route_label = getattr(route, "path", None) or "unmatched"
-            requests, duration = self._metrics(route_label, scope["method"], status)
-            requests.inc()
-            duration.observe(elapsed)
-            if route_label not in ("/metrics", "/health") and logger.isEnabledFor(logging.INFO):
-                logger.info(
-                    "request",
-                    extra={"context": {
-                        "method": scope["method"], "route": route_label, "status": status,
-                        "durationMs": round(elapsed * 1000, 2), "parentSpanId": parent_span,
-                    }},
-                )
             trace_id_var.reset(trace_token)
             span_id_var.reset(span_token)

@@ -84,6 +84,10 @@ def supplier_inventory(context: dg.AssetExecutionContext, config: InventorySyncC
         log(f"supplier {code}: {result.status}, {result.rows_fetched} fetched, {result.rows_upserted} upserted, "
             f"{result.rows_quarantined} quarantined, {len(result.errors)} errors")
     metadata = _sync_metadata(results) | {"days": config.days}
+    from core.run_metrics import push_run_metrics, record_inventory_sync
+
+    record_inventory_sync(get_settings(), results)
+    metadata["metrics_pushed"] = push_run_metrics(get_settings(), "inventory_sync")
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import dagster as dg
 import sqlalchemy as sa
+from prometheus_client import Gauge
 
 from core.config import flag_enabled
 from core.settings import get_settings
@@ -158,6 +159,28 @@ def settlement_after_cycle_close(context: dg.ScheduleEvaluationContext):
                          tags={"settlement/cycle": cycle.key, "settlement/trigger": "schedule"})
 
 
+SETTLEMENT_UNRECONCILED = Gauge("settlement_cycle_unreconciled_seconds",
+                                "Seconds since the supplier's last closed cycle ended without a reconciliation (0: "
+                                "reconciled)", ["supplier"])
+
+
+@dg.sensor(minimum_interval_seconds=300, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Measures, per supplier, how long the last closed settlement cycle has waited for its "
+                       "reconciliation (Prometheus: settlement_cycle_unreconciled_seconds).")
+def settlement_reconciliation_metrics(context: dg.SensorEvaluationContext, postgres: PostgresResource):
+    from assets.events import ensure_metrics_server
+    from core.settlement.review import unreconciled_seconds
+
+    ensure_metrics_server()
+    settings = get_settings()
+    waiting = unreconciled_seconds(postgres.engine(), dt.datetime.now(dt.UTC), settings.platform_timezone,
+                                   settings.settle_cycle_days)
+    for supplier, seconds in waiting.items():
+        SETTLEMENT_UNRECONCILED.labels(supplier).set(seconds)
+    late = sorted(code for code, seconds in waiting.items() if seconds > 0)
+    return dg.SkipReason(f"last closed cycle not reconciled for: {', '.join(late) or 'none'}")
+
+
 JOBS = [settlement_job]
 SCHEDULES = [settlement_after_cycle_close]
-SENSORS: list = []
+SENSORS = [settlement_reconciliation_metrics]

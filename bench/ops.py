@@ -71,7 +71,7 @@ async def _relay_rate(url: str, engine, rabbitmq_url: str, events: int, aggregat
         for i in range(events):
             write_event_sync(conn, "order", f"bench-{i % aggregates}", "order.bench", {"i": i})
     exchange = f"hotel.events.bench.{secrets.token_hex(4)}"
-    relay = Relay(url, rabbitmq_url, exchange=exchange, batch_size=500)
+    relay = Relay(url, rabbitmq_url, exchange=exchange, batch_size=500, consumers={})  # publishing alone
     started = time.perf_counter()
     try:
         while await relay.run_once():

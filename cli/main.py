@@ -94,7 +94,9 @@ def up(
         run_job("platform_main_job")
     if embedded or settings.fx_source_url:
         _load_todays_rates(env)
-    demo = ensure_demo_credentials(engine_for(endpoints.database_url), settings.encryption_secret.get_secret_value())
+    # Demo logins only in development: against real servers staff credentials come from `hotelctl partners`.
+    demo = (ensure_demo_credentials(engine_for(endpoints.database_url), settings.encryption_secret.get_secret_value())
+            if settings.development else [])
     _print_addresses(settings, demo, api, dagster)
 
 
@@ -241,6 +243,10 @@ def _print_addresses(settings, demo, api: bool, dagster: bool) -> None:
         table.add_row("Dagster UI", f"http://127.0.0.1:{settings.dagster_port}")
     table.add_row("data", str(settings.data_dir))
     console.print(table)
+    if not demo:
+        typer.echo("No demo logins outside development: `hotelctl partners credentials operator` (or finance)"
+                   " and `hotelctl partners create NAME` make real ones.")
+        return
     typer.echo("Demo credentials (POST /v1/auth/token with client_id and client_secret):")
     for name, credentials in demo:
         typer.echo(f"  {name:<14} role={credentials.role:<8} client_id={credentials.client_id}"
@@ -289,7 +295,7 @@ def _register_optional_commands() -> None:
 
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.rooms",
-                              "bench", "cli.orders", "cli.billing", "cli.pricing"]
+                              "bench", "cli.orders", "cli.billing", "cli.pricing", "cli.secrets", "cli.webhooks"]
 _register_optional_commands()
 
 if __name__ == "__main__":

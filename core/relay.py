@@ -20,6 +20,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Mapping
 
 import aio_pika
 import asyncpg
@@ -27,6 +28,7 @@ from prometheus_client import Counter, Gauge
 
 from core.db import plain_url
 from core.outbox import OutboxEvent, event_from_row
+from core.topology import CONSUMERS, DEFAULT_EXCHANGE, declare_topology
 
 logger = logging.getLogger("relay")
 
@@ -36,8 +38,6 @@ PUBLISH_FAILURES = Counter("outbox_publish_failures_total", "Broker connection o
 BACKLOG = Gauge("outbox_backlog", "Outbox events not yet published")
 BROKER_UP = Gauge("outbox_relay_broker_connected", "1 while the relay holds a broker connection")
 LAST_PUBLISH = Gauge("outbox_relay_last_publish_timestamp_seconds", "When the relay last published an event")
-
-DEFAULT_EXCHANGE = "hotel.events"
 
 _CLAIM = ("SELECT id, aggregate_type, aggregate_id, event_type, payload, created_at, published_at"
           " FROM outbox_events WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
@@ -69,10 +69,12 @@ class Relay:
     def __init__(self, database_url: str, rabbitmq_url: str, exchange: str = DEFAULT_EXCHANGE,
                  batch_size: int = 200, idle_interval_s: float = 0.2, reconnect_delay_s: float = 0.5,
                  max_reconnect_delay_s: float = 10.0, publish_timeout_s: float = 10.0,
-                 connection_name: str = "hotel-outbox-relay") -> None:
+                 connection_name: str = "hotel-outbox-relay",
+                 consumers: Mapping[str, tuple[str, ...]] = CONSUMERS) -> None:
         self.database_url = plain_url(database_url)
         self.rabbitmq_url = rabbitmq_url
         self.exchange_name = exchange
+        self.consumers = consumers  # their queues are declared before the first publish: no event is dropped
         self.batch_size = batch_size
         self.idle_interval_s = idle_interval_s
         self.reconnect_delay_s = reconnect_delay_s
@@ -95,8 +97,7 @@ class Relay:
                 self.rabbitmq_url, timeout=self.publish_timeout_s,
                 client_properties={"connection_name": self.connection_name})
             channel = await self._connection.channel(publisher_confirms=True)
-            self._exchange = await channel.declare_exchange(
-                self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True)
+            self._exchange = await declare_topology(channel, self.exchange_name, self.consumers)
         except (OSError, TimeoutError, aio_pika.exceptions.AMQPException) as error:
             await self._disconnect()
             raise BrokerError(f"cannot reach the broker: {type(error).__name__}: {error}") from error

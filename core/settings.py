@@ -23,6 +23,11 @@ _URL_SCHEMES = {
 }
 
 DEV_SECRET = "dev-only-secret-change-me-0123456789abcdef"
+# HOTEL_ENV values that count as development: the public development secrets and keys are allowed.
+DEVELOPMENT_ENVS = frozenset({"dev", "development", "test"})
+MIN_SECRET_CHARS = 32
+# Public values no deployment may run with: the development default and deploy/.env.example's placeholders.
+KNOWN_SECRETS = frozenset({DEV_SECRET, "your_32_char_encryption_secret_key", "your_jwt_secret_key_min_32_chars_long"})
 
 
 class SettingsError(SystemExit):
@@ -40,6 +45,9 @@ class Settings(BaseSettings):
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
     jwt_expiry_hours: int = Field(24, gt=0)
     encryption_secret: SecretStr = SecretStr(DEV_SECRET)
+    # ENCRYPTION_SECRET_PREVIOUS: the keys being rotated out (comma-separated); stored values encrypted with
+    # them still decrypt until `hotelctl secrets rotate` has re-encrypted them with ENCRYPTION_SECRET.
+    encryption_secret_previous: SecretStr | None = None
 
     log_level: str = "info"
     rate_limit_max: int = Field(100, gt=0)
@@ -70,6 +78,8 @@ class Settings(BaseSettings):
     fx_currencies: str = "CNY,USD,EUR"
     fx_max_move_pct: Decimal = Field(Decimal(5), gt=0, le=100)
     sync_interval_ms: int = Field(300_000, gt=0)
+    # PUSHGATEWAY_URL: where runs that end (the inventory sync) push their metrics for Prometheus; unset: kept.
+    pushgateway_url: str | None = None
     retry_max_attempts: int = Field(3, ge=1)
     retry_backoff_ms: int = Field(1000, ge=0)
 
@@ -136,6 +146,33 @@ class Settings(BaseSettings):
     def data_dir(self) -> Path:
         return self.hotel_data_dir.resolve()
 
+    @property
+    def development(self) -> bool:
+        """Embedded engines (no DATABASE_URL) or HOTEL_ENV=dev: development secrets, supplier keys and demo
+        logins are allowed; anywhere else every secret must be set."""
+        return self.database_url is None or self.hotel_env.lower() in DEVELOPMENT_ENVS
+
+    def encryption_keys(self) -> list[str]:
+        """ENCRYPTION_SECRET first (it encrypts), then the previous keys (they still decrypt)."""
+        previous = self.encryption_secret_previous.get_secret_value() if self.encryption_secret_previous else ""
+        return [self.encryption_secret.get_secret_value()] + [k.strip() for k in previous.split(",") if k.strip()]
+
+
+def secret_problem(settings: Settings) -> str | None:
+    """One line naming the first unusable secret outside development, or None."""
+    if settings.development:
+        return None
+    named = [("JWT_SECRET", settings.jwt_secret.get_secret_value()),
+             ("ENCRYPTION_SECRET", settings.encryption_secret.get_secret_value())]
+    named += [("ENCRYPTION_SECRET_PREVIOUS", key) for key in settings.encryption_keys()[1:]]
+    for name, value in named:
+        if value in KNOWN_SECRETS:
+            return (f"invalid setting {name}: unset or a public default;"
+                    f" set a random value of {MIN_SECRET_CHARS}+ characters")
+        if len(value) < MIN_SECRET_CHARS:
+            return f"invalid setting {name}: shorter than {MIN_SECRET_CHARS} characters"
+    return None
+
 
 def _one_line(error: ValidationError) -> str:
     first = error.errors()[0]
@@ -145,11 +182,16 @@ def _one_line(error: ValidationError) -> str:
 
 
 def load_settings() -> Settings:
-    """Read and validate settings; on a bad value exit with one line naming the variable."""
+    """Read and validate settings; on a bad value (or, outside development, a missing, public or short
+    secret) exit with one line naming the variable."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:  # the message carries no input values, so no secret leaks
         raise SettingsError(_one_line(error)) from None
+    problem = secret_problem(settings)
+    if problem:
+        raise SettingsError(problem)
+    return settings
 
 
 @lru_cache(maxsize=1)

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Debian tools the test suite drives: Chromium (+ driver) for the browser tests, shellcheck and
-# promtool for the deployment checks, wrk for `hotelctl bench api`. Installs only what is missing.
+# promtool for the deployment checks, Prometheus, Alertmanager (+ amtool) and the Pushgateway for the
+# alerting test, wrk for `hotelctl bench api`. Installs only what is missing.
 set -euo pipefail
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 command -v shellcheck >/dev/null || need+=(shellcheck)
 command -v wrk >/dev/null || need+=(wrk)
-if ((${#need[@]})) || ! command -v promtool >/dev/null; then
+# Binaries taken out of Debian's packages rather than installed: only the programs are wanted, not services.
+# package:program ... (prometheus brings promtool too, prometheus-alertmanager brings amtool)
+extract=()
+command -v promtool >/dev/null && command -v prometheus >/dev/null || extract+=(prometheus)
+command -v alertmanager >/dev/null && command -v amtool >/dev/null && [ -e /usr/share/prometheus/alertmanager ] \
+  || extract+=(prometheus-alertmanager)
+command -v pushgateway >/dev/null || extract+=(prometheus-pushgateway)
+if ((${#need[@]})) || ((${#extract[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "missing system tools (${need[*]:-} promtool); run this script as root" >&2
+    echo "missing system tools (${need[*]:-} ${extract[*]:-}); run this script as root" >&2
     exit 1
   fi
   apt-get update -qq
@@ -17,11 +25,20 @@ fi
 if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
 fi
-if ! command -v promtool >/dev/null; then
-  # Extract the package rather than install it: only its promtool binary is wanted, not a service.
+for package in "${extract[@]}"; do
   tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download -qq prometheus)
-  dpkg -x "$tmp"/prometheus_*.deb /opt/prometheus-deb
-  ln -sf /opt/prometheus-deb/usr/bin/promtool /usr/local/bin/promtool
+  (cd "$tmp" && apt-get download -qq "$package")
+  dpkg -x "$tmp"/"${package}"_*.deb "/opt/$package-deb"
   rm -rf "$tmp"
+done
+link() { [ -x "$1" ] && ln -sf "$1" "/usr/local/bin/$2"; }
+link /opt/prometheus-deb/usr/bin/promtool promtool || true
+link /opt/prometheus-deb/usr/bin/prometheus prometheus || true
+link /opt/prometheus-alertmanager-deb/usr/bin/prometheus-alertmanager alertmanager || true
+link /opt/prometheus-alertmanager-deb/usr/bin/amtool amtool || true
+link /opt/prometheus-pushgateway-deb/usr/bin/prometheus-pushgateway pushgateway || true
+# Debian's Alertmanager reads its default notification templates from this path.
+if [ ! -e /usr/share/prometheus/alertmanager ] && [ -d /opt/prometheus-alertmanager-deb/usr/share/prometheus/alertmanager ]; then
+  mkdir -p /usr/share/prometheus
+  ln -s /opt/prometheus-alertmanager-deb/usr/share/prometheus/alertmanager /usr/share/prometheus/alertmanager
 fi

@@ -101,8 +101,8 @@ def start_simulators(settings, data_dir: Path | None = None, codes: tuple[str, .
     """
     from core import runtime
     from core.db import engine_for
-    from core.suppliers.config import supplier_settings
-    from core.suppliers.registry import credentials, register_supplier
+    from core.suppliers.config import DEV_SECRETS, supplier_settings
+    from core.suppliers.registry import MissingSupplierKey, credentials, register_supplier
     from suppliers.catalog import seed_master_catalog
 
     data_dir = Path(data_dir or settings.data_dir)
@@ -114,7 +114,10 @@ def start_simulators(settings, data_dir: Path | None = None, codes: tuple[str, .
     for code in codes:
         name = f"supplier-{code}"
         port_file = _port_file(data_dir, code)
-        _, api_key, secret = credentials(code, settings)
+        try:
+            _, api_key, secret = credentials(code, settings)
+        except MissingSupplierKey:  # these are our own simulators: their development keys are theirs to use
+            api_key, secret = DEV_KEYS[code], DEV_SECRETS.get(code, "")
         if name not in running or not port_file.exists():
             command = [sys.executable, "-m", "suppliers.launch", "--code", code, "--seed",
                        str(config.supplier_world_seed), "--hotels", str(config.supplier_world_hotels)]
@@ -145,6 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file", type=Path)
     args = parser.parse_args(argv)
+    from core.tracing import setup_tracing
+
+    setup_tracing(f"supplier-{args.code}")  # exports its spans when OTEL_EXPORTER_OTLP_ENDPOINT is set
     if args.code == "FX":
         from suppliers import sim_fx
 

@@ -466,8 +466,11 @@ def json_response(payload: Any, state: SimState, operation: str, status_code: in
 
 
 def build_app(routes: list[Route], state: SimState) -> Starlette:
+    from core.tracing import TraceContinuation
+
     app = Starlette(routes=routes)
     app.state.sim = state
+    app.add_middleware(TraceContinuation, service=f"supplier-{state.code}")  # the caller's trace goes on here
     return app
 
 

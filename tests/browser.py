@@ -17,8 +17,10 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from tests.needs import needs
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-needs_chromium = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed")
+needs_chromium = needs(Path(CHROMIUM).exists(), "Debian's chromium")
 
 
 class Page:

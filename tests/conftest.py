@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -22,9 +23,15 @@ from core import runtime
 from core.db import engine_for, scratch_database
 from core.migrate import upgrade
 from core.settings import Settings
+from core.suppliers.config import DEV_SECRETS
 
 SERVER_DATABASE_URL = os.environ.get("DATABASE_URL")
 SERVER_REDIS_URL = os.environ.get("REDIS_URL")
+# Against real servers the platform refuses public secrets and development supplier keys: the suite
+# brings its own, as a deployment does (the simulators are started with the same values).
+os.environ.setdefault("JWT_SECRET", secrets.token_urlsafe(32))
+os.environ.setdefault("ENCRYPTION_SECRET", secrets.token_urlsafe(32))
+os.environ.setdefault("SUPPLIER_A_SECRET", DEV_SECRETS["A"])
 
 
 @pytest.fixture(scope="session")
@@ -112,3 +119,13 @@ def api_client(settings: Settings, migrated: runtime.Endpoints):
 
     with TestClient(create_app(settings, migrated), raise_server_exceptions=False) as client:
         yield client
+
+
+@pytest.fixture(scope="module")
+def supplier_a(engine, settings):
+    """The simulated supplier A over real HTTP, registered in `suppliers`, for one test module."""
+    from tests.api_fixtures import start_supplier_a
+
+    running = start_supplier_a(engine, settings)
+    yield running
+    running.stop()

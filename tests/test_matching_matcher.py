@@ -115,6 +115,16 @@ def test_phone_formats_normalise_to_one_number(raw):
     assert national_number(raw, "CN") == "2112345678"
 
 
+@pytest.mark.parametrize(("local", "international", "country", "national"), [
+    ("8 (495) 123-45-67", "+7 495 123 45 67", "RU", "4951234567"),  # trunk prefix 8
+    ("06 1 234 5678", "+36 1 234 5678", "HU", "12345678"),  # trunk prefix 06
+    ("06 1234 5678", "+39 06 1234 5678", "IT", "0612345678"),  # Italy keeps its leading 0
+    ("03-1234-5678", "+81 3 1234 5678", "JP", "312345678"),
+])
+def test_every_countrys_prefixes_give_one_national_number(local, international, country, national):
+    assert national_number(local, country) == national_number(international, country) == national
+
+
 def test_phone_equality_across_countries_and_prefixes():
     assert same_phone(national_number("+1 (212) 555-0100", "US"), national_number("011 1 212 555 0100", "US"))
     assert same_phone(national_number("+44 20 7946 0000", "GB"), national_number("020 7946 0000", "GB"))

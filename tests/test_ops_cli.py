@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from core.outbox import backlog, write_event_sync
+from core.topology import queue_name
+from tests.test_ops_events import delete_topology, queued
 from tests.test_ops_relay import RABBITMQ_URL, needs_broker
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,15 +105,10 @@ def test_relay_once_publishes_the_backlog(cli_env, engine):
     assert any(line["service"] == "relay" and line["message"] == "relay connected to broker" for line in logs)
     assert all({"timestamp", "level", "traceId", "message", "context"} <= set(line) for line in logs)
     assert backlog(engine) == 0
-    asyncio.run(_delete_exchange(exchange))
-
-
-async def _delete_exchange(name: str) -> None:
-    import aio_pika
-
-    connection = await aio_pika.connect(RABBITMQ_URL)
-    async with connection:
-        await (await connection.channel()).exchange_delete(name)
+    try:  # the relay declared the webhooks consumer's durable queue first: all five wait there
+        assert asyncio.run(queued(queue_name(exchange, "webhooks"))) == 5
+    finally:
+        asyncio.run(delete_topology(exchange, "webhooks"))
 
 
 @needs_broker
@@ -120,3 +117,14 @@ def test_bench_ops_runs_at_a_tiny_size(cli_env):
                                 "--changes", "3", "--events", "20")
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("ratio:") == 3 and "(baseline)" in result.stdout
+
+
+def test_up_against_real_servers_creates_no_demo_logins(cli_env, engine, tmp_path):
+    env = {**cli_env, "HOTEL_DATA_DIR": str(tmp_path), "CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}"}
+    env.pop("HOTEL_ENV", None)
+    result = hotelctl(env, "up", "--no-api", "--no-dagster", "--no-run-main")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Demo credentials" not in result.stdout and "No demo logins outside development" in result.stdout
+    with engine.connect() as conn:
+        demo = conn.execute(sa.text("SELECT count(*) FROM api_credentials WHERE client_id LIKE 'demo-%'")).scalar()
+    assert demo == 0

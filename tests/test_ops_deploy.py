@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.needs import needs_tool
 from tests.ops_helm import Renderer, deep_merge
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOY = REPO / "deploy"
 COMPOSE_FILES = ["docker-compose.yml", "compose.dev.yml", "compose.staging.yml", "compose.production.yml"]
-APP_SERVICES = ["api", "relay", "dagster-code-server", "dagster-webserver", "dagster-daemon"]
+APP_SERVICES = ["api", "relay", "webhooks", "dagster-code-server", "dagster-webserver", "dagster-daemon"]
 CHART = DEPLOY / "helm" / "hotel-platform"
-SCRIPTS = sorted((DEPLOY / "scripts").glob("*.sh"))
+SCRIPTS = sorted((DEPLOY / "scripts").glob("*.sh")) + sorted((REPO / "scripts").glob("*.sh"))
 DESIGN_ENV = ["DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "RABBITMQ_URL", "JWT_SECRET", "JWT_EXPIRY_HOURS",
               "ENCRYPTION_SECRET", "LOG_LEVEL", "RATE_LIMIT_MAX", "RATE_LIMIT_WINDOW_MS", "CONCURRENCY_LIMIT",
               "QUERY_TIMEOUT_MS", "ORDER_EXPIRY_MINUTES", "SETTLE_CYCLE_DAYS", "RISK_SCORE_THRESHOLD",
@@ -165,7 +166,7 @@ def test_alert_rules_are_the_plans():
     assert {"http_requests", "http_request_duration_seconds", "outbox_backlog"} <= ours
 
 
-promtool = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool not installed")
+promtool = needs_tool("promtool")
 
 
 @promtool
@@ -298,29 +299,60 @@ def test_helm_renderer_refuses_what_it_does_not_know(tmp_path):
 
 # --- scripts --------------------------------------------------------------------------------------
 
+@needs_tool("shellcheck")
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.name for s in SCRIPTS])
 def test_script_syntax_and_shellcheck(script):
     assert subprocess.run(["bash", "-n", str(script)], capture_output=True).returncode == 0
-    if shutil.which("shellcheck") is None:
-        pytest.skip("shellcheck not installed")
     result = subprocess.run(["shellcheck", "-x", str(script)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
 
-@pytest.mark.skipif(shutil.which("pg_dump") is None, reason="pg_dump not installed")
-def test_backup_db_dumps_and_rotates(migrated, tmp_path):
+def _backup(database_url: str, target: Path, **env: str) -> subprocess.CompletedProcess:
     from core.db import plain_url
 
-    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "DATABASE_URL": plain_url(migrated.database_url),
-           "BACKUP_KEEP": "1"}
-    for _ in range(2):
-        result = subprocess.run(["bash", str(DEPLOY / "scripts" / "backup-db.sh"), str(tmp_path)], env=env,
-                                capture_output=True, text=True, timeout=120)
+    env = {"PATH": "/usr/bin:/bin:/usr/local/bin", "DATABASE_URL": plain_url(database_url), **env}
+    return subprocess.run(["bash", str(DEPLOY / "scripts" / "backup-db.sh"), str(target)], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _server_major(engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.exec_driver_sql("SHOW server_version_num").scalar()) // 10_000
+
+
+@pytest.mark.embedded  # both paths: the machine's PostgreSQL, and the embedded 16 with Debian's pg_dump 15 beside it
+@needs_tool("psql")
+def test_backup_db_dumps_and_rotates(migrated, engine, tmp_path):
+    import sys
+
+    import pgserver
+
+    for _ in range(2):  # PYTHON: how the script finds the embedded engine's own pg_dump
+        result = _backup(migrated.database_url, tmp_path, BACKUP_KEEP="1", PYTHON=sys.executable)
         assert result.returncode == 0, result.stderr
     dumps = sorted(tmp_path.glob("hotel_db_*.dump"))
     assert len(dumps) == 1 and (tmp_path / f"{dumps[0].name}.sha256").exists()
-    listing = subprocess.run(["pg_restore", "--list", str(dumps[0])], capture_output=True, text=True)
+    major = _server_major(engine)
+    debian = Path(f"/usr/lib/postgresql/{major}/bin/pg_restore")
+    restore = debian if debian.exists() else Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_restore"
+    listing = subprocess.run([str(restore), "--list", str(dumps[0])], capture_output=True, text=True)
     assert "TABLE public outbox_events" in listing.stdout and "TABLE public platform_config" in listing.stdout
+
+
+@pytest.mark.embedded
+@needs_tool("psql")
+def test_backup_with_a_pg_dump_older_than_the_server_stops_with_one_line(migrated, engine, tmp_path):
+    major = _server_major(engine)
+    older = sorted(p for p in Path("/usr/lib/postgresql").glob("*/bin/pg_dump") if int(p.parts[-3]) < major)
+    if not older:
+        pytest.skip(f"no pg_dump older than the server's PostgreSQL {major} on this machine")
+    result = _backup(migrated.database_url, tmp_path, PG_BIN=str(older[-1].parent))
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"backup-db.sh: the server runs PostgreSQL {major}; pg_dump {major} or newer is needed "
+        f"(found: {older[-1]} ({older[-1].parts[-3]})); install postgresql-client-{major} or set PG_BIN to its "
+        "directory"]
+    assert not list(tmp_path.glob("hotel_db_*.dump*"))
 
 
 class _Healthy(BaseHTTPRequestHandler):
@@ -332,7 +364,7 @@ class _Healthy(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
+@needs_tool("curl")
 def test_health_check_script_against_real_http():
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -362,3 +394,11 @@ def test_workflow_matches_the_github_schema(workflow):
     document = _load(workflow)
     document["on"] = document.pop(True)  # YAML 1.1 reads the key `on` as true
     assert _validate(_vendored_schema("github-workflows"), document) == []
+
+
+def test_the_github_workflow_runs_the_same_ci():
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "ci.yml").read_text())
+    test = workflow["jobs"]["test"]
+    commands = [step.get("run", "") for step in test["steps"]]
+    assert "bash .ci/run" in commands and not any("pytest" in command for command in commands)
+    assert str(test["env"]["CI"]) == "true"  # a missing tool or broker fails instead of skipping

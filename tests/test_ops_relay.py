@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from core import runtime
 from core.outbox import backlog, read_events, write_event_sync
 from core.relay import Relay, in_order_chains
+from tests.needs import needs, needs_tool
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -34,7 +34,7 @@ def _broker_reachable() -> bool:
         return False
 
 
-needs_broker = pytest.mark.skipif(not _broker_reachable(), reason=f"no RabbitMQ at {RABBITMQ_URL}")
+needs_broker = needs(_broker_reachable(), f"RabbitMQ at {RABBITMQ_URL}")
 
 
 @pytest.fixture
@@ -115,6 +115,7 @@ def _relay(migrated, exchange: str, **kwargs) -> Relay:
     kwargs.setdefault("batch_size", 40)
     kwargs.setdefault("reconnect_delay_s", 0.1)
     kwargs.setdefault("max_reconnect_delay_s", 0.5)
+    kwargs.setdefault("consumers", {})  # these tests bind their own queue (Consumer)
     return Relay(migrated.database_url, kwargs.pop("url", RABBITMQ_URL), exchange=exchange, **kwargs)
 
 
@@ -143,14 +144,18 @@ def test_in_order_chains_stop_at_an_event_held_elsewhere():
 
 
 @needs_broker
-@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="rabbitmqctl is needed to drop the connection")
+@needs_tool("rabbitmqctl")  # drops the relay's connection from the server side
 async def test_connection_dropped_mid_stream_loses_nothing(engine, migrated, clean_outbox):
     exchange = f"hotel.events.test.{secrets.token_hex(4)}"
     name = f"relay-test-{secrets.token_hex(4)}"
     expected = _interleaved(20, 20)
 
-    async def writer():  # events keep coming while the relay publishes
+    dropped = asyncio.Event()
+
+    async def writer():  # events keep coming while the relay publishes; the second half after the drop
         for start in range(0, len(expected), 5):
+            if start == len(expected) // 2:
+                await dropped.wait()
             await asyncio.to_thread(_write, engine, expected[start:start + 5])
             await asyncio.sleep(0.03)
 
@@ -159,13 +164,17 @@ async def test_connection_dropped_mid_stream_loses_nothing(engine, migrated, cle
         stop = asyncio.Event()
         writing = asyncio.create_task(writer())
         task = asyncio.create_task(relay.run(stop))
-        await _until(lambda: len(consumer.received) >= 30, 30)
-        await asyncio.to_thread(_close_connection_server_side, name)  # the broker drops us mid-stream
-        assert not writing.done(), "the drop happened mid-stream"
-        await writing
-        await _until(lambda: len({(a, s) for a, s, _ in consumer.received}) >= len(expected), 60)
-        stop.set()
-        await task
+        try:
+            await _until(lambda: len(consumer.received) >= 30, 30)
+            await asyncio.to_thread(_close_connection_server_side, name)  # the broker drops us mid-stream
+            assert not writing.done(), "the drop happened mid-stream"
+            dropped.set()
+            await writing
+            await _until(lambda: len({(a, s) for a, s, _ in consumer.received}) >= len(expected), 60)
+        finally:  # a failure must not leave this relay publishing the next tests' events
+            dropped.set()
+            stop.set()
+            await task
         assert relay.stats["connects"] >= 2 and relay.stats["broker_failures"] >= 1
         consumer.assert_complete_and_ordered(expected)
     assert backlog(engine) == 0
@@ -181,12 +190,14 @@ async def test_broker_unavailable_for_a_while_loses_nothing(engine, migrated, cl
         relay = _relay(migrated, exchange, url=f"amqp://guest:guest@127.0.0.1:{closed_port}/")
         stop = asyncio.Event()
         task = asyncio.create_task(relay.run(stop))
-        await _until(lambda: relay.stats["broker_failures"] >= 3, 30)
-        assert backlog(engine) == len(expected) and consumer.received == []  # waiting, not dropped
-        relay.rabbitmq_url = RABBITMQ_URL  # the broker is back
-        await _until(lambda: len(consumer.received) >= len(expected), 30)
-        stop.set()
-        await task
+        try:
+            await _until(lambda: relay.stats["broker_failures"] >= 3, 30)
+            assert backlog(engine) == len(expected) and consumer.received == []  # waiting, not dropped
+            relay.rabbitmq_url = RABBITMQ_URL  # the broker is back
+            await _until(lambda: len(consumer.received) >= len(expected), 30)
+        finally:
+            stop.set()
+            await task
         consumer.assert_complete_and_ordered(expected)
     assert backlog(engine) == 0
 
@@ -200,9 +211,11 @@ async def test_two_relays_keep_per_aggregate_order(engine, migrated, clean_outbo
         relays = [_relay(migrated, exchange, batch_size=7, connection_name=f"relay-pair-{i}") for i in range(2)]
         stop = asyncio.Event()
         tasks = [asyncio.create_task(relay.run(stop)) for relay in relays]
-        await _until(lambda: len(consumer.received) >= len(expected), 30)
-        stop.set()
-        await asyncio.gather(*tasks)
+        try:
+            await _until(lambda: len(consumer.received) >= len(expected), 30)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
         consumer.assert_complete_and_ordered(expected)
         assert len(consumer.received) == len(expected)  # no failure, so no redelivery
     assert backlog(engine) == 0

@@ -12,8 +12,9 @@ from api.routes.pricing_rules import router as pricing_rules_router
 from api.routes.quotes import router as quotes_router
 from api.routes.reports import router as reports_router
 from api.routes.settlements import router as settlements_router
+from api.routes.webhooks import router as webhooks_router
 
 # Requests are matched against the routers in this order: the partners' hot paths first.
 ROUTERS = [quotes_router, orders_router, auth_router, health_router, admin_router, reports_router,
            settlements_router, billing_router, billing_pages_router, mappings_router, room_mappings_router,
-           pricing_rules_router]
+           pricing_rules_router, webhooks_router]

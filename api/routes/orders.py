@@ -15,6 +15,7 @@ from api.limits import LimitedRoute, limited_partner
 from api.schemas import CancelRequest, ErrorResponse, OrderOut, OrderPage, OrderRequest, ReviewDecision
 from core.orders import allotment, idempotency
 from core.orders.service import OrderError, cancel_order, create_order, get_order, list_orders, review_order
+from core.tracing import start_span
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=LimitedRoute)
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 503)}
@@ -61,8 +62,9 @@ async def create(
         raise HTTPException(409, detail={"code": "idempotency_in_progress",
                                          "message": "a request with this Idempotency-Key is still being processed"})
     try:
-        status, order = await create_order(state, principal.partner_id, principal.client_id, payload,
-                                           idempotency_key)
+        with start_span("order.create", partner=str(principal.partner_id)):  # the supplier calls are its children
+            status, order = await create_order(state, principal.partner_id, principal.client_id, payload,
+                                               idempotency_key)
     except OrderError as error:
         if error.status in (429, 503) and "order_id" not in error.extra:
             await idempotency.release(state.pg, principal.partner_id, idempotency_key)  # nothing happened: retryable

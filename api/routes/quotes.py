@@ -20,6 +20,7 @@ from core.quotes.caches import QuoteError, flush_quotes
 from core.quotes.fallback import SOURCE_HEADER, answered_from_database
 from core.quotes.service import answer_quote
 from core.quotes.store import stored_quote
+from core.tracing import start_span
 
 router = APIRouter(prefix="/v1/quotes", tags=["quotes"], route_class=LimitedRoute)
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 503)}
@@ -34,7 +35,8 @@ def _json(body: dict, status: int = 200) -> Response:
 async def create_quote(body: QuoteRequest, request: Request,
                        principal: Principal = Depends(limited_partner)) -> Response:
     try:
-        quote = await answer_quote(request.app.state, principal.partner_id, body.model_dump())
+        with start_span("quote.answer", partner=str(principal.partner_id)):
+            quote = await answer_quote(request.app.state, principal.partner_id, body.model_dump())
     except QuoteError as error:
         raise HTTPException(error.status, detail={"code": error.code, "message": error.message}) from None
     headers = {SOURCE_HEADER: "database"} if answered_from_database() else None  # Redis down: priced from PostgreSQL

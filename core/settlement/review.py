@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.settlement.amounts import format_decimal
+from core.settlement.cycles import last_closed_cycle
 from core.settlement.engine import CLASSES
 
 CYCLE_COLUMNS = ("id, supplier_code, period_start, period_end, revision, status, totals, counts, run_id,"
@@ -177,3 +180,16 @@ def journal_entries(engine: Engine, cycle_id: int) -> list[dict]:
                                     " WHERE cycle_id = :id ORDER BY currency, account"), {"id": cycle_id}).mappings()
         return [{**row, "debit": format_decimal(row["debit"], row["currency"]) if row["debit"] else None,
                  "credit": format_decimal(row["credit"], row["currency"]) if row["credit"] else None} for row in rows]
+
+
+def unreconciled_seconds(engine: Engine, now: dt.datetime, timezone: str, days: int) -> dict[str, float]:
+    """Per enabled supplier: how long ago the last closed cycle ended, if that cycle has no reconciliation
+    (0 when it has one). The alert `SettlementCycleNotReconciled` fires past two days."""
+    cycle = last_closed_cycle(now, timezone, days)
+    ended = dt.datetime.combine(cycle.end, dt.time(), ZoneInfo(timezone))
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT s.code, EXISTS (SELECT 1 FROM settlement_cycles c WHERE c.supplier_code = s.code"
+            " AND c.period_start = :start AND c.status <> 'superseded') AS done"
+            " FROM suppliers s WHERE s.enabled ORDER BY s.code"), {"start": cycle.start}).all()
+    return {row.code: 0.0 if row.done else max((now - ended).total_seconds(), 0.0) for row in rows}

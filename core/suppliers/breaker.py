@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from core.suppliers.calls import CIRCUIT_STATE
+from core.suppliers.calls import CIRCUIT_OPEN, CIRCUIT_STATE
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -67,6 +67,7 @@ class CircuitBreaker:
     def _transition(self, to: str) -> None:
         self._state = to
         CIRCUIT_STATE.labels(self.supplier, to).inc()
+        CIRCUIT_OPEN.labels(self.supplier).set(0 if to == CLOSED else 1)
 
 
 _breakers: dict[tuple[str, str], CircuitBreaker] = {}

@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from core.db import plain_url
 from core.logs import log
@@ -25,6 +25,9 @@ SUPPLIER_LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
 )
 CIRCUIT_STATE = Counter("supplier_circuit_transitions_total", "Circuit breaker transitions", ["supplier", "to"])
+# 1 while a supplier's breaker is not closed (open, or half-open probing): the alert fires when it stays so.
+CIRCUIT_OPEN = Gauge("supplier_circuit_open", "1 while the supplier's circuit breaker is open or half-open",
+                     ["supplier"], multiprocess_mode="livemax")
 
 
 @dataclass(frozen=True, slots=True)

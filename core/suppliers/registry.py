@@ -3,7 +3,9 @@
 `adapter_for(code, settings, base_url=None)` is the one way in. The base URL comes from the
 argument, else `SUPPLIER_<CODE>_URL`, else the `suppliers` table (`base_url`, written when the
 simulators start). The API key: `SUPPLIER_<CODE>_API_KEY`, else the table's encrypted key
-(ENCRYPTION_SECRET), else the simulator's development default.
+(ENCRYPTION_SECRET, or a key being rotated out: ENCRYPTION_SECRET_PREVIOUS), else — in development only
+(embedded engines or HOTEL_ENV=dev) — the simulator's development default; anywhere else a missing key
+is an error naming the variable to set.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ SUPPLIER_CODES = ("A", "B", "C")
 
 class UnknownSupplier(ValueError):
     pass
+
+
+class MissingSupplierKey(UnknownSupplier):
+    """Outside development a supplier without a configured key: no development key is sent to a real one."""
 
 
 def _database_url(settings: Settings) -> str | None:
@@ -63,9 +69,14 @@ def credentials(code: str, settings: Settings, database_url: str | None = None) 
     stored_url, stored_key = _stored(database_url, code)
     api_key = config.api_key(code)
     if api_key is None and stored_key:
-        api_key = decrypt(stored_key, settings.encryption_secret.get_secret_value())
-    return (config.url(code) or stored_url, api_key or DEV_KEYS[code],
-            config.secret(code) or DEV_SECRETS.get(code, ""))
+        api_key = decrypt(stored_key, settings.encryption_keys())
+    secret = config.secret(code)
+    if not settings.development:
+        if not api_key:
+            raise MissingSupplierKey(f"no API key for supplier {code}: set SUPPLIER_{code}_API_KEY")
+        if code in DEV_SECRETS and not secret:
+            raise MissingSupplierKey(f"no signing secret for supplier {code}: set SUPPLIER_{code}_SECRET")
+    return (config.url(code) or stored_url, api_key or DEV_KEYS[code], secret or DEV_SECRETS.get(code, ""))
 
 
 def adapter_for(code: str, settings: Settings, base_url: str | None = None) -> SupplierAdapter:

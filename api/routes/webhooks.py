@@ -1,0 +1,84 @@
+"""A partner's webhook: where its order confirmations, cancellations and expiries are POSTed (signed), and
+what was delivered. Registering returns the signing secret once; registering again replaces URL and secret."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from pydantic import AnyHttpUrl, BaseModel, Field
+
+from api.auth import Principal
+from api.limits import LimitedRoute, limited_partner
+from api.schemas import ErrorResponse
+from core.db import engine_for
+from core.webhooks import store
+
+router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=LimitedRoute)
+ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 429)}
+
+
+class WebhookIn(BaseModel):
+    url: AnyHttpUrl = Field(description="http(s) URL that receives POSTs of order.confirmed, order.cancelled, "
+                                        "order.expired … (JSON, signed)")
+
+
+class WebhookCreated(BaseModel):
+    url: str
+    secret: str = Field(description="HMAC-SHA256 key: X-Hotel-Signature = 'v1=' + hex(HMAC(secret, "
+                                    "X-Hotel-Timestamp + '.' + body)). Shown only now.")
+
+
+class WebhookOut(BaseModel):
+    url: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+class DeliveryOut(BaseModel):
+    event_id: int
+    event_type: str
+    status: Literal["retrying", "delivered", "dead_lettered"]
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    updated_at: dt.datetime
+    delivered_at: dt.datetime | None
+
+
+def _engine(request: Request):
+    return engine_for(request.app.state.endpoints.database_url)
+
+
+@router.put("", summary="Register (or replace) the partner's webhook URL; returns its new signing secret",
+            response_model=WebhookCreated, responses=ERRORS)
+def register(body: WebhookIn, request: Request, principal: Principal = Depends(limited_partner)) -> WebhookCreated:
+    url = str(body.url)
+    secret = store.register(_engine(request), principal.partner_id, url,
+                            request.app.state.settings.encryption_secret.get_secret_value())
+    return WebhookCreated(url=url, secret=secret)
+
+
+@router.get("", summary="The partner's webhook", response_model=WebhookOut, responses=ERRORS)
+def show(request: Request, principal: Principal = Depends(limited_partner)) -> WebhookOut:
+    found = store.registration(_engine(request), principal.partner_id)
+    if found is None:
+        raise HTTPException(404, detail={"code": "not_found", "message": "no webhook registered"})
+    return WebhookOut(**found)
+
+
+@router.delete("", status_code=204, summary="Stop webhook deliveries", responses=ERRORS)
+def remove(request: Request, principal: Principal = Depends(limited_partner)) -> Response:
+    if not store.unregister(_engine(request), principal.partner_id):
+        raise HTTPException(404, detail={"code": "not_found", "message": "no webhook registered"})
+    return Response(status_code=204)
+
+
+@router.get("/deliveries", summary="The partner's webhook deliveries, newest first", response_model=list[DeliveryOut],
+            responses=ERRORS)
+def list_deliveries(request: Request, principal: Principal = Depends(limited_partner),
+                    status: Literal["retrying", "delivered", "dead_lettered"] | None = Query(None),
+                    limit: int = Query(100, ge=1, le=1000)) -> list[DeliveryOut]:
+    rows = store.deliveries(_engine(request), principal.partner_id, status, limit)
+    return [DeliveryOut(**row) for row in rows]

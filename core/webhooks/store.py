@@ -1,0 +1,87 @@
+"""Webhook registrations and deliveries in PostgreSQL (SQLAlchemy for the API/CLI, asyncpg for the consumer)."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from core.crypto import decrypt, encrypt
+
+DELIVERY_COLUMNS = ("event_id", "partner_id", "event_type", "status", "attempts", "last_status", "last_error",
+                    "updated_at", "delivered_at")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    partner_id: uuid.UUID
+    url: str
+    secret: str
+
+
+def register(engine: Engine, partner_id: uuid.UUID | str, url: str, encryption_secret: str) -> str:
+    """Set the partner's webhook URL with a new signing secret; returns the secret (shown once)."""
+    secret = "whsec_" + secrets.token_urlsafe(32)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO partner_webhooks (partner_id, url, secret_encrypted) VALUES (:p, :u, :s)"
+            " ON CONFLICT (partner_id) DO UPDATE SET url = EXCLUDED.url,"
+            " secret_encrypted = EXCLUDED.secret_encrypted, updated_at = now()"),
+            {"p": str(partner_id), "u": url, "s": encrypt(secret, encryption_secret)})
+    return secret
+
+
+def registration(engine: Engine, partner_id: uuid.UUID | str) -> dict | None:
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT url, created_at, updated_at FROM partner_webhooks WHERE partner_id = :p"),
+                           {"p": str(partner_id)}).mappings().first()
+    return dict(row) if row else None
+
+
+def unregister(engine: Engine, partner_id: uuid.UUID | str) -> bool:
+    with engine.begin() as conn:
+        return conn.execute(sa.text("DELETE FROM partner_webhooks WHERE partner_id = :p"),
+                            {"p": str(partner_id)}).rowcount > 0
+
+
+def deliveries(engine: Engine, partner_id: uuid.UUID | str | None = None, status: str | None = None,
+               limit: int = 100) -> list[dict]:
+    """Newest first; every partner's when `partner_id` is None (operators)."""
+    where, params = [], {"limit": limit}
+    if partner_id is not None:
+        where.append("partner_id = :p")
+        params["p"] = str(partner_id)
+    if status is not None:
+        where.append("status = :s")
+        params["s"] = status
+    sql = (f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM webhook_deliveries"
+           f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY updated_at DESC LIMIT :limit")
+    with engine.connect() as conn:
+        return [dict(row) for row in conn.execute(sa.text(sql), params).mappings()]
+
+
+async def endpoint_for_order(pool, order_id: str, keys: list[str]) -> Endpoint | None:
+    row = await pool.fetchrow(
+        "SELECT w.partner_id, w.url, w.secret_encrypted FROM orders o"
+        " JOIN partner_webhooks w ON w.partner_id = o.partner_id WHERE o.id = $1::uuid", order_id)
+    return Endpoint(row["partner_id"], row["url"], decrypt(row["secret_encrypted"], keys)) if row else None
+
+
+async def delivered(pool, event_id: int, partner_id: uuid.UUID) -> bool:
+    return await pool.fetchval("SELECT status = 'delivered' FROM webhook_deliveries"
+                               " WHERE event_id = $1 AND partner_id = $2", event_id, partner_id) or False
+
+
+async def record(pool, event_id: int, partner_id: uuid.UUID, event_type: str, status: str,
+                 last_status: int | None = None, last_error: str | None = None) -> None:
+    await pool.execute(
+        "INSERT INTO webhook_deliveries (event_id, partner_id, event_type, status, attempts, last_status,"
+        " last_error, delivered_at) VALUES ($1, $2, $3, $4, 1, $5, $6,"
+        " CASE WHEN $4 = 'delivered' THEN now() END)"
+        " ON CONFLICT (event_id, partner_id) DO UPDATE SET status = EXCLUDED.status,"
+        " attempts = webhook_deliveries.attempts + 1, last_status = EXCLUDED.last_status,"
+        " last_error = EXCLUDED.last_error, updated_at = now(), delivered_at = EXCLUDED.delivered_at",
+        event_id, partner_id, event_type, status, last_status, last_error)

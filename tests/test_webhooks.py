@@ -1,0 +1,233 @@
+"""Partner webhooks against the real RabbitMQ, PostgreSQL and HTTP: a partner registers a URL through the
+API; the orders it books and cancels reach that URL as signed POSTs, through the outbox relay, the durable
+`webhooks` queue and the consumer; an endpoint that is down for a while and the consumer's broker connection
+dropped mid-way lose nothing (every event arrives, under its own id); an event the endpoint keeps refusing
+is dead-lettered, visible to an operator, and delivered once replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import itertools
+import json
+import os
+import secrets
+import threading
+import uuid
+from collections import defaultdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from core.consumer import EventConsumer
+from core.webhooks.delivery import CONSUMER, WebhookDelivery
+from core.webhooks.signing import sign, verify
+from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator
+from tests.needs import needs_tool
+from tests.test_ops_events import delete_topology, queued
+from tests.test_ops_relay import RABBITMQ_URL, _close_connection_server_side, _relay, needs_broker
+
+pytestmark = needs_broker
+_days = itertools.count(50, 3)
+
+
+class PartnerEndpoint:
+    """The partner's receiver: refuses every POST (503) while `down`, and those of the orders in
+    `always_refuse`; records each POST and whether its signature verified."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.always_refuse: set[str] = set()
+        self.secret = ""
+        self.posts: dict[int, list[tuple[int, dict, bool]]] = defaultdict(list)  # id -> (status, body, signed)
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                raw = self.rfile.read(int(self.headers["Content-Length"]))
+                body = json.loads(raw)
+                event_id = int(self.headers["X-Hotel-Event-Id"])
+                signed = verify(endpoint.secret, self.headers["X-Hotel-Timestamp"], raw,
+                                self.headers["X-Hotel-Signature"])
+                seen = endpoint.posts[event_id]
+                refused = endpoint.down or body["order_id"] in endpoint.always_refuse
+                status = 503 if refused else 200
+                seen.append((status, body, signed))
+                self.send_response(status)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hotel-events"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self) -> dict[int, list[dict]]:
+        return {i: [body for status, body, _ in posts if status == 200] for i, posts in self.posts.items()
+                if any(status == 200 for status, _, _ in posts)}
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def partner(api_client, engine):
+    endpoint = PartnerEndpoint()
+    headers = auth(api_client, new_partner(engine))
+    registered = api_client.put("/v1/webhooks", headers=headers, json={"url": endpoint.url})
+    assert registered.status_code == 200, registered.text
+    endpoint.secret = registered.json()["secret"]
+    yield endpoint, headers
+    endpoint.close()
+
+
+@pytest.fixture
+def exchange():
+    name = f"hotel.events.test.{secrets.token_hex(4)}"
+    yield name
+    asyncio.run(delete_topology(name, CONSUMER))
+
+
+def _book(api_client, headers, engine, redis_url, supplier_a, cancel: bool = False) -> str:
+    start = dt.date.today() + dt.timedelta(days=next(_days))
+    offer = seed_from_simulator(engine, redis_url, supplier_a, start=start, nights=2, hotels=1, allotment=20)[0]
+    quote = api_client.post("/v1/quotes", headers=headers, json={
+        "hotel_ids": [offer["hotel_id"]], "check_in": start.isoformat(),
+        "check_out": (start + dt.timedelta(days=2)).isoformat(), "rooms": 1, "adults": 1}).json()
+    offer_id = next(o["offer_id"] for o in quote["offers"] if o["room_type"] == offer["room_name"])
+    order = api_client.post("/v1/orders", json=order_body(offer_id),
+                            headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+    assert order.status_code == 201, order.text
+    order_id = order.json()["order_id"]
+    if cancel:
+        assert api_client.post(f"/v1/orders/{order_id}/cancel", headers=headers).status_code == 200
+    return order_id
+
+
+def _events(engine, order_ids: list[str]) -> dict[int, str]:
+    with engine.connect() as conn:
+        return dict(conn.execute(sa.text("SELECT id, event_type FROM outbox_events WHERE aggregate_id = ANY(:ids)"),
+                                 {"ids": order_ids}).all())
+
+
+async def _publish(migrated, exchange: str) -> None:
+    relay = _relay(migrated, exchange, consumers={CONSUMER: ("order.#",)})
+    try:
+        while await relay.run_once():
+            pass
+    finally:
+        await relay.close()
+
+
+async def _until(predicate, timeout_s: float, what: str) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, f"timed out: {what}"
+        await asyncio.sleep(0.05)
+
+
+def test_signature_is_hmac_over_timestamp_and_body():
+    body = b'{"id":1}'
+    signature = sign("whsec_x", 1_700_000_000, body)
+    assert verify("whsec_x", "1700000000", body, signature, now=1_700_000_100)
+    assert not verify("whsec_x", "1700000000", body + b" ", signature, now=1_700_000_100)  # body changed
+    assert not verify("whsec_y", "1700000000", body, signature, now=1_700_000_100)  # another secret
+    assert not verify("whsec_x", "1700000000", body, signature, now=1_700_000_000 + 3600)  # replayed late
+
+
+@needs_tool("rabbitmqctl")
+async def test_every_event_arrives_through_an_outage_and_a_dropped_connection(
+        api_client, engine, redis_url, migrated, settings, supplier_a, partner, exchange):
+    endpoint, headers = partner
+    endpoint.down = True
+    orders = [_book(api_client, headers, engine, redis_url, supplier_a, cancel=n == 0) for n in range(2)]
+    expected = _events(engine, orders)
+    assert sorted(expected.values()) == ["order.cancelled", "order.confirmed", "order.confirmed",
+                                         "order.pending", "order.pending"]
+    await _publish(migrated, exchange)
+
+    name = f"webhooks-test-{secrets.token_hex(4)}"
+    # Retries wait 0.5, 1, 2, 4, 8 s: the outage below (a few seconds) stays within the delivery limit.
+    handler = WebhookDelivery(migrated.database_url, settings, backoff_s=0.5)
+    consumer = EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange, connection_name=name)
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await _until(lambda: len(endpoint.posts) == len(expected), 20, "a first POST of every event")
+        await asyncio.to_thread(_close_connection_server_side, name)  # the broker drops the consumer mid-way
+        assert not endpoint.delivered()
+        endpoint.down = False  # what arrives now came over the consumer's new connection
+        await _until(lambda: set(endpoint.delivered()) == set(expected), 30, "every event delivered")
+        await asyncio.sleep(0.3)
+    finally:
+        stop.set()
+        await task
+        await handler.close()
+    delivered = endpoint.delivered()
+    assert {i: bodies[0]["type"] for i, bodies in delivered.items()} == expected
+    assert all(len({json.dumps(b, sort_keys=True) for b in bodies}) == 1 for bodies in delivered.values())
+    assert all(signed for posts in endpoint.posts.values() for _, _, signed in posts)
+    assert {body["order_id"] for bodies in delivered.values() for body in bodies} == set(orders)
+    assert await queued(f"{exchange}.{CONSUMER}") == 0
+    shown = api_client.get("/v1/webhooks/deliveries", headers=headers).json()
+    assert {row["event_id"]: row["status"] for row in shown} == {i: "delivered" for i in expected}
+    assert all(row["attempts"] >= 2 for row in shown)  # refused while down, then delivered
+
+
+async def test_a_refused_event_is_dead_lettered_shown_and_replayed(
+        api_client, engine, redis_url, migrated, settings, supplier_a, partner, exchange):
+    endpoint, headers = partner
+    order = _book(api_client, headers, engine, redis_url, supplier_a)
+    endpoint.always_refuse.add(order)
+    expected = _events(engine, [order])
+    await _publish(migrated, exchange)
+    env = {**os.environ, "DATABASE_URL": migrated.database_url, "REDIS_URL": migrated.redis_url,
+           "CLICKHOUSE_URL": migrated.clickhouse_url, "RABBITMQ_URL": RABBITMQ_URL}
+
+    def hotelctl(*args):
+        from cli.main import app
+
+        return CliRunner().invoke(app, ["webhooks", *args, "--exchange", exchange], env=env)
+
+    handler = WebhookDelivery(migrated.database_url, settings, backoff_s=0.01)
+    stop = asyncio.Event()
+    task = asyncio.create_task(EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange).run(stop))
+    try:
+        dead = f"{exchange}.{CONSUMER}.dead"
+        deadline = asyncio.get_running_loop().time() + 30
+        while await queued(dead) < len(expected):
+            assert asyncio.get_running_loop().time() < deadline, "never dead-lettered"
+            await asyncio.sleep(0.1)
+        assert all(len(endpoint.posts[i]) == 6 for i in expected)  # the first POST and 5 retries
+        listed = await asyncio.to_thread(hotelctl, "dead")
+        assert listed.exit_code == 0, listed.output
+        assert {json.loads(line)["id"] for line in listed.stdout.splitlines()} == set(expected)
+        shown = api_client.get("/v1/webhooks/deliveries", params={"status": "dead_lettered"}, headers=headers)
+        assert {row["event_id"] for row in shown.json()} == set(expected)
+
+        endpoint.always_refuse.clear()  # the partner fixed its endpoint; the operator replays
+        replayed = await asyncio.to_thread(hotelctl, "replay")
+        assert replayed.stdout.strip() == f"replayed {len(expected)}"
+        await _until(lambda: set(endpoint.delivered()) == set(expected), 20, "replayed events delivered")
+    finally:
+        stop.set()
+        await task
+        await handler.close()
+    assert await queued(dead) == 0
+
+
+def test_registration_is_the_partners_own(api_client, engine, partner):
+    endpoint, headers = partner
+    shown = api_client.get("/v1/webhooks", headers=headers)
+    assert shown.status_code == 200 and shown.json()["url"] == endpoint.url
+    assert "secret" not in shown.json()  # shown once, at registration
+    other = auth(api_client, new_partner(engine))
+    assert api_client.get("/v1/webhooks", headers=other).status_code == 404
+    bad = api_client.put("/v1/webhooks", headers=other, json={"url": "ftp://example.com/x"})
+    assert bad.status_code == 422 and "url" in bad.text
+    assert api_client.delete("/v1/webhooks", headers=headers).status_code == 204
+    assert api_client.get("/v1/webhooks", headers=headers).status_code == 404
