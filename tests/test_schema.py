@@ -77,7 +77,7 @@ def _offers_seen(url) -> list[tuple]:
     with psycopg.connect(url) as conn:
         return conn.execute(
             "SELECT id, quote_id, rank, net_amount, sell_amount, check_in, price_breakdown->'platform_markup',"
-            " price_breakdown->'product'->'nights' FROM quote_offers ORDER BY rank").fetchall()
+            " price_breakdown->'product'->'nights' FROM quote_offers ORDER BY id").fetchall()
 
 
 def test_offers_inside_quotes_survive_the_migration_both_ways(scratch_url):
