@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
+import secrets
 import shutil
 import statistics
 import tempfile
@@ -175,7 +176,10 @@ def bench_api(
         with step("Migrating the benchmark database"):
             upgrade(database_url)
         world = generate_world(seed, hotels, suppliers=SUPPLIERS, supplier_only_share=0.0)
-        timed = _TimedApp(sim_a.create_app(world))
+        # The simulator gets credentials of its own, as a real supplier's (the platform refuses development keys
+        # outside development), and the API is given them.
+        a_key, a_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+        timed = _TimedApp(sim_a.create_app(world, api_key=a_key, secret=a_secret))
         sim = RunningSimulator("A", timed).start()
         stack.callback(sim.stop)
         start = dt.date.today() + dt.timedelta(days=2)
@@ -199,7 +203,7 @@ def bench_api(
 
         env = endpoints.child_env(settings)
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
-                   SUPPLIER_A_URL=sim.base_url)
+                   SUPPLIER_A_URL=sim.base_url, SUPPLIER_A_API_KEY=a_key, SUPPLIER_A_SECRET=a_secret)
         with step(f"Starting the bare endpoint (uvicorn, {workers} worker(s))"):
             bare = start_server(["bench.api:bare_app", "--factory"], runtime.free_port(), env,
                                 log_dir / "bench-bare.log", workers, "/docs")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import uuid
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 
@@ -89,7 +89,7 @@ def test_two_cycles_billed_paid_credited_and_seen_only_by_their_partner(api_clie
         assert {agent["agent_name"] for agent in alpha_first["agents"]} == {f"Alpha {tag}", f"Alpha Kids {tag}"}
         sells = [Decimal(o["total_price"]["amount"]) for o in (booked["a"][0], booked["a_sub"][0])]
         # Alpha's own booking less its 10 % commission, and its sub-agent's (no commission), billed to Alpha
-        charges = (sells[0] * Decimal("0.9")).quantize(Decimal("0.01")) + sells[1]
+        charges = (sells[0] * Decimal("0.9")).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP) + sells[1]
         assert Decimal(alpha_first["totals"]["CNY"]["charges"]) == charges
 
         issued = {}
@@ -100,7 +100,8 @@ def test_two_cycles_billed_paid_credited_and_seen_only_by_their_partner(api_clie
             issued[name] = response.json()
         assert [issued[n]["document_number"] for n in "abc"] == [f"{entity}-00000{i}" for i in (1, 2, 3)]
         assert Decimal(issued["a"]["subtotal"]) == charges
-        assert Decimal(issued["a"]["tax_amount"]) == (charges * Decimal("0.06")).quantize(Decimal("0.01"))
+        assert Decimal(issued["a"]["tax_amount"]) == (charges * Decimal("0.06")).quantize(Decimal("0.01"),
+                                                                                          rounding=ROUND_HALF_UP)
         again = api_client.post("/v1/billing/invoices", headers=finance, json={
             "partner_id": str(a.partner_id), "period_start": first.key, "issued_on": first.end.isoformat()})
         assert again.status_code == 409
