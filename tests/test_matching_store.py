@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -170,7 +171,8 @@ def test_cli_review_list_and_reject(seeded, database_url, settings):
     _materialize(database_url)
     mapping_id = _mappings(seeded)[("MA", "p1")]["id"]
     env = {"DATABASE_URL": database_url, "REDIS_URL": settings.redis_url, "PATH": "/usr/bin:/bin",
-           "HOTEL_DATA_DIR": str(settings.data_dir)}
+           "HOTEL_DATA_DIR": str(settings.data_dir), "JWT_SECRET": os.environ["JWT_SECRET"],
+           "ENCRYPTION_SECRET": os.environ["ENCRYPTION_SECRET"]}
     listed = subprocess.run([sys.executable, "-m", "cli.main", "mappings", "review", "list"], cwd=REPO, env=env,
                             capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr

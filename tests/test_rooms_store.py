@@ -4,6 +4,7 @@ operator's decision kept across later syncs, incremental reruns, and what the qu
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -154,7 +155,8 @@ def test_cli_lists_and_separates_room_reviews(seeded, database_url, settings):
     _materialize(database_url)
     mapping = _mappings(seeded)["RC", "c1"]
     env = {"DATABASE_URL": database_url, "REDIS_URL": settings.redis_url, "PATH": "/usr/bin:/bin",
-           "HOTEL_DATA_DIR": str(settings.data_dir)}
+           "HOTEL_DATA_DIR": str(settings.data_dir), "JWT_SECRET": os.environ["JWT_SECRET"],
+           "ENCRYPTION_SECRET": os.environ["ENCRYPTION_SECRET"]}
     listed = subprocess.run([sys.executable, "-m", "cli.main", "mappings", "review", "rooms", "list"], cwd=REPO,
                             env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0, listed.stderr
