@@ -16,6 +16,7 @@ from api.errors import install_error_handlers
 from api.middleware import ObservabilityMiddleware
 from api.pages import PAGES
 from api.routes import ROUTERS
+from core.access import close_access, open_access
 from core.config_center import ConfigCenter
 from core.db import plain_url
 from core.logs import configure_logging
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
         )
         await app.state.config.start()
         await open_quotes(app.state)
+        await open_access(app.state)
         # Everything alive now (modules, app, pools) leaves the collector's reach: full collections then scan
         # only request garbage (they caused the quote p99 spikes).
         gc.collect()
@@ -64,6 +66,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
                 await close_quotes(app.state)  # the pending quote batch: orders and the warehouse need it
             except Exception:
                 logger.exception("storing the last quote batch at shutdown failed")
+            await close_access(app.state)
             await app.state.config.stop()
             await app.state.redis.aclose()
             await app.state.pg.close()

@@ -9,7 +9,9 @@ Other routers import exactly two things from here (a stable interface):
 
 Tokens are HS256 JWTs signed with JWT_SECRET; the algorithm and audience are fixed on the server,
 so `alg: none`, other algorithms, tampered, expired and wrong-audience tokens are all 401.
-Verified tokens (never secrets) are cached in-process until they expire.
+Verified tokens (never secrets) are cached in-process until they expire. Every request is also checked against
+the process's access list (`core.access`: suspended partners, revoked or rotated credentials), held in memory and
+reloaded when PostgreSQL notifies a change, so a suspension or revocation refuses the next request.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import jwt
 from fastapi import HTTPException, Request
 from fastapi.security import HTTPBearer
 
+from core.access import AccessRefused
 from core.crypto import verify_secret
 from core.settings import Settings
 
@@ -39,11 +42,17 @@ class Principal:
     client_id: str
     role: str
     partner_id: str | None  # UUID text; None for operator and finance
+    generation: int = 1  # the credential's secret generation the token was issued under
 
 
 def unauthorized(message: str = "missing or invalid bearer token") -> HTTPException:
     return HTTPException(401, detail={"code": "unauthorized", "message": message},
                          headers={"WWW-Authenticate": 'Bearer realm="hotel-platform"'})
+
+
+def refusal(refused: AccessRefused) -> HTTPException:
+    headers = {"WWW-Authenticate": 'Bearer realm="hotel-platform"'} if refused.status == 401 else None
+    return HTTPException(refused.status, detail={"code": refused.code, "message": refused.message}, headers=headers)
 
 
 def issue_token(settings: Settings, principal: Principal) -> tuple[str, int]:
@@ -52,7 +61,7 @@ def issue_token(settings: Settings, principal: Principal) -> tuple[str, int]:
     expires_in = settings.jwt_expiry_hours * 3600
     claims = {
         "sub": principal.client_id, "role": principal.role, "pid": principal.partner_id,
-        "aud": AUDIENCE, "iss": ISSUER, "iat": now, "nbf": now, "exp": now + expires_in,
+        "gen": principal.generation, "aud": AUDIENCE, "iss": ISSUER, "iat": now, "nbf": now, "exp": now + expires_in,
     }
     token = jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
     return token, expires_in
@@ -71,9 +80,11 @@ def decode_token(settings: Settings, token: str) -> tuple[Principal, int]:
         raise unauthorized("invalid token") from None
     role = claims.get("role")
     partner_id = claims.get("pid")
-    if role not in ROLES or (role == "partner") != bool(partner_id):
+    generation = claims.get("gen", 1)
+    if role not in ROLES or (role == "partner") != bool(partner_id) or type(generation) is not int:
         raise unauthorized("invalid token")
-    return Principal(str(claims["sub"]), role, str(partner_id) if partner_id else None), int(claims["exp"])
+    return (Principal(str(claims["sub"]), role, str(partner_id) if partner_id else None, generation),
+            int(claims["exp"]))
 
 
 class _TokenCache:
@@ -123,6 +134,14 @@ class BearerAuth(HTTPBearer):
 
     async def __call__(self, request: Request) -> Principal:
         principal = authenticate(request)
+        access = getattr(request.app.state, "access", None)
+        if access is not None:
+            if access.needs_load():  # only after a change (or every STALE_AFTER_S): no round trip per request
+                await access.load(request.app.state.pg)
+            try:
+                access.check(principal.client_id, principal.partner_id, principal.generation)
+            except AccessRefused as refused:
+                raise refusal(refused) from None
         if principal.role not in self.roles:
             raise HTTPException(403, detail={"code": "forbidden",
                                              "message": f"this operation needs the role {' or '.join(self.roles)}"})
@@ -154,20 +173,35 @@ def require_role(*roles: str) -> BearerAuth:
 async def authenticate_client(pool, client_id: str, client_secret: str) -> Principal:
     """Check a client's secret against its scrypt hash (in a thread: scrypt is CPU-bound on purpose)."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(
-            "SELECT c.secret_hash, c.role, c.partner_id, c.active, p.status AS partner_status"
-            " FROM api_credentials c LEFT JOIN partners p ON p.id = c.partner_id WHERE c.client_id = $1",
-            client_id,
-        )
+        row = await conn.fetchrow(_CLIENT_SQL, client_id)
     # Verify against a dummy hash when the client is unknown so timing does not reveal which ids exist.
     stored = row["secret_hash"] if row else _DUMMY_HASH
     valid = await asyncio.to_thread(verify_secret, client_secret, stored)
-    if not row or not valid or not row["active"] or (row["partner_status"] not in (None, "active")):
+    if not row or not valid:
         raise unauthorized("invalid client credentials")
+    if not row["active"]:
+        raise refusal(AccessRefused(401, "credential_revoked", "this credential has been revoked"))
+    if row["suspended"]:
+        raise refusal(AccessRefused(403, "partner_suspended", "this partner account is suspended"))
     async with pool.acquire() as conn:
         await conn.execute("UPDATE api_credentials SET last_used_at = now() WHERE client_id = $1", client_id)
     partner_id = row["partner_id"]
-    return Principal(client_id, row["role"], str(partner_id) if partner_id else None)
+    return Principal(client_id, row["role"], str(partner_id) if partner_id else None, row["generation"])
+
+
+# The credential, and whether its partner or any partner above it is suspended.
+_CLIENT_SQL = """
+WITH RECURSIVE chain AS (
+    SELECT p.id, p.parent_id, p.status, 0 AS depth FROM partners p
+    JOIN api_credentials c ON c.partner_id = p.id WHERE c.client_id = $1
+    UNION ALL
+    SELECT p.id, p.parent_id, p.status, chain.depth + 1 FROM partners p JOIN chain ON p.id = chain.parent_id
+    WHERE chain.depth < 32
+)
+SELECT c.secret_hash, c.role, c.partner_id, c.active, c.generation,
+       EXISTS (SELECT 1 FROM chain WHERE status <> 'active') AS suspended
+FROM api_credentials c WHERE c.client_id = $1
+"""
 
 
 def _dummy_hash() -> str:

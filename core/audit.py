@@ -59,6 +59,19 @@ def record(conn: Connection, actor: Actor, action: str, target: str, before: dic
     ).scalar_one()
 
 
+async def record_async(conn, actor: Actor, action: str, target: str, before: dict | None = None,
+                       after: dict | None = None, note: str = "") -> int:
+    """`record` on an asyncpg connection (the order flow's), inside the caller's transaction."""
+    if actor.source not in SOURCES:
+        raise ValueError(f"audit source must be one of {SOURCES}, not {actor.source!r}")
+    return await conn.fetchval(
+        "INSERT INTO audit_log (actor, actor_role, source, action, target, before, after, note)"
+        " VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7::jsonb, $8) RETURNING id",
+        actor.name, actor.role, actor.source, action, target,
+        json.dumps(_jsonable(before)) if before is not None else None,
+        json.dumps(_jsonable(after)) if after is not None else None, note)
+
+
 def search(engine: Engine, *, actor: str | None = None, action: str | None = None, target: str | None = None,
            source: str | None = None, since: dt.datetime | None = None, until: dt.datetime | None = None,
            limit: int = 50, offset: int = 0) -> list[dict]:

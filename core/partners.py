@@ -37,15 +37,27 @@ def create_partner(
 ) -> Credentials:
     """A new partner (or a sub-agent of `parent_id`) and its first API credentials."""
     with engine.begin() as conn:
-        partner_id = conn.execute(
-            sa.text(
-                "INSERT INTO partners (name, tier, credit_limit, credit_currency, commission_pct, parent_id)"
-                " VALUES (:name, :tier, :limit, :currency, :commission, :parent) RETURNING id"
-            ),
-            dict(name=name, tier=tier, limit=credit_limit, currency=currency.upper(),
-                 commission=commission_pct, parent=parent_id),
-        ).scalar_one()
-        return _insert_credentials(conn, "partner", partner_id, f"pk_{secrets.token_hex(8)}", None)
+        return insert_partner(conn, name, tier=tier, credit_limit=credit_limit, currency=currency,
+                              commission_pct=commission_pct, parent_id=parent_id)
+
+
+def insert_partner(conn, name: str, *, tier: str, credit_limit: Decimal, currency: str, commission_pct: Decimal,
+                   parent_id: uuid.UUID | None) -> Credentials:
+    """`create_partner` inside the caller's transaction."""
+    partner_id = conn.execute(
+        sa.text(
+            "INSERT INTO partners (name, tier, credit_limit, credit_currency, commission_pct, parent_id)"
+            " VALUES (:name, :tier, :limit, :currency, :commission, :parent) RETURNING id"
+        ),
+        dict(name=name, tier=tier, limit=credit_limit, currency=currency.upper(),
+             commission=commission_pct, parent=parent_id),
+    ).scalar_one()
+    return insert_credentials(conn, "partner", partner_id)
+
+
+def insert_credentials(conn, role: str, partner_id, client_id: str | None = None) -> Credentials:
+    """New API credentials (a partner's `pk_…` client id unless given) inside the caller's transaction."""
+    return _insert_credentials(conn, role, partner_id, client_id or f"pk_{secrets.token_hex(8)}", None)
 
 
 def create_staff_credentials(engine: Engine, role: str, client_id: str | None = None) -> Credentials:

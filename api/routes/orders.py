@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import Principal, require_role
+from api.deps import api_actor
 from api.limits import LimitedRoute, limited_partner
 from api.schemas import CancelRequest, ErrorResponse, OrderOut, OrderPage, OrderRequest, ReviewDecision
 from core.orders import allotment, idempotency
@@ -144,7 +145,7 @@ async def review(order_id: uuid.UUID, body: ReviewDecision, request: Request,
                  principal: Principal = Depends(require_role("operator"))) -> JSONResponse:
     try:
         status, order = await review_order(request.app.state, str(order_id), body.decision == "approve",
-                                           principal.client_id, body.note)
+                                           principal.client_id, body.note, staff=api_actor(principal))
     except OrderError as error:
         raise _error(error) from None
     return JSONResponse(order, status_code=status)

@@ -16,13 +16,14 @@ import uuid
 import zoneinfo
 from decimal import Decimal
 
+from core import audit
 from core.billing import credit as billing_credit
 from core.money import Money
 from core.orders import allotment, credit, holds, risk, velocity
 from core.orders.idempotency import link_order
 from core.orders.state import TransitionRefused, record_event, transition
 from core.orders.suppliers import adapter
-from core.quotes.caches import caches_for, flush_quotes
+from core.quotes.caches import caches_for, disabled_suppliers, flush_quotes
 from core.quotes.ids import quote_of_offer
 from core.quotes.store import FLUSH_DELAY_S
 from core.suppliers.models import (
@@ -156,6 +157,8 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
     sell = Money(offer["sell_amount"], offer["sell_currency"])
     nights = (offer["check_out"] - offer["check_in"]).days
     caches = caches_for(state)
+    if offer["supplier_code"] in await disabled_suppliers(pool, caches):
+        raise OrderError(409, "supplier_disabled", "this offer's supplier is no longer sold; request a new quote")
     fx = await caches.fx.table(pool)
     limits = velocity.limits_from(state)
     our_reference = f"HP-{secrets.token_hex(6).upper()}"
@@ -421,8 +424,13 @@ def cancellation_fee(order, now: dt.datetime, timezone: str) -> Money:
     return fee if fee.amount <= total.amount else total
 
 
-async def cancel_order(state, partner_id: str, order_id: str, actor: str) -> dict:
+async def cancel_order(state, partner_id: str | None, order_id: str, actor: str, *,
+                       reason: str = "cancelled_by_partner", staff: audit.Actor | None = None,
+                       note: str = "") -> dict:
+    """Cancel an order (a confirmed one at its supplier first). `partner_id` None: any partner's (an operator,
+    `staff`, whose audit entry is written in the cancellation's transaction, with `note` as its reason)."""
     pool = state.pg
+    payload_note = {"note": note} if note else {}
     async with pool.acquire() as conn:
         order = await _load_order(conn, order_id, partner_id)
     if order is None:
@@ -443,10 +451,14 @@ async def cancel_order(state, partner_id: str, order_id: str, actor: str) -> dic
     if status in ("PENDING", "REVIEW"):
         async with pool.acquire() as conn, holds.transaction(state, conn):
             try:
-                await transition(conn, order["id"], status, "CANCELLED", "cancelled_by_partner", actor=actor,
+                await transition(conn, order["id"], status, "CANCELLED", reason, actor=actor,
+                                 payload=payload_note or None,
                                  sets={"cancellation_fee": Decimal(0), "expires_at": None})
             except TransitionRefused:
                 raise OrderError(409, "conflict", "the order changed meanwhile; read it again") from None
+            if staff is not None:
+                await audit.record_async(conn, staff, "order.cancel", f"order:{order['id']}", {"status": status},
+                                         {"status": "CANCELLED", "cancellation_fee": "0"}, note)
         return await _current(pool, order["id"])
     fee = cancellation_fee(order, dt.datetime.now(dt.UTC), state.settings.platform_timezone)
     try:
@@ -456,13 +468,20 @@ async def cancel_order(state, partner_id: str, order_id: str, actor: str) -> dic
         raise OrderError(503, "supplier_unavailable", "the cancellation could not be sent; try again") from None
     async with pool.acquire() as conn, holds.transaction(state, conn):
         try:
-            await transition(conn, order["id"], "CONFIRMED", "CANCELLED", "cancelled_by_partner", actor=actor,
+            await transition(conn, order["id"], "CONFIRMED", "CANCELLED", reason, actor=actor,
                              payload={"fee": fee.as_json(),
                                       "supplier_fee": {"amount": str(result.fee.amount),
-                                                       "currency": result.fee.currency}},
+                                                       "currency": result.fee.currency}, **payload_note},
                              sets={"cancellation_fee": fee.rounded().amount})
         except TransitionRefused:
             pass  # a concurrent cancel won; its result is what we return
+        else:
+            if staff is not None:
+                await audit.record_async(conn, staff, "order.cancel", f"order:{order['id']}",
+                                         {"status": "CONFIRMED"},
+                                         {"status": "CANCELLED", "cancellation_fee": fee.rounded().as_json(),
+                                          "supplier_fee": {"amount": str(result.fee.amount),
+                                                           "currency": result.fee.currency}}, note)
     return await _current(pool, order["id"])
 
 
@@ -472,8 +491,10 @@ async def _booking_sent(pool, order_id) -> bool:
                                    " AND reason = 'booking_sent')", order_id)
 
 
-async def review_order(state, order_id: str, approve: bool, actor: str, note: str | None = None) -> tuple[int, dict]:
-    """An operator's decision on an order held for review: approve → booked now; reject → FAILED (released)."""
+async def review_order(state, order_id: str, approve: bool, actor: str, note: str | None = None,
+                       staff: audit.Actor | None = None) -> tuple[int, dict]:
+    """An operator's decision on an order held for review: approve → booked now; reject → FAILED (released).
+    With `staff`, its audit entry is written in the decision's transaction."""
     pool = state.pg
     async with pool.acquire() as conn:
         order = await _load_order(conn, order_id, None)
@@ -488,6 +509,9 @@ async def review_order(state, order_id: str, approve: bool, actor: str, note: st
                              payload={"note": note} if note else None, actor=actor)
         except TransitionRefused:
             raise OrderError(409, "conflict", "the order changed meanwhile; read it again") from None
+        if staff is not None:
+            await audit.record_async(conn, staff, "order.approve" if approve else "order.reject",
+                                     f"order:{order['id']}", {"status": "REVIEW"}, {"status": target}, note or "")
     if not approve:
         return 200, await _current(pool, order["id"])
     return await _book(state, order["id"], actor)

@@ -17,6 +17,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import asyncpg
+
 from core import hotcache
 from core.db import plain_url
 from core.fx import FxCache
@@ -33,6 +35,7 @@ RELIABILITY_TTL_S = 60.0
 RELIABILITY_WINDOW_DAYS = 30
 PARTNER_TTL_S = 30.0
 PRODUCT_SET_TTL_S = 2.0  # a hotel the sync adds is quoted at most this much later
+SUPPLIERS_TTL_S = 30.0  # bounds how stale the disabled-supplier set is when no change notification arrives
 
 
 class QuoteError(Exception):
@@ -132,6 +135,10 @@ class QuoteCaches:
     memo_items: OrderedDict = field(default_factory=OrderedDict)  # (shelf serial, search) → offers, oldest first
     writer: QuoteWriter | None = None
     follower: PricingFollower | None = None  # drops `rules` and `fx` on a change in PostgreSQL
+    disabled_suppliers: frozenset = frozenset()  # suppliers an operator disabled: their offers are never quoted
+    suppliers_stale: bool = True  # set by the follower when `suppliers` changed
+    suppliers_version: int = 0  # one more on every change to `suppliers` (cached booking adapters are rebuilt)
+    suppliers_checked: float = float("-inf")
 
 
 def caches_for(state) -> QuoteCaches:
@@ -189,6 +196,27 @@ async def partner_facts(pool, caches: QuoteCaches, partner_id: str) -> PartnerFa
     if facts.status != "active":
         raise QuoteError(403, "partner_suspended", "this partner account is suspended")
     return facts
+
+
+async def disabled_suppliers(pool, caches: QuoteCaches) -> frozenset:
+    """The suppliers not to quote: read again only after a change notification (or SUPPLIERS_TTL_S), so the
+    steady state costs no round trip; a change drops every product set, which were filtered by the old set."""
+    now = time.monotonic()
+    if caches.suppliers_stale or now - caches.suppliers_checked >= SUPPLIERS_TTL_S:
+        caches.suppliers_stale = False
+        caches.suppliers_checked = now
+        try:
+            async with pool.acquire() as conn:
+                rows = await conn.fetch("SELECT code FROM suppliers WHERE NOT enabled")
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            # PostgreSQL down: quotes go on from the caches with the set last read; try again in a second.
+            caches.suppliers_checked = now - SUPPLIERS_TTL_S + 1.0
+            return caches.disabled_suppliers
+        disabled = frozenset(row["code"] for row in rows)
+        if disabled != caches.disabled_suppliers:
+            caches.disabled_suppliers = disabled
+            caches.product_sets.items.clear()
+    return caches.disabled_suppliers
 
 
 async def hotel_facts(pool, caches: QuoteCaches, hotel_ids: set[str]) -> dict[str, HotelFacts]:

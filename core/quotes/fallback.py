@@ -48,7 +48,8 @@ async def database_shelf(state, caches: QuoteCaches, request: dict) -> Shelf:
     check_in: dt.date = request["check_in"]
     check_out: dt.date = request["check_out"]
     async with state.pg.acquire() as conn:
-        products = await _products(conn, request)
+        products = [(database_id, product) for database_id, product in await _products(conn, request)
+                    if product.supplier_code not in caches.disabled_suppliers]
         values = await _values(conn, products, check_in, (check_out - check_in).days)
     inventories = [values.get(database_id) for database_id, _ in products]
     listed = [product for _, product in products]

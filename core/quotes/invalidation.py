@@ -25,7 +25,11 @@ APPLICATION_NAME = "hotel-quote-pricing-follower"
 
 
 class PricingFollower:
-    """Drops `caches.rules` / `caches.fx` when PostgreSQL says their table changed."""
+    """Drops `caches.rules` / `caches.fx` when PostgreSQL says their table changed; partner facts and the
+    disabled-supplier set when `partners` or `suppliers` changed (migration 0030)."""
+
+    channel = CHANNEL
+    application_name = APPLICATION_NAME
 
     def __init__(self, database_url: str, caches, reconnect_delay_s: float = 1.0) -> None:
         self.database_url = plain_url(database_url)
@@ -37,7 +41,7 @@ class PricingFollower:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="pricing-follower")
+            self._task = asyncio.create_task(self._run(), name=self.application_name)
 
     async def stop(self) -> None:
         task, self._task = self._task, None
@@ -50,6 +54,11 @@ class PricingFollower:
             self.caches.rules.invalidate()
         if table in ("fx_rates", ""):
             self.caches.fx.invalidate()
+        if table in ("partners", ""):
+            self.caches.partners.items.clear()
+        if table in ("suppliers", ""):
+            self.caches.suppliers_stale = True
+            self.caches.suppliers_version += 1
 
     def _on_notify(self, _conn, _pid, _channel: str, payload: str) -> None:
         self.notifications += 1
@@ -61,9 +70,9 @@ class PricingFollower:
             lost = asyncio.Event()
             try:
                 conn = await asyncpg.connect(self.database_url, timeout=10,
-                                             server_settings={"application_name": APPLICATION_NAME})
+                                             server_settings={"application_name": self.application_name})
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
-                await conn.add_listener(CHANNEL, self._on_notify)
+                await conn.add_listener(self.channel, self._on_notify)
                 self._drop("")  # changes made while nobody listened
                 self.listening.set()
                 await lost.wait()

@@ -21,6 +21,7 @@ from core.quotes.caches import (
     QuoteCaches,
     caches_for,
     city_countries,
+    disabled_suppliers,
     hotel_facts,
     partner_facts,
     product_set_keys,
@@ -120,12 +121,15 @@ async def _shelf(state, caches: QuoteCaches, request: dict) -> Shelf:
         country = request.get("country")
         countries = [country.upper()] if country else await city_countries(state.pg, caches, city)
     keys = tuple(product_set_keys(city, countries, hotel_ids))
+    disabled = await disabled_suppliers(state.pg, caches)
     products = caches.product_sets.get(keys)
     if products is None:
         pipe = state.redis.pipeline(transaction=False)
         for key in keys:
             pipe.smembers(key)
         products = products_from_sets(await pipe.execute(), hotel_ids)
+        if disabled:
+            products = [product for product in products if product.supplier_code not in disabled]
         caches.product_sets.put(keys, products)
     replica = caches.replica
     shelf = replica.shelf(keys)

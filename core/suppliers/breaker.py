@@ -90,3 +90,17 @@ def reset_breakers() -> None:
     """Forget every breaker's state (tests; an operator after fixing a supplier's configuration)."""
     with _breakers_lock:
         _breakers.clear()
+
+
+def breaker_states() -> dict[str, str]:
+    """Each supplier's breaker state in this process (the worst of its endpoints'); suppliers never called here
+    are absent."""
+    order = {CLOSED: 0, HALF_OPEN: 1, OPEN: 2}
+    with _breakers_lock:
+        breakers = list(_breakers.items())
+    states: dict[str, str] = {}
+    for (supplier, _url), breaker in breakers:
+        state = breaker.state
+        if order[state] >= order[states.get(supplier, CLOSED)]:
+            states[supplier] = state
+    return states
