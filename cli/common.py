@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import typer
 from rich.console import Console
 
-from core import runtime
+from core import audit, runtime
 from core.settings import Settings, SettingsError, load_settings
 
 console = Console(stderr=True)
@@ -37,3 +39,34 @@ def step(message: str) -> Iterator[None]:
     with console.status(message, spinner="dots"):
         yield
     console.print(f"[dim]✓ {message}[/dim]")
+
+
+def operator_actor(name: str | None) -> audit.Actor:
+    """Who the audit log names for a CLI action: `--as NAME`, else the OS user."""
+    return audit.Actor(name or getpass.getuser(), "operator", "cli")
+
+
+AS_OPTION = typer.Option(None, "--as", help="Who acts (kept in the audit log); default: the OS user.")
+
+
+def engine_or_exit():
+    from core.db import engine_for
+
+    settings = settings_or_exit()
+    return engine_for(endpoints_or_exit(settings).database_url)
+
+
+def admin_call(function, *args, **kwargs):
+    """Run an operator action; its refusal becomes one line naming the option and the reason, exit code 1."""
+    from core.admin_errors import AdminError
+
+    try:
+        return function(*args, **kwargs)
+    except AdminError as error:
+        where = f"--{error.field.replace('_', '-')}: " if error.field else ""
+        typer.echo(f"error: {where}{error.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def echo_json(value) -> None:
+    typer.echo(json.dumps(value, indent=2, default=str))
