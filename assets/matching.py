@@ -79,6 +79,26 @@ def every_sold_room_mapped(postgres: PostgresResource) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(passed=missing == 0, metadata={"unmapped": missing, "pending_review": int(pending)})
 
 
-JOBS: list = []
+MAIN_JOB = "platform_main_job"  # materialises the matching group in the same run as the content sync
+
+hotel_matching_job = dg.define_asset_job(
+    "hotel_matching_job", selection=[hotel_mappings],
+    description="Hotel matching on its own: run by `match_after_content_sync` after every supplier content sync.")
+
+
+@dg.asset_sensor(asset_key=dg.AssetKey("supplier_hotels"), job=hotel_matching_job, name="match_after_content_sync",
+                 minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+                 description="Matches supplier hotels onto the catalog after every supplier content sync, so a new "
+                             "supplier hotel is mapped (and, after the next inventory sync, quoted) without waiting "
+                             "for the main job.")
+def match_after_content_sync(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    run = context.instance.get_run_by_id(asset_event.run_id)
+    if run is not None and (run.job_name == MAIN_JOB or dg.AssetKey("hotel_mappings") in (run.asset_selection or ())):
+        return dg.SkipReason(f"run {asset_event.run_id} matches hotels itself")
+    return dg.RunRequest(run_key=f"content-sync-{asset_event.run_id}",
+                         tags={"triggered_by": "supplier_hotels", "content_sync_run": asset_event.run_id})
+
+
+JOBS: list = [hotel_matching_job]
 SCHEDULES: list = []
-SENSORS: list = []
+SENSORS: list = [match_after_content_sync]

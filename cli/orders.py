@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 
 import typer
@@ -31,34 +30,15 @@ app = typer.Typer(help="Partner orders: search, review queue, decisions, cancell
                   no_args_is_help=True)
 
 
-@asynccontextmanager
-async def order_state() -> AsyncIterator[SimpleNamespace]:
-    """What the order flow needs outside the API: a PostgreSQL pool, Redis (what an order releases reaches the
-    hot cache quotes read), settings; supplier adapters closed at the end."""
-    import asyncpg
-    import redis.asyncio as aioredis
-
-    from core.db import plain_url
-    from core.orders.suppliers import close_adapters
+def _run_order_action(action: Callable[[SimpleNamespace], Awaitable]) -> object:
+    from core.orders.expiry import order_state
+    from core.orders.service import OrderError
 
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
-    pool = await asyncpg.create_pool(plain_url(endpoints.database_url), min_size=1, max_size=2)
-    client = aioredis.from_url(endpoints.redis_url)
-    state = SimpleNamespace(pg=pool, redis=client, settings=settings, endpoints=endpoints, config=None)
-    try:
-        yield state
-    finally:
-        await close_adapters(state)
-        await client.aclose()
-        await pool.close()
-
-
-def _run_order_action(action: Callable[[SimpleNamespace], Awaitable]) -> object:
-    from core.orders.service import OrderError
 
     async def run():
-        async with order_state() as state:
+        async with order_state(settings, endpoints.database_url, endpoints.redis_url) as state:
             return await action(state)
 
     try:
