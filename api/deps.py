@@ -5,6 +5,7 @@ Each role alias wraps the same single `BearerAuth` dependency (api/auth.py), so 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
@@ -36,3 +37,11 @@ def api_actor(principal: Principal) -> audit.Actor:
 def admin_error(error: AdminError) -> HTTPException:
     """An operator action's refusal as the API's JSON error (the field and the reason for a validation error)."""
     return HTTPException(error.status, detail=error.body())
+
+
+async def admin_action(function, *args, **kwargs):
+    """Run a (synchronous, SQLAlchemy) core operator function in a thread; its AdminError becomes the 4xx."""
+    try:
+        return await asyncio.to_thread(function, *args, **kwargs)
+    except AdminError as error:
+        raise admin_error(error) from None

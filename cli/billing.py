@@ -15,6 +15,8 @@ from typing import Any
 
 import typer
 
+from cli.common import parse_day as _day
+
 app = typer.Typer(help="Partner billing: statements, invoices, credit notes, payments, ageing.", no_args_is_help=True)
 statements_app = typer.Typer(help="Weekly partner statements.", no_args_is_help=True)
 invoices_app = typer.Typer(help="Invoices and credit notes.", no_args_is_help=True)
@@ -43,16 +45,6 @@ def _call(function: Callable[..., Any], *args, **kwargs) -> Any:
         return function(*args, **kwargs)
     except BillingError as error:
         typer.echo(f"error: {error.message}", err=True)
-        raise typer.Exit(1) from None
-
-
-def _day(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        typer.echo(f"error: {option}: {value!r} is not a date (YYYY-MM-DD)", err=True)
         raise typer.Exit(1) from None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import getpass
 import json
 from collections.abc import Iterator
@@ -70,3 +71,14 @@ def admin_call(function, *args, **kwargs):
 
 def echo_json(value) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
+
+
+def parse_day(value: str | None, option: str) -> dt.date | None:
+    """A day option (YYYY-MM-DD); a bad one is one line naming the option, exit code 1."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        typer.echo(f"error: {option}: {value!r} is not a date (YYYY-MM-DD)", err=True)
+        raise typer.Exit(1) from None

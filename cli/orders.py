@@ -9,7 +9,6 @@ same every minute; this command covers a platform run without Dagster (cron, a K
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import uuid
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ from cli.common import (
     endpoints_or_exit,
     engine_or_exit,
     operator_actor,
+    parse_day,
     settings_or_exit,
 )
 
@@ -56,15 +56,6 @@ def expire() -> None:
     typer.echo(f"orders ended: {_run_order_action(run_expiry)}")
 
 
-def _day(value: str | None, option: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter("expected a day, YYYY-MM-DD", param_hint=option) from None
-
-
 @app.command("search")
 def search(
     partner: str | None = typer.Option(None, help="Partner id."),
@@ -86,9 +77,9 @@ def search(
     from core.orders.search import OrderFilter, search_orders
 
     filters = OrderFilter(
-        partner_id=partner, status=status, created_from=_day(created_from, "--created-from"),
-        created_to=_day(created_to, "--created-to"), check_in_from=_day(check_in_from, "--check-in-from"),
-        check_in_to=_day(check_in_to, "--check-in-to"), hotel_id=hotel, supplier_code=supplier,
+        partner_id=partner, status=status, created_from=parse_day(created_from, "--created-from"),
+        created_to=parse_day(created_to, "--created-to"), check_in_from=parse_day(check_in_from, "--check-in-from"),
+        check_in_to=parse_day(check_in_to, "--check-in-to"), hotel_id=hotel, supplier_code=supplier,
         supplier_ref=supplier_ref, client_reference=client_reference, our_reference=our_reference)
     echo_json(admin_call(search_orders, engine_or_exit(), filters, sort="oldest" if oldest_first else "newest",
                          cursor=cursor, limit=limit))

@@ -30,3 +30,8 @@ def page_bounds(limit: int, offset: int, max_limit: int = 500) -> None:
         raise invalid("limit", f"must be between 1 and {max_limit}")
     if offset < 0:
         raise invalid("offset", "must not be negative")
+
+
+def contains_pattern(text: str) -> str:
+    """An ILIKE pattern matching `text` anywhere, its own wildcards taken literally."""
+    return "%" + text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from core import audit
-from core.admin_errors import AdminError, invalid, not_found, page_bounds
+from core.admin_errors import AdminError, contains_pattern, invalid, not_found, page_bounds
 from core.crypto import hash_secret
 from core.money import Money
 from core.partners import Credentials, insert_credentials, insert_partner
@@ -129,7 +129,7 @@ def list_partners(engine: Engine, *, status: str | None = None, tier: str | None
         where.append("p.parent_id IS NULL")
     if name:
         where.append("p.name ILIKE :name")
-        params["name"] = "%" + name.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+        params["name"] = contains_pattern(name)
     clause = " WHERE " + " AND ".join(where) if where else ""
     with engine.connect() as conn:
         total = conn.execute(sa.text(f"SELECT count(*) FROM partners p{clause}"), params).scalar_one()

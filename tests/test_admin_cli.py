@@ -4,7 +4,6 @@ refused), disable and enable a supplier; each in the audit log under `--as` (or 
 
 from __future__ import annotations
 
-import datetime as dt
 import getpass
 import json
 import time
@@ -13,7 +12,9 @@ import uuid
 from typer.testing import CliRunner
 
 from core import audit
-from tests.api_fixtures import auth, new_partner, order_body, seed_city
+from tests.admin_fixtures import order_held_for_review
+
+pytest_plugins = ["tests.admin_fixtures"]
 
 
 def _hotelctl(*args: str):
@@ -22,25 +23,9 @@ def _hotelctl(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-def test_operator_commands_with_audit(api_client, engine, redis_url, settings, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("HOTEL_DATA_DIR", str(settings.hotel_data_dir))
-    monkeypatch.setenv("JWT_SECRET", settings.jwt_secret.get_secret_value())
-    monkeypatch.setenv("ENCRYPTION_SECRET", settings.encryption_secret.get_secret_value())
-    city = f"Clitown {uuid.uuid4().hex[:6]}"
-    seed_city(engine, redis_url, city=city, hotels=1, rooms_per_hotel=1, allotment=5)
-    creds = new_partner(engine, credit_limit="600")  # an order over half the limit is held for review
-    headers = auth(api_client, creds)
-    start = dt.date.today() + dt.timedelta(days=20)
-    quote = api_client.post("/v1/quotes", headers=headers, json={
-        "city": city, "check_in": start.isoformat(), "check_out": (start + dt.timedelta(days=1)).isoformat(),
-        "adults": 1}).json()
-    api_client.app.state.settings = settings.model_copy(update={"risk_score_threshold": 40})
+def test_operator_commands_with_audit(api_client, engine, redis_url, settings, cli_env):
     reference = f"PO-CLI-{uuid.uuid4().hex[:6]}"
-    order = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-                            json=order_body(quote["offers"][0]["offer_id"], client_reference=reference)).json()
-    assert order["status"] == "REVIEW", order
+    creds, headers, order = order_held_for_review(api_client, engine, redis_url, settings, reference)
 
     found = _hotelctl("orders", "search", "--client-reference", reference)
     assert found.exit_code == 0, found.output

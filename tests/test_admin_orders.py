@@ -15,14 +15,12 @@ from fastapi.testclient import TestClient
 
 from core import audit
 from core.partners import create_staff_credentials
-from tests.api_fixtures import auth, guests, new_partner, order_body, seed_from_simulator, start_supplier_a
+from tests.api_fixtures import auth, guests, new_partner, order_body, seed_from_simulator
 
 
-@pytest.fixture(scope="module")
-def sim(engine, settings):
-    running = start_supplier_a(engine, settings)
-    yield running
-    running.stop()
+@pytest.fixture
+def sim(supplier_a):
+    return supplier_a
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ every change is in the audit log under the operator's client id; bad input is 4x
 
 from __future__ import annotations
 
-import os
 import time
 
 import httpx
@@ -14,21 +13,8 @@ import pytest
 from core import audit
 from core.partners import create_staff_credentials
 from tests.api_fixtures import new_partner
-from tests.live_server import start_apis, stop_api
 
-
-@pytest.fixture(scope="module")
-def apis(database_url, redis_url, settings, tmp_path_factory):
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "API_WORKERS": "1",
-           "LOG_LEVEL": "warning", "RATE_LIMIT_MAX": "100000",
-           "JWT_SECRET": settings.jwt_secret.get_secret_value(),
-           "ENCRYPTION_SECRET": settings.encryption_secret.get_secret_value()}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    started = start_apis(*({**env, "HOTEL_DATA_DIR": str(tmp_path_factory.mktemp(f"api{index}"))}
-                           for index in range(2)))
-    yield [base for _, base in started]
-    for process, _ in started:
-        stop_api(process)
+pytest_plugins = ["tests.admin_fixtures"]
 
 
 def _token(base: str, client_id: str, secret: str) -> httpx.Response:

@@ -6,12 +6,10 @@ shows health, sync runs and quarantined records with their reasons; every change
 from __future__ import annotations
 
 import datetime as dt
-import os
 import secrets
 import time
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
 from core import audit
@@ -20,23 +18,8 @@ from core.inventory.pipeline import run_content_sync, run_inventory_sync
 from core.partners import create_staff_credentials
 from core.suppliers import admin
 from tests.api_fixtures import new_partner, seed_city
-from tests.live_server import start_apis, stop_api
 
-pytest_plugins = ["tests.supplier_fixtures"]
-
-
-@pytest.fixture(scope="module")
-def apis(database_url, redis_url, settings, tmp_path_factory):
-    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "API_WORKERS": "1",
-           "LOG_LEVEL": "warning", "RATE_LIMIT_MAX": "100000",
-           "JWT_SECRET": settings.jwt_secret.get_secret_value(),
-           "ENCRYPTION_SECRET": settings.encryption_secret.get_secret_value()}
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    started = start_apis(*({**env, "HOTEL_DATA_DIR": str(tmp_path_factory.mktemp(f"api{index}"))}
-                           for index in range(2)))
-    yield [base for _, base in started]
-    for process, _ in started:
-        stop_api(process)
+pytest_plugins = ["tests.supplier_fixtures", "tests.admin_fixtures"]
 
 
 def _bearer(base: str, credentials) -> dict:

@@ -4,16 +4,16 @@ the order expiry every minute; both are in the code location `dagster definition
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 
-from tests.api_fixtures import auth, new_partner, order_body, seed_city
+from tests.admin_fixtures import order_held_for_review
+
+pytest_plugins = ["tests.admin_fixtures"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -75,29 +75,14 @@ def test_the_sensor_requests_matching_after_a_content_sync_only(tmp_path):
         assert [r.run_key for r in latest.run_requests] == [f"content-sync-{again.run_id}"]
 
 
-def test_the_expiry_job_ends_due_orders(api_client, engine, redis_url, settings, tmp_path, monkeypatch):
+def test_the_expiry_job_ends_due_orders(api_client, engine, redis_url, settings, tmp_path, cli_env):
     from assets.orders import order_expiry_job
     from pipelines.resources import PostgresResource, RedisResource
 
-    city = f"Expiryburg {uuid.uuid4().hex[:6]}"
-    seed_city(engine, redis_url, city=city, hotels=1, rooms_per_hotel=1, allotment=3)
-    creds = new_partner(engine, credit_limit="600")  # over half the limit: held for review
-    headers = auth(api_client, creds)
-    start = dt.date.today() + dt.timedelta(days=20)
-    quote = api_client.post("/v1/quotes", headers=headers, json={
-        "city": city, "check_in": start.isoformat(), "check_out": (start + dt.timedelta(days=1)).isoformat(),
-        "adults": 1}).json()
-    api_client.app.state.settings = settings.model_copy(update={"risk_score_threshold": 40})
-    order = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
-                            json=order_body(quote["offers"][0]["offer_id"])).json()
-    assert order["status"] == "REVIEW", order
+    _, _, order = order_held_for_review(api_client, engine, redis_url, settings)
     with engine.begin() as conn:
         conn.execute(sa.text("UPDATE orders SET expires_at = now() - interval '1 second' WHERE id = :id"),
                      {"id": order["order_id"]})
-    monkeypatch.setenv("DATABASE_URL", settings.database_url)
-    monkeypatch.setenv("REDIS_URL", settings.redis_url)
-    monkeypatch.setenv("JWT_SECRET", settings.jwt_secret.get_secret_value())
-    monkeypatch.setenv("ENCRYPTION_SECRET", settings.encryption_secret.get_secret_value())
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         result = order_expiry_job.execute_in_process(instance=instance, resources={
             "postgres": PostgresResource(database_url=settings.database_url),

@@ -13,7 +13,6 @@ Each decision writes its audit entry (the operator's client id) in the order's t
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import uuid
 from typing import Literal
@@ -22,8 +21,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import DbEngine, OperatorUser, admin_error, api_actor
-from core.admin_errors import AdminError
+from api.deps import DbEngine, OperatorUser, admin_action, api_actor
 from core.orders import search
 from core.orders.service import OrderError, cancel_order, review_order
 
@@ -39,13 +37,6 @@ class Decision(BaseModel):
 class Cancellation(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(..., min_length=1, max_length=2000, description="Why the operator cancels")
-
-
-async def _read(function, *args, **kwargs):
-    try:
-        return await asyncio.to_thread(function, *args, **kwargs)
-    except AdminError as error:
-        raise admin_error(error) from None
 
 
 def _order_error(error: OrderError) -> HTTPException:
@@ -72,20 +63,20 @@ async def search_orders(
         created_to=created_to, check_in_from=check_in_from, check_in_to=check_in_to, hotel_id=hotel_id,
         supplier_code=supplier_code, supplier_ref=supplier_ref, client_reference=client_reference,
         our_reference=our_reference)
-    return await _read(search.search_orders, engine, filters, sort=sort, cursor=cursor, limit=limit)
+    return await admin_action(search.search_orders, engine, filters, sort=sort, cursor=cursor, limit=limit)
 
 
 @router.get("/review-queue", summary="Orders held for review, oldest first")
 async def review_queue(engine: DbEngine, _: OperatorUser, partner_id: uuid.UUID | None = Query(None),
                        cursor: str | None = Query(None, max_length=200),
                        limit: int = Query(50, ge=1, le=search.MAX_LIMIT)) -> dict:
-    return await _read(search.review_queue, engine, partner_id=str(partner_id) if partner_id else None,
+    return await admin_action(search.review_queue, engine, partner_id=str(partner_id) if partner_id else None,
                        cursor=cursor, limit=limit)
 
 
 @router.get("/{order_id}", summary="One order (partner, supplier, net, risk) and its events, oldest first")
 async def order(order_id: uuid.UUID, engine: DbEngine, _: OperatorUser) -> dict:
-    return await _read(search.order_timeline, engine, str(order_id))
+    return await admin_action(search.order_timeline, engine, str(order_id))
 
 
 async def _decide(request: Request, order_id: uuid.UUID, approve: bool, note: str, principal) -> JSONResponse:

@@ -16,7 +16,6 @@ Every change is audited with the calling operator's client id, in the change's t
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from decimal import Decimal
 from typing import Literal
@@ -24,9 +23,8 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import DbEngine, OperatorUser, admin_error, api_actor
+from api.deps import DbEngine, OperatorUser, admin_action, api_actor
 from core import partners_admin
-from core.admin_errors import AdminError
 
 router = APIRouter(prefix="/v1/admin", tags=["admin: partners"])
 
@@ -56,13 +54,6 @@ class PartnerChange(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-async def _call(function, *args, **kwargs):
-    try:
-        return await asyncio.to_thread(function, *args, **kwargs)
-    except AdminError as error:
-        raise admin_error(error) from None
-
-
 def _access_changed(request: Request) -> None:
     """This process refuses at once; the others on PostgreSQL's notification (`core.access`)."""
     access = getattr(request.app.state, "access", None)
@@ -84,13 +75,13 @@ async def list_partners(engine: DbEngine, _: OperatorUser,
                         top_level: bool = Query(False, description="Only partners without a parent"),
                         name: str | None = Query(None, max_length=200, description="Name contains"),
                         limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict:
-    return await _call(partners_admin.list_partners, engine, status=status, tier=tier, parent_id=parent_id,
+    return await admin_action(partners_admin.list_partners, engine, status=status, tier=tier, parent_id=parent_id,
                        top_level=top_level, name=name, limit=limit, offset=offset)
 
 
 @router.post("/partners", status_code=201, summary="Create a partner or sub-agent and its first credential")
 async def create_partner(body: NewPartner, engine: DbEngine, principal: OperatorUser) -> dict:
-    partner, credentials = await _call(
+    partner, credentials = await admin_action(
         partners_admin.create, engine, api_actor(principal), body.name, tier=body.tier,
         credit_limit=body.credit_limit, currency=body.currency, commission_pct=body.commission_pct,
         parent_id=body.parent_id)
@@ -99,22 +90,22 @@ async def create_partner(body: NewPartner, engine: DbEngine, principal: Operator
 
 @router.get("/partners/{partner_id}", summary="One partner with its sub-agents and credentials")
 async def get_partner(partner_id: uuid.UUID, engine: DbEngine, _: OperatorUser) -> dict:
-    return await _call(partners_admin.get_partner, engine, partner_id)
+    return await admin_action(partners_admin.get_partner, engine, partner_id)
 
 
 @router.get("/partners/{partner_id}/sub-agents", summary="A partner's sub-agents (paged)")
 async def sub_agents(partner_id: uuid.UUID, engine: DbEngine, _: OperatorUser,
                      status: Literal["active", "suspended"] | None = Query(None),
                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict:
-    await _call(partners_admin.get_partner, engine, partner_id)  # 404 for an unknown partner
-    return await _call(partners_admin.list_partners, engine, parent_id=partner_id, status=status, limit=limit,
+    await admin_action(partners_admin.get_partner, engine, partner_id)  # 404 for an unknown partner
+    return await admin_action(partners_admin.list_partners, engine, parent_id=partner_id, status=status, limit=limit,
                        offset=offset)
 
 
 @router.patch("/partners/{partner_id}", summary="Change tier, credit limit (and currency), commission or name")
 async def update_partner(partner_id: uuid.UUID, body: PartnerChange, request: Request, engine: DbEngine,
                          principal: OperatorUser) -> dict:
-    partner = await _call(partners_admin.update, engine, api_actor(principal), partner_id, tier=body.tier,
+    partner = await admin_action(partners_admin.update, engine, api_actor(principal), partner_id, tier=body.tier,
                           credit_limit=body.credit_limit, currency=body.currency,
                           commission_pct=body.commission_pct, name=body.name, note=body.note)
     _access_changed(request)
@@ -125,7 +116,8 @@ async def update_partner(partner_id: uuid.UUID, body: PartnerChange, request: Re
                                                        "get 403 partner_suspended at once")
 async def suspend(partner_id: uuid.UUID, request: Request, engine: DbEngine, principal: OperatorUser,
                   body: Note | None = None) -> dict:
-    partner = await _call(partners_admin.suspend, engine, api_actor(principal), partner_id, (body or Note()).note)
+    partner = await admin_action(partners_admin.suspend, engine, api_actor(principal), partner_id,
+                                 (body or Note()).note)
     _access_changed(request)
     return partner
 
@@ -133,7 +125,7 @@ async def suspend(partner_id: uuid.UUID, request: Request, engine: DbEngine, pri
 @router.post("/partners/{partner_id}/reactivate", summary="Reactivate a suspended partner")
 async def reactivate(partner_id: uuid.UUID, request: Request, engine: DbEngine, principal: OperatorUser,
                      body: Note | None = None) -> dict:
-    partner = await _call(partners_admin.reactivate, engine, api_actor(principal), partner_id,
+    partner = await admin_action(partners_admin.reactivate, engine, api_actor(principal), partner_id,
                           (body or Note()).note)
     _access_changed(request)
     return partner
@@ -143,7 +135,7 @@ async def reactivate(partner_id: uuid.UUID, request: Request, engine: DbEngine, 
              summary="Another credential for the partner (the secret is shown once)")
 async def add_credential(partner_id: uuid.UUID, engine: DbEngine, principal: OperatorUser,
                          body: Note | None = None) -> dict:
-    credentials = await _call(partners_admin.add_credential, engine, api_actor(principal), partner_id,
+    credentials = await admin_action(partners_admin.add_credential, engine, api_actor(principal), partner_id,
                               (body or Note()).note)
     return _credentials(credentials)
 
@@ -152,7 +144,7 @@ async def add_credential(partner_id: uuid.UUID, engine: DbEngine, principal: Ope
              summary="A new secret (shown once); the old secret and every token issued with it stop working")
 async def rotate(client_id: str, request: Request, engine: DbEngine, principal: OperatorUser,
                  body: Note | None = None) -> dict:
-    credentials = await _call(partners_admin.rotate_credential, engine, api_actor(principal), client_id,
+    credentials = await admin_action(partners_admin.rotate_credential, engine, api_actor(principal), client_id,
                               (body or Note()).note)
     _access_changed(request)
     return _credentials(credentials)
@@ -162,7 +154,7 @@ async def rotate(client_id: str, request: Request, engine: DbEngine, principal: 
              summary="Revoke: the secret and every token issued with it stop working at once")
 async def revoke(client_id: str, request: Request, engine: DbEngine, principal: OperatorUser,
                  body: Note | None = None) -> dict:
-    credential = await _call(partners_admin.revoke_credential, engine, api_actor(principal), client_id,
+    credential = await admin_action(partners_admin.revoke_credential, engine, api_actor(principal), client_id,
                              (body or Note()).note)
     _access_changed(request)
     return credential

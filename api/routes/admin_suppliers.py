@@ -10,14 +10,12 @@ GET  /v1/admin/suppliers/{code}/quarantine      feed, run_id, reason; limit/offs
 
 from __future__ import annotations
 
-import asyncio
 from typing import Literal
 
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import DbEngine, OperatorUser, admin_error, api_actor
-from core.admin_errors import AdminError
+from api.deps import DbEngine, OperatorUser, admin_action, api_actor
 from core.quotes.caches import caches_for
 from core.suppliers import admin
 
@@ -36,13 +34,6 @@ class ApiKey(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-async def _call(function, *args, **kwargs):
-    try:
-        return await asyncio.to_thread(function, *args, **kwargs)
-    except AdminError as error:
-        raise admin_error(error) from None
-
-
 def _suppliers_changed(request: Request) -> None:
     """This process's next quote already leaves a disabled supplier out; the others on PostgreSQL's notification."""
     caches = caches_for(request.app.state)
@@ -52,18 +43,18 @@ def _suppliers_changed(request: Request) -> None:
 
 @router.get("", summary="Every supplier with its health")
 async def list_suppliers(engine: DbEngine, _: OperatorUser, enabled: bool | None = Query(None)) -> dict:
-    return await _call(admin.list_suppliers, engine, enabled=enabled)
+    return await admin_action(admin.list_suppliers, engine, enabled=enabled)
 
 
 @router.get("/{code}", summary="One supplier with its health")
 async def get_supplier(code: str, engine: DbEngine, _: OperatorUser) -> dict:
-    return await _call(admin.get_supplier, engine, code)
+    return await admin_action(admin.get_supplier, engine, code)
 
 
 @router.post("/{code}/enable", summary="Enable: synced and quoted again")
 async def enable(code: str, request: Request, engine: DbEngine, principal: OperatorUser,
                  body: Note | None = None) -> dict:
-    supplier = await _call(admin.set_enabled, engine, api_actor(principal), code, True, (body or Note()).note)
+    supplier = await admin_action(admin.set_enabled, engine, api_actor(principal), code, True, (body or Note()).note)
     _suppliers_changed(request)
     return supplier
 
@@ -71,7 +62,7 @@ async def enable(code: str, request: Request, engine: DbEngine, principal: Opera
 @router.post("/{code}/disable", summary="Disable: its offers leave the next quote; no sync runs for it")
 async def disable(code: str, request: Request, engine: DbEngine, principal: OperatorUser,
                   body: Note | None = None) -> dict:
-    supplier = await _call(admin.set_enabled, engine, api_actor(principal), code, False, (body or Note()).note)
+    supplier = await admin_action(admin.set_enabled, engine, api_actor(principal), code, False, (body or Note()).note)
     _suppliers_changed(request)
     return supplier
 
@@ -79,7 +70,7 @@ async def disable(code: str, request: Request, engine: DbEngine, principal: Oper
 @router.put("/{code}/api-key", summary="Rotate the supplier's API key (stored encrypted with ENCRYPTION_SECRET)")
 async def rotate_key(code: str, body: ApiKey, request: Request, engine: DbEngine, principal: OperatorUser) -> dict:
     secret = request.app.state.settings.encryption_secret.get_secret_value()
-    supplier = await _call(admin.rotate_key, engine, api_actor(principal), code, body.api_key, secret, body.note)
+    supplier = await admin_action(admin.rotate_key, engine, api_actor(principal), code, body.api_key, secret, body.note)
     _suppliers_changed(request)
     return supplier
 
@@ -88,8 +79,8 @@ async def rotate_key(code: str, body: ApiKey, request: Request, engine: DbEngine
 async def sync_runs(code: str, engine: DbEngine, _: OperatorUser, feed: Feed | None = Query(None),
                     status: Literal["ok", "partial", "failed", "contract_failed"] | None = Query(None),
                     limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict:
-    await _call(admin.get_supplier, engine, code)
-    return await _call(admin.sync_runs, engine, code, feed=feed, status=status, limit=limit, offset=offset)
+    await admin_action(admin.get_supplier, engine, code)
+    return await admin_action(admin.sync_runs, engine, code, feed=feed, status=status, limit=limit, offset=offset)
 
 
 @router.get("/{code}/quarantine", summary="The supplier's quarantined records with their reasons, newest first")
@@ -97,6 +88,6 @@ async def quarantine(code: str, engine: DbEngine, _: OperatorUser, feed: Feed | 
                      run_id: str | None = Query(None, max_length=200),
                      reason: str | None = Query(None, max_length=200, description="Reason contains"),
                      limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0)) -> dict:
-    await _call(admin.get_supplier, engine, code)
-    return await _call(admin.quarantined, engine, code, feed=feed, run_id=run_id, reason=reason, limit=limit,
+    await admin_action(admin.get_supplier, engine, code)
+    return await admin_action(admin.quarantined, engine, code, feed=feed, run_id=run_id, reason=reason, limit=limit,
                        offset=offset)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core import audit
-from core.admin_errors import AdminError, invalid, not_found, page_bounds
+from core.admin_errors import AdminError, contains_pattern, invalid, not_found, page_bounds
 from core.crypto import encrypt
 from core.suppliers.breaker import CLOSED, breaker_states
 
@@ -122,9 +122,7 @@ def rotate_key(engine: Engine, actor: audit.Actor, code: str, api_key: str, encr
     return get_supplier(engine, code)
 
 
-def sync_runs(engine: Engine, code: str | None = None, *, feed: str | None = None, status: str | None = None,
-              limit: int = 50, offset: int = 0) -> dict:
-    """Sync runs, newest first."""
+def _filters(code: str | None, feed: str | None, limit: int, offset: int) -> tuple[list[str], dict]:
     page_bounds(limit, offset)
     where, params = [], {"limit": limit, "offset": offset}
     if code is not None:
@@ -135,6 +133,13 @@ def sync_runs(engine: Engine, code: str | None = None, *, feed: str | None = Non
             raise invalid("feed", f"one of {', '.join(FEEDS)}")
         where.append("feed = :feed")
         params["feed"] = feed
+    return where, params
+
+
+def sync_runs(engine: Engine, code: str | None = None, *, feed: str | None = None, status: str | None = None,
+              limit: int = 50, offset: int = 0) -> dict:
+    """Sync runs, newest first."""
+    where, params = _filters(code, feed, limit, offset)
     if status is not None:
         if status not in RUN_STATUSES:
             raise invalid("status", f"one of {', '.join(RUN_STATUSES)}")
@@ -156,22 +161,13 @@ def sync_runs(engine: Engine, code: str | None = None, *, feed: str | None = Non
 def quarantined(engine: Engine, code: str | None = None, *, feed: str | None = None, run_id: str | None = None,
                 reason: str | None = None, limit: int = 50, offset: int = 0) -> dict:
     """Quarantined records with their reasons, newest first; `reason` matches a part of it."""
-    page_bounds(limit, offset)
-    where, params = [], {"limit": limit, "offset": offset}
-    if code is not None:
-        where.append("supplier_code = :code")
-        params["code"] = _code(code)
-    if feed is not None:
-        if feed not in FEEDS:
-            raise invalid("feed", f"one of {', '.join(FEEDS)}")
-        where.append("feed = :feed")
-        params["feed"] = feed
+    where, params = _filters(code, feed, limit, offset)
     if run_id is not None:
         where.append("run_id = :run_id")
         params["run_id"] = run_id
     if reason:
         where.append("reason ILIKE :reason")
-        params["reason"] = "%" + reason.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+        params["reason"] = contains_pattern(reason)
     clause = " WHERE " + " AND ".join(where) if where else ""
     with engine.connect() as conn:
         total = conn.execute(sa.text(f"SELECT count(*) FROM supplier_quarantine{clause}"), params).scalar_one()
