@@ -30,16 +30,10 @@ MAX_AGE = 3  # the setting's default
 @pytest.fixture
 def only_our_rates(engine):
     """fx_rates holds only what this test loads; the session's other rows come back afterwards."""
-    with engine.begin() as conn:
-        saved = conn.execute(sa.text("SELECT base_currency, quote_currency, rate, as_of, source FROM fx_rates")).all()
-        conn.execute(sa.text("DELETE FROM fx_rates"))
-    yield
-    with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM fx_rates"))
-        if saved:
-            conn.execute(sa.text("INSERT INTO fx_rates (base_currency, quote_currency, rate, as_of, source)"
-                                 " VALUES (:b, :q, :r, :d, :s)"),
-                         [{"b": r[0], "q": r[1], "r": r[2], "d": r[3], "s": r[4]} for r in saved])
+    from tests.api_fixtures import fx_rates_restored
+
+    with fx_rates_restored(engine, clear=True):
+        yield
 
 
 @pytest.fixture
