@@ -52,7 +52,7 @@ def rates_restored(engine):
         yield
 
 
-def test_an_order_keeps_its_rate_set_and_margins_when_rates_change(api_client, engine, redis_url, sim,
+def test_an_order_keeps_its_rate_set_and_margins_when_rates_change(api_client, engine, migrated, redis_url, sim,
                                                                      rates_restored):
     start = dt.date.today() + dt.timedelta(days=61)
     [offer_seed, *_] = seed_from_simulator(engine, redis_url, sim, start=start, nights=2, hotels=1, allotment=20)
@@ -107,3 +107,20 @@ def test_an_order_keeps_its_rate_set_and_margins_when_rates_change(api_client, e
     assert changed["total_price"] != offer["total_price"]
     assert _stored(engine, order_id) == before
     assert _margins(engine, order_id, start + dt.timedelta(days=2)) == margins
+
+    # BI: the orders fact carries the same margins in both currencies, and the rate set's day.
+    from warehouse.client import DATABASE, warehouse_client
+    from warehouse.loaders import FACTS, load_fact
+    from warehouse.schema import apply_schema
+
+    today = dt.datetime.now(dt.UTC).date()
+    with warehouse_client(migrated.clickhouse_url) as client:
+        apply_schema(client)
+        load_fact(client, migrated.database_url, FACTS["orders"], today, today + dt.timedelta(days=1))
+        [fact] = client.query(f"SELECT fx_as_of, platform_currency, margin_amount, margin_net_amount,"
+                              f" margin_platform_amount FROM {DATABASE}.fact_orders WHERE order_id = %(id)s",
+                              parameters={"id": order_id}).result_rows
+    assert fact[0] == before.fx_as_of and fact[1] == "CNY"
+    assert abs(fact[2] - sell_margin) <= Decimal("0.001")
+    assert abs(fact[3] - in_net) <= Decimal("0.001")
+    assert abs(fact[4] - margins[2]["CNY"]) <= Decimal("0.001")
