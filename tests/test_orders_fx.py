@@ -1,6 +1,7 @@
 """An order keeps the rate set it was priced with: the set's day, the rate into the sell currency and the rate into
-the platform's currency are stored on it; a later rate load prices the next quote but changes neither the order
-nor its margins in the supplier's and the platform's currency (as settlement computes them)."""
+the platform's currency are stored on it; a later rule change or rate load prices the next quote but changes
+neither an order of an earlier quote nor its margins in the supplier's and the platform's currency (as settlement
+and the BI facts compute them)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ def rates_restored(engine):
         yield
 
 
-def test_an_order_keeps_its_rate_set_and_margins_when_rates_change(api_client, engine, migrated, redis_url, sim,
-                                                                     rates_restored):
+def test_an_order_keeps_its_rate_set_and_margins_when_rules_and_rates_change(
+        api_client, engine, migrated, redis_url, sim, rates_restored):
     start = dt.date.today() + dt.timedelta(days=61)
     [offer_seed, *_] = seed_from_simulator(engine, redis_url, sim, start=start, nights=2, hotels=1, allotment=20)
     net_currency = offer_seed["currency"]
@@ -68,11 +69,28 @@ def test_an_order_keeps_its_rate_set_and_margins_when_rates_change(api_client, e
               "currency": sell_currency}
     quote = api_client.post("/v1/quotes", headers=headers, json=search).json()
     offer = next(o for o in quote["offers"] if o["refundable"])
+
+    def next_price(old: dict) -> dict:
+        """The offer's price in the next quote, once a change reached the API (NOTIFY, within a second)."""
+        deadline = time.monotonic() + 2
+        while True:
+            again = api_client.post("/v1/quotes", headers=headers, json=search).json()
+            price = next(o for o in again["offers"] if o["hotel_id"] == offer["hotel_id"] and o["refundable"])
+            if price["total_price"] != old or time.monotonic() > deadline:
+                return price["total_price"]
+            time.sleep(0.05)
+
+    # A rule change prices the next quote, not an order of the earlier quote.
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE pricing_rules SET markup_pct = 30 WHERE partner_tier = :t"), {"t": tier})
+    dearer = next_price(offer["total_price"])
+    assert Decimal(dearer["amount"]) > Decimal(offer["total_price"]["amount"])
     response = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                                json=order_body(offer["offer_id"]))
     assert response.status_code == 201, response.text
     order_id = response.json()["order_id"]
     assert response.json()["status"] == "CONFIRMED"
+    assert response.json()["total_price"] == offer["total_price"]
     with engine.connect() as conn:
         newest = conn.execute(sa.text("SELECT max(as_of) FROM fx_rates")).scalar()
 
@@ -82,7 +100,7 @@ def test_an_order_keeps_its_rate_set_and_margins_when_rates_change(api_client, e
     assert before.fx["as_of"] == before.fx_as_of.isoformat() and Decimal(before.fx["rate"]) == before.fx_rate
     margins = _margins(engine, order_id, start + dt.timedelta(days=2))
     sell_margin = margins[0][before.sell_currency]
-    assert sell_margin > 0  # the default rules carry a margin
+    assert sell_margin > 0  # the partner tier's rule carries a margin
     # In the supplier's currency: the sell-currency margin at the order's own rate; in the platform's: that × its
     # rate into the platform's currency.
     in_net = margins[1][before.net_currency]
@@ -97,14 +115,7 @@ def test_an_order_keeps_its_rate_set_and_margins_when_rates_change(api_client, e
             " SELECT DISTINCT ON (base_currency, quote_currency) base_currency, quote_currency, rate * 2, as_of + 1,"
             " 'test' FROM fx_rates ORDER BY base_currency, quote_currency, as_of DESC"
             " ON CONFLICT (base_currency, quote_currency, as_of) DO UPDATE SET rate = EXCLUDED.rate"))
-    deadline = time.monotonic() + 2
-    while True:
-        again = api_client.post("/v1/quotes", headers=headers, json=search).json()
-        changed = next(o for o in again["offers"] if o["hotel_id"] == offer["hotel_id"] and o["refundable"])
-        if changed["total_price"] != offer["total_price"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert changed["total_price"] != offer["total_price"]
+    assert next_price(dearer) != dearer
     assert _stored(engine, order_id) == before
     assert _margins(engine, order_id, start + dt.timedelta(days=2)) == margins
 
