@@ -139,6 +139,25 @@ class Offer(AlternativeOffer):
     alternatives: list[AlternativeOffer] = Field(default_factory=list)
 
 
+class UnsellableReason(BaseModel):
+    code: str = Field(description="`fx_rate_stale`: the exchange rate the offer needs is older than FX_MAX_AGE_DAYS")
+    message: str = Field(description="e.g. `fx_rate_stale: USD→CNY rate set of 2026-11-28 is older than 3 days`")
+
+
+class UnsellableOffer(BaseModel):
+    """A room product the platform has but cannot sell now; it has no offer id and cannot be ordered."""
+
+    hotel_id: str
+    hotel_name: str
+    room_type: str
+    room_name_local: str
+    room_group: str | None
+    board: str
+    refundable: bool
+    sellable: bool = Field(False, description="always false")
+    reason: UnsellableReason
+
+
 class QuoteResponse(BaseModel):
     quote_id: uuid.UUID
     expires_at: dt.datetime
@@ -147,6 +166,10 @@ class QuoteResponse(BaseModel):
     rooms: int
     currency: str = Currency
     offers: list[Offer]
+    unsellable_offers: list[UnsellableOffer] = Field(
+        default_factory=list,
+        description="Offers left out of `offers` because a rate they need is stale (each with the reason); "
+                    "empty when every offer could be priced. Only in the answer to POST, not in a stored quote.")
 
 
 # --- orders -----------------------------------------------------------------------------------

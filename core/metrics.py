@@ -1,6 +1,6 @@
 """Prometheus metrics shared by the API, the adapters and the pipelines."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "http_requests_total", "HTTP requests served", ["service", "route", "method", "status"]
@@ -15,6 +15,15 @@ HTTP_DURATION = Histogram(
 QUOTE_CACHE_LOOKUPS = Counter(
     "quote_cache_lookups_total", "Lookups of each cache on the quote path, by outcome", ["cache", "result"]
 )
+
+# Set each time an API process loads its exchange-rate table (`core.fx.FxCache`, and on every /metrics scrape).
+# FxRatesStale fires while the first exceeds the second (deploy/prometheus/alerts.yml).
+FX_RATES_AGE_DAYS = Gauge(
+    "fx_rates_age_days", "Age in days (UTC) of the newest exchange-rate set quotes price from (NaN: none loaded)",
+    multiprocess_mode="livemax")
+FX_RATES_MAX_AGE_DAYS = Gauge(
+    "fx_rates_max_age_days", "FX_MAX_AGE_DAYS: beyond this age, offers needing a conversion are not sold",
+    multiprocess_mode="livemax")
 
 
 class CacheLookups:

@@ -73,8 +73,10 @@ class Settings(BaseSettings):
     # FX_SOURCE_URL: an ECB euro reference rate document (eurofxref XML); unset: the simulated FX service that
     # `hotelctl up` starts. FX_CURRENCIES: the currencies the platform sells in (the fx_rates check requires
     # each, with DEFAULT_CURRENCY and every partner's credit currency); FX_MAX_MOVE_PCT: the largest day-to-day
-    # move the check accepts.
+    # move the check accepts. FX_MAX_AGE_DAYS: a rate whose newest set is older than this many days (UTC) is stale:
+    # offers needing it are not sold (the quote lists them with the reason), /health says degraded, FxRatesStale fires.
     fx_source_url: str | None = None
+    fx_max_age_days: int = Field(3, ge=0)
     fx_currencies: str = "CNY,USD,EUR"
     fx_max_move_pct: Decimal = Field(Decimal(5), gt=0, le=100)
     sync_interval_ms: int = Field(300_000, gt=0)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -271,3 +272,22 @@ def guests(first: str = "Ada", last: str = "Lovelace") -> list[dict]:
 def order_body(offer_id: str, **extra) -> dict:
     return {"offer_id": offer_id, "guests": extra.pop("guests", guests()),
             "contact": {"name": "Ada Lovelace", "email": "ada@example.com"}, **extra}
+
+
+@contextmanager
+def fx_rates_restored(engine, clear: bool = False):
+    """The session's fx_rates as they were once the block ends (a test that dates rates in the past or doubles
+    them leaves other tests' prices alone); `clear`: the block starts with none."""
+    with engine.begin() as conn:
+        saved = conn.execute(sa.text("SELECT base_currency, quote_currency, rate, as_of, source FROM fx_rates")).all()
+        if clear:
+            conn.execute(sa.text("DELETE FROM fx_rates"))
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM fx_rates"))
+            if saved:
+                conn.execute(sa.text("INSERT INTO fx_rates (base_currency, quote_currency, rate, as_of, source)"
+                                     " VALUES (:b, :q, :r, :d, :s)"),
+                             [{"b": r[0], "q": r[1], "r": r[2], "d": r[3], "s": r[4]} for r in saved])

@@ -93,8 +93,10 @@ def test_pricing_chain_stored_on_offer(api_client, engine, redis_url):
                              " ('platform', 'Markupville', 10, 5), ('platform', NULL, 50, 1)"))
         conn.execute(sa.text("INSERT INTO pricing_rules (level, partner_tier, markup_pct, markup_fixed, fixed_currency)"
                              " VALUES ('partner', 'gold', 5, 1.5, 'CNY')"))
+        # the newest set wins (and is within FX_MAX_AGE_DAYS, else the offers would not be sold)
         conn.execute(sa.text("INSERT INTO fx_rates (base_currency, quote_currency, rate, as_of)"
-                             " VALUES ('USD', 'CNY', 7.2, '2026-01-01'), ('USD', 'CNY', 8, '2025-01-01')"))
+                             " VALUES ('USD', 'CNY', 7.2, CURRENT_DATE - 1), ('USD', 'CNY', 8, CURRENT_DATE - 400)"
+                             " ON CONFLICT (base_currency, quote_currency, as_of) DO UPDATE SET rate = EXCLUDED.rate"))
     headers = auth(api_client, creds)
     body = api_client.post("/v1/quotes", headers=headers, json={
         "city": "Markupville", **_stay(1), "rooms": 2, "adults": 2, "currency": "usd"}).json()

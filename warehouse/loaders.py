@@ -55,14 +55,19 @@ _DAY = "(({col}) AT TIME ZONE 'UTC')::date"
 _IN_DAYS = "{col} >= %(start)s::date AT TIME ZONE 'UTC' AND {col} < %(end)s::date AT TIME ZONE 'UTC'"
 
 _fact(
-    "orders", "Orders by the day they were created: status now, price chain, room-nights, margin.",
+    "orders", "Orders by the day they were created: status now, price chain, room-nights, margin (sell, "
+    "supplier's and platform's currency, at the order's own rates).",
     f"""
     SELECT {_DAY.format(col='o.created_at')}, o.id::text, o.partner_id::text, p.name,
            coalesce(o.quote_id::text, ''), coalesce(o.offer_id::text, ''), o.status, o.supplier_code,
            o.hotel_id, coalesce(h.city, ''), coalesce(h.country, ''), o.check_in, o.check_out, o.rooms,
            o.rooms * (o.check_out - o.check_in), o.net_amount, o.net_currency, o.platform_markup,
            o.partner_markup, o.fx_rate, o.sell_amount, o.sell_currency,
-           round(o.sell_amount - o.net_amount * o.fx_rate, 4), o.created_at, o.updated_at
+           round(o.sell_amount - o.net_amount * o.fx_rate, 4), o.created_at, o.updated_at,
+           o.fx_as_of, coalesce(o.platform_currency, ''), round(o.sell_amount / o.fx_rate - o.net_amount, 4),
+           CASE WHEN o.platform_currency = o.sell_currency THEN round(o.sell_amount - o.net_amount * o.fx_rate, 4)
+                WHEN o.platform_currency = o.net_currency THEN round(o.sell_amount / o.fx_rate - o.net_amount, 4)
+                ELSE round((o.sell_amount / o.fx_rate - o.net_amount) * o.platform_fx_rate, 4) END
     FROM orders o JOIN partners p ON p.id = o.partner_id LEFT JOIN master_hotels h ON h.id = o.hotel_id
     WHERE {_IN_DAYS.format(col='o.created_at')}
     """,
@@ -72,7 +77,8 @@ _fact(
      ("check_out", pa.date32()), ("rooms", pa.uint16()), ("room_nights", pa.int32()), ("net_amount", MONEY),
      ("net_currency", pa.string()), ("platform_markup", MONEY), ("partner_markup", MONEY),
      ("fx_rate", pa.decimal128(18, 8)), ("sell_amount", MONEY), ("sell_currency", pa.string()),
-     ("margin_amount", MONEY), ("created_at", TS), ("updated_at", TS)],
+     ("margin_amount", MONEY), ("created_at", TS), ("updated_at", TS), ("fx_as_of", pa.date32()),
+     ("platform_currency", pa.string()), ("margin_net_amount", MONEY), ("margin_platform_amount", MONEY)],
 )
 _fact(
     "order_events", "Every order state transition, by the day it happened.",

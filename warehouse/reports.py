@@ -106,27 +106,33 @@ def _options(client: Client, filters: Filters) -> tuple[list[tuple[str, str]], l
     return [(row[0], row[1]) for row in partners], cities
 
 
+# The margin again in the platform's currency (DEFAULT_CURRENCY), at each order's own rates: beside the
+# sell-currency margin, which sums only within one sell currency.
+PLATFORM = ["margin (platform currency)", "platform currency"]
+
+
 def _sales(client: Client, filters: Filters) -> list[Section]:
     where, params = filters.where()
     table = f"{DATABASE}.daily_sales"
-    daily = _rows(client, f"SELECT day, currency, sum(gmv), sum(bookings), sum(room_nights), sum(margin) FROM {table} "
-                          f"WHERE {where} GROUP BY day, currency ORDER BY currency, day", params)
+    platform = "sum(margin_platform), anyIf(platform_currency, platform_currency != '')"
+    daily = _rows(client, f"SELECT day, currency, sum(gmv), sum(bookings), sum(room_nights), sum(margin), {platform} "
+                          f"FROM {table} WHERE {where} GROUP BY day, currency ORDER BY currency, day", params)
     sections = []
     for currency in sorted({row[1] for row in daily}):
         mine = [row for row in daily if row[1] == currency]
         sections.append(Section(
-            f"GMV per day ({currency})", ["day", "currency", "GMV", "bookings", "room-nights", "margin"],
-            [[str(row[0]), row[1], row[2], row[3], row[4], row[5]] for row in mine],
+            f"GMV per day ({currency})", ["day", "currency", "GMV", "bookings", "room-nights", "margin", *PLATFORM],
+            [[str(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7]] for row in mine],
             chart=bar_chart(f"GMV per day ({currency})", [str(row[0])[5:] for row in mine],
                             [row[2] for row in mine], currency),
             table_id=f"sales-daily-{currency}",
         ))
     for dimension, label in (("partner_name", "partner"), ("city", "city"), ("supplier_code", "supplier")):
         rows = _rows(client, f"SELECT {dimension}, currency, sum(orders), sum(bookings), sum(room_nights), sum(gmv), "
-                             f"sum(margin) FROM {table} WHERE {where} GROUP BY {dimension}, currency "
+                             f"sum(margin), {platform} FROM {table} WHERE {where} GROUP BY {dimension}, currency "
                              f"ORDER BY sum(gmv) DESC, {dimension}", params)
         sections.append(Section(
-            f"By {label}", [label, "currency", "orders", "bookings", "room-nights", "GMV", "margin"], rows,
+            f"By {label}", [label, "currency", "orders", "bookings", "room-nights", "GMV", "margin", *PLATFORM], rows,
             chart=bar_chart(f"Bookings by {label}", [f"{row[0]} ({row[1]})" for row in rows], [row[3] for row in rows]),
             table_id=f"sales-by-{label}",
         ))

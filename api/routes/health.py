@@ -1,14 +1,18 @@
-"""`/health` (each engine, 503 naming the failing one) and `/metrics` (Prometheus)."""
+"""`/health` (each engine, 503 naming the failing one; 200 "degraded" when exchange rates are older than
+FX_MAX_AGE_DAYS) and `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import os
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
+from core.fx import freshness
+from core.quotes.caches import caches_for
 from warehouse.client import check_clickhouse
 
 router = APIRouter(tags=["operations"])
@@ -38,7 +42,15 @@ async def _clickhouse(request: Request) -> str:
     return await asyncio.to_thread(check_clickhouse, request.app.state.endpoints.clickhouse_url, 2.0)
 
 
-@router.get("/health", summary="Health of the API and each engine it needs")
+async def _fx_rates(request: Request) -> dict:
+    """The age of the newest exchange-rate set quotes price from (the quote path's own table, so what it says
+    is what quotes do); also refreshes the fx_rates_age_days gauge."""
+    state = request.app.state
+    table = await caches_for(state).fx.table(state.pg)
+    return freshness(table, dt.datetime.now(dt.UTC).date()).as_json()
+
+
+@router.get("/health", summary="Health of the API and each engine it needs, and the exchange rates' age")
 async def health(request: Request) -> JSONResponse:
     names = ("postgresql", "redis", "clickhouse")
     results = await asyncio.gather(
@@ -49,12 +61,22 @@ async def health(request: Request) -> JSONResponse:
     modes = request.app.state.endpoints.modes
     checks = {name: {**result, "mode": modes.get(name, "server")} for name, result in zip(names, results, strict=True)}
     failing = [name for name, result in checks.items() if result["status"] != "ok"]
-    body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+    try:
+        fx = await asyncio.wait_for(_fx_rates(request), CHECK_TIMEOUT_S)
+    except Exception as exc:  # PostgreSQL down is reported above; by type only, messages may carry URLs
+        fx = {"status": "unknown", "detail": type(exc).__name__}
+    degraded = ["fx_rates"] if fx["status"] == "stale" else []
+    status = "fail" if failing else ("degraded" if degraded else "ok")
+    body = {"status": status, "failing": failing, "degraded": degraded, "checks": checks, "fx_rates": fx}
     return JSONResponse(body, status_code=503 if failing else 200)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics() -> Response:
+async def metrics(request: Request) -> Response:
+    try:  # the exchange rates' age as of now, even when no quote has loaded them lately
+        await asyncio.wait_for(_fx_rates(request), CHECK_TIMEOUT_S)
+    except Exception:  # noqa: BLE001 - metrics are served whatever PostgreSQL does
+        pass
     return Response(generate_latest(_registry()), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -197,15 +197,17 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
             "INSERT INTO orders (id, partner_id, quote_id, offer_id, status, our_reference, client_reference,"
             " supplier_code, hotel_id, room_type_id, check_in, check_out, rooms, guests, contact, net_amount,"
             " net_currency, platform_markup, partner_markup, fx_rate, sell_amount, sell_currency, price_breakdown,"
-            " cancellation_policy, risk_score, risk_reasons, expires_at)"
+            " cancellation_policy, risk_score, risk_reasons, expires_at, fx_as_of, platform_currency, platform_fx_rate)"
             " VALUES ($1, $2::uuid, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14::jsonb, $15::jsonb, $16,"
-            " $17, $18, $19, $20, $21, $22, $23::jsonb, $24::jsonb, $25, $26::jsonb, $27)",
+            " $17, $18, $19, $20, $21, $22, $23::jsonb, $24::jsonb, $25, $26::jsonb, $27, $28, $29, $30)",
             order_id, partner_id, offer["quote_id"], offer["id"], status, our_reference, body.get("client_reference"),
             offer["supplier_code"], offer["hotel_id"], offer["room_type_id"], offer["check_in"], offer["check_out"],
             offer["rooms"], json.dumps(body["guests"]), json.dumps(body["contact"]), offer["net_amount"],
             offer["net_currency"], offer["platform_markup"], offer["partner_markup"], offer["fx_rate"],
             offer["sell_amount"], offer["sell_currency"], json.dumps(stored), offer["cancellation_policy"],
             score, json.dumps(reasons), None if reject else expires_at,
+            # the rate set the offer was priced with, kept as it was: a later rate load changes no order
+            offer["fx_as_of"], fx.pivot if offer["platform_fx_rate"] is not None else None, offer["platform_fx_rate"],
         )
         if not reject:
             counts = await allotment.take(conn, order_id, offer["room_type_id"], offer["check_in"],

@@ -145,7 +145,8 @@ def caches_for(state) -> QuoteCaches:
     caches = getattr(state, "quote_caches", None)
     if caches is None:
         settings = state.settings
-        caches = QuoteCaches(fx=FxCache(settings.exchange_rate_cache_ttl, settings.default_currency),
+        caches = QuoteCaches(fx=FxCache(settings.exchange_rate_cache_ttl, settings.default_currency,
+                                             settings.fx_max_age_days),
                              replica=InventoryReplica(state.redis, enabled=settings.hot_cache_replica),
                              memo_ttl_s=settings.quote_cache_ms / 1000)
         endpoints = getattr(state, "endpoints", None)

@@ -10,7 +10,11 @@ The chain has no rounding before the sell total, so each of its steps is a linea
 price class (supplier, city, star, net currency) `core.pricing`'s Decimal steps are applied once, in `EXACT`,
 to one minor unit of net and to nothing (the fixed markups), and give integers over a power of ten (`_Forms`).
 An offer's platform markup, partner markup and exact sell price are then one multiply-add each in Python
-integers, rounded once as `Money.rounded` does. Nightly display amounts and cancellation fees are
+integers, rounded once as `Money.rounded` does.
+
+A price class whose FX rate is stale (`core.fx.StaleRate`, FX_MAX_AGE_DAYS) is priced like one without a rate,
+judged once per class and quote; the offers only it could have sold are listed in `PricedStay.unsellable` with
+the reason (`unsellable_json`), never silently dropped. Nightly display amounts and cancellation fees are
 `core.pricing.scale_exact` (part × sell_exact / net, half up): in floats for every night of every offer at
 once, and in integers for any amount the floats cannot decide (within far more than their error of a half).
 """
@@ -24,7 +28,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 import orjson
 
-from core.fx import FxTable
+from core.fx import FxTable, StaleRate
 from core.hotcache import day_number
 from core.money import minor_digits
 from core.pricing import EXACT, HUNDRED, PricingContext, Rule, apply_markup, fixed_markup, rules_for
@@ -58,6 +62,8 @@ class _Class:
     rules: tuple[Rule | None, Rule | None]
     fixed: tuple[Decimal | None, Decimal | None]
     fx_rate: Decimal
+    fx_as_of: dt.date | None  # the day of the oldest rate set the rate comes from (None: undated)
+    platform_rate: Decimal | None  # net currency → the platform's currency (FxTable.pivot), for margins
     digits: int  # the net currency's
     forms: _Forms
     scale: float  # float sell per minor unit of net per room (choosing only)
@@ -99,6 +105,7 @@ class PricedStay:
     sell_currency: str
     offers: list[PricedOffer]
     first: int = 0  # the check-in night's column of the shelf
+    unsellable: list[tuple[Row, bool, StaleRate]] = field(default_factory=list)  # (row, refundable, why)
 
     @property
     def dates(self) -> list[str]:
@@ -123,15 +130,22 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
     row_class = shelf.price_class[stay.rows]
     classes: list[_Class | None] = [None] * len(shelf.classes)
     memo = (memo or ClassMemo()).refresh(rules, fx)
+    stale: dict[int, StaleRate] = {}
     for index in np.unique(row_class).tolist():
-        classes[index] = _price_class(shelf.classes[index], partner_id, tier, check_in, rules, room_nights,
-                                      rooms, sell_currency, fx, memo)
+        priced = _price_class(shelf.classes[index], partner_id, tier, check_in, rules, room_nights, rooms,
+                              sell_currency, fx, memo)
+        if isinstance(priced, StaleRate):
+            stale[index] = priced
+        else:
+            classes[index] = priced
     scale = np.array([c.scale if c else np.nan for c in classes])
     offset = np.array([c.offset if c else np.nan for c in classes])
     sell = stay.net * scale[row_class] + offset[row_class]
     sellable = ~np.isnan(sell)
+    if stale:
+        result.unsellable = _unsellable(shelf, stay, row_class, sellable, stale)
     if not sellable.any():
-        if explicit_currency:
+        if explicit_currency and not stale:
             raise QuoteError(422, "currency_unavailable", f"no exchange rate into {sell_currency}")
         return result
     positions = np.flatnonzero(sellable)
@@ -186,6 +200,21 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
     return result
 
 
+def _unsellable(shelf: Shelf, stay, row_class: np.ndarray, sellable: np.ndarray,
+                stale: dict[int, StaleRate]) -> list[tuple[Row, bool, StaleRate]]:
+    """One entry per offer (group × refundability) that only stale-rate classes could sell, by hotel and room."""
+    keys = shelf.group[stay.rows] * 2 + stay.refundable
+    sold = set(keys[sellable].tolist())
+    found: dict[int, tuple[Row, bool, StaleRate]] = {}
+    for position in np.flatnonzero(np.isin(row_class, list(stale))).tolist():
+        key = int(keys[position])
+        if key not in sold and key not in found:
+            found[key] = (shelf.rows[int(stay.rows[position])], bool(stay.refundable[position]),
+                          stale[int(row_class[position])])
+    listed = sorted(found.values(), key=lambda item: (item[0].product.hotel_id, item[0].room_name, item[1]))
+    return listed[:MAX_OFFERS]
+
+
 def _cheapest(priced: list[PricedOffer]) -> PricedOffer:
     """The offer of least exact sell price (compared at one exponent across price classes); of equals, the first
     row of the shelf."""
@@ -194,7 +223,8 @@ def _cheapest(priced: list[PricedOffer]) -> PricedOffer:
 
 
 def _price_class(price_class: tuple, partner_id: str, tier: str, check_in: dt.date, rules: list[Rule],
-                 room_nights: int, rooms: int, sell_currency: str, fx: FxTable, memo: ClassMemo) -> _Class | None:
+                 room_nights: int, rooms: int, sell_currency: str, fx: FxTable,
+                 memo: ClassMemo) -> _Class | StaleRate | None:
     supplier_code, city, star, currency = price_class
     key = (price_class, partner_id, tier, check_in if memo.dated else None)
     applied = memo.applied.get(key)
@@ -209,29 +239,42 @@ def _price_class(price_class: tuple, partner_id: str, tier: str, check_in: dt.da
         priced = memo.priced[priced_key] = _chain(applied, fixed_nights, currency, sell_currency, fx)
     if not priced:
         return None
-    fixed, fx_rate, digits, forms, per_room, offset = priced
-    return _Class(applied, fixed, fx_rate, digits, forms, per_room * rooms, offset)
+    if isinstance(priced, StaleRate):
+        return priced
+    fixed, fx_rate, fx_as_of, platform_rate, digits, forms, per_room, offset = priced
+    return _Class(applied, fixed, fx_rate, fx_as_of, platform_rate, digits, forms, per_room * rooms, offset)
 
 
 def _chain(applied: tuple[Rule | None, Rule | None], room_nights: int, currency: str, sell_currency: str,
-           fx: FxTable) -> tuple:
-    """A price class's chain for its rules: fixed markups, FX rate, forms and float scale (per room) and offset;
-    () where it has no FX path (for its currency, or a fixed markup's)."""
+           fx: FxTable) -> tuple | StaleRate:
+    """A price class's chain for its rules: fixed markups, FX rate, its rate set's day, the rate into the platform's
+    currency, forms and float scale (per room) and offset; () where it has no FX path (for its currency, or a fixed
+    markup's); the StaleRate where one it needs is stale."""
     digits = minor_digits(currency)
     try:
-        fx_rate = fx.rate(currency, sell_currency)
+        fx_rate, fx_as_of, stale = fx.quote(currency, sell_currency)
+        for rule in applied:
+            if stale is None and rule is not None and rule.markup_fixed and rule.fixed_currency:
+                stale = fx.quote(rule.fixed_currency, currency)[2]
+        if stale is not None:
+            return stale
         with localcontext(EXACT):
             fixed = (fixed_markup(applied[0], room_nights, currency, fx),
                      fixed_markup(applied[1], room_nights, currency, fx))
     except LookupError:
         return ()
+    try:
+        platform_rate = fx.rate(currency, fx.pivot)
+    except LookupError:
+        platform_rate = None
     k, f = 1.0, 0.0
     for rule, part in zip(applied, fixed, strict=True):
         if rule is not None:
             factor = 1 + float(rule.markup_pct) / 100
             k, f = k * factor, f * factor + (float(part) if part is not None else 0.0)
     rate = float(fx_rate)
-    return fixed, fx_rate, digits, _forms(applied, fixed, fx_rate, digits), k * rate / 10 ** digits, f * rate
+    return (fixed, fx_rate, fx_as_of, platform_rate, digits, _forms(applied, fixed, fx_rate, digits),
+            k * rate / 10 ** digits, f * rate)
 
 
 def _forms(rules: tuple[Rule | None, Rule | None], fixed: tuple[Decimal | None, Decimal | None], fx_rate: Decimal,
@@ -330,7 +373,7 @@ def format_minor(amount: int, digits: int) -> str:
 
 SHOWN = '%s,"total_price":{"amount":"%s","currency":"%s"},"nightly":[%s],"cancellation_policy":[%s],"refundable":%s'
 STORED = ('{%s,"rank":%d,"net_amount":"%s","platform_markup":"%s","platform_rule_id":%s,"partner_markup":"%s",'
-          '"partner_rule_id":%s,"fx_rate":"%s","sell_exact":"%s","sell_amount":"%s","refundable":%s,'
+          '"partner_rule_id":%s,"fx_rate":"%s","fx_as_of":%s,"platform_fx_rate":%s,"sell_exact":"%s","sell_amount":"%s","refundable":%s,'
           '"nightly_net":[%s],"supplier_policy":%s,"cancellation_policy":[%s],"alternative_of":%s}')
 FEE = '{"hours_before":%d,"fee":{"amount":"%s","currency":"%s"}}'
 
@@ -407,13 +450,27 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
             platform_rule, partner_rule = price_class.rules
             texts = classes[id(price_class)] = (orjson.dumps(platform_rule.id if platform_rule else None).decode(),
                                                 orjson.dumps(partner_rule.id if partner_rule else None).decode(),
-                                                str(price_class.fx_rate))
+                                                str(price_class.fx_rate),
+                                                orjson.dumps(price_class.fx_as_of).decode(),
+                                                orjson.dumps(None if price_class.platform_rate is None
+                                                             else str(price_class.platform_rate)).decode())
         stored.append(STORED % (
             offer.row.stored, rank, format_minor(offer.net_minor, price_class.digits), offer.steps[0], texts[0],
-            offer.steps[1], texts[1], texts[2], decimal_text(offer.sell_scaled, offer.exp, digits), sell, refundable,
+            offer.steps[1], texts[1], texts[2], texts[3], texts[4], decimal_text(offer.sell_scaled, offer.exp, digits),
+            sell, refundable,
             net_templates[price_class.digits] % tuple(net_values[rank]), policy.stored, cancellation,
             alternative_of[rank]))
     return shown, ("[" + ",".join(stored) + "]").encode(), layout
+
+
+UNSELLABLE = '{%s,"refundable":%s,"sellable":false,"reason":{"code":"%s","message":%s}}'
+
+
+def unsellable_json(stay: PricedStay) -> bytes:
+    """The offers not sold for a stale rate, as the quote lists them (`unsellable_offers`)."""
+    return ("[" + ",".join(UNSELLABLE % (row.shown, "true" if refundable else "false", why.code,
+                                         orjson.dumps(why.message).decode())
+                           for row, refundable, why in stay.unsellable) + "]").encode()
 
 
 def _display_amounts(offers: list[PricedOffer], parts: np.ndarray, digits: int) -> np.ndarray:

@@ -32,7 +32,7 @@ from core.quotes.caches import (
 )
 from core.quotes.fallback import database_shelf
 from core.quotes.ids import new_quote_id, offer_id_suffix
-from core.quotes.offers import offer_json, price_offers
+from core.quotes.offers import offer_json, price_offers, unsellable_json
 from core.quotes.recommend import recommend
 from core.quotes.shelf import Shelf, build_shelf
 from core.quotes.store import OfferSet
@@ -65,10 +65,11 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
     memo_key = (hotcache.day_number(check_in), nights, rooms, per_room, partner_id, partner.tier,
                 request.get("currency"), sell_currency, weights)
     tails = offer_set = None
+    unsellable = b"[]"
     if caches.memo_ttl_s > 0:
         hit = caches.memo_items.get((shelf.serial, memo_key))
         if hit is not None and time.monotonic() - hit[0] < caches.memo_ttl_s and hit[1] is rules and hit[2] is fx:
-            tails, offer_set = hit[3], hit[4]
+            tails, offer_set, unsellable = hit[3], hit[4], hit[5]
         caches.memo.count(tails is not None, tails is None)
     if tails is None:
         stay = price_offers(shelf, partner_id=partner_id, tier=partner.tier, check_in=check_in, nights=nights,
@@ -77,9 +78,11 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
         if weights is not None:
             recommend(stay, weights, await supplier_reliability(pool, caches))
         tails, offer_set = _segments(*offer_json(stay))
+        if stay.unsellable:
+            unsellable = unsellable_json(stay)
         if caches.memo_ttl_s > 0:
             memo = caches.memo_items
-            memo[(shelf.serial, memo_key)] = (time.monotonic(), rules, fx, tails, offer_set)
+            memo[(shelf.serial, memo_key)] = (time.monotonic(), rules, fx, tails, offer_set, unsellable)
             while len(memo) > MEMO_SIZE:  # the oldest first: bounded however many distinct searches arrive
                 memo.popitem(last=False)
 
@@ -94,7 +97,7 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
     })
     opening = '{"offer_id":"' + prefix
     listed = (opening + opening.join(tails)).encode() if tails else b""
-    return head[:-1] + b',"offers":[' + listed + b"]}"
+    return head[:-1] + b',"offers":[' + listed + b'],"unsellable_offers":' + unsellable + b"}"
 
 
 def _segments(shown: list[str], stored: bytes, layout: list[list[int]]) -> tuple[list[str], OfferSet]:

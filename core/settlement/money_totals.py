@@ -8,6 +8,11 @@ Per order (amounts are Decimal; rounding happens once, here, half up to the curr
 - CANCELLED: payable = the supplier's cancellation fee (recorded on the cancellation event, in the
   net currency; 0 when none); receivable = the partner's `cancellation_fee` (sell currency, no
   commission); margin = the difference (converted at fx_rate when the currencies differ).
+
+The margin is also reported in the supplier's (net) currency, margin ÷ fx_rate, and in the platform's currency
+(DEFAULT_CURRENCY), the net-currency margin × the order's `platform_fx_rate`: both at the rates the order was
+priced with (stored on the order, migration 0028), so a later rate load changes neither. An order stored before
+0028 has no platform rate and is left out of the platform-currency margin unless a currency of its own is it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class OrderMoney:
     fx_rate: Decimal
     cancellation_fee: Decimal | None  # the partner's fee (sell currency)
     supplier_fee: Decimal | None = None  # the supplier's fee (net currency)
+    platform_currency: str | None = None
+    platform_fx_rate: Decimal | None = None  # net currency → platform currency, as priced
 
 
 @dataclass
@@ -44,6 +51,8 @@ class CycleMoney:
     payable: dict[str, Decimal] = field(default_factory=dict)
     receivable: dict[tuple[str, str, str], Decimal] = field(default_factory=dict)  # (partner_id, name, currency)
     margin: dict[str, Decimal] = field(default_factory=dict)
+    margin_supplier_currency: dict[str, Decimal] = field(default_factory=dict)
+    margin_platform_currency: dict[str, Decimal] = field(default_factory=dict)
     journal: list[tuple[str, str, Decimal, Decimal, str]] = field(default_factory=list)  # account, cur, dr, cr, memo
 
     def as_json(self) -> dict:
@@ -52,7 +61,11 @@ class CycleMoney:
                       for (pid, name, cur), amount in sorted(self.receivable.items())]
         return {"payable": {c: format_decimal(a, c) for c, a in sorted(self.payable.items())},
                 "receivable": receivable,
-                "margin": {c: format_decimal(a, c) for c, a in sorted(self.margin.items())}}
+                "margin": {c: format_decimal(a, c) for c, a in sorted(self.margin.items())},
+                "margin_supplier_currency": {c: format_decimal(a, c)
+                                             for c, a in sorted(self.margin_supplier_currency.items())},
+                "margin_platform_currency": {c: format_decimal(a, c)
+                                             for c, a in sorted(self.margin_platform_currency.items())}}
 
 
 def _round(amount: Decimal, currency: str) -> Decimal:
@@ -73,10 +86,25 @@ def order_charge(order: OrderMoney) -> tuple[Decimal, Decimal]:
     return gross, (net * order.fx_rate).quantize(FOUR, rounding=ROUND_HALF_UP)
 
 
+def order_margins(order: OrderMoney, margin: Decimal) -> tuple[Decimal, Decimal | None]:
+    """An order's margin (sell currency) in its net currency and in the platform's currency (None: unknown)."""
+    in_net = margin if order.net_currency == order.sell_currency else \
+        (margin / order.fx_rate).quantize(FOUR, rounding=ROUND_HALF_UP)
+    if order.platform_currency == order.sell_currency:
+        return in_net, margin
+    if order.platform_currency == order.net_currency:
+        return in_net, in_net
+    if order.platform_currency is None or order.platform_fx_rate is None:
+        return in_net, None
+    return in_net, (in_net * order.platform_fx_rate).quantize(FOUR, rounding=ROUND_HALF_UP)
+
+
 def cycle_money(orders: list[OrderMoney], supplier_code: str) -> CycleMoney:
     payable: dict[str, Decimal] = defaultdict(lambda: ZERO)
     receivable: dict[tuple[str, str, str], Decimal] = defaultdict(lambda: ZERO)
     margin: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    in_supplier: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    in_platform: dict[str, Decimal] = defaultdict(lambda: ZERO)
     ledger: dict[tuple[str, str], Decimal] = defaultdict(lambda: ZERO)  # (account, currency) -> debit − credit
     supplier_account = f"accounts_payable:supplier:{supplier_code}"
     for order in orders:
@@ -91,6 +119,10 @@ def cycle_money(orders: list[OrderMoney], supplier_code: str) -> CycleMoney:
             ledger[("fx_clearing", order.sell_currency)] -= cost
             ledger[("fx_clearing", order.net_currency)] += net
         margin[order.sell_currency] += gross - cost
+        in_net, in_platform_currency = order_margins(order, gross - cost)
+        in_supplier[order.net_currency] += in_net
+        if in_platform_currency is not None:
+            in_platform[order.platform_currency] += in_platform_currency
         ledger[("platform_margin", order.sell_currency)] -= gross - cost
     journal = []
     for (account, currency), balance in sorted(ledger.items()):
@@ -99,7 +131,8 @@ def cycle_money(orders: list[OrderMoney], supplier_code: str) -> CycleMoney:
             journal.append((account, currency, balance, ZERO, memo))
         elif balance < 0:
             journal.append((account, currency, ZERO, -balance, memo))
-    return CycleMoney(dict(payable), dict(receivable), dict(margin), journal)
+    return CycleMoney(dict(payable), dict(receivable), dict(margin), journal=journal,
+                      margin_supplier_currency=dict(in_supplier), margin_platform_currency=dict(in_platform))
 
 
 def _memo(account: str, supplier_code: str) -> str:

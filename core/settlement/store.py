@@ -50,7 +50,8 @@ def load_orders(conn: Connection, supplier_code: str, cycle: Cycle) -> tuple[pl.
         "SELECT o.id::text AS order_id, o.supplier_code, COALESCE(o.supplier_ref, '') AS supplier_ref, o.hotel_id,"
         " o.check_in, o.check_out, o.status, o.net_amount, o.net_currency, o.sell_amount, o.sell_currency,"
         " o.fx_rate, o.cancellation_fee, o.partner_id::text AS partner_id, p.name AS partner_name,"
-        " p.commission_pct, fee.supplier_fee FROM orders o JOIN partners p ON p.id = o.partner_id"
+        " p.commission_pct, fee.supplier_fee, o.platform_currency, o.platform_fx_rate"
+        " FROM orders o JOIN partners p ON p.id = o.partner_id"
         # The supplier's own cancellation fee is recorded on the event that cancelled a confirmed order.
         " LEFT JOIN LATERAL (SELECT (e.payload -> 'supplier_fee' ->> 'amount')::numeric AS supplier_fee"
         "   FROM order_events e WHERE e.order_id = o.id AND e.to_status = 'CANCELLED'"
@@ -60,7 +61,8 @@ def load_orders(conn: Connection, supplier_code: str, cycle: Cycle) -> tuple[pl.
         {"code": supplier_code, "start": cycle.start, "end": cycle.end}).mappings().fetchall()
     money = [OrderMoney(r["order_id"], r["partner_id"], r["partner_name"], r["commission_pct"], r["status"],
                         r["net_amount"], r["net_currency"], r["sell_amount"], r["sell_currency"], r["fx_rate"],
-                        r["cancellation_fee"], r["supplier_fee"]) for r in rows]
+                        r["cancellation_fee"], r["supplier_fee"], r["platform_currency"], r["platform_fx_rate"])
+             for r in rows]
     # What the supplier should bill: the net cost, or for a cancelled order its own cancellation fee.
     amounts = [to_units(r["supplier_fee"] or 0) if r["status"] == "CANCELLED" else to_units(r["net_amount"])
                for r in rows]
