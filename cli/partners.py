@@ -1,4 +1,4 @@
-"""`hotelctl partners …`: partner accounts and their API credentials."""
+"""`hotelctl partners …`: partner accounts and their API credentials (staff accounts: `hotelctl staff`)."""
 
 from __future__ import annotations
 
@@ -52,21 +52,5 @@ def create(
         commission_pct=_decimal(commission_pct, "--commission-pct"), parent_id=parent_id,
     )
     typer.echo(f"partner_id={credentials.partner_id}")
-    typer.echo(f"client_id={credentials.client_id}")
-    typer.echo(f"client_secret={credentials.client_secret}")
-
-
-@app.command("credentials")
-def staff_credentials(role: str = typer.Argument(..., help="operator or finance")) -> None:
-    """Create API credentials for a staff role (operator or finance)."""
-    from core.db import engine_for
-    from core.partners import create_staff_credentials
-
-    settings = settings_or_exit()
-    endpoints = endpoints_or_exit(settings)
-    try:
-        credentials = create_staff_credentials(engine_for(endpoints.database_url), role)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="ROLE") from None
     typer.echo(f"client_id={credentials.client_id}")
     typer.echo(f"client_secret={credentials.client_secret}")

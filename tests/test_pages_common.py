@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.partners import create_staff_credentials
+from tests.api_fixtures import new_staff
 
 AREAS = ["/settlements", "/billing", "/reports", "/pricing"]
 
@@ -25,11 +25,11 @@ def test_the_stylesheet_is_served_and_every_area_uses_it(api_client):
 
 @pytest.mark.parametrize("next_url", ["https://evil.example/", "//evil.example/reports", "/settlements"])
 def test_sign_in_never_leaves_its_area(api_client, engine, next_url):
-    operator = create_staff_credentials(engine, "operator")
-    signed = api_client.post("/reports/login", data={"client_id": operator.client_id,
-                                                     "client_secret": operator.client_secret, "next": next_url},
+    operator = new_staff(engine, "operator")
+    signed = api_client.post("/reports/login", data={"username": operator.username,
+                                                     "password": operator.password, "next": next_url},
                              follow_redirects=False)
     assert signed.status_code == 303 and signed.headers["location"] == "/reports"
     cookie = signed.headers["set-cookie"]
-    assert "reports_session=" in cookie and "HttpOnly" in cookie and "Path=/reports" in cookie
-    assert "samesite=lax" in cookie.lower()
+    assert "staff_session=" in cookie and "HttpOnly" in cookie and "Path=/;" in cookie
+    assert "samesite=lax" in cookie.lower() and "secure" in cookie.lower()  # the tests run as production

@@ -5,9 +5,10 @@ renders templates from api/templates/<area>/ over the one base.html and the styl
 """
 
 from api.pages.billing import router as billing_pages
+from api.pages.console import router as console_pages
 from api.pages.pricing import router as pricing_pages
 from api.pages.reports import router as reports_pages
 from api.pages.settlement import router as settlement_pages
 
 # Matched after the JSON routers (api/routes/ROUTERS): none of these paths start with /v1.
-PAGES = [settlement_pages, billing_pages, reports_pages, pricing_pages]
+PAGES = [console_pages, settlement_pages, billing_pages, reports_pages, pricing_pages]

@@ -14,13 +14,14 @@ from fastapi import HTTPException, Request
 from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import actor
 from api.pages.common import Area, engine
 from api.routes.billing import RowId
 from core.billing import ageing, invoices, payments, statements
 from core.billing.store import BillingError
 
 PREFIX = "/billing"
-area = Area(name="billing", prefix=PREFIX, cookie="billing_session", roles=("finance",), title="Partner billing",
+area = Area(name="billing", prefix=PREFIX, roles=("finance",), title="Partner billing",
             audience="For the finance team.", refusal="These pages are for the finance role only.",
             nav=((PREFIX, "Statements and invoices"), (f"{PREFIX}/bank-lines", "Bank lines"),
                  (f"{PREFIX}/ageing", "Ageing")))
@@ -28,8 +29,9 @@ router = area.routes()
 FILE_FORM_LIMIT = 6 * 1024 * 1024
 
 
-def _page(request: Request, name: str, status_code: int = 200, **values) -> Response:
-    return area.page(request, f"{name}.html", status_code, message=request.query_params.get("message"), **values)
+async def _page(request: Request, name: str, status_code: int = 200, **values) -> Response:
+    return await area.page(request, f"{name}.html", status_code, message=request.query_params.get("message"),
+                           **values)
 
 
 async def _checked(request: Request):
@@ -63,22 +65,22 @@ def _cycle(request: Request) -> dt.date | None:
 @router.get(PREFIX)
 async def index(request: Request) -> Response:
     """Statements of a cycle (default: every recent one) and the invoices issued."""
-    if area.session(request) is None:
-        return area.login_page()
+    if await area.session(request) is None:
+        return await area.login_page(request)
     db, cycle = engine(request), _cycle(request)
     rows = await run_in_threadpool(statements.list_statements, db, None, cycle, 100)
     documents = await run_in_threadpool(invoices.list_documents, db, None, None, cycle, 100)
-    return _page(request, "index", statements=rows, documents=documents, cycle=cycle.isoformat() if cycle else "")
+    return await _page(request, "index", statements=rows, documents=documents, cycle=cycle.isoformat() if cycle else "")
 
 
 @router.get(PREFIX + "/statements/{statement_id}")
 async def statement(request: Request, statement_id: RowId) -> Response:
-    if area.session(request) is None:
+    if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     found = await run_in_threadpool(statements.get_statement, engine(request), statement_id)
     if found is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no such statement"})
-    return _page(request, "statement", statement=found, today=dt.date.today().isoformat())
+    return await _page(request, "statement", statement=found, today=dt.date.today().isoformat())
 
 
 @router.post(PREFIX + "/invoices")
@@ -89,22 +91,22 @@ async def issue(request: Request) -> Response:
         return _back(PREFIX, "Not done: period_start is not a date (YYYY-MM-DD)")
     return await _act(PREFIX, lambda d: f"Invoice {d['document_number']} issued: {d['total']} {d['currency']}.",
                       invoices.issue_invoice, engine(request), request.app.state.settings,
-                      form.get("partner_id", ""), period, principal.client_id, _day(form.get("issued_on", "")))
+                      form.get("partner_id", ""), period, actor(principal, "console"), _day(form.get("issued_on", "")))
 
 
 @router.get(PREFIX + "/invoices/{key}")
 async def document(request: Request, key: str) -> Response:
-    if area.session(request) is None:
+    if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     found = await run_in_threadpool(invoices.get_document, engine(request), key)
     if found is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no such invoice"})
-    return _page(request, "document", document=found, today=dt.date.today().isoformat())
+    return await _page(request, "document", document=found, today=dt.date.today().isoformat())
 
 
 @router.get(PREFIX + "/invoices/{key}/pdf")
 async def document_pdf(request: Request, key: str) -> Response:
-    if area.session(request) is None:
+    if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     found = await run_in_threadpool(invoices.document_pdf, engine(request), key)
     if found is None:
@@ -124,7 +126,7 @@ async def credit_note(request: Request, key: str) -> Response:
     return await _act(f"{PREFIX}/invoices/{key}",
                       lambda d: f"Credit note {d['document_number']} issued: {d['total']} {d['currency']}.",
                       invoices.issue_credit_note, engine(request), request.app.state.settings, key,
-                      form.get("reason", ""), principal.client_id, value, _day(form.get("issued_on", "")))
+                      form.get("reason", ""), actor(principal, "console"), value, _day(form.get("issued_on", "")))
 
 
 @router.post(PREFIX + "/payments")
@@ -134,7 +136,7 @@ async def payment(request: Request) -> Response:
     return await _act(back, lambda p: f"Payment {p['payment_id']} recorded; credit left {p['credit']} {p['currency']}.",
                       payments.record_payment, engine(request), form.get("partner_id") or None,
                       form.get("amount", ""), form.get("currency", "").strip().upper(),
-                      _day(form.get("received_on", "")) or dt.date.today(), principal.client_id,
+                      _day(form.get("received_on", "")) or dt.date.today(), actor(principal, "console"),
                       form.get("reference", ""), form.get("invoice") or None)
 
 
@@ -145,17 +147,17 @@ async def bank_statement(request: Request) -> Response:
                       lambda r: f"{r['lines']} lines: {len(r['matched'])} matched, {len(r['unmatched'])} for review,"
                                 f" {r['already_imported']} already imported.",
                       payments.import_bank_statement, engine(request), form.get("content", ""),
-                      form.get("filename") or None, principal.client_id)
+                      form.get("filename") or None, actor(principal, "console"))
 
 
 @router.get(PREFIX + "/bank-lines")
 async def bank_lines(request: Request) -> Response:
-    if area.session(request) is None:
+    if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     status = request.query_params.get("status", "unmatched")
     status = status if status in ("unmatched", "matched", "assigned", "ignored") else "unmatched"
     lines = await run_in_threadpool(payments.list_bank_lines, engine(request), status)
-    return _page(request, "bank_lines", lines=lines, shown=status)
+    return await _page(request, "bank_lines", lines=lines, shown=status)
 
 
 @router.post(PREFIX + "/bank-lines/{line_id}")
@@ -164,21 +166,21 @@ async def bank_line(request: Request, line_id: RowId) -> Response:
     choice = {"invoice": form.get("invoice") or None, "partner_id": form.get("partner_id") or None,
               "ignore_note": form.get("ignore_note") or None}
     return await _act(f"{PREFIX}/bank-lines", lambda r: f"Bank line {line_id}: {r['status']}.",
-                      payments.review_bank_line, engine(request), line_id, principal.client_id, **choice)
+                      payments.review_bank_line, engine(request), line_id, actor(principal, "console"), **choice)
 
 
 @router.get(PREFIX + "/ageing")
 async def ageing_page(request: Request) -> Response:
-    if area.session(request) is None:
+    if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     as_of = _day(request.query_params.get("as_of", ""))
     report = await run_in_threadpool(ageing.ageing, engine(request), as_of)
-    return _page(request, "ageing", report=report, buckets=ageing.BUCKETS)
+    return await _page(request, "ageing", report=report, buckets=ageing.BUCKETS)
 
 
 @router.get(PREFIX + "/ageing.csv")
 async def ageing_export(request: Request) -> Response:
-    if area.session(request) is None:
+    if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     report = await run_in_threadpool(ageing.ageing, engine(request), _day(request.query_params.get("as_of", "")))
     return PlainTextResponse(ageing.ageing_csv(report), media_type="text/csv",
@@ -187,7 +189,7 @@ async def ageing_export(request: Request) -> Response:
 
 @router.get(PREFIX + "/invoices.csv")
 async def invoices_export(request: Request) -> Response:
-    if area.session(request) is None:
+    if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     db, cycle = engine(request), _cycle(request)
 

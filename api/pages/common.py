@@ -1,10 +1,14 @@
 """What every server-rendered page shares: the one Jinja environment over api/templates/, reading a posted
-form, the cookie sign-in of an area (its login and logout routes) and the CSRF value every form carries.
+form, the staff sign-in (one server-side session for every area: `core.staff`) and the CSRF value every form
+carries.
 
-An `Area` is a group of pages under one URL prefix with its own cookie (scoped to that prefix) and the roles
-it admits. Its routes do three things only: `area.session(request)` (who is signed in, or None),
+An `Area` is a group of pages under one URL prefix for the staff roles it admits (an admin is admitted
+everywhere). Its routes do three things only: `await area.session(request)` (who is signed in, or None),
 `await area.checked_form(request)` (a posted form whose CSRF value matches the session, else 401/403), and
-`render(...)` of a template; the data comes from the core functions the JSON routes call.
+`area.page(...)` of a template; the data comes from the core functions the JSON routes call.
+
+The session cookie is HttpOnly, SameSite=Lax (analysts follow links to reports from the Dagster UI, another
+origin; every form still carries the CSRF value) and Secure outside development.
 """
 
 from __future__ import annotations
@@ -21,12 +25,15 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy.engine import Engine
 
-from api.auth import Principal, authenticate_client, decode_token, issue_token
+from api import staff_sign_in
+from api.auth import Principal, decode_token
+from core import staff as staff_accounts
 from core.db import engine_for
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 FORM_LIMIT = 64 * 1024
+COOKIE = "staff_session"
 
 templates = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html"]))
 
@@ -57,9 +64,18 @@ async def read_form(request: Request, limit: int = FORM_LIMIT) -> dict[str, str]
 
 @dataclass(frozen=True, slots=True)
 class Session:
-    principal: Principal
-    token: str
-    csrf: str
+    principal: Principal  # client_id is the staff member's username
+    display_name: str
+    csrf: str | None  # None for a bearer token (no forms)
+
+
+async def signed_in_staff(request: Request) -> staff_accounts.Staff | None:
+    """The staff member of the request's session cookie (looked up once per request)."""
+    if not hasattr(request.state, "staff"):
+        session_id = request.cookies.get(COOKIE, "")
+        request.state.staff = (await staff_accounts.session_staff(request.app.state.pg, session_id)
+                               if session_id else None)
+    return request.state.staff
 
 
 @dataclass(frozen=True)
@@ -68,54 +84,58 @@ class Area:
 
     name: str  # the template folder and the CSRF key
     prefix: str
-    cookie: str
-    roles: tuple[str, ...]
+    roles: tuple[str, ...]  # staff roles admitted (and admin)
     title: str  # what the sign-in page calls these pages
     audience: str  # who they are for, said on the sign-in page
-    refusal: str  # the sign-in page's answer to a valid caller of another role
-    samesite: str = "strict"
+    refusal: str  # the sign-in page's answer to a staff member of another role
     bearer: bool = False  # also admit an `Authorization: Bearer` header (scripts fetching reports)
     nav: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (path, label) links in the page header
 
-    def csrf(self, request: Request, token: str) -> str:
-        secret = request.app.state.settings.jwt_secret.get_secret_value().encode()
-        return hmac.new(secret, f"{self.name}-csrf:{token}".encode(), hashlib.sha256).hexdigest()[:32]
+    def admits(self, role: str) -> bool:
+        return role in self.roles or role == "admin"
 
-    def session(self, request: Request) -> Session | None:
-        """Who is signed in to this area (a valid token of an admitted role), else None."""
-        token = None
+    def csrf(self, request: Request, session_id: str) -> str:
+        secret = request.app.state.settings.jwt_secret.get_secret_value().encode()
+        return hmac.new(secret, f"{self.name}-csrf:{session_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+    async def session(self, request: Request) -> Session | None:
+        """Who is signed in to this area (a staff session or, where allowed, a bearer token), else None."""
         if self.bearer:
-            scheme, _, value = request.headers.get("authorization", "").partition(" ")
-            token = value.strip() if scheme.lower() == "bearer" else None
-        token = token or request.cookies.get(self.cookie)
-        if not token:
+            scheme, _, token = request.headers.get("authorization", "").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                try:
+                    principal, _expires = decode_token(request.app.state.settings, token.strip())
+                except HTTPException:
+                    return None
+                return Session(principal, principal.client_id, None) if self.admits(principal.role) else None
+        found = await signed_in_staff(request)
+        if found is None or not self.admits(found.role):
             return None
-        try:
-            principal, _expires = decode_token(request.app.state.settings, token)
-        except HTTPException:
-            return None
-        if principal.role not in self.roles:
-            return None
-        return Session(principal, token, self.csrf(request, token))
+        principal = Principal(found.username, found.role, None)
+        return Session(principal, found.display_name, self.csrf(request, request.cookies[COOKIE]))
 
     async def checked_form(self, request: Request, limit: int = FORM_LIMIT) -> tuple[Principal, dict[str, str]]:
         """The posted form of a signed-in caller whose CSRF value matches the session: 401 / 403 otherwise."""
         form = await read_form(request, limit)
-        session = self.session(request)
+        session = await self.session(request)
         if session is None:
             raise HTTPException(401, detail={"code": "unauthorized", "message": f"sign in to {self.prefix} first"})
-        if not hmac.compare_digest(form.pop("csrf", ""), session.csrf):
+        if session.csrf is None or not hmac.compare_digest(form.pop("csrf", ""), session.csrf):
             raise HTTPException(403, detail={"code": "forbidden", "message": "stale form: reload the page"})
         return session.principal, form
 
-    def page(self, request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
+    async def page(self, request: Request, name: str, status_code: int = 200, **context) -> HTMLResponse:
         """A page of this area for the signed-in caller (the header shows who, with the area's links)."""
-        session = self.session(request)
-        return render(f"{self.name}/{name}", status_code, area=self, principal=session and session.principal,
-                      csrf=session and session.csrf, **context)
+        session = await self.session(request)
+        return render(f"{self.name}/{name}", status_code, area=self, session=session,
+                      principal=session and session.principal, csrf=session and session.csrf, **context)
 
-    def login_page(self, message: str | None = None, status_code: int = 200,
-                   next_url: str | None = None) -> HTMLResponse:
+    async def login_page(self, request: Request, message: str | None = None, status_code: int = 200,
+                         next_url: str | None = None) -> HTMLResponse:
+        """The sign-in form (for a staff member signed in with another role: why these pages are closed)."""
+        found = await signed_in_staff(request)
+        if message is None and found is not None and not self.admits(found.role):
+            message, status_code = f"Signed in as {found.username} ({found.role}). {self.refusal}", 403
         return render("login.html", status_code, area=self, message=message, next_url=next_url or self.prefix)
 
     def _next(self, value: str | None) -> str:
@@ -125,32 +145,41 @@ class Area:
         return value
 
     def routes(self) -> APIRouter:
-        """POST {prefix}/login (client id and secret → the cookie) and POST {prefix}/logout."""
+        """POST {prefix}/login (username and password → the session cookie) and POST {prefix}/logout."""
         router = APIRouter(include_in_schema=False)
 
         @router.post(f"{self.prefix}/login")
         async def login(request: Request) -> Response:
             form = await read_form(request)
             next_url = self._next(form.get("next"))
-            client_id, secret = form.get("client_id", "").strip(), form.get("client_secret", "")
-            if not client_id or not secret:
-                return self.login_page("Enter the client id and the secret.", 422, next_url)
+            username, password = form.get("username", "").strip().lower(), form.get("password", "")
+            if not username or not password:
+                return await self.login_page(request, "Enter your username and password.", 422, next_url)
             try:
-                principal = await authenticate_client(request.app.state.pg, client_id, secret)
-            except HTTPException:
-                return self.login_page("Those credentials are not valid.", 401, next_url)
-            if principal.role not in self.roles:
-                return self.login_page(self.refusal, 403, next_url)
-            token, expires_in = issue_token(request.app.state.settings, principal)
+                found = await staff_sign_in.sign_in(request, username, password)
+            except staff_sign_in.SignInThrottled as error:
+                page = await self.login_page(request, f"Too many failed sign-ins: {error}.", 429, next_url)
+                page.headers["Retry-After"] = str(error.retry_after)
+                return page
+            if found is None:
+                return await self.login_page(request, "That username and password do not match an active account.",
+                                             401, next_url)
+            if not self.admits(found.role):
+                return await self.login_page(request, self.refusal, 403, next_url)
+            address = request.client.host if request.client else ""
+            session_id, max_age = await staff_accounts.open_session(request.app.state.pg, found, address)
             response = RedirectResponse(quote(next_url, safe="/?=&-_.%"), status_code=303)
-            response.set_cookie(self.cookie, token, max_age=expires_in, httponly=True, samesite=self.samesite,
-                                path=self.prefix, secure=request.url.scheme == "https")
+            response.set_cookie(COOKIE, session_id, max_age=max_age, httponly=True, samesite="lax", path="/",
+                                secure=not request.app.state.settings.development)
             return response
 
         @router.post(f"{self.prefix}/logout")
-        def logout() -> Response:
+        async def logout(request: Request) -> Response:
+            session_id = request.cookies.get(COOKIE)
+            if session_id:
+                await staff_accounts.close_session(request.app.state.pg, session_id)
             response = RedirectResponse(self.prefix, status_code=303)
-            response.delete_cookie(self.cookie, path=self.prefix)
+            response.delete_cookie(COOKIE, path="/")
             return response
 
         return router

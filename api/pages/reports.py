@@ -14,14 +14,15 @@ from urllib.parse import urlencode
 from fastapi import HTTPException, Query, Request
 from fastapi.responses import Response
 from markupsafe import Markup
+from starlette.concurrency import run_in_threadpool
 
 from api.pages.common import Area
 from warehouse.client import warehouse_client
 from warehouse.reports import TOPICS, Filters, build_report
 
-area = Area(name="reports", prefix="/reports", cookie="reports_session", roles=("operator", "finance"),
+area = Area(name="reports", prefix="/reports", roles=("operator", "finance"),
             title="Reports", audience="For analysts with operator or finance credentials.",
-            refusal="Reports are for the operator and finance roles.", samesite="lax", bearer=True,
+            refusal="Reports are for the operator and finance roles.", bearer=True,
             nav=(("/reports", "All reports"),))
 router = area.routes()
 DEFAULT_DAYS = 30
@@ -51,26 +52,31 @@ def _filters(date_from: str | None, date_to: str | None, partner: str | None, ci
 
 
 @router.get("/reports")
-def reports_index(request: Request) -> Response:
-    if area.session(request) is None:
-        return area.login_page()
-    return area.page(request, "index.html", topics=TOPICS, query=request.url.query)
+async def reports_index(request: Request) -> Response:
+    if await area.session(request) is None:
+        return await area.login_page(request)
+    return await area.page(request, "index.html", topics=TOPICS, query=request.url.query)
 
 
 @router.get("/reports/{topic}")
-def report_page(request: Request, topic: str, date_from: str | None = Query(None, alias="from"),
-                date_to: str | None = Query(None, alias="to"), partner: str | None = Query(None, max_length=64),
-                city: str | None = Query(None, max_length=200)) -> Response:
+async def report_page(request: Request, topic: str, date_from: str | None = Query(None, alias="from"),
+                      date_to: str | None = Query(None, alias="to"), partner: str | None = Query(None, max_length=64),
+                      city: str | None = Query(None, max_length=200)) -> Response:
     if topic not in TOPICS:
         raise HTTPException(404, detail={"code": "not_found", "message": f"no report '{topic}' "
                                                                          f"(reports: {', '.join(TOPICS)})"})
-    if area.session(request) is None:
-        return area.login_page(next_url=f"/reports/{topic}" + (f"?{request.url.query}" if request.url.query else ""))
+    if await area.session(request) is None:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return await area.login_page(request, next_url=f"/reports/{topic}{query}")
     filters = _filters(date_from, date_to, partner, city)
     endpoints = request.app.state.endpoints
-    try:
+
+    def build():
         with warehouse_client(endpoints.clickhouse_url, lock_timeout_s=10) as client:
-            report = build_report(client, topic, filters)
+            return build_report(client, topic, filters)
+
+    try:
+        report = await run_in_threadpool(build)
     except TimeoutError:
         raise HTTPException(503, detail={"code": "warehouse_busy", "message": "the warehouse is busy with a "
                                          "pipeline step; retry in a moment"}) from None
@@ -79,4 +85,4 @@ def report_page(request: Request, topic: str, date_from: str | None = Query(None
     query = urlencode({key: value for key, value in (("from", filters.start.isoformat()),
                                                      ("to", filters.end.isoformat()), ("partner", filters.partner),
                                                      ("city", filters.city)) if value})
-    return area.page(request, "topic.html", report=report, topics=TOPICS, filters=filters, query=query)
+    return await area.page(request, "topic.html", report=report, topics=TOPICS, filters=filters, query=query)

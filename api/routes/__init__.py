@@ -1,6 +1,7 @@
 """Every router the app mounts, in one list (the OpenAPI document describes exactly these)."""
 
 from api.routes.admin import router as admin_router
+from api.routes.audit import router as audit_router
 from api.routes.auth import router as auth_router
 from api.routes.billing import router as billing_router
 from api.routes.health import router as health_router
@@ -14,4 +15,5 @@ from api.routes.webhooks import router as webhooks_router
 
 # Requests are matched against the routers in this order: the partners' hot paths first.
 ROUTERS = [quotes_router, orders_router, auth_router, health_router, admin_router, settlements_router,
-           billing_router, mappings_router, room_mappings_router, pricing_rules_router, webhooks_router]
+           billing_router, mappings_router, room_mappings_router, pricing_rules_router, webhooks_router,
+           audit_router]

@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-from api.auth import Principal, require_role
+from api.auth import Principal, actor, require_role
 from core.db import engine_for
 from core.settlement import review
 from core.settlement.csvio import InputError
@@ -103,7 +103,7 @@ async def api_resolve(request: Request, discrepancy_id: int, principal: Principa
 
     try:
         return await run_in_threadpool(review.resolve_discrepancy, _engine(request), discrepancy_id, body["note"],
-                                       principal.client_id)
+                                       actor(principal))
     except review.ReviewError as error:
         raise review_failure(error) from None
 
@@ -111,7 +111,7 @@ async def api_resolve(request: Request, discrepancy_id: int, principal: Principa
 @router.post("/v1/settlements/cycles/{cycle_id}/approve", summary="Approve a reconciled cycle (finance)")
 def api_approve(request: Request, cycle_id: int, principal: Principal = Depends(finance)) -> dict:
     try:
-        return review.approve_cycle(_engine(request), cycle_id, principal.client_id)
+        return review.approve_cycle(_engine(request), cycle_id, actor(principal))
     except review.ReviewError as error:
         raise review_failure(error) from None
 
