@@ -11,10 +11,8 @@ from cli.common import (
     AS_OPTION,
     admin_call,
     echo_json,
-    endpoints_or_exit,
     engine_or_exit,
     operator_actor,
-    settings_or_exit,
 )
 
 app = typer.Typer(help="Manage partners (travel agencies, sub-agents) and API credentials.",
