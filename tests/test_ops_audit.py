@@ -25,8 +25,8 @@ def test_an_entry_lands_only_with_its_change_and_filters(engine) -> None:
         audit.record(conn, ALICE, "partner.reactivate", f"partner:p-{TAG}")
         raise RuntimeError("the change failed")
     with engine.begin() as conn:
-        audit.record(conn, audit.Actor(f"bob-{TAG}", "admin", "cli"), "supplier.disable", f"supplier:C{TAG}", {"enabled": True},
-                     {"enabled": False})
+        audit.record(conn, audit.Actor(f"bob-{TAG}", "admin", "cli"), "supplier.disable", f"supplier:C{TAG}",
+                     {"enabled": True}, {"enabled": False})
 
     alices = audit.search(engine, actor=ALICE.name)
     assert [row["id"] for row in alices] == [first]
@@ -35,7 +35,8 @@ def test_an_entry_lands_only_with_its_change_and_filters(engine) -> None:
     assert audit.search(engine, target=f"partner:p-{TAG}", action="partner.reactivate") == []
 
     exported = list(csv.DictReader(io.StringIO(audit.as_csv(audit.search(engine, target=f"supplier:C{TAG}")))))
-    assert [(row["actor"], row["source"], row["before"]) for row in exported] == [(f"bob-{TAG}", "cli", '{"enabled": true}')]
+    assert [(row["actor"], row["source"], row["before"]) for row in exported] == [
+        (f"bob-{TAG}", "cli", '{"enabled": true}')]
 
 
 def test_entries_cannot_be_rewritten(engine) -> None:
