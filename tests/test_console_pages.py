@@ -1,16 +1,18 @@
 """The operator console's pages without a browser (so these never skip): an operator works an order, a partner, a
-supplier, a config key through the pages, each change audited under the operator's username with source console;
-finance cannot use the operators' pages or actions; a forged form (no or a wrong CSRF value, no session) changes
-nothing."""
+supplier, a hotel mapping and a config key through the pages, each change audited under the operator's username
+with source console; finance cannot use the operators' pages or actions; a forged form (no or a wrong CSRF value,
+no session) changes nothing."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
 
 import pytest
+import sqlalchemy as sa
 
 from core import audit
 from tests.api_fixtures import auth, new_partner, new_staff, seed_city
@@ -139,3 +141,33 @@ def test_forged_forms_change_nothing(api_client, engine, csrf):
     assert anonymous.status_code == 401
     assert api_client.get("/v1/orders", headers=auth(api_client, partner)).status_code == 200
     assert audit.search(engine, target=f"partner:{partner.partner_id}", action="partner.suspend") == []
+
+
+def test_an_operator_decides_a_hotel_mapping_on_the_review_page(api_client, engine):
+    tag = secrets.token_hex(3).upper()
+    code, master = f"M{tag}", f"MH{tag}"
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO suppliers (code, name, protocol, reliability) VALUES (:c, :c, 'json', 0.9)"),
+                     {"c": code})
+        conn.execute(sa.text("INSERT INTO master_hotels (id, name, city, country) VALUES (:id, 'Harbour View',"
+                             " 'Xiamen', 'CN')"), {"id": master})
+        hotel = conn.execute(sa.text(
+            "INSERT INTO supplier_hotels (supplier_code, supplier_hotel_id, name, city, country, content_hash)"
+            " VALUES (:c, 'h1', 'Harbour View Hotel', 'Xiamen', 'CN', 'x') RETURNING id"), {"c": code}).scalar_one()
+        mapping = conn.execute(sa.text(
+            "INSERT INTO hotel_mappings (supplier_hotel, decision, status, score, features, candidates, content_hash,"
+            " algorithm, decided_by, updated_at) VALUES (:h, 'review', 'pending_review', 0.7, '{}',"
+            " CAST(:candidates AS JSONB), 'x', 'test', 'machine', now()) RETURNING id"),
+            {"h": hotel, "candidates": json.dumps([{"hotel_id": master, "score": 0.7}])}).scalar_one()
+    operator = new_staff(engine, "operator")
+    _sign_in(api_client, operator)
+    queue = api_client.get("/console/mappings", params={"supplier": code}).text
+    assert f'data-mapping-id="{mapping}"' in queue and "Harbour View Hotel" in queue
+    unknown = _confirm_and_post(api_client, f"/console/mappings/hotel/{mapping}/accept", hotel_id="NOPE")
+    assert unknown.status_code == 422 and "does not exist" in unknown.text
+    accepted = _confirm_and_post(api_client, f"/console/mappings/hotel/{mapping}/accept?hotel_id={master}",
+                                 hotel_id=master)
+    assert accepted.status_code == 303 and "accepted" in accepted.headers["location"]
+    assert f'data-mapping-id="{mapping}"' not in api_client.get("/console/mappings", params={"supplier": code}).text
+    [entry] = audit.search(engine, target=f"hotel_mapping:{mapping}")
+    assert (entry["action"], entry["actor"], entry["source"]) == ("mapping.accept", operator.username, "console")
