@@ -171,3 +171,36 @@ def test_an_operator_decides_a_hotel_mapping_on_the_review_page(api_client, engi
     assert f'data-mapping-id="{mapping}"' not in api_client.get("/console/mappings", params={"supplier": code}).text
     [entry] = audit.search(engine, target=f"hotel_mapping:{mapping}")
     assert (entry["action"], entry["actor"], entry["source"]) == ("mapping.accept", operator.username, "console")
+
+
+def test_an_operator_creates_a_partner_and_sub_agent_revokes_a_credential_and_changes_a_flag(api_client, engine):
+    operator = new_staff(engine, "operator")
+    _sign_in(api_client, operator)
+    name = f"Console Travel {secrets.token_hex(3)}"
+    blank = _confirm_and_post(api_client, "/console/partners/new", name="", tier="gold")
+    assert blank.status_code == 422 and "name: 1 to 200 characters" in blank.text
+    created = _confirm_and_post(api_client, "/console/partners/new", name=name, tier="gold", credit_limit="5000",
+                                currency="USD", commission_pct="2.5")
+    assert created.status_code == 200 and "shown only once" in created.text
+    client_id = re.search(r'id="new-client-id">([^<]+)<', created.text).group(1)
+    secret = re.search(r'id="new-client-secret">([^<]+)<', created.text).group(1)
+    assert api_client.post("/v1/auth/token", json={"client_id": client_id, "client_secret": secret}).status_code == 200
+    parent_id = re.search(r'/console/partners/([0-9a-f-]{36})/suspend', created.text).group(1)
+    sub = _confirm_and_post(api_client, f"/console/partners/new?parent_id={parent_id}", name=f"{name} Sub")
+    assert sub.status_code == 200 and "Sub-agent of" in sub.text
+    assert f"{name} Sub" in api_client.get(f"/console/partners/{parent_id}").text
+
+    revoked = _confirm_and_post(
+        api_client, f"/console/credentials/{client_id}/revoke?back=/console/partners/{parent_id}", note="leaked")
+    assert revoked.status_code == 303 and revoked.headers["location"].startswith(f"/console/partners/{parent_id}?")
+    assert api_client.post("/v1/auth/token", json={"client_id": client_id, "client_secret": secret}).status_code == 401
+    again = _confirm_and_post(api_client, f"/console/credentials/{client_id}/revoke")
+    assert again.status_code == 409 and "already revoked" in again.text
+
+    changed = _confirm_and_post(api_client, "/console/settings/flags/matching.ai.boost", rollout_pct="35")
+    assert changed.status_code == 303
+    assert 'data-flag="matching.ai.boost"' in api_client.get("/console/settings").text
+    [flag_entry] = audit.search(engine, target="flag:matching.ai.boost", actor=operator.username)
+    assert flag_entry["after"] == {"rollout_pct": 35} and flag_entry["source"] == "console"
+    assert {e["action"] for e in audit.search(engine, actor=operator.username)} >= {
+        "partner.create", "credential.revoke", "flag.set"}
