@@ -204,3 +204,20 @@ def test_an_operator_creates_a_partner_and_sub_agent_revokes_a_credential_and_ch
     assert flag_entry["after"] == {"rollout_pct": 35} and flag_entry["source"] == "console"
     assert {e["action"] for e in audit.search(engine, actor=operator.username)} >= {
         "partner.create", "credential.revoke", "flag.set"}
+
+
+def test_an_operator_cancels_an_order_with_a_reason(api_client, engine, redis_url, settings):
+    from tests.admin_fixtures import order_held_for_review
+
+    _, _, order = order_held_for_review(api_client, engine, redis_url, settings)
+    operator = new_staff(engine, "operator")
+    _sign_in(api_client, operator)
+    path = f"/console/orders/{order['order_id']}/cancel"
+    no_reason = _confirm_and_post(api_client, path, reason="  ")
+    assert no_reason.status_code == 422 and "reason: say why" in no_reason.text
+    cancelled = _confirm_and_post(api_client, path, reason="duplicate booking")
+    assert cancelled.status_code == 303, cancelled.text
+    shown = api_client.get(cancelled.headers["location"]).text
+    assert 'id="order-status">CANCELLED' in shown and "duplicate booking" in shown
+    [entry] = audit.search(engine, target=f"order:{order['order_id']}", action="order.cancel")
+    assert (entry["actor"], entry["source"], entry["note"]) == (operator.username, "console", "duplicate booking")
