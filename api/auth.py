@@ -26,23 +26,30 @@ from fastapi import HTTPException, Request
 from fastapi.security import HTTPBearer
 
 from core.access import AccessRefused
+from core.audit import Actor
 from core.crypto import verify_secret
 from core.settings import Settings
 
 ALGORITHM = "HS256"
 AUDIENCE = "hotel-platform"
 ISSUER = "hotel-platform-api"
-ROLES = ("partner", "operator", "finance")
+ROLES = ("partner", "operator", "finance", "admin")
+STAFF_ROLES = ("operator", "finance", "admin")
 _TOKEN_CACHE_SIZE = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Principal:
     """Who is calling: the API client, its role, and (for partners) the partner it acts for."""
 
-    client_id: str
+    client_id: str  # a partner's client id, or a staff member's username
     role: str
-    partner_id: str | None  # UUID text; None for operator and finance
+    partner_id: str | None  # UUID text; None for staff
     generation: int = 1  # the credential's secret generation the token was issued under
+
+
+def actor(principal: Principal, source: str = "api") -> Actor:
+    """A staff caller as the audit log names it (the username a staff token carries as its subject)."""
+    return Actor(principal.client_id, principal.role, source)
 
 
 def unauthorized(message: str = "missing or invalid bearer token") -> HTTPException:
@@ -131,6 +138,8 @@ class BearerAuth(HTTPBearer):
         super().__init__(auto_error=False, scheme_name="HTTPBearer",
                          description="`POST /v1/auth/token` returns the bearer token")
         self.roles = roles
+        # An admin may do whatever any staff role may.
+        self.admitted = (*roles, "admin") if set(roles) & set(STAFF_ROLES) else roles
 
     async def __call__(self, request: Request) -> Principal:
         principal = authenticate(request)
@@ -142,7 +151,7 @@ class BearerAuth(HTTPBearer):
                 access.check(principal.client_id, principal.partner_id, principal.generation)
             except AccessRefused as refused:
                 raise refusal(refused) from None
-        if principal.role not in self.roles:
+        if principal.role not in self.admitted:
             raise HTTPException(403, detail={"code": "forbidden",
                                              "message": f"this operation needs the role {' or '.join(self.roles)}"})
         return principal
@@ -171,13 +180,16 @@ def require_role(*roles: str) -> BearerAuth:
 
 
 async def authenticate_client(pool, client_id: str, client_secret: str) -> Principal:
-    """Check a client's secret against its scrypt hash (in a thread: scrypt is CPU-bound on purpose)."""
+    """Check a partner client's secret against its scrypt hash (in a thread: scrypt is CPU-bound on purpose).
+
+    Only partners sign in with client credentials: staff sign in by name (`core.staff`), so rows of the old
+    shared operator/finance credentials are refused like unknown ones."""
     async with pool.acquire() as conn:
         row = await conn.fetchrow(_CLIENT_SQL, client_id)
     # Verify against a dummy hash when the client is unknown so timing does not reveal which ids exist.
     stored = row["secret_hash"] if row else _DUMMY_HASH
     valid = await asyncio.to_thread(verify_secret, client_secret, stored)
-    if not row or not valid:
+    if not row or not valid or row["role"] != "partner":
         raise unauthorized("invalid client credentials")
     if not row["active"]:
         raise refusal(AccessRefused(401, "credential_revoked", "this credential has been revoked"))

@@ -50,6 +50,11 @@ class TokenRequest(Strict):
     client_secret: str = Field(min_length=1, max_length=256)
 
 
+class StaffTokenRequest(Strict):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
 class TokenResponse(BaseModel):
     access_token: str
     token_type: Literal["bearer"]

@@ -61,6 +61,7 @@ def up(
     from core.db import engine_for
     from core.migrate import upgrade
     from core.partners import ensure_demo_credentials
+    from core.staff import ensure_demo_staff
 
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
@@ -94,10 +95,12 @@ def up(
         run_job("platform_main_job")
     if embedded or settings.fx_source_url:
         _load_todays_rates(env)
-    # Demo logins only in development: against real servers staff credentials come from `hotelctl partners`.
-    demo = (ensure_demo_credentials(engine_for(endpoints.database_url), settings.encryption_secret.get_secret_value())
-            if settings.development else [])
-    _print_addresses(settings, demo, api, dagster)
+    # Demo logins only in development: against real servers staff accounts come from `hotelctl staff create`.
+    demo, demo_staff = [], []
+    if settings.development:
+        engine, seed = engine_for(endpoints.database_url), settings.encryption_secret.get_secret_value()
+        demo, demo_staff = ensure_demo_credentials(engine, seed), ensure_demo_staff(engine, seed)
+    _print_addresses(settings, demo, demo_staff, api, dagster)
 
 
 def _start_supplier_simulators(settings) -> None:
@@ -233,7 +236,7 @@ def run_command(job: str = typer.Argument("platform_main_job", help="The Dagster
     run_job(job)
 
 
-def _print_addresses(settings, demo, api: bool, dagster: bool) -> None:
+def _print_addresses(settings, demo, demo_staff, api: bool, dagster: bool) -> None:
     table = Table(title="Hotel platform is up")
     table.add_column("what")
     table.add_column("where")
@@ -244,13 +247,16 @@ def _print_addresses(settings, demo, api: bool, dagster: bool) -> None:
     table.add_row("data", str(settings.data_dir))
     console.print(table)
     if not demo:
-        typer.echo("No demo logins outside development: `hotelctl partners credentials operator` (or finance)"
-                   " and `hotelctl partners create NAME` make real ones.")
+        typer.echo("No demo logins outside development: `hotelctl staff create NAME --role operator` (or finance,"
+                   " admin) and `hotelctl partners create NAME` make real ones.")
         return
-    typer.echo("Demo credentials (POST /v1/auth/token with client_id and client_secret):")
+    typer.echo("Demo partner credentials (POST /v1/auth/token with client_id and client_secret):")
     for name, credentials in demo:
-        typer.echo(f"  {name:<14} role={credentials.role:<8} client_id={credentials.client_id}"
-                   f"  client_secret={credentials.client_secret}")
+        typer.echo(f"  {name:<14} client_id={credentials.client_id}  client_secret={credentials.client_secret}")
+    typer.echo("Demo staff (sign in at /settlements, /billing, /pricing, /reports; API tokens from"
+               " POST /v1/auth/staff-token with username and password):")
+    for staff, password in demo_staff:
+        typer.echo(f"  {staff.display_name:<14} role={staff.role:<8} username={staff.username}  password={password}")
 
 
 @app.command()
@@ -296,7 +302,7 @@ def _register_optional_commands() -> None:
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.rooms",
                               "bench", "cli.orders", "cli.billing", "cli.pricing", "cli.secrets", "cli.webhooks",
-                              "cli.suppliers"]
+                              "cli.suppliers", "cli.staff"]
 _register_optional_commands()
 
 if __name__ == "__main__":

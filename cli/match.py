@@ -59,6 +59,12 @@ def write_or_exit(out: Path, write: Callable[[], None]) -> None:
         raise typer.Exit(1) from None
 
 
+def _actor(reviewer: str):
+    from core.audit import Actor
+
+    return Actor(reviewer, "operator", "cli")  # decided_by stays cli:<name>; the audit log names <name>
+
+
 def _engine():
     from cli.common import endpoints_or_exit, settings_or_exit
     from core.db import engine_for
@@ -91,7 +97,7 @@ def review_accept(mapping_id: int, hotel_id: str = typer.Option(..., "--hotel-id
     """Map the supplier hotel onto master hotel HOTEL_ID."""
     from core.matching.store import accept
 
-    _run(lambda: accept(_engine(), mapping_id, hotel_id, f"cli:{reviewer}"))
+    _run(lambda: accept(_engine(), mapping_id, hotel_id, _actor(reviewer)))
 
 
 @review_app.command("reject")
@@ -100,7 +106,7 @@ def review_reject(mapping_id: int, reviewer: str = typer.Option(os.environ.get("
     """None of the candidates is this hotel (and it is not to be added)."""
     from core.matching.store import reject
 
-    _run(lambda: reject(_engine(), mapping_id, f"cli:{reviewer}"))
+    _run(lambda: reject(_engine(), mapping_id, _actor(reviewer)))
 
 
 @review_app.command("new")
@@ -109,7 +115,7 @@ def review_new(mapping_id: int, reviewer: str = typer.Option(os.environ.get("USE
     """A hotel the catalog lacks: add it as a master hotel and map onto it."""
     from core.matching.store import mark_new
 
-    _run(lambda: mark_new(_engine(), mapping_id, f"cli:{reviewer}"))
+    _run(lambda: mark_new(_engine(), mapping_id, _actor(reviewer)))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""`hotelctl partners …`: partner accounts and their API credentials."""
+"""`hotelctl partners …`: partner accounts and their API credentials (staff accounts: `hotelctl staff`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ from cli.common import (
     AS_OPTION,
     admin_call,
     echo_json,
-    endpoints_or_exit,
     engine_or_exit,
     operator_actor,
-    settings_or_exit,
 )
 
 app = typer.Typer(help="Manage partners (travel agencies, sub-agents) and API credentials.",
@@ -155,18 +153,3 @@ def revoke(client_id: str = typer.Argument(...), note: str = typer.Option(""), a
     admin_call(partners_admin.revoke_credential, engine_or_exit(), operator_actor(actor), client_id, note)
     typer.echo(f"credential {client_id} revoked")
 
-
-@app.command("credentials")
-def staff_credentials(role: str = typer.Argument(..., help="operator or finance")) -> None:
-    """Create API credentials for a staff role (operator or finance)."""
-    from core.db import engine_for
-    from core.partners import create_staff_credentials
-
-    settings = settings_or_exit()
-    endpoints = endpoints_or_exit(settings)
-    try:
-        credentials = create_staff_credentials(engine_for(endpoints.database_url), role)
-    except ValueError as error:
-        raise typer.BadParameter(str(error), param_hint="ROLE") from None
-    typer.echo(f"client_id={credentials.client_id}")
-    typer.echo(f"client_secret={credentials.client_secret}")

@@ -37,6 +37,12 @@ def _run(function, *args):
         raise typer.Exit(1) from None
 
 
+def _actor(by: str):
+    from core.audit import Actor
+
+    return Actor(by, "operator", "cli")  # audited as a CLI change by that name
+
+
 def _print(value) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
 
@@ -73,7 +79,7 @@ def add(
 
     engine, settings = _engine()
     values = _values(**{k: v for k, v in locals().items() if k not in ("engine", "settings", "by")})
-    _print(_run(create_rule, engine, values, by, settings.default_currency))
+    _print(_run(create_rule, engine, values, _actor(by), settings.default_currency))
 
 
 @app.command("update")
@@ -92,7 +98,7 @@ def update(
 
     engine, settings = _engine()
     values = _values(**{k: v for k, v in locals().items() if k not in ("engine", "settings", "by", "rule_id")})
-    _print(_run(update_rule, engine, rule_id, values, by, settings.default_currency))
+    _print(_run(update_rule, engine, rule_id, values, _actor(by), settings.default_currency))
 
 
 @app.command("retire")
@@ -102,7 +108,7 @@ def retire(rule_id: int = typer.Argument(...),
     from core.pricing_rules import retire_rule
 
     engine, _ = _engine()
-    _print(_run(retire_rule, engine, rule_id, by))
+    _print(_run(retire_rule, engine, rule_id, _actor(by)))
 
 
 @app.command("history")

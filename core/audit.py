@@ -44,6 +44,21 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+# Core functions take as the one acting either a staff `Actor` (the change is audited) or, for the platform's
+# own jobs and older callers, a plain name (recorded where the function records names, not audited).
+
+def name_of(who: str | Actor) -> str:
+    return who.name if isinstance(who, Actor) else who
+
+
+def record_by(conn: Connection, who: str | Actor, action: str, target: str, before: dict | None = None,
+              after: dict | None = None, note: str = "") -> int | None:
+    """`record` when `who` is a staff Actor; nothing for a plain name (a system job)."""
+    if isinstance(who, Actor):
+        return record(conn, who, action, target, before, after, note)
+    return None
+
+
 def record(conn: Connection, actor: Actor, action: str, target: str, before: dict | None = None,
            after: dict | None = None, note: str = "") -> int:
     """Append one entry inside the caller's transaction; returns its id."""

@@ -14,6 +14,8 @@ import mmh3
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core import audit
+
 FLAGS = ("supplier.realtime.sync", "risk.auto.reject", "matching.ai.boost", "settlement.auto.reconcile", "admin.v2")
 
 
@@ -102,8 +104,9 @@ def list_config(engine: Engine, env: str | None = None) -> list[dict[str, Any]]:
 
 
 def set_config(engine: Engine, key: str, value: Any, env: str = "production", description: str | None = None,
-               updated_by: str | None = None) -> dict[str, Any]:
-    """Insert or replace one key for one env; the NOTIFY trigger tells every running client."""
+               updated_by: str | None = None, actor: audit.Actor | None = None) -> dict[str, Any]:
+    """Insert or replace one key for one env; the NOTIFY trigger tells every running client. With `actor` (a staff
+    member), the change is audited in its transaction."""
     import json
 
     _check_key(key, env)
@@ -116,6 +119,8 @@ def set_config(engine: Engine, key: str, value: Any, env: str = "production", de
     if description is not None and "\x00" in description:
         raise ConfigError("description", "must not contain NUL characters")
     with engine.begin() as conn:
+        before = conn.execute(sa.text("SELECT value FROM platform_config WHERE key = :key AND env = :env"),
+                              {"key": key, "env": env}).scalar() if actor else None
         row = conn.execute(sa.text(
             "INSERT INTO platform_config (key, value, env, description, updated_at, updated_by)"
             " VALUES (:key, CAST(:value AS jsonb), :env, :description, now(), :by)"
@@ -125,6 +130,9 @@ def set_config(engine: Engine, key: str, value: Any, env: str = "production", de
             " RETURNING key, value, env, description, updated_at, updated_by"),
             {"key": key, "value": encoded, "env": env, "description": description, "by": updated_by},
         ).mappings().one()
+        if actor is not None:
+            audit.record(conn, actor, "config.set", f"config:{env}:{key}",
+                         None if before is None else {"value": before}, {"value": value})
     return dict(row)
 
 
@@ -145,8 +153,9 @@ def list_flags(engine: Engine) -> list[dict[str, Any]]:
 
 def set_flag(engine: Engine, name: str, enabled: bool | None = None, rollout_pct: int | None = None,
              whitelist: list[str] | None = None, description: str | None = None,
-             create: bool = False) -> dict[str, Any]:
-    """Change the given fields of a flag (others stay); unknown names need `create=True`."""
+             create: bool = False, actor: audit.Actor | None = None) -> dict[str, Any]:
+    """Change the given fields of a flag (others stay); unknown names need `create=True`. With `actor` (a staff
+    member), the change is audited in its transaction."""
     if not name or len(name) > 100:
         raise ConfigError("name", "must be 1-100 characters")
     _no_control("name", name)
@@ -170,6 +179,11 @@ def set_flag(engine: Engine, name: str, enabled: bool | None = None, rollout_pct
             {"name": name, "enabled": enabled, "pct": rollout_pct, "set_wl": whitelist is not None,
              "wl": list(whitelist or []), "description": description},
         ).mappings().one_or_none()
-    if row is None:
-        raise ConfigError("name", f"unknown flag {name!r}")
-    return {**row, "whitelist": list(row["whitelist"])}
+        if row is None:
+            raise ConfigError("name", f"unknown flag {name!r}")
+        after = {**row, "whitelist": list(row["whitelist"])}
+        if actor is not None:
+            changed = {"enabled": enabled, "rollout_pct": rollout_pct, "whitelist": whitelist}
+            audit.record(conn, actor, "flag.set", f"flag:{name}", None,
+                         {key: after[key] for key, value in changed.items() if value is not None})
+    return after

@@ -1,4 +1,4 @@
-"""Partners (tenants, with sub-agents) and the API credentials of every role."""
+"""Partners (tenants, with sub-agents) and their API client credentials (staff sign in by name: core/staff.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.crypto import hash_secret
-
-ROLES = ("partner", "operator", "finance")
 
 
 @dataclass(frozen=True)
@@ -60,25 +58,17 @@ def insert_credentials(conn, role: str, partner_id, client_id: str | None = None
     return _insert_credentials(conn, role, partner_id, client_id or f"pk_{secrets.token_hex(8)}", None)
 
 
-def create_staff_credentials(engine: Engine, role: str, client_id: str | None = None) -> Credentials:
-    if role not in ROLES or role == "partner":
-        raise ValueError(f"role must be operator or finance, got {role!r}")
-    with engine.begin() as conn:
-        return _insert_credentials(conn, role, None, client_id or f"{role[:3]}_{secrets.token_hex(8)}", None)
-
-
 def ensure_demo_credentials(engine: Engine, seed_secret: str) -> list[tuple[str, Credentials]]:
-    """Two demo partners plus an operator and a finance login, stable across restarts.
+    """Two demo partners' client credentials, stable across restarts.
 
     Their secrets derive from ENCRYPTION_SECRET so `hotelctl up` can print them every time
     without storing them in clear.
     """
-    demo = [("Demo Travel A", "partner"), ("Demo Travel B", "partner"),
-            ("Demo Operator", "operator"), ("Demo Finance", "finance")]
+    demo = [("Demo Travel A", "partner"), ("Demo Travel B", "partner")]
     result = []
     with engine.begin() as conn:
         for index, (name, role) in enumerate(demo):
-            client_id = f"demo-{role}-{'ab'[index] if role == 'partner' else 'ops'}"
+            client_id = f"demo-{role}-{'ab'[index]}"
             secret = hmac.new(seed_secret.encode(), client_id.encode(), hashlib.sha256).hexdigest()[:32]
             row = conn.execute(
                 sa.text("SELECT partner_id FROM api_credentials WHERE client_id = :c"), {"c": client_id}
@@ -86,13 +76,11 @@ def ensure_demo_credentials(engine: Engine, seed_secret: str) -> list[tuple[str,
             if row:
                 result.append((name, Credentials(client_id, secret, role, row.partner_id)))
                 continue
-            partner_id = None
-            if role == "partner":
-                partner_id = conn.execute(
-                    sa.text("INSERT INTO partners (name, tier, credit_limit, credit_currency)"
-                            " VALUES (:n, 'standard', 500000, 'CNY') RETURNING id"),
-                    {"n": name},
-                ).scalar_one()
+            partner_id = conn.execute(
+                sa.text("INSERT INTO partners (name, tier, credit_limit, credit_currency)"
+                        " VALUES (:n, 'standard', 500000, 'CNY') RETURNING id"),
+                {"n": name},
+            ).scalar_one()
             result.append((name, _insert_credentials(conn, role, partner_id, client_id, secret)))
     return result
 

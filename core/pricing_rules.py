@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core import audit
 from core.hotcache import normalise_city
 
 MIN_PCT = Decimal(0)
@@ -181,11 +182,13 @@ def _check_overlap(conn, rule: dict, rule_id: int | None) -> None:
                                         f"{rule['priority']}: give one a different priority or narrow it", 409)
 
 
-def _version(conn, rule_id: int, action: str, who: str, before: dict | None, after: dict) -> None:
+def _version(conn, rule_id: int, action: str, who: str | audit.Actor, before: dict | None, after: dict) -> None:
     conn.execute(sa.text("INSERT INTO pricing_rule_versions (rule_id, action, changed_by, before, after)"
                          " VALUES (:id, :action, :who, CAST(:before AS jsonb), CAST(:after AS jsonb))"),
-                 {"id": rule_id, "action": action, "who": who,
+                 {"id": rule_id, "action": action, "who": audit.name_of(who),
                   "before": json.dumps(as_json(before)) if before else None, "after": json.dumps(as_json(after))})
+    audit.record_by(conn, who, f"pricing_rule.{action}", f"pricing_rule:{rule_id}", as_json(before) if before else None,
+                    as_json(after))
 
 
 def _row(conn, rule_id: int, lock: bool = False) -> dict | None:

@@ -114,14 +114,38 @@ def new_partner(engine, name: str | None = None, *, credit_limit: str = "1000000
                           credit_limit=Decimal(credit_limit), currency=currency)
 
 
-def token(client, credentials: Credentials) -> str:
-    response = client.post("/v1/auth/token", json={"client_id": credentials.client_id,
-                                                     "client_secret": credentials.client_secret})
+@dataclass(frozen=True)
+class StaffLogin:
+    """A named staff account made for a test: its username, password and role."""
+
+    username: str
+    password: str
+    role: str
+
+
+def new_staff(engine, role: str, username: str | None = None) -> StaffLogin:
+    from core.audit import Actor
+    from core.staff import create_staff
+
+    username = username or f"{role[:3]}-{secrets.token_hex(4)}"
+    password = secrets.token_urlsafe(16)
+    create_staff(engine, username, f"Test {role.title()} {username[-4:]}", role, password,
+                 Actor("pytest", "admin", "cli"))
+    return StaffLogin(username, password, role)
+
+
+def token(client, credentials: Credentials | StaffLogin) -> str:
+    if isinstance(credentials, StaffLogin):
+        response = client.post("/v1/auth/staff-token", json={"username": credentials.username,
+                                                              "password": credentials.password})
+    else:
+        response = client.post("/v1/auth/token", json={"client_id": credentials.client_id,
+                                                         "client_secret": credentials.client_secret})
     assert response.status_code == 200, response.text
     return response.json()["access_token"]
 
 
-def auth(client, credentials: Credentials) -> dict[str, str]:
+def auth(client, credentials: Credentials | StaffLogin) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(client, credentials)}"}
 
 

@@ -117,7 +117,9 @@ def api_client(settings: Settings, migrated: runtime.Endpoints):
 
     from api.app import create_app
 
-    with TestClient(create_app(settings, migrated), raise_server_exceptions=False) as client:
+    # https: the staff session cookie is Secure outside development, as the tests run.
+    with TestClient(create_app(settings, migrated), raise_server_exceptions=False,
+                    base_url="https://testserver") as client:
         yield client
 
 

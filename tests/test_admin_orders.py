@@ -14,8 +14,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from core import audit
-from core.partners import create_staff_credentials
-from tests.api_fixtures import auth, guests, new_partner, order_body, seed_from_simulator
+from tests.api_fixtures import auth, guests, new_partner, new_staff, order_body, seed_from_simulator
 
 
 @pytest.fixture
@@ -61,7 +60,7 @@ def test_find_review_decide_cancel_with_audit(client, engine, redis_url, sim):
     tag = uuid.uuid4().hex[:6]
     refs = [f"PO-{tag}-1", f"PO-{tag}-2", f"PO-{tag}-3"]
     first, second, third = _review_orders(client, engine, redis_url, sim, headers, partner.partner_id, refs)
-    staff = create_staff_credentials(engine, "operator")
+    staff = new_staff(engine, "operator")
     operator = auth(client, staff)
 
     found = client.get("/v1/admin/orders", headers=operator, params={"client_reference": refs[1]})
@@ -110,8 +109,8 @@ def test_find_review_decide_cancel_with_audit(client, engine, redis_url, sim):
     timeline = client.get(f"/v1/admin/orders/{first['order_id']}", headers=operator).json()
     steps = [(e["from_status"], e["to_status"], e["reason"], e["actor"]) for e in timeline["events"]]
     assert steps[0][:3] == (None, "REVIEW", "risk_review")
-    assert (("REVIEW", "PENDING", "review_approved", staff.client_id) in steps
-            and ("CONFIRMED", "CANCELLED", "cancelled_by_operator", staff.client_id) in steps)
+    assert (("REVIEW", "PENDING", "review_approved", staff.username) in steps
+            and ("CONFIRMED", "CANCELLED", "cancelled_by_operator", staff.username) in steps)
     assert timeline["events"][-1]["payload"]["note"] == "hotel closed for renovation"
     assert [e["id"] for e in timeline["events"]] == sorted(e["id"] for e in timeline["events"])
 
@@ -119,7 +118,7 @@ def test_find_review_decide_cancel_with_audit(client, engine, redis_url, sim):
                            (third, ["order.cancel"])):
         entries = audit.search(engine, target=f"order:{order['order_id']}")
         assert [e["action"] for e in entries] == actions
-        assert {(e["actor"], e["actor_role"], e["source"]) for e in entries} == {(staff.client_id, "operator", "api")}
+        assert {(e["actor"], e["actor_role"], e["source"]) for e in entries} == {(staff.username, "operator", "api")}
     [approval] = audit.search(engine, target=f"order:{first['order_id']}", action="order.approve")
     assert approval["note"] == "called the agency, genuine" and approval["after"] == {"status": "PENDING"}
     [cancel] = audit.search(engine, target=f"order:{first['order_id']}", action="order.cancel")
@@ -128,7 +127,7 @@ def test_find_review_decide_cancel_with_audit(client, engine, redis_url, sim):
 
 def test_admin_orders_validation_and_roles(client, engine):
     partner = new_partner(engine)
-    operator = auth(client, create_staff_credentials(engine, "operator"))
+    operator = auth(client, new_staff(engine, "operator"))
     bad = client.get("/v1/admin/orders", headers=operator, params={"created_from": "2026-12-10",
                                                                    "created_to": "2026-12-01"})
     assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "created_to"

@@ -1,7 +1,7 @@
 """Operators manage partners through /v1/admin/partners against two live API processes (real PostgreSQL and
 Redis): a suspension refuses the partner's cached token and its client credentials at once, in both processes,
 sub-agents included; reactivation restores; a rotated or revoked credential's secret and tokens stop working;
-every change is in the audit log under the operator's client id; bad input is 4xx naming the field."""
+every change is in the audit log under the operator's username; bad input is 4xx naming the field."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import httpx
 import pytest
 
 from core import audit
-from core.partners import create_staff_credentials
-from tests.api_fixtures import new_partner
+from tests.api_fixtures import new_partner, new_staff
 
 pytest_plugins = ["tests.admin_fixtures"]
 
@@ -29,9 +28,11 @@ def _bearer(base: str, client_id: str, secret: str) -> dict:
 
 @pytest.fixture(scope="module")
 def operator(engine, apis) -> dict:
-    credentials = create_staff_credentials(engine, "operator")
-    return {"headers": _bearer(apis[0], credentials.client_id, credentials.client_secret),
-            "client_id": credentials.client_id}
+    staff = new_staff(engine, "operator")
+    response = httpx.post(f"{apis[0]}/v1/auth/staff-token", json={"username": staff.username,
+                                                                  "password": staff.password}, timeout=30)
+    assert response.status_code == 200, response.text
+    return {"headers": {"Authorization": f"Bearer {response.json()['access_token']}"}, "client_id": staff.username}
 
 
 def _orders(base: str, headers: dict) -> httpx.Response:

@@ -15,16 +15,19 @@ import sqlalchemy as sa
 from core import audit
 from core.crypto import decrypt
 from core.inventory.pipeline import run_content_sync, run_inventory_sync
-from core.partners import create_staff_credentials
 from core.suppliers import admin
-from tests.api_fixtures import new_partner, seed_city
+from tests.api_fixtures import StaffLogin, auth, new_partner, new_staff, seed_city
 
 pytest_plugins = ["tests.supplier_fixtures", "tests.admin_fixtures"]
 
 
 def _bearer(base: str, credentials) -> dict:
-    response = httpx.post(f"{base}/v1/auth/token", timeout=30,
-                          json={"client_id": credentials.client_id, "client_secret": credentials.client_secret})
+    if isinstance(credentials, StaffLogin):
+        response = httpx.post(f"{base}/v1/auth/staff-token", timeout=30,
+                              json={"username": credentials.username, "password": credentials.password})
+    else:
+        response = httpx.post(f"{base}/v1/auth/token", timeout=30,
+                              json={"client_id": credentials.client_id, "client_secret": credentials.client_secret})
     assert response.status_code == 200, response.text
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
@@ -52,7 +55,7 @@ def test_a_disabled_supplier_leaves_the_next_quote_in_every_process(engine, redi
     start = dt.date.today() + dt.timedelta(days=20)
     seed_city(engine, redis_url, city=f"Switchville {tag}", suppliers=codes, hotels=2, start=start)
     partner = new_partner(engine)
-    staff = create_staff_credentials(engine, "operator")
+    staff = new_staff(engine, "operator")
     operator = _bearer(first, staff)
     search = {"city": f"Switchville {tag}", "check_in": start.isoformat(),
               "check_out": (start + dt.timedelta(days=2)).isoformat(), "adults": 2}
@@ -80,7 +83,7 @@ def test_a_disabled_supplier_leaves_the_next_quote_in_every_process(engine, redi
             assert time.monotonic() < deadline
     entries = audit.search(engine, target=f"supplier:{codes[1]}")
     assert [(e["action"], e["actor"], e["source"]) for e in entries] == [
-        ("supplier.enable", staff.client_id, "api"), ("supplier.disable", staff.client_id, "api")]
+        ("supplier.enable", staff.username, "api"), ("supplier.disable", staff.username, "api")]
     assert entries[1]["note"] == "contract paused"
 
 
@@ -110,10 +113,8 @@ def test_list_health_runs_quarantine_and_key_rotation(engine, registered, fast_s
             "INSERT INTO supplier_quarantine (supplier_code, feed, record, reason, run_id) VALUES"
             " ('A', 'inventory', '{\"hotel\": \"h1\", \"price\": -5}', 'negative_price: -5', 'ops-q'),"
             " ('A', 'inventory', '{\"hotel\": \"h2\"}', 'missing_field: currency', 'ops-q')"))
-    staff = create_staff_credentials(engine, "operator")
-    response = api_client.post("/v1/auth/token", json={"client_id": staff.client_id,
-                                                        "client_secret": staff.client_secret})
-    operator = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    staff = new_staff(engine, "operator")
+    operator = auth(api_client, staff)
 
     listed = api_client.get("/v1/admin/suppliers", headers=operator).json()["items"]
     a = next(s for s in listed if s["code"] == "A")
@@ -144,7 +145,7 @@ def test_list_health_runs_quarantine_and_key_rotation(engine, registered, fast_s
         assert b"a-brand-new-key" not in bytes(stored)
         assert decrypt(bytes(stored), settings.encryption_keys()) == "a-brand-new-key-123"
         [entry] = audit.search(engine, target="supplier:A", action="supplier.rotate_key")
-        assert entry["actor"] == staff.client_id and "a-brand-new-key" not in str(entry)
+        assert entry["actor"] == staff.username and "a-brand-new-key" not in str(entry)
     finally:
         with engine.begin() as conn:
             conn.execute(sa.text("UPDATE suppliers SET api_key_encrypted = :k WHERE code = 'A'"), {"k": old_key})

@@ -12,8 +12,7 @@ from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
 from api.auth import AUDIENCE, ISSUER, Principal, current_principal, require_role
-from core.partners import create_staff_credentials
-from tests.api_fixtures import new_partner, token
+from tests.api_fixtures import new_partner, new_staff, token
 
 
 def _b64(data: dict) -> str:
@@ -94,7 +93,7 @@ def test_inactive_credentials_cannot_get_tokens(api_client, engine):
 @pytest.mark.parametrize("role", ["operator", "finance"])
 def test_staff_roles_cannot_use_partner_endpoints(api_client, engine, role):
     """Function-level authorization (OWASP API5): staff tokens do not quote or order as a partner."""
-    staff = create_staff_credentials(engine, role)
+    staff = new_staff(engine, role)
     bearer = token(api_client, staff)
     assert _quote(api_client, bearer).status_code == 403
     headers = {"Authorization": f"Bearer {bearer}"}
@@ -124,5 +123,8 @@ def test_require_role_dependency(settings, migrated):
     ok = client.get("/ops", headers={"Authorization": f"Bearer {operator_token}"})
     assert ok.status_code == 200 and ok.json() == {"client": "op-1", "role": "operator"}
     assert client.get("/me", headers={"Authorization": f"Bearer {partner_token}"}).json() == {"role": "partner"}
+    admin_token, _ = issue_token(settings, Principal("root", "admin", None))
+    admitted = client.get("/ops", headers={"Authorization": f"Bearer {admin_token}"})  # an admin may do all staff do
+    assert admitted.status_code == 200 and admitted.json() == {"client": "root", "role": "admin"}
     with pytest.raises(ValueError):
-        require_role("admin")
+        require_role("superuser")

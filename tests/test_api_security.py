@@ -15,8 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from core.partners import create_staff_credentials
-from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator, start_supplier_a, token
+from tests.api_fixtures import auth, new_partner, new_staff, order_body, seed_from_simulator, start_supplier_a, token
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +92,7 @@ def test_mass_assignment_refused(api_client, booked):
 
 def test_function_level_authorization(api_client, engine, booked):
     for role in ("operator", "finance"):
-        staff = {"Authorization": f"Bearer {token(api_client, create_staff_credentials(engine, role))}"}
+        staff = {"Authorization": f"Bearer {token(api_client, new_staff(engine, role))}"}
         assert api_client.get("/v1/orders", headers=staff).status_code == 403
         assert api_client.get(f"/v1/orders/{booked['order']['order_id']}", headers=staff).status_code == 403
         response = api_client.post("/v1/orders", headers={**staff, "Idempotency-Key": "x"},

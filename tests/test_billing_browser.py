@@ -4,7 +4,7 @@ record a partial payment on the invoice's page, import a bank file that pays the
 from __future__ import annotations
 
 from core.billing import statements, store
-from core.partners import create_staff_credentials
+from tests.api_fixtures import new_staff
 from tests.billing_fixtures import far_cycle, new_entity, seed_billing_cycle, set_rate
 from tests.browser import needs_chromium
 from tests.live_server import serve
@@ -23,11 +23,11 @@ def test_finance_issues_and_collects_an_invoice_in_the_browser(engine, settings,
     entity = new_entity(engine)
     store.set_profile(engine, other, settings, entity=entity)
     statements.write_statements(engine, cycle, settings)
-    finance = create_staff_credentials(engine, "finance")
+    finance = new_staff(engine, "finance")
     with serve(create_app(settings, migrated)) as url:
         browser.goto(f"{url}/billing", "document.querySelector('#login-form')")
-        browser.fill("#client_id", finance.client_id)
-        browser.fill("#client_secret", finance.client_secret)
+        browser.fill("#username", finance.username)
+        browser.fill("#password", finance.password)
         browser.js("document.querySelector('#sign-in').click()")
         browser.wait_for("document.querySelector('#bank-form')")
 

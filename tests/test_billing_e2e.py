@@ -12,9 +12,9 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from core.billing import statements, store
-from core.partners import create_partner, create_staff_credentials
+from core.partners import create_partner
 from core.settlement.cycles import cycle_containing
-from tests.api_fixtures import auth, order_body, seed_from_simulator, start_supplier_a
+from tests.api_fixtures import auth, new_staff, order_body, seed_from_simulator, start_supplier_a
 from tests.billing_fixtures import new_entity, pdf_text
 
 
@@ -58,7 +58,7 @@ def test_two_cycles_billed_paid_credited_and_seen_only_by_their_partner(api_clie
         b = create_partner(engine, f"Beta {tag}", credit_limit=Decimal("10000000"))
         c = create_partner(engine, f"Gamma {tag}", credit_limit=Decimal("10000000"))
         heads = {name: auth(api_client, creds) for name, creds in (("a", a), ("a_sub", a_sub), ("b", b), ("c", c))}
-        finance = auth(api_client, create_staff_credentials(engine, "finance"))
+        finance = auth(api_client, new_staff(engine, "finance"))
         entity = new_entity(engine)
         for creds in (a, b, c):
             profile = api_client.put(f"/v1/billing/profiles/{creds.partner_id}", headers=finance,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from core.billing import statements, store
-from core.partners import create_staff_credentials
+from tests.api_fixtures import new_staff
 from tests.billing_fixtures import far_cycle, new_entity, pdf_text, seed_billing_cycle, set_rate
 
 
@@ -21,11 +21,11 @@ def test_finance_issues_corrects_and_collects_from_the_pages(api_client, engine,
     set_rate(engine, "USD", "CNY", "7", cycle.start)
     store.set_profile(engine, parent, settings, entity=new_entity(engine))
     statements.write_statements(engine, cycle, settings)
-    partner_login = api_client.post("/billing/login", data={"client_id": "nobody", "client_secret": "x"})
-    assert partner_login.status_code == 401 and "not valid" in partner_login.text
-    finance = create_staff_credentials(engine, "finance")
-    signed_in = api_client.post("/billing/login", data={"client_id": finance.client_id,
-                                                         "client_secret": finance.client_secret})
+    partner_login = api_client.post("/billing/login", data={"username": "nobody", "password": "x"})
+    assert partner_login.status_code == 401 and "do not match" in partner_login.text
+    finance = new_staff(engine, "finance")
+    signed_in = api_client.post("/billing/login", data={"username": finance.username,
+                                                         "password": finance.password})
     assert signed_in.status_code == 200 and "Partner statements" in signed_in.text  # redirected to /billing
 
     page = api_client.get(f"/billing?cycle={cycle.key}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 
 import pytest
 import sqlalchemy as sa
@@ -11,37 +12,40 @@ from sqlalchemy.exc import DBAPIError
 
 from core import audit
 
-ALICE = audit.Actor("alice", "operator", "console")
+# Names and targets of their own: other modules of the same test session audit "alice", "supplier:C" and so on.
+TAG = secrets.token_hex(3)
+ALICE = audit.Actor(f"alice-{TAG}", "operator", "console")
 
 
 def test_an_entry_lands_only_with_its_change_and_filters(engine) -> None:
     with engine.begin() as conn:
-        first = audit.record(conn, ALICE, "partner.suspend", "partner:p-1", {"status": "active"},
+        first = audit.record(conn, ALICE, "partner.suspend", f"partner:p-{TAG}", {"status": "active"},
                              {"status": "suspended"}, note="unpaid invoices")
     with pytest.raises(RuntimeError), engine.begin() as conn:
-        audit.record(conn, ALICE, "partner.reactivate", "partner:p-1")
+        audit.record(conn, ALICE, "partner.reactivate", f"partner:p-{TAG}")
         raise RuntimeError("the change failed")
     with engine.begin() as conn:
-        audit.record(conn, audit.Actor("bob", "admin", "cli"), "supplier.disable", "supplier:C", {"enabled": True},
-                     {"enabled": False})
+        audit.record(conn, audit.Actor(f"bob-{TAG}", "admin", "cli"), "supplier.disable", f"supplier:C{TAG}",
+                     {"enabled": True}, {"enabled": False})
 
-    alices = audit.search(engine, actor="alice")
+    alices = audit.search(engine, actor=ALICE.name)
     assert [row["id"] for row in alices] == [first]
     assert alices[0]["after"] == {"status": "suspended"} and alices[0]["note"] == "unpaid invoices"
-    assert [row["action"] for row in audit.search(engine, action="supplier.")] == ["supplier.disable"]
-    assert audit.search(engine, action="partner.reactivate") == []
+    assert [row["action"] for row in audit.search(engine, target=f"supplier:C{TAG}")] == ["supplier.disable"]
+    assert audit.search(engine, target=f"partner:p-{TAG}", action="partner.reactivate") == []
 
-    exported = list(csv.DictReader(io.StringIO(audit.as_csv(audit.search(engine, target="supplier:C")))))
-    assert [(row["actor"], row["source"], row["before"]) for row in exported] == [("bob", "cli", '{"enabled": true}')]
+    exported = list(csv.DictReader(io.StringIO(audit.as_csv(audit.search(engine, target=f"supplier:C{TAG}")))))
+    assert [(row["actor"], row["source"], row["before"]) for row in exported] == [
+        (f"bob-{TAG}", "cli", '{"enabled": true}')]
 
 
 def test_entries_cannot_be_rewritten(engine) -> None:
     with engine.begin() as conn:
-        entry = audit.record(conn, ALICE, "order.approve", "order:o-1")
+        entry = audit.record(conn, ALICE, "order.approve", f"order:o-{TAG}")
     for statement in ("UPDATE audit_log SET actor = 'mallory' WHERE id = :id", "DELETE FROM audit_log WHERE id = :id"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(sa.text(statement), {"id": entry})
-    assert audit.search(engine, target="order:o-1")[0]["actor"] == "alice"
+    assert audit.search(engine, target=f"order:o-{TAG}")[0]["actor"] == ALICE.name
 
 
 def test_an_unknown_source_is_refused(engine) -> None:

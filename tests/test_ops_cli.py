@@ -124,7 +124,8 @@ def test_up_against_real_servers_creates_no_demo_logins(cli_env, engine, tmp_pat
     env.pop("HOTEL_ENV", None)
     result = hotelctl(env, "up", "--no-api", "--no-dagster", "--no-run-main")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Demo credentials" not in result.stdout and "No demo logins outside development" in result.stdout
+    assert "Demo" not in result.stdout and "No demo logins outside development" in result.stdout
     with engine.connect() as conn:
         demo = conn.execute(sa.text("SELECT count(*) FROM api_credentials WHERE client_id LIKE 'demo-%'")).scalar()
-    assert demo == 0
+        demo_staff = conn.execute(sa.text("SELECT count(*) FROM staff WHERE username LIKE 'demo-%'")).scalar()
+    assert demo == 0 and demo_staff == 0

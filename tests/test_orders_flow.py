@@ -17,12 +17,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.schemas import OrderOut
-from core.partners import create_staff_credentials
 from tests.api_fixtures import (
     ServedApp,
     auth,
     guests,
     new_partner,
+    new_staff,
     order_body,
     seed_from_simulator,
     start_supplier_a,
@@ -317,7 +317,7 @@ def test_risky_order_review_or_reject(engine, settings, migrated, sim, world, au
             # Only an operator decides; the partner cannot approve its own order.
             decision = {"decision": "approve"}
             assert client.post(f"/v1/orders/{order_id}/review", headers=headers, json=decision).status_code == 403
-            operator = auth(client, create_staff_credentials(engine, "operator"))
+            operator = auth(client, new_staff(engine, "operator"))
             approved = client.post(f"/v1/orders/{order_id}/review", headers=operator, json=decision)
             if auto_reject:
                 assert approved.status_code == 409  # a rejected order is final

@@ -20,8 +20,7 @@ from fastapi.testclient import TestClient
 
 from core.hotcache import decode_inventory, product_key
 from core.inventory.pipeline import refresh_hot_cache, run_inventory_sync
-from core.partners import create_staff_credentials
-from tests.api_fixtures import auth, guests, new_partner, order_body, seed_from_simulator, start_supplier_a
+from tests.api_fixtures import auth, guests, new_partner, new_staff, order_body, seed_from_simulator, start_supplier_a
 from tests.live_server import start_apis, stop_api
 
 NIGHTS = 2
@@ -144,7 +143,7 @@ def test_holds_survive_syncs_and_a_lowered_allotment_flags_the_order(engine, set
         assert result.orders_flagged == 1
         assert stored(engine, room, start) == [(0, 1), (0, 1)]
         assert hot_cache(redis_url, hotel_id, room, start) == [0, 0]
-        operator = auth(client, create_staff_credentials(engine, "operator"))
+        operator = auth(client, new_staff(engine, "operator"))
         flagged = client.get("/v1/orders/flagged", headers=operator)
         assert flagged.status_code == 200, flagged.text
         [item] = [i for i in flagged.json()["items"] if i["order_id"] == review["order_id"]]

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from api.app import create_app
 from api.auth import Principal, issue_token
 from core.pricing_rules import DEFAULT_RULES, RuleError, create_rule, seed_default_rules
-from tests.api_fixtures import auth, new_partner, seed_city
+from tests.api_fixtures import auth, new_partner, new_staff, seed_city
 
 
 def _operator(settings, client_id: str = "ops-pricing") -> dict:
@@ -207,12 +207,11 @@ def test_cli_manages_rules(engine, settings, monkeypatch):
 def test_the_operator_page_lists_adds_retires_and_shows_history(api_client, engine):
     import re
 
-    from core.partners import create_staff_credentials
 
-    staff = create_staff_credentials(engine, "operator")
+    staff = new_staff(engine, "operator")
     assert "sign in" in api_client.get("/pricing").text.lower()
-    signed_in = api_client.post("/pricing/login", data={"client_id": staff.client_id,
-                                                        "client_secret": staff.client_secret},
+    signed_in = api_client.post("/pricing/login", data={"username": staff.username,
+                                                        "password": staff.password},
                                 follow_redirects=False)
     assert signed_in.status_code == 303
     page = api_client.get("/pricing").text
@@ -230,5 +229,5 @@ def test_the_operator_page_lists_adds_retires_and_shows_history(api_client, engi
     assert api_client.post(f"/pricing/rules/{rule['id']}/retire", data={"csrf": csrf},
                            follow_redirects=False).status_code == 303
     assert f"partner_tier={tier}" not in api_client.get("/pricing").text
-    history = api_client.get(f"/pricing/rules/{rule['id']}").text
-    assert history.count(staff.client_id) == 2 and "retire" in history
+    history = api_client.get(f"/pricing/rules/{rule['id']}").text.split('id="history"')[1]
+    assert history.count(staff.username) == 2 and "retire" in history

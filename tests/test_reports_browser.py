@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from warehouse_fixtures import CITIES
 
-from core.partners import create_partner, create_staff_credentials
+from core.partners import create_partner
+from tests.api_fixtures import new_staff
 from tests.browser import Page, needs_chromium
 from tests.live_server import serve
 from warehouse.client import warehouse_client
@@ -26,11 +27,11 @@ def live_api(settings, migrated, built_warehouse):
         yield url
 
 
-def _sign_in(browser: Page, api: str, client_id: str, secret: str, target: str) -> str:
+def _sign_in(browser: Page, api: str, username: str, password: str, target: str) -> str:
     """Sign in through the real login form, which lands on `target`; the DOM the browser ends up with."""
     browser.goto(f"{api}{target}", "document.querySelector('#login-form')")
-    browser.fill("#client_id", client_id)
-    browser.fill("#client_secret", secret)
+    browser.fill("#username", username)
+    browser.fill("#password", password)
     browser.js("document.querySelector('#sign-in').click()")
     browser.wait_for("document.querySelector('#report-title')")
     return browser.html()
@@ -49,9 +50,9 @@ def _table(dom: str, table_id: str) -> list[list[str]]:
 
 
 def test_sales_report_renders_warehouse_figures_in_chromium(engine, migrated, seeded_month, live_api, browser):
-    operator = create_staff_credentials(engine, "operator")
+    operator = new_staff(engine, "operator")
     target = "/reports/sales?from=2026-01-01&to=2026-01-30"
-    dom = _sign_in(browser, live_api, operator.client_id, operator.client_secret, target)
+    dom = _sign_in(browser, live_api, operator.username, operator.password, target)
     assert 'id="report-title"' in dom, dom[:2000]
     bars = re.findall(r'<rect class="bar"[^>]*data-value="([^"]+)"', dom)
     assert len(bars) > 0 and any(Decimal(value) > 0 for value in bars)
@@ -72,10 +73,10 @@ def test_sales_report_renders_warehouse_figures_in_chromium(engine, migrated, se
 
 
 def test_filters_and_every_topic_render(engine, seeded_month, live_api, browser):
-    finance = create_staff_credentials(engine, "finance")
+    finance = new_staff(engine, "finance")
     partner = seeded_month.partner_ids[0]
     target = f"/reports/cancellations?from=2026-01-01&to=2026-01-30&partner={partner}&city={CITIES[0]}"
-    dom = _sign_in(browser, live_api, finance.client_id, finance.client_secret, target)
+    dom = _sign_in(browser, live_api, finance.username, finance.password, target)
     rows = _table(dom, "cancellations-by-partner")
     assert rows and {(row[0], row[1]) for row in rows} == {(seeded_month.partner_names[0], CITIES[0])}
     # The session cookie lets the same browser open each topic without signing in again.
@@ -91,15 +92,16 @@ def test_filters_and_every_topic_render(engine, seeded_month, live_api, browser)
 
 def test_partners_cannot_open_reports_and_bad_filters_are_named(engine, api_client):
     partner = create_partner(engine, "WH Reports Outsider")
-    login = api_client.post("/reports/login", data={"client_id": partner.client_id,
-                                                    "client_secret": partner.client_secret},
+    # A partner's client credentials open no staff page.
+    login = api_client.post("/reports/login", data={"username": partner.client_id,
+                                                    "password": partner.client_secret},
                             follow_redirects=False)
-    assert login.status_code == 403 and "operator and finance" in login.text
-    operator = create_staff_credentials(engine, "operator")
-    signed = api_client.post("/reports/login", data={"client_id": operator.client_id,
-                                                     "client_secret": operator.client_secret, "next": "/reports"},
+    assert login.status_code == 401 and "do not match" in login.text and "set-cookie" not in login.headers
+    operator = new_staff(engine, "operator")
+    signed = api_client.post("/reports/login", data={"username": operator.username,
+                                                     "password": operator.password, "next": "/reports"},
                              follow_redirects=False)
-    assert signed.status_code == 303 and "reports_session" in signed.headers["set-cookie"]
+    assert signed.status_code == 303 and "staff_session" in signed.headers["set-cookie"]
     bad = api_client.get("/reports/sales?from=2026-13-01", cookies=signed.cookies)
     assert bad.status_code == 422 and bad.json()["error"]["field"] == "from"
     assert "2026-13-01" in bad.json()["error"]["message"]

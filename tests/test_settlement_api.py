@@ -8,14 +8,13 @@ import io
 
 import pytest
 
-from core.partners import create_staff_credentials
-from tests.api_fixtures import auth, new_partner
+from tests.api_fixtures import auth, new_partner, new_staff
 from tests.settlement_fixtures import STANDARD_ORDERS, STANDARD_PARTNERS, past_cycle, seed_cycle, standard_statement
 
 
 @pytest.fixture
 def finance(api_client, engine):
-    return auth(api_client, create_staff_credentials(engine, "finance"))
+    return auth(api_client, new_staff(engine, "finance"))
 
 
 @pytest.fixture
@@ -32,7 +31,7 @@ def test_only_finance_may_use_settlements(api_client, engine, uploaded):
     seeded, body = uploaded
     cycle_id = body["cycle"]["id"]
     partner = auth(api_client, new_partner(engine))
-    operator = auth(api_client, create_staff_credentials(engine, "operator"))
+    operator = auth(api_client, new_staff(engine, "operator"))
     paths = [("get", "/v1/settlements/cycles"), ("get", f"/v1/settlements/cycles/{cycle_id}"),
              ("get", f"/v1/settlements/cycles/{cycle_id}/discrepancies"),
              ("post", f"/v1/settlements/cycles/{cycle_id}/approve"),

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from core.partners import create_staff_credentials
 from core.settlement import review
+from tests.api_fixtures import new_staff
 from tests.browser import needs_chromium
 from tests.live_server import serve
 from tests.settlement_fixtures import STANDARD_ORDERS, STANDARD_PARTNERS, past_cycle, seed_cycle, standard_statement
@@ -27,18 +27,18 @@ def live_api(settings, migrated):
 
 def test_finance_resolves_and_approves_through_the_page(engine, settings, live_api, browser):
     seeded = seed_cycle(engine, past_cycle(5), STANDARD_ORDERS, STANDARD_PARTNERS)
-    finance = create_staff_credentials(engine, "finance")
+    finance = new_staff(engine, "finance")
 
     # Not signed in: the login form; a wrong secret is refused on the page.
     browser.goto(f"{live_api}/settlements", "document.querySelector('#login-form')")
-    browser.fill("#client_id", finance.client_id)
-    browser.fill("#client_secret", "wrong")
+    browser.fill("#username", finance.username)
+    browser.fill("#password", "wrong")
     browser.js("document.querySelector('#sign-in').click()")
     browser.wait_for("document.querySelector('#login-error')")
-    assert "not valid" in browser.js("document.querySelector('#login-error').innerText")
+    assert "do not match" in browser.js("document.querySelector('#login-error').innerText")
 
-    browser.fill("#client_id", finance.client_id)
-    browser.fill("#client_secret", finance.client_secret)
+    browser.fill("#username", finance.username)
+    browser.fill("#password", finance.password)
     browser.js("document.querySelector('#sign-in').click()")
     browser.wait_for("document.querySelector('#upload-form')")
 
@@ -78,7 +78,7 @@ def test_finance_resolves_and_approves_through_the_page(engine, settings, live_a
     assert "resolved" in browser.js("document.querySelector('#message').innerText")
     assert browser.js("document.querySelector('#open-count').innerText") == "3"
     stray = next(d for d in review.list_discrepancies(engine, cycle_id) if d["supplier_ref"] == "STRAY-1")
-    assert stray["status"] == "resolved" and stray["resolved_by"] == finance.client_id
+    assert stray["status"] == "resolved" and stray["resolved_by"] == finance.username
     assert stray["resolution_note"] == "booked by phone; order added next cycle"
 
     browser.js("document.querySelector('#approve').click()")
@@ -86,7 +86,7 @@ def test_finance_resolves_and_approves_through_the_page(engine, settings, live_a
     assert "Cycle approved" in browser.js("document.querySelector('#message').innerText")
     assert not browser.js("!!document.querySelector('#approve')")
     cycle = review.get_cycle(engine, cycle_id)
-    assert cycle["status"] == "approved" and cycle["approved_by"] == finance.client_id
+    assert cycle["status"] == "approved" and cycle["approved_by"] == finance.username
 
     # The printable report of the approved cycle opens from the same session.
     browser.goto(f"{live_api}/settlements/cycles/{cycle_id}/report", "document.querySelector('h1')")
@@ -95,16 +95,16 @@ def test_finance_resolves_and_approves_through_the_page(engine, settings, live_a
 
 
 def test_pages_refuse_other_roles_and_forged_forms(api_client, engine):
-    operator = create_staff_credentials(engine, "operator")
+    operator = new_staff(engine, "operator")
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    refused = api_client.post("/settlements/login", content=urlencode({"client_id": operator.client_id,
-                                                                       "client_secret": operator.client_secret}),
+    refused = api_client.post("/settlements/login", content=urlencode({"username": operator.username,
+                                                                       "password": operator.password}),
                               headers=form, follow_redirects=False)
     assert refused.status_code == 403 and "finance role only" in refused.text
-    assert "settlement_session" not in refused.headers.get("set-cookie", "")
-    finance = create_staff_credentials(engine, "finance")
-    signed = api_client.post("/settlements/login", content=urlencode({"client_id": finance.client_id,
-                                                                      "client_secret": finance.client_secret}),
+    assert "staff_session" not in refused.headers.get("set-cookie", "")
+    finance = new_staff(engine, "finance")
+    signed = api_client.post("/settlements/login", content=urlencode({"username": finance.username,
+                                                                      "password": finance.password}),
                              headers=form, follow_redirects=False)
     assert signed.status_code == 303 and "HttpOnly" in signed.headers["set-cookie"]
     forged = api_client.post("/settlements/cycles/1/approve", content="csrf=guess", headers=form,

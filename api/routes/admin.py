@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, require_role
+from api.auth import Principal, actor, require_role
 from core import config as cfg
 from core.db import engine_for
 
@@ -97,7 +97,7 @@ async def set_config(key: str, change: ConfigChange, request: Request,
     env = change.env or request.app.state.config.env
     try:
         row = await asyncio.to_thread(cfg.set_config, _engine(request), key, change.value, env,
-                                      change.description, principal.client_id)
+                                      change.description, principal.client_id, actor=actor(principal))
     except cfg.ConfigError as error:
         raise _bad(error) from None
     return {**row, "updated_at": _iso(row["updated_at"])}
@@ -132,10 +132,11 @@ async def get_flag(name: str, request: Request, tenant_id: str | None = Query(No
 
 
 @router.put("/v1/admin/flags/{name}", summary="Change a flag: enabled, rollout_pct, whitelist, description")
-async def set_flag(name: str, change: FlagChange, request: Request, _: Principal = Depends(operator)) -> dict:
+async def set_flag(name: str, change: FlagChange, request: Request,
+                   principal: Principal = Depends(operator)) -> dict:
     try:
         row = await asyncio.to_thread(cfg.set_flag, _engine(request), name, change.enabled, change.rollout_pct,
-                                      change.whitelist, change.description)
+                                      change.whitelist, change.description, actor=actor(principal))
     except cfg.ConfigError as error:
         raise _bad(error) from None
     return _flag_row(row, request.app.state.config)

@@ -54,7 +54,7 @@ class PartnerChange(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-def _access_changed(request: Request) -> None:
+def access_changed(request: Request) -> None:
     """This process refuses at once; the others on PostgreSQL's notification (`core.access`)."""
     access = getattr(request.app.state, "access", None)
     if access is not None:
@@ -108,7 +108,7 @@ async def update_partner(partner_id: uuid.UUID, body: PartnerChange, request: Re
     partner = await admin_action(partners_admin.update, engine, api_actor(principal), partner_id, tier=body.tier,
                           credit_limit=body.credit_limit, currency=body.currency,
                           commission_pct=body.commission_pct, name=body.name, note=body.note)
-    _access_changed(request)
+    access_changed(request)
     return partner
 
 
@@ -118,7 +118,7 @@ async def suspend(partner_id: uuid.UUID, request: Request, engine: DbEngine, pri
                   body: Note | None = None) -> dict:
     partner = await admin_action(partners_admin.suspend, engine, api_actor(principal), partner_id,
                                  (body or Note()).note)
-    _access_changed(request)
+    access_changed(request)
     return partner
 
 
@@ -127,7 +127,7 @@ async def reactivate(partner_id: uuid.UUID, request: Request, engine: DbEngine, 
                      body: Note | None = None) -> dict:
     partner = await admin_action(partners_admin.reactivate, engine, api_actor(principal), partner_id,
                           (body or Note()).note)
-    _access_changed(request)
+    access_changed(request)
     return partner
 
 
@@ -146,7 +146,7 @@ async def rotate(client_id: str, request: Request, engine: DbEngine, principal: 
                  body: Note | None = None) -> dict:
     credentials = await admin_action(partners_admin.rotate_credential, engine, api_actor(principal), client_id,
                               (body or Note()).note)
-    _access_changed(request)
+    access_changed(request)
     return _credentials(credentials)
 
 
@@ -156,5 +156,5 @@ async def revoke(client_id: str, request: Request, engine: DbEngine, principal: 
                  body: Note | None = None) -> dict:
     credential = await admin_action(partners_admin.revoke_credential, engine, api_actor(principal), client_id,
                              (body or Note()).note)
-    _access_changed(request)
+    access_changed(request)
     return credential

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, require_role
+from api.auth import Principal, actor, require_role
 from api.limits import limited_partner
 from api.schemas import ErrorResponse
 from core.billing import ageing, invoices, payments, statements, store
@@ -178,7 +178,7 @@ async def finance_statement(statement_id: RowId, request: Request,
 async def finance_issue(body: IssueRequest, request: Request,
                         principal: Principal = Depends(finance)) -> JSONResponse:
     document = await _call(invoices.issue_invoice, _engine(request), request.app.state.settings,
-                           str(body.partner_id), body.period_start, principal.client_id, body.issued_on)
+                           str(body.partner_id), body.period_start, actor(principal), body.issued_on)
     return JSONResponse(_with_links(document, "/v1/billing/invoices"), status_code=201)
 
 
@@ -226,7 +226,7 @@ async def finance_pdf(key: str, request: Request, principal: Principal = Depends
 async def finance_credit_note(key: str, body: CreditNoteRequest, request: Request,
                               principal: Principal = Depends(finance)) -> JSONResponse:
     document = await _call(invoices.issue_credit_note, _engine(request), request.app.state.settings, key,
-                           body.reason, principal.client_id, Decimal(body.amount) if body.amount else None,
+                           body.reason, actor(principal), Decimal(body.amount) if body.amount else None,
                            body.issued_on)
     return JSONResponse(_with_links(document, "/v1/billing/invoices"), status_code=201)
 
@@ -235,7 +235,7 @@ async def finance_credit_note(key: str, body: CreditNoteRequest, request: Reques
 async def finance_payment(body: PaymentRequest, request: Request,
                           principal: Principal = Depends(finance)) -> JSONResponse:
     payment = await _call(payments.record_payment, _engine(request), str(body.partner_id) if body.partner_id else None,
-                          body.amount, body.currency, body.received_on or dt.date.today(), principal.client_id,
+                          body.amount, body.currency, body.received_on or dt.date.today(), actor(principal),
                           body.reference, body.invoice)
     return JSONResponse(payment, status_code=201)
 
@@ -256,7 +256,7 @@ async def finance_bank_statement(request: Request, filename: str | None = Query(
     except UnicodeDecodeError:
         raise HTTPException(422, detail={"code": "validation_error", "field": "body",
                                          "message": "the bank statement is not UTF-8 text"}) from None
-    result = await _call(payments.import_bank_statement, _engine(request), text, filename, principal.client_id)
+    result = await _call(payments.import_bank_statement, _engine(request), text, filename, actor(principal))
     return JSONResponse(result, status_code=201)
 
 
@@ -274,7 +274,7 @@ async def finance_bank_lines(request: Request,
 async def finance_bank_line(line_id: RowId, body: BankLineDecision, request: Request,
                             principal: Principal = Depends(finance)) -> JSONResponse:
     return JSONResponse(await _call(
-        payments.review_bank_line, _engine(request), line_id, principal.client_id, invoice=body.invoice,
+        payments.review_bank_line, _engine(request), line_id, actor(principal), invoice=body.invoice,
         partner_id=str(body.partner_id) if body.partner_id else None, ignore_note=body.ignore_note))
 
 

@@ -19,7 +19,7 @@ import asyncio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, require_role
+from api.auth import Principal, actor, require_role
 from core.db import engine_for
 from core.matching import store
 from core.rooms import store as room_store
@@ -60,17 +60,17 @@ async def list_pending(request: Request, limit: int = Query(50, ge=1, le=500), o
 
 @router.post("/{mapping_id}/accept")
 async def accept(mapping_id: int, body: Accept, request: Request, principal: Principal = Depends(operator)) -> dict:
-    return await _call(store.accept, _engine(request), mapping_id, body.hotel_id, f"api:{principal.client_id}")
+    return await _call(store.accept, _engine(request), mapping_id, body.hotel_id, actor(principal))
 
 
 @router.post("/{mapping_id}/reject")
 async def reject(mapping_id: int, request: Request, principal: Principal = Depends(operator)) -> dict:
-    return await _call(store.reject, _engine(request), mapping_id, f"api:{principal.client_id}")
+    return await _call(store.reject, _engine(request), mapping_id, actor(principal))
 
 
 @router.post("/{mapping_id}/new")
 async def mark_new(mapping_id: int, request: Request, principal: Principal = Depends(operator)) -> dict:
-    return await _call(store.mark_new, _engine(request), mapping_id, f"api:{principal.client_id}")
+    return await _call(store.mark_new, _engine(request), mapping_id, actor(principal))
 
 
 @room_router.get("")
@@ -83,16 +83,16 @@ async def list_room_reviews(request: Request, limit: int = Query(50, ge=1, le=50
 
 @room_router.post("/{mapping_id}/accept")
 async def accept_room(mapping_id: int, request: Request, principal: Principal = Depends(operator)) -> dict:
-    return await _call(room_store.accept_room, _engine(request), mapping_id, f"api:{principal.client_id}")
+    return await _call(room_store.accept_room, _engine(request), mapping_id, actor(principal))
 
 
 @room_router.post("/{mapping_id}/assign")
 async def assign_room(mapping_id: int, body: SameAs, request: Request,
                       principal: Principal = Depends(operator)) -> dict:
     return await _call(room_store.assign_room, _engine(request), mapping_id, body.same_as,
-                       f"api:{principal.client_id}")
+                       actor(principal))
 
 
 @room_router.post("/{mapping_id}/separate")
 async def separate_room(mapping_id: int, request: Request, principal: Principal = Depends(operator)) -> dict:
-    return await _call(room_store.separate_room, _engine(request), mapping_id, f"api:{principal.client_id}")
+    return await _call(room_store.separate_room, _engine(request), mapping_id, actor(principal))

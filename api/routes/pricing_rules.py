@@ -14,7 +14,7 @@ from decimal import Decimal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import Principal, require_role
+from api.auth import Principal, actor, require_role
 from core import pricing_preview
 from core import pricing_rules as pr
 from core.db import engine_for
@@ -80,7 +80,7 @@ async def create_rule(change: RuleChange, request: Request, principal: Principal
     values = change.model_dump(exclude_unset=True)
     if "level" not in values:
         raise _error(pr.RuleError("level", "required: platform or partner"))
-    return await _call(pr.create_rule, _engine(request), values, principal.client_id,
+    return await _call(pr.create_rule, _engine(request), values, actor(principal),
                        request.app.state.settings.default_currency)
 
 
@@ -93,12 +93,12 @@ async def get_rule(rule_id: int, request: Request, _: Principal = Depends(operat
 async def update_rule(rule_id: int, change: RuleChange, request: Request,
                       principal: Principal = Depends(operator)) -> dict:
     return await _call(pr.update_rule, _engine(request), rule_id, change.model_dump(exclude_unset=True),
-                       principal.client_id, request.app.state.settings.default_currency)
+                       actor(principal), request.app.state.settings.default_currency)
 
 
 @router.delete("/v1/admin/pricing-rules/{rule_id}", summary="Retire a pricing rule (kept, with its history)")
 async def retire_rule(rule_id: int, request: Request, principal: Principal = Depends(operator)) -> dict:
-    return await _call(pr.retire_rule, _engine(request), rule_id, principal.client_id)
+    return await _call(pr.retire_rule, _engine(request), rule_id, actor(principal))
 
 
 @router.get("/v1/admin/pricing-rules/{rule_id}/history", summary="Every change of a rule: who, when, before/after")

@@ -20,6 +20,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core import audit
 from core.billing import pdf
 from core.billing.payments import apply_credit
 from core.billing.store import (
@@ -58,8 +59,13 @@ def _take_number(conn: Connection, entity: str) -> tuple[int, dict]:
     return row.number, {"code": entity, "name": row.name, "address": row.address, "tax_id": row.tax_id}
 
 
-def _insert(conn: Connection, document: dict, lines: list[dict], issued_by: str) -> str:
+def _insert(conn: Connection, document: dict, lines: list[dict], who: str | audit.Actor) -> str:
     document["id"] = str(uuid.uuid4())
+    issued_by = audit.name_of(who)
+    summary = {key: document[key] for key in ("document_number", "partner_id", "period_start", "total", "currency",
+                                              "credited_number")}
+    audit.record_by(conn, who, f"billing.issue_{document['kind']}", f"billing_document:{document['document_number']}",
+                    None, summary, document.get("reason") or "")
     content = pdf.render(document, lines)
     conn.execute(sa.text(
         "INSERT INTO billing_documents (id, kind, entity_code, number, document_number, partner_id, statement_id,"
@@ -89,7 +95,7 @@ def _insert(conn: Connection, document: dict, lines: list[dict], issued_by: str)
     return document["id"]
 
 
-def issue_invoice(engine: Engine, settings, partner_id: str, period_start: dt.date, issued_by: str,
+def issue_invoice(engine: Engine, settings, partner_id: str, period_start: dt.date, issued_by: str | audit.Actor,
                   issued_on: dt.date | None = None) -> dict:
     """The partner's invoice for the cycle, from its latest statement; applies the partner's unused credit."""
     try:
@@ -152,7 +158,7 @@ def issue_invoice(engine: Engine, settings, partner_id: str, period_start: dt.da
     return get_document(engine, document_id)
 
 
-def issue_credit_note(engine: Engine, settings, invoice: str, reason: str, issued_by: str,
+def issue_credit_note(engine: Engine, settings, invoice: str, reason: str, issued_by: str | audit.Actor,
                       amount: Decimal | None = None, issued_on: dt.date | None = None) -> dict:
     """A credit note against `invoice` (its id or number): `amount` is the net (before tax) to credit, at the
     invoice's tax rate; none credits all that is still open. It can never credit more than is open."""

@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core import audit
 from core.billing.store import ZERO, BillingError, lock_partner, partner_key, post, receivable_account, rounded
 
 BANK_COLUMNS = ("booked_on", "amount", "currency", "reference")
@@ -83,7 +84,8 @@ def _amount(value: Decimal | str, currency: str, field: str = "amount") -> Decim
 
 
 def record_payment(engine: Engine, partner_id: str | None, amount: Decimal | str, currency: str,
-                   received_on: dt.date, recorded_by: str, reference: str = "", invoice: str | None = None) -> dict:
+                   received_on: dt.date, recorded_by: str | audit.Actor, reference: str = "",
+                   invoice: str | None = None) -> dict:
     """One payment; `invoice` (number or id) names what it pays, else the partner's oldest open invoices."""
     if len(currency) != 3 or not currency.isalpha():
         raise BillingError("invalid", f"currency: a three-letter ISO code, got {currency!r}", "currency")
@@ -109,7 +111,12 @@ def record_payment(engine: Engine, partner_id: str | None, amount: Decimal | str
                         {"p": partner_id}).first() is None:
             raise BillingError("not_found", f"no billed partner {partner_id} (sub-agents pay through their parent)",
                                "partner_id")
-        return _record(conn, partner_id, value, currency, received_on, reference, recorded_by, "manual", invoice_id)
+        payment = _record(conn, partner_id, value, currency, received_on, reference, audit.name_of(recorded_by),
+                          "manual", invoice_id)
+        audit.record_by(conn, recorded_by, "billing.record_payment", f"partner:{partner_id}", None,
+                        {"payment_id": payment["payment_id"], "amount": value, "currency": currency,
+                         "invoice": invoice, "reference": reference})
+        return payment
 
 
 def apply_credit(conn: Connection, partner_id: str, currency: str) -> list[dict]:
@@ -208,8 +215,9 @@ def _match(conn: Connection, line: BankLine) -> tuple[object | None, str | None,
     return None, None, "no invoice number in the reference and no open invoice of this amount"
 
 
-def import_bank_statement(engine: Engine, text: str, filename: str | None, imported_by: str) -> dict:
+def import_bank_statement(engine: Engine, text: str, filename: str | None, who: str | audit.Actor) -> dict:
     """Record the matched lines as payments and keep the others for review, in one transaction."""
+    imported_by = audit.name_of(who)
     lines = parse_bank_csv(text)
     summary: dict = {"lines": len(lines), "matched": [], "unmatched": [], "already_imported": 0}
     with engine.begin() as conn:
@@ -240,6 +248,9 @@ def import_bank_statement(engine: Engine, text: str, filename: str | None, impor
                                            "credit": payment["credit"]})
             else:
                 summary["unmatched"].append({**entry, "reason": why})
+        audit.record_by(conn, who, "billing.import_bank_statement", f"bank_statement:{filename or ''}", None,
+                        {"lines": summary["lines"], "matched": len(summary["matched"]),
+                         "unmatched": len(summary["unmatched"]), "already_imported": summary["already_imported"]})
     return summary
 
 
@@ -254,9 +265,10 @@ def list_bank_lines(engine: Engine, status: str | None = "unmatched", limit: int
         return [{**dict(r), "booked_on": r["booked_on"].isoformat(), "amount": str(r["amount"])} for r in rows]
 
 
-def review_bank_line(engine: Engine, line_id: int, reviewed_by: str, *, invoice: str | None = None,
+def review_bank_line(engine: Engine, line_id: int, who: str | audit.Actor, *, invoice: str | None = None,
                      partner_id: str | None = None, ignore_note: str | None = None) -> dict:
     """Finance's decision on an unmatched line: pay `invoice`, credit `partner_id`, or ignore it with a note."""
+    reviewed_by = audit.name_of(who)
     if sum(x is not None for x in (invoice, partner_id, ignore_note)) != 1:
         raise BillingError("invalid", "give exactly one of invoice, partner_id or a note to ignore the line", "invoice")
     with engine.begin() as conn:
@@ -271,6 +283,8 @@ def review_bank_line(engine: Engine, line_id: int, reviewed_by: str, *, invoice:
                 raise BillingError("invalid", "note: say why the line is ignored", "note")
             conn.execute(sa.text("UPDATE bank_statement_lines SET status = 'ignored', note = :n, reviewed_by = :by"
                                  " WHERE id = :id"), {"n": ignore_note.strip(), "by": reviewed_by, "id": line_id})
+            audit.record_by(conn, who, "billing.review_bank_line", f"bank_line:{line_id}", {"status": "unmatched"},
+                            {"status": "ignored"}, ignore_note.strip())
             return {"bank_line_id": line_id, "status": "ignored"}
         target = None
         if invoice is not None:
@@ -292,4 +306,7 @@ def review_bank_line(engine: Engine, line_id: int, reviewed_by: str, *, invoice:
             " document_id = CAST(:doc AS uuid), reviewed_by = :by WHERE id = :id"),
             {"pay": payment["payment_id"], "doc": target.id if target is not None else None, "by": reviewed_by,
              "id": line_id})
+        audit.record_by(conn, who, "billing.review_bank_line", f"bank_line:{line_id}", {"status": "unmatched"},
+                        {"status": "assigned", "payment_id": payment["payment_id"], "invoice": invoice,
+                         "partner_id": partner_id})
     return {"bank_line_id": line_id, "status": "assigned", "payment": payment}

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core import audit
 from core.matching.config import MatcherConfig
 from core.matching.csvio import proposed_hotel_id
 from core.matching.matcher import Matcher
@@ -155,7 +156,14 @@ def _mapping(conn: Connection, mapping_id: int) -> Any:
     return row
 
 
-def _decide(conn: Connection, mapping_id: int, status: str, master: str | None, reviewer: str) -> dict:
+_VERBS = {"accepted": "accept", "rejected": "reject", "marked_new": "mark_new"}
+
+
+def _decide(conn: Connection, mapping_id: int, status: str, master: str | None, who: str | audit.Actor) -> dict:
+    # decided_by keeps naming where the decision came from (api:<name>, as before named staff)
+    reviewer = f"{who.source}:{who.name}" if isinstance(who, audit.Actor) else who
+    audit.record_by(conn, who, f"mapping.{_VERBS[status]}", f"hotel_mapping:{mapping_id}", None,
+                    {"status": status, "hotel_id": master})
     conn.execute(sa.text(
         # a rejected automatic match is no longer "auto" (which would need a hotel): it becomes a review outcome
         "UPDATE hotel_mappings SET status = :status, master_hotel_id = :master, decided_by = :reviewer,"
@@ -165,7 +173,7 @@ def _decide(conn: Connection, mapping_id: int, status: str, master: str | None, 
     return {"mapping_id": mapping_id, "status": status, "hotel_id": master, "decided_by": reviewer}
 
 
-def accept(engine: Engine, mapping_id: int, hotel_id: str, reviewer: str) -> dict:
+def accept(engine: Engine, mapping_id: int, hotel_id: str, reviewer: str | audit.Actor) -> dict:
     with engine.begin() as conn:
         _mapping(conn, mapping_id)
         if conn.execute(sa.text("SELECT 1 FROM master_hotels WHERE id = :id"), dict(id=hotel_id)).fetchone() is None:
@@ -173,13 +181,13 @@ def accept(engine: Engine, mapping_id: int, hotel_id: str, reviewer: str) -> dic
         return _decide(conn, mapping_id, "accepted", hotel_id, reviewer)
 
 
-def reject(engine: Engine, mapping_id: int, reviewer: str) -> dict:
+def reject(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) -> dict:
     with engine.begin() as conn:
         _mapping(conn, mapping_id)
         return _decide(conn, mapping_id, "rejected", None, reviewer)
 
 
-def mark_new(engine: Engine, mapping_id: int, reviewer: str) -> dict:
+def mark_new(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) -> dict:
     with engine.begin() as conn:
         row = _mapping(conn, mapping_id)
         hotel = SupplierHotel(row.supplier_code, row.supplier_hotel_id, row.name, row.address, row.city, row.country,

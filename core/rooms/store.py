@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core import audit
 from core.matching.store import ReviewError
 from core.rooms.grouping import RoomInput, group_hotel
 
@@ -243,7 +244,11 @@ def _room_mapping(conn: Connection, mapping_id: int) -> Any:
     return row
 
 
-def _set(conn: Connection, mapping_id: int, status: str, reviewer: str, **values: Any) -> dict:
+def _set(conn: Connection, mapping_id: int, status: str, who: str | audit.Actor, **values: Any) -> dict:
+    # A staff Actor is audited in the decision's transaction; decided_by keeps naming "<source>:<name>".
+    reviewer = f"{who.source}:{who.name}" if isinstance(who, audit.Actor) else who
+    audit.record_by(conn, who, f"room_mapping.{status}", f"room_mapping:{mapping_id}", None,
+                    {"status": status, **values})
     assignments = "".join(f", {column} = :{column}" for column in values)
     conn.execute(sa.text(
         f"UPDATE room_mappings SET status = :status, decided_by = :reviewer, reviewer = :reviewer,"
@@ -255,7 +260,7 @@ def _set(conn: Connection, mapping_id: int, status: str, reviewer: str, **values
             "bed_type": row.bed_type, "name_en": row.name_en, "decided_by": reviewer}
 
 
-def accept_room(engine: Engine, mapping_id: int, reviewer: str) -> dict:
+def accept_room(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) -> dict:
     """The proposed group is right: the room stays with the rooms it is grouped with now."""
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)
@@ -265,7 +270,7 @@ def accept_room(engine: Engine, mapping_id: int, reviewer: str) -> dict:
         return _set(conn, mapping_id, "accepted", reviewer, same_as=peer)
 
 
-def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str) -> dict:
+def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str | audit.Actor) -> dict:
     """This room is the same product as the room of mapping `same_as` (of the same hotel)."""
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)
@@ -283,7 +288,7 @@ def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str) ->
                     room_class=other.room_class, bed_type=other.bed_type, name_en=other.name_en)
 
 
-def separate_room(engine: Engine, mapping_id: int, reviewer: str) -> dict:
+def separate_room(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) -> dict:
     """This room is a product of its own: no other supplier's room is the same."""
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)

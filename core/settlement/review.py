@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core import audit
 from core.settlement.amounts import format_decimal
 from core.settlement.cycles import last_closed_cycle
 from core.settlement.engine import CLASSES
@@ -114,7 +115,7 @@ def _discrepancy_dict(row) -> dict:
     return data
 
 
-def resolve_discrepancy(engine: Engine, discrepancy_id: int, note: str, who: str) -> dict:
+def resolve_discrepancy(engine: Engine, discrepancy_id: int, note: str, who: str | audit.Actor) -> dict:
     note = (note or "").strip()
     if not note:
         raise ReviewError("invalid", "a resolution needs a note", "note")
@@ -131,16 +132,18 @@ def resolve_discrepancy(engine: Engine, discrepancy_id: int, note: str, who: str
             raise ReviewError("conflict", f"the cycle is {row.cycle_status}: its discrepancies can no longer change")
         conn.execute(sa.text(
             "UPDATE settlement_discrepancies SET status = 'resolved', resolution_note = :note, resolved_by = :who,"
-            " resolved_at = now() WHERE id = :id"), {"id": discrepancy_id, "note": note, "who": who})
+            " resolved_at = now() WHERE id = :id"), {"id": discrepancy_id, "note": note, "who": audit.name_of(who)})
         updated = conn.execute(sa.text(
             "SELECT d.id, d.cycle_id, c.supplier_code, d.class, d.supplier_ref, d.order_id, d.platform_amount,"
             " d.statement_amount, d.difference, d.currency, d.status, d.resolution_note, d.resolved_by,"
             " d.resolved_at FROM settlement_discrepancies d JOIN settlement_cycles c ON c.id = d.cycle_id"
             " WHERE d.id = :id"), {"id": discrepancy_id}).mappings().one()
+        audit.record_by(conn, who, "settlement.resolve", f"discrepancy:{discrepancy_id}", {"status": row.status},
+                        {"status": "resolved", "cycle_id": updated["cycle_id"]}, note)
     return _discrepancy_dict(updated)
 
 
-def approve_cycle(engine: Engine, cycle_id: int, who: str) -> dict:
+def approve_cycle(engine: Engine, cycle_id: int, who: str | audit.Actor) -> dict:
     """Approve a reconciled cycle; later reruns then produce a new revision instead of rewriting it."""
     with engine.begin() as conn:
         row = conn.execute(sa.text("SELECT status FROM settlement_cycles WHERE id = :id FOR UPDATE"),
@@ -155,7 +158,9 @@ def approve_cycle(engine: Engine, cycle_id: int, who: str) -> dict:
         if balance:
             raise ReviewError("conflict", "the journal does not balance in " + ", ".join(r.currency for r in balance))
         conn.execute(sa.text("UPDATE settlement_cycles SET status = 'approved', approved_by = :who,"
-                             " approved_at = now() WHERE id = :id"), {"id": cycle_id, "who": who})
+                             " approved_at = now() WHERE id = :id"), {"id": cycle_id, "who": audit.name_of(who)})
+        audit.record_by(conn, who, "settlement.approve", f"settlement_cycle:{cycle_id}", {"status": "reconciled"},
+                        {"status": "approved"})
     return get_cycle(engine, cycle_id)
 
 
