@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import secrets
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from core import audit
 
-ALICE = audit.Actor("alice", "operator", "console")
+# A name of its own: other tests' CLI users (`--by alice`) write entries to the same log.
+ALICE = audit.Actor(f"alice-{secrets.token_hex(3)}", "operator", "console")
 
 
 def test_an_entry_lands_only_with_its_change_and_filters(engine) -> None:
@@ -25,7 +27,7 @@ def test_an_entry_lands_only_with_its_change_and_filters(engine) -> None:
         audit.record(conn, audit.Actor("bob", "admin", "cli"), "supplier.disable", "supplier:C", {"enabled": True},
                      {"enabled": False})
 
-    alices = audit.search(engine, actor="alice")
+    alices = audit.search(engine, actor=ALICE.name)
     assert [row["id"] for row in alices] == [first]
     assert alices[0]["after"] == {"status": "suspended"} and alices[0]["note"] == "unpaid invoices"
     assert [row["action"] for row in audit.search(engine, action="supplier.")] == ["supplier.disable"]
@@ -41,7 +43,7 @@ def test_entries_cannot_be_rewritten(engine) -> None:
     for statement in ("UPDATE audit_log SET actor = 'mallory' WHERE id = :id", "DELETE FROM audit_log WHERE id = :id"):
         with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
             conn.execute(sa.text(statement), {"id": entry})
-    assert audit.search(engine, target="order:o-1")[0]["actor"] == "alice"
+    assert audit.search(engine, target="order:o-1")[0]["actor"] == ALICE.name
 
 
 def test_an_unknown_source_is_refused(engine) -> None:

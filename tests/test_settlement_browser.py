@@ -37,16 +37,21 @@ def test_finance_resolves_and_approves_through_the_page(engine, settings, live_a
     expect(page.locator("#signed-in-as")).to_have_text(f"Test Finance {finance.username[-4:]}")
 
     # Upload the supplier's statement through the page: a bad one is refused with its line, then the right one.
-    def upload(content: str) -> None:
+    def upload(content: str, as_file: bool = False) -> None:
         page.locator("#upload-supplier").press_sequentially(seeded.supplier)
         page.locator("#upload-period").fill(seeded.cycle.key)
-        page.locator("#upload-content").fill(content)
+        if as_file:  # the file picker fills the text field (api/static/file-field.js)
+            page.locator("#upload-file").set_input_files(
+                files=[{"name": "week.csv", "mimeType": "text/csv", "buffer": content.encode()}])
+            expect(page.locator("#upload-content")).to_have_value(content)
+        else:
+            page.locator("#upload-content").fill(content)
         with page.expect_navigation():
             page.get_by_role("button", name="Upload and reconcile").click()
 
     upload(standard_statement(seeded).replace(",charged,85.00,", ",charged,85,00,"))
     expect(page.locator("#upload-error")).to_contain_text("line 4")
-    upload(standard_statement(seeded))
+    upload(standard_statement(seeded), as_file=True)
     expect(page.locator("#message")).to_contain_text("4 discrepancies")
     cycle_id = review.list_cycles(engine, supplier_code=seeded.supplier)[0]["id"]
 
