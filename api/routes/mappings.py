@@ -83,16 +83,16 @@ async def list_room_reviews(request: Request, limit: int = Query(50, ge=1, le=50
 
 @room_router.post("/{mapping_id}/accept")
 async def accept_room(mapping_id: int, request: Request, principal: Principal = Depends(operator)) -> dict:
-    return await _call(room_store.accept_room, _engine(request), mapping_id, f"api:{principal.client_id}")
+    return await _call(room_store.accept_room, _engine(request), mapping_id, actor(principal))
 
 
 @room_router.post("/{mapping_id}/assign")
 async def assign_room(mapping_id: int, body: SameAs, request: Request,
                       principal: Principal = Depends(operator)) -> dict:
     return await _call(room_store.assign_room, _engine(request), mapping_id, body.same_as,
-                       f"api:{principal.client_id}")
+                       actor(principal))
 
 
 @room_router.post("/{mapping_id}/separate")
 async def separate_room(mapping_id: int, request: Request, principal: Principal = Depends(operator)) -> dict:
-    return await _call(room_store.separate_room, _engine(request), mapping_id, f"api:{principal.client_id}")
+    return await _call(room_store.separate_room, _engine(request), mapping_id, actor(principal))

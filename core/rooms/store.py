@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core import audit
 from core.matching.store import ReviewError
 from core.rooms.grouping import RoomInput, group_hotel
 
@@ -243,7 +244,9 @@ def _room_mapping(conn: Connection, mapping_id: int) -> Any:
     return row
 
 
-def _set(conn: Connection, mapping_id: int, status: str, reviewer: str, **values: Any) -> dict:
+def _set(conn: Connection, mapping_id: int, status: str, who: str | audit.Actor, verb: str, **values: Any) -> dict:
+    # decided_by keeps naming where the decision came from (api:<name>, cli:<name>)
+    reviewer = f"{who.source}:{who.name}" if isinstance(who, audit.Actor) else who
     assignments = "".join(f", {column} = :{column}" for column in values)
     conn.execute(sa.text(
         f"UPDATE room_mappings SET status = :status, decided_by = :reviewer, reviewer = :reviewer,"
@@ -251,21 +254,24 @@ def _set(conn: Connection, mapping_id: int, status: str, reviewer: str, **values
         dict(status=status, reviewer=reviewer, now=datetime.now(UTC), id=mapping_id, **values))
     row = conn.execute(sa.text("SELECT room_group, room_class, bed_type, name_en FROM room_mappings WHERE id = :id"),
                        dict(id=mapping_id)).one()
-    return {"mapping_id": mapping_id, "status": status, "room_group": row.room_group, "room_class": row.room_class,
-            "bed_type": row.bed_type, "name_en": row.name_en, "decided_by": reviewer}
+    result = {"mapping_id": mapping_id, "status": status, "room_group": row.room_group, "room_class": row.room_class,
+              "bed_type": row.bed_type, "name_en": row.name_en, "decided_by": reviewer}
+    audit.record_by(conn, who, f"room_mapping.{verb}", f"room_mapping:{mapping_id}", None,
+                    {key: value for key, value in result.items() if key != "decided_by"})
+    return result
 
 
-def accept_room(engine: Engine, mapping_id: int, reviewer: str) -> dict:
+def accept_room(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) -> dict:
     """The proposed group is right: the room stays with the rooms it is grouped with now."""
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)
         peer = conn.execute(sa.text(
             "SELECT min(id) FROM room_mappings WHERE master_hotel_id = :hotel AND room_group = :group AND id <> :id"),
             dict(hotel=row.master_hotel_id, group=row.room_group, id=mapping_id)).scalar_one()
-        return _set(conn, mapping_id, "accepted", reviewer, same_as=peer)
+        return _set(conn, mapping_id, "accepted", reviewer, "accept", same_as=peer)
 
 
-def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str) -> dict:
+def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str | audit.Actor) -> dict:
     """This room is the same product as the room of mapping `same_as` (of the same hotel)."""
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)
@@ -279,13 +285,13 @@ def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str) ->
         if other.master_hotel_id != row.master_hotel_id:
             raise ReviewError(422, "other_hotel", f"same_as: room mapping {same_as} is of hotel "
                                                   f"{other.master_hotel_id}, not {row.master_hotel_id}")
-        return _set(conn, mapping_id, "overridden", reviewer, room_group=other.room_group, same_as=same_as,
+        return _set(conn, mapping_id, "overridden", reviewer, "assign", room_group=other.room_group, same_as=same_as,
                     room_class=other.room_class, bed_type=other.bed_type, name_en=other.name_en)
 
 
-def separate_room(engine: Engine, mapping_id: int, reviewer: str) -> dict:
+def separate_room(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) -> dict:
     """This room is a product of its own: no other supplier's room is the same."""
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)
         group = f"{row.master_hotel_id}:own-{row.supplier_code}.{row.supplier_room_code}"
-        return _set(conn, mapping_id, "overridden", reviewer, room_group=group, same_as=None)
+        return _set(conn, mapping_id, "overridden", reviewer, "separate", room_group=group, same_as=None)
