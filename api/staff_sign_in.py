@@ -16,7 +16,7 @@ from core import staff as staff_accounts
 
 logger = logging.getLogger("api.staff")
 FAILURES_PER_USER = 5
-FAILURES_PER_ADDRESS = 30
+FAILURES_PER_ADDRESS = 50
 WINDOW_S = 15 * 60
 
 

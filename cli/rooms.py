@@ -15,6 +15,12 @@ review_app.add_typer(rooms_review_app, name="rooms")
 _REVIEWER = os.environ.get("USER", "operator")
 
 
+def _actor(reviewer: str):
+    from core.audit import Actor
+
+    return Actor(reviewer, "operator", "cli")  # decided_by stays cli:<name>; the audit log names <name>
+
+
 def match_rooms(
     rooms: Path = typer.Option(..., "--rooms", help="ROOMS.csv: supplier_code,hotel_id,supplier_room_code,room_name,"
                                                     "board,max_occupancy (board, max_occupancy may be empty)"),
@@ -55,7 +61,7 @@ def rooms_accept(mapping_id: int, reviewer: str = typer.Option(_REVIEWER, "--rev
     """The proposed room group is right."""
     from core.rooms.store import accept_room
 
-    _run(lambda: accept_room(_engine(), mapping_id, f"cli:{reviewer}"))
+    _run(lambda: accept_room(_engine(), mapping_id, _actor(reviewer)))
 
 
 @rooms_review_app.command("assign")
@@ -65,7 +71,7 @@ def rooms_assign(mapping_id: int, same_as: int = typer.Option(..., "--same-as", 
     """This room is the same product as the room of mapping SAME_AS."""
     from core.rooms.store import assign_room
 
-    _run(lambda: assign_room(_engine(), mapping_id, same_as, f"cli:{reviewer}"))
+    _run(lambda: assign_room(_engine(), mapping_id, same_as, _actor(reviewer)))
 
 
 @rooms_review_app.command("separate")
@@ -73,7 +79,7 @@ def rooms_separate(mapping_id: int, reviewer: str = typer.Option(_REVIEWER, "--r
     """This room is a product of its own (no other supplier's room is the same)."""
     from core.rooms.store import separate_room
 
-    _run(lambda: separate_room(_engine(), mapping_id, f"cli:{reviewer}"))
+    _run(lambda: separate_room(_engine(), mapping_id, _actor(reviewer)))
 
 
 def register(app: typer.Typer) -> None:

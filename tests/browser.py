@@ -1,103 +1,67 @@
-"""Debian's headless Chromium driven over the DevTools protocol, for the browser tests.
+"""Debian's Chromium driven by Playwright for Python, for the browser tests: real typing and clicks (Playwright
+clicks a button only once it is visible, enabled and still), waiting for the navigation a form starts, and a
+full-page screenshot kept when a test fails (under TEST_ARTIFACTS_DIR, default var/test-artifacts/).
 
-Driving the browser (navigate, wait for an element, read the DOM) replaces `--dump-dom`, whose
-dump races a navigation started by the page (a form posted on load dumps an empty document).
+No browser download is possible here: Playwright launches the system's chromium (`make tools` installs it).
 """
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
-import time
+import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-from websockets.sync.client import connect
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.needs import needs
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"
 needs_chromium = needs(Path(CHROMIUM).exists(), "Debian's chromium")
+ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", Path(__file__).resolve().parents[1] / "var" / "test-artifacts"))
+TIMEOUT_MS = 30_000
 
 
-class Page:
-    """The smallest DevTools client a test needs: navigate, evaluate JavaScript, wait for a condition."""
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.browser_test_failed = report.failed
+    return report
 
-    def __init__(self, ws_url: str) -> None:
-        self.ws = connect(ws_url, max_size=None, open_timeout=30)
-        self.next_id = 0
 
-    def send(self, method: str, **params) -> dict:
-        self.next_id += 1
-        self.ws.send(json.dumps({"id": self.next_id, "method": method, "params": params}))
-        while True:
-            message = json.loads(self.ws.recv(timeout=30))
-            if message.get("id") == self.next_id:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message.get("result", {})
-
-    def js(self, expression: str):
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
-        if "exceptionDetails" in result:
-            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
-        return result["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if self.js(f"document.readyState === 'complete' && !!({expression})"):
-                    return
-            except RuntimeError:
-                pass  # the page is navigating: its context is gone for a moment
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {expression}; page: {self.text()[:1500]}")
-
-    def goto(self, url: str, ready: str) -> None:
-        """Navigate and wait until the new document (not the one being left) satisfies `ready`."""
-        self.js("window.__left_behind = true")
-        self.send("Page.navigate", url=url)
-        self.wait_for(f"!window.__left_behind && ({ready})")
-
-    def fill(self, selector: str, value: str) -> None:
-        self.js(f"document.querySelector({json.dumps(selector)}).value = {json.dumps(value)}")
-
-    def text(self) -> str:
-        return self.js("document.body ? document.body.innerText : ''") or ""
-
-    def html(self) -> str:
-        return self.js("document.documentElement.outerHTML")
-
-    def close(self) -> None:
-        self.ws.close()
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture
-def browser(tmp_path) -> Iterator[Page]:
-    profile = tmp_path / "chromium-profile"
-    process = subprocess.Popen(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", "--remote-debugging-port=0",
-         f"--user-data-dir={profile}", "about:blank"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def page(chromium: Browser, request) -> Iterator[Page]:
+    """A fresh browser context (no cookies) at 1280 px wide; its screenshot is kept if the test fails."""
+    context = chromium.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
     try:
-        port_file = profile / "DevToolsActivePort"
-        deadline = time.monotonic() + 30
-        while not (port_file.exists() and port_file.read_text().strip()) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        port = int(port_file.read_text().split()[0])
-        targets = httpx.get(f"http://127.0.0.1:{port}/json/list", timeout=10).json()
-        page = Page(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
-        page.send("Page.enable")
         yield page
-        page.close()
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        if getattr(request.node, "browser_test_failed", False):
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
+            page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
+            print(f"screenshot of the failed page: {ARTIFACTS / f'{name}.png'}")
+        context.close()
+
+
+def sign_in(page: Page, url: str, username: str, password: str) -> None:
+    """Open `url` (a page behind the sign-in form), type the credentials and submit; waits for the next page."""
+    page.goto(url)
+    page.locator("#username").press_sequentially(username)
+    page.locator("#password").press_sequentially(password)
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()

@@ -66,5 +66,12 @@ def test_finance_issues_corrects_and_collects_from_the_pages(api_client, engine,
     pdf = api_client.get(f"/billing/invoices/{number}/pdf")
     assert f"INVOICE {number}" in pdf_text(pdf.content)
     assert api_client.get("/billing/invoices.csv").text.startswith("document_number,kind")
+    # Each action is in the audit log under the finance member's name, from the console.
+    from core import audit
+
+    done = [(e["action"], e["source"]) for e in audit.search(engine, actor=finance.username, action="billing.")]
+    assert done == [("billing.review_bank_line", "console"), ("billing.import_bank_statement", "console"),
+                    ("billing.record_payment", "console"), ("billing.issue_credit_note", "console"),
+                    ("billing.issue_invoice", "console")]
     api_client.post("/billing/logout")
     assert "sign in" in api_client.get("/billing").text

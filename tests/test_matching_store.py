@@ -120,6 +120,11 @@ def test_rerun_matches_only_changed_hotels_and_never_overwrites_a_person(seeded,
     accepted = api_client.post(f"/v1/mappings/reviews/{review_id}/accept", json={"hotel_id": "MX2"},
                                headers=operator)
     assert accepted.status_code == 200, accepted.text
+    from core import audit
+
+    [entry] = audit.search(seeded, target=f"hotel_mapping:{review_id}")
+    assert (entry["action"], entry["source"], entry["after"]) == ("mapping.accept", "api",
+                                                                  {"status": "accepted", "hotel_id": "MX2"})
     # both the person-decided hotel and a machine-decided one change upstream
     with seeded.begin() as conn:
         _upsert_supplier_hotel(conn, ("MA", "p2", "Hilton Shanghai Lujiazui", None, "Shanghai", "CN", 31.2367,

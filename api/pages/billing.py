@@ -38,6 +38,14 @@ async def _checked(request: Request):
     return await area.checked_form(request, limit=FILE_FORM_LIMIT)
 
 
+async def _found(request: Request, what: str, read, key):
+    """What `read(engine, key)` finds, else 404 naming `what`."""
+    found = await run_in_threadpool(read, engine(request), key)
+    if found is None:
+        raise HTTPException(404, detail={"code": "not_found", "message": f"no such {what}"})
+    return found
+
+
 def _back(path: str, message: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode({'message': message})}", status_code=303)
 
@@ -77,9 +85,7 @@ async def index(request: Request) -> Response:
 async def statement(request: Request, statement_id: RowId) -> Response:
     if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
-    found = await run_in_threadpool(statements.get_statement, engine(request), statement_id)
-    if found is None:
-        raise HTTPException(404, detail={"code": "not_found", "message": "no such statement"})
+    found = await _found(request, "statement", statements.get_statement, statement_id)
     return await _page(request, "statement", statement=found, today=dt.date.today().isoformat())
 
 
@@ -98,9 +104,7 @@ async def issue(request: Request) -> Response:
 async def document(request: Request, key: str) -> Response:
     if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
-    found = await run_in_threadpool(invoices.get_document, engine(request), key)
-    if found is None:
-        raise HTTPException(404, detail={"code": "not_found", "message": "no such invoice"})
+    found = await _found(request, "invoice", invoices.get_document, key)
     return await _page(request, "document", document=found, today=dt.date.today().isoformat())
 
 
@@ -108,9 +112,7 @@ async def document(request: Request, key: str) -> Response:
 async def document_pdf(request: Request, key: str) -> Response:
     if await area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
-    found = await run_in_threadpool(invoices.document_pdf, engine(request), key)
-    if found is None:
-        raise HTTPException(404, detail={"code": "not_found", "message": "no such invoice"})
+    found = await _found(request, "invoice", invoices.document_pdf, key)
     return Response(found[1], media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="{found[0]}"'})
 

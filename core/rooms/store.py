@@ -244,11 +244,9 @@ def _room_mapping(conn: Connection, mapping_id: int) -> Any:
     return row
 
 
-def _set(conn: Connection, mapping_id: int, status: str, who: str | audit.Actor, **values: Any) -> dict:
-    # A staff Actor is audited in the decision's transaction; decided_by keeps naming "<source>:<name>".
+def _set(conn: Connection, mapping_id: int, status: str, who: str | audit.Actor, verb: str, **values: Any) -> dict:
+    # decided_by keeps naming where the decision came from (api:<name>, cli:<name>)
     reviewer = f"{who.source}:{who.name}" if isinstance(who, audit.Actor) else who
-    audit.record_by(conn, who, f"room_mapping.{status}", f"room_mapping:{mapping_id}", None,
-                    {"status": status, **values})
     assignments = "".join(f", {column} = :{column}" for column in values)
     conn.execute(sa.text(
         f"UPDATE room_mappings SET status = :status, decided_by = :reviewer, reviewer = :reviewer,"
@@ -256,8 +254,11 @@ def _set(conn: Connection, mapping_id: int, status: str, who: str | audit.Actor,
         dict(status=status, reviewer=reviewer, now=datetime.now(UTC), id=mapping_id, **values))
     row = conn.execute(sa.text("SELECT room_group, room_class, bed_type, name_en FROM room_mappings WHERE id = :id"),
                        dict(id=mapping_id)).one()
-    return {"mapping_id": mapping_id, "status": status, "room_group": row.room_group, "room_class": row.room_class,
-            "bed_type": row.bed_type, "name_en": row.name_en, "decided_by": reviewer}
+    result = {"mapping_id": mapping_id, "status": status, "room_group": row.room_group, "room_class": row.room_class,
+              "bed_type": row.bed_type, "name_en": row.name_en, "decided_by": reviewer}
+    audit.record_by(conn, who, f"room_mapping.{verb}", f"room_mapping:{mapping_id}", None,
+                    {key: value for key, value in result.items() if key != "decided_by"})
+    return result
 
 
 def accept_room(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) -> dict:
@@ -267,7 +268,7 @@ def accept_room(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) ->
         peer = conn.execute(sa.text(
             "SELECT min(id) FROM room_mappings WHERE master_hotel_id = :hotel AND room_group = :group AND id <> :id"),
             dict(hotel=row.master_hotel_id, group=row.room_group, id=mapping_id)).scalar_one()
-        return _set(conn, mapping_id, "accepted", reviewer, same_as=peer)
+        return _set(conn, mapping_id, "accepted", reviewer, "accept", same_as=peer)
 
 
 def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str | audit.Actor) -> dict:
@@ -284,7 +285,7 @@ def assign_room(engine: Engine, mapping_id: int, same_as: int, reviewer: str | a
         if other.master_hotel_id != row.master_hotel_id:
             raise ReviewError(422, "other_hotel", f"same_as: room mapping {same_as} is of hotel "
                                                   f"{other.master_hotel_id}, not {row.master_hotel_id}")
-        return _set(conn, mapping_id, "overridden", reviewer, room_group=other.room_group, same_as=same_as,
+        return _set(conn, mapping_id, "overridden", reviewer, "assign", room_group=other.room_group, same_as=same_as,
                     room_class=other.room_class, bed_type=other.bed_type, name_en=other.name_en)
 
 
@@ -293,4 +294,4 @@ def separate_room(engine: Engine, mapping_id: int, reviewer: str | audit.Actor) 
     with engine.begin() as conn:
         row = _room_mapping(conn, mapping_id)
         group = f"{row.master_hotel_id}:own-{row.supplier_code}.{row.supplier_room_code}"
-        return _set(conn, mapping_id, "overridden", reviewer, room_group=group, same_as=None)
+        return _set(conn, mapping_id, "overridden", reviewer, "separate", room_group=group, same_as=None)
