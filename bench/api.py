@@ -16,6 +16,11 @@ Every phase runs in three variants of the API, each a fresh server start: the me
 counts in `quote_cache_lookups_total` (its /metrics, aggregated over the workers through a fresh
 PROMETHEUS_MULTIPROC_DIR per start) and its workers' RSS growth over the load. Orders are created one after
 another on supplier A offers; each order's simulator time is subtracted from its latency.
+
+Tracing: every variant above runs with tracing off (no OTEL_* variable reaches it). One more variant, started
+right after the first, is the first with tracing on (`--trace-ratio` as OTEL_TRACES_SAMPLER_ARG), exporting
+every sampled span over OTLP/HTTP to a receiver in this process that counts and drops them (`SpanSink`); the
+report puts its quote p99 beside the untraced one's at each fixed rate, with the ratio and the sampler used.
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ SOAK_TARGET_MB = 50.0  # RSS growth over 5 minutes at a fixed rate, memo off
 WARMUP_ORDERS = 3
 SAMPLE_SIZE = 300
 BARE = "bare FastAPI constant (baseline)"
+TRACING_P99_RATIO = 1.10  # quote p99 with tracing on / off
+TRACED = ", tracing on"
 
 
 def p99_target_ms(rate: float) -> float:
@@ -81,6 +88,7 @@ class Variant:
     fixed: dict[float, dict] = field(default_factory=dict)
     rss: tuple[float, float] = (float("nan"), float("nan"))
     lookups: dict | None = None
+    exported: tuple[int, int] | None = None  # OTLP posts and spans received while it ran (traced variant)
 
     @property
     def best(self) -> dict:
@@ -89,9 +97,14 @@ class Variant:
         return best
 
 
-def variants(quote_cache_ms: int) -> list[Variant]:
+def variants(quote_cache_ms: int, trace_ratio: float, span_sink_url: str) -> list[Variant]:
+    """The untraced variants, and the first of them again with tracing on, right after it (the same seeded
+    searches, the machine in the same state) for the tracing cost."""
+    memo_on = {"QUOTE_CACHE_MS": str(quote_cache_ms), "HOT_CACHE_REPLICA": "true"}
     return [
-        Variant("memo on", {"QUOTE_CACHE_MS": str(quote_cache_ms), "HOT_CACHE_REPLICA": "true"}),
+        Variant("memo on", memo_on),
+        Variant("memo on" + TRACED, {**memo_on, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": span_sink_url,
+                                     "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio)}),
         Variant("memo off", {"QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": "true"}),
         Variant("memo off, replica off", {"QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": "false"}),
     ]
@@ -114,6 +127,7 @@ class Run:
     orders: dict | None = None
     soak: dict | None = None
     logs: list[Path] = field(default_factory=list)
+    sampler: str = ""
 
     @property
     def bare(self) -> dict:
@@ -145,16 +159,20 @@ def bench_api(
     workers: int = typer.Option(os.cpu_count() or 1, min=1,
                                 help="uvicorn workers for the API and, the same, for the bare endpoint (default: one "
                                      "per core, as the deployment runs an API process per core)."),
+    trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0,
+                                      help="The traced variant's share of new traces kept (OTEL_TRACES_SAMPLER_ARG; "
+                                           "parent-based: a kept trace is kept whole)."),
 ) -> None:
     """Quote req/s beside a bare FastAPI endpoint, p99 at fixed rates, memo on/off: hit rates, RSS, order p99."""
     from bench import loadgen
     from bench.seed import ORDER_UNITS, SUPPLIERS, seed_world
-    from bench.servers import private_redis, start_server, stop
+    from bench.servers import SpanSink, private_redis, start_server, stop
     from bench.workload import describe, mix, single
     from cli.common import endpoints_or_exit, settings_or_exit, step
     from core import runtime
     from core.db import scratch_database
     from core.migrate import upgrade
+    from core.tracing import build_sampler
     from suppliers import sim_a
     from suppliers.simcore import RunningSimulator
     from suppliers.world import generate_world
@@ -163,12 +181,15 @@ def bench_api(
     endpoints = endpoints_or_exit(settings)
     use_wrk = shutil.which("wrk") is not None
     rates = sorted(set(rate))
+    sink = SpanSink()
     run = Run(workload, workers, seconds, f"wrk, {connections} connections" if use_wrk else
               f"python closed-loop generator, {connections} connections", connections, rates,
-              variants(settings.quote_cache_ms))
+              variants(settings.quote_cache_ms, trace_ratio, sink.url),
+              sampler=build_sampler(trace_ratio).get_description())
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     with scratch_database(endpoints.database_url, "hotel_bench") as database_url, ExitStack() as stack:
+        stack.callback(sink.close)
         scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
         stack.callback(shutil.rmtree, scratch, ignore_errors=True)
         redis_process, redis_url = private_redis(scratch)
@@ -201,7 +222,8 @@ def bench_api(
             listed = [single(seeded.cities, start, days, nights)]
             typer.echo(f"workload single: {listed[0].json()} (repeated)")
 
-        env = endpoints.child_env(settings)
+        # Tracing off unless a variant turns it on: no OTLP endpoint or sampler of this shell's reaches the API.
+        env = {name: value for name, value in endpoints.child_env(settings).items() if not name.startswith("OTEL_")}
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
                    SUPPLIER_A_URL=sim.base_url, SUPPLIER_A_API_KEY=a_key, SUPPLIER_A_SECRET=a_secret)
         with step(f"Starting the bare endpoint (uvicorn, {workers} worker(s))"):
@@ -225,9 +247,13 @@ def bench_api(
                         with step(f"Creating {orders} orders one after another (supplier A offers)"):
                             run.orders = _orders(api.url, tokens[0], seeded.order_hotel_id, start, days, orders,
                                                  timed)
+                before = sink.counts()
                 _measure(run, variant, api, bare.url, requests_file, len(listed), saturate, rounds)
             finally:
-                api.stop()
+                api.stop()  # a traced API exports what it still holds as it stops
+            if TRACED in variant.name:
+                after = sink.counts()
+                variant.exported = (after[0] - before[0], after[1] - before[1])
         if soak:
             memo_off = Variant("soak, memo off", {"QUOTE_CACHE_MS": "0"})
             with step(f"Soak: the workload at {soak_rate:g} req/s for {soak}s, memo off (open loop)"):
@@ -515,6 +541,7 @@ def _report(run: Run) -> None:
             met = fixed["p99"] < target and fixed["errors"] == 0
             echo(f"  quote p99 at {rate:g} req/s, {variant.name}: {fixed['p99']:.1f} ms, errors {fixed['errors']} "
                  f"(target < {target:.0f} ms with 0 errors): {_verdict(met)}")
+    _tracing_report(run)
     if run.orders:
         own = run.orders["own"]["p99"]
         echo(f"  order p99 minus simulator time = {own:.1f} ms (target < {ORDER_TARGET_P99_MS:.0f} ms): "
@@ -531,6 +558,23 @@ def _report(run: Run) -> None:
          + "; ".join(f"{v.name} " + ", ".join(f"{r['rps']:.0f}" for r in v.saturation) for v in run.variants)
          + " (best of each above)")
     echo("server logs (warnings and errors only): " + ", ".join(f"{log} ({_lines(log)} lines)" for log in run.logs))
+
+
+def _tracing_report(run: Run) -> None:
+    """Quote p99 with tracing on beside the same variant untraced, per fixed rate, and what was exported."""
+    traced = next(variant for variant in run.variants if TRACED in variant.name)
+    untraced = next(variant for variant in run.variants if variant.name == traced.name.removesuffix(TRACED))
+    posts, spans = traced.exported or (0, 0)
+    typer.echo(f"  tracing ({untraced.name}): sampler {run.sampler}; {spans} spans exported in {posts} OTLP/HTTP "
+               f"posts to a loopback receiver")
+    for rate in run.rates:
+        on, off = traced.fixed[rate]["p99"], untraced.fixed[rate]["p99"]
+        ratio = on / off if off else float("nan")
+        typer.echo(f"  quote p99 at {rate:g} req/s, tracing on / off: {on:.1f} / {off:.1f} ms = {ratio:.2f} "
+                   f"(target ≤ {TRACING_P99_RATIO:.2f}): {_verdict(ratio <= TRACING_P99_RATIO)}")
+    on, off = traced.best["rps"], untraced.best["rps"]
+    typer.echo(f"  quote saturation, tracing on / off: {on:.0f} / {off:.0f} req/s = "
+               f"{on / off if off else float('nan'):.2f} (no target)")
 
 
 def _lines(path: Path) -> int:

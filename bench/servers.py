@@ -143,3 +143,49 @@ def lookups_between(before: dict | None, after: dict | None) -> dict[str, dict[s
     before = before or {}
     return {cache: {result: count - before.get(cache, {}).get(result, 0.0) for result, count in counts.items()}
             for cache, counts in after.items()}
+
+
+# ------------------------------------------------------------------ OTLP
+
+
+class SpanSink:
+    """An OTLP/HTTP trace receiver on loopback that counts what it is sent and keeps nothing: the traced API
+    variant exports there, so the measured cost includes building, batching and sending every span."""
+
+    def __init__(self) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        self.spans = self.posts = 0
+        self._lock = threading.Lock()
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                exported = ExportTraceServiceRequest.FromString(body)
+                count = sum(len(scope.spans) for resource in exported.resource_spans for scope in resource.scope_spans)
+                with sink._lock:
+                    sink.posts += 1
+                    sink.spans += count
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1/traces"
+        threading.Thread(target=self._server.serve_forever, name="span-sink", daemon=True).start()
+
+    def counts(self) -> tuple[int, int]:
+        with self._lock:
+            return self.posts, self.spans
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
