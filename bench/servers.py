@@ -117,10 +117,13 @@ _LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 
 def cache_lookups(api_url: str) -> dict[str, dict[str, float]] | None:
     """`quote_cache_lookups_total` from the API's /metrics: {cache: {"hit": n, "miss": n}}; None when the API
-    exports no such counter."""
+    exports no such counter or does not answer."""
     import httpx
 
-    return parse_lookups(httpx.get(api_url + "/metrics", timeout=30).text)
+    try:
+        return parse_lookups(httpx.get(api_url + "/metrics", timeout=30).text)
+    except httpx.HTTPError:  # informational: an API too busy to answer in time shows "n/a", the run goes on
+        return None
 
 
 def parse_lookups(text: str) -> dict[str, dict[str, float]] | None:
