@@ -197,36 +197,32 @@ def use_provider(provider: TracerProvider | None) -> TracerProvider | None:
     return previous
 
 
-def instrument_libraries() -> None:
-    """httpx, redis, asyncpg and aio-pika, once per process, all on `PROVIDER`."""
-    global _instrumented
-    if _instrumented:
-        return
+def _instrumentors() -> list:
     from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
 
     from core.tracing.amqp import AioPikaInstrumentor
     from core.tracing.pg import AsyncpgInstrumentor
 
-    for instrumentor in (HTTPXClientInstrumentor(), RedisInstrumentor(), AsyncpgInstrumentor(), AioPikaInstrumentor()):
-        instrumentor.instrument(tracer_provider=PROVIDER)
-    _instrumented = True
+    return [HTTPXClientInstrumentor(), RedisInstrumentor(), AsyncpgInstrumentor(), AioPikaInstrumentor()]
+
+
+def instrument_libraries() -> None:
+    """httpx, redis, asyncpg and aio-pika, once per process, all on `PROVIDER`."""
+    global _instrumented
+    if not _instrumented:
+        for instrumentor in _instrumentors():
+            instrumentor.instrument(tracer_provider=PROVIDER)
+        _instrumented = True
 
 
 def uninstrument_libraries() -> None:
     """Undo `instrument_libraries` (tests that traced leave the next ones as they found them)."""
     global _instrumented
-    if not _instrumented:
-        return
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
-    from opentelemetry.instrumentation.redis import RedisInstrumentor
-
-    from core.tracing.amqp import AioPikaInstrumentor
-    from core.tracing.pg import AsyncpgInstrumentor
-
-    for instrumentor in (HTTPXClientInstrumentor(), RedisInstrumentor(), AsyncpgInstrumentor(), AioPikaInstrumentor()):
-        instrumentor.uninstrument()
-    _instrumented = False
+    if _instrumented:
+        for instrumentor in _instrumentors():  # each instrumentor is a singleton: these are the ones instrumented
+            instrumentor.uninstrument()
+        _instrumented = False
 
 
 def asgi_tracing(app, service: str, span_prefix: str = "", always: bool = False) -> bool:
