@@ -64,7 +64,8 @@ def private_redis(directory: Path) -> tuple[subprocess.Popen, str]:
         time.sleep(0.05)
 
 
-def _wait(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
+def _wait(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
+    # Generous: on a loaded 2-core machine importing the app alone has taken 25 s per worker.
     import httpx
 
     deadline = time.monotonic() + timeout_s
