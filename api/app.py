@@ -24,6 +24,7 @@ from core.logs import configure_logging
 from core.quotes.caches import close_quotes, open_quotes
 from core.runtime import Endpoints, resolve
 from core.settings import Settings, get_settings
+from core.tracing import asgi_tracing
 
 logger = logging.getLogger("api")
 REDIS_CONNECTIONS = 64
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
     for router in (*ROUTERS, *PAGES):
         app.include_router(router)
     app.mount("/static", static_files(), name="static")  # the pages' one stylesheet
+    asgi_tracing(app, "api")  # when tracing is on: OpenTelemetry's SERVER span, inside the middleware below
     app.add_middleware(ObservabilityMiddleware, service="api")
     return app
 
@@ -93,9 +95,6 @@ def main() -> None:
 
     settings = get_settings()
     configure_logging("api", settings.log_level)
-    from core.tracing import setup_tracing
-
-    setup_tracing("api")  # OTLP export only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     if settings.api_workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # One /metrics for all workers: each writes its samples under this folder (emptied at start).
         metrics_dir = settings.data_dir / "prometheus"

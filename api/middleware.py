@@ -1,6 +1,8 @@
 """Pure-ASGI middleware: trace ids, one JSON log line and Prometheus metrics per request.
 
-Pure ASGI rather than BaseHTTPMiddleware: it costs a fraction per request and streams bodies.
+Pure ASGI rather than BaseHTTPMiddleware: it costs a fraction per request and streams bodies. It sits outside
+OpenTelemetry's ASGI middleware (`core.tracing.asgi_tracing`, when tracing is on): it names the request's trace
+for the logs first (so a root span takes that id), and answers with the SERVER span's `traceparent`.
 """
 
 from __future__ import annotations
@@ -8,12 +10,10 @@ from __future__ import annotations
 import logging
 import time
 
-from opentelemetry.trace import SpanKind
-
 from api.errors import TRACE_SCOPE_KEY
-from core.logs import span_id_var, trace_id_var
+from core.logs import new_span_id, span_id_var, trace_id_var
 from core.metrics import HTTP_DURATION, HTTP_REQUESTS
-from core.tracing import mark_error, start_span, trace_from_headers, traceparent
+from core.tracing import name_server_span, trace_from_headers, traceparent
 
 logger = logging.getLogger("api.request")
 
@@ -49,37 +49,31 @@ class ObservabilityMiddleware:
         trace_id, parent_span = trace_from_headers(dict(scope["headers"]))
         scope[TRACE_SCOPE_KEY] = trace_id  # for an error answered outside this middleware (a 500)
         trace_token = trace_id_var.set(trace_id)
-        span_token = span_id_var.set(parent_span)  # the caller's span: this request's span is its child
+        span_id = new_span_id()  # this request's span for the logs (the SERVER span's id when tracing is on)
+        span_token = span_id_var.set(span_id)
         status = 500
         started = time.perf_counter()
         method = scope["method"]
+
+        async def send_with_trace(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                span = name_server_span(scope, getattr(scope.get("route"), "path", None))
+                header = traceparent(trace_id, span_id)
+                if span is not None and span.get_span_context().is_valid:
+                    context = span.get_span_context()
+                    header = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", trace_id.encode()),
+                                      (b"traceparent", header.encode())]
+            await send(message)
+
         try:
-            with start_span(method, kind=SpanKind.SERVER,  # named by its route once routed
-                            **{"http.request.method": method, "url.path": scope["path"]}) as span:
-                span_id = span_id_var.get()
-
-                async def send_with_trace(message):
-                    nonlocal status
-                    if message["type"] == "http.response.start":
-                        status = message["status"]
-                        message.setdefault("headers", [])
-                        message["headers"] = [
-                            *message["headers"],
-                            (b"x-request-id", trace_id.encode()),
-                            (b"traceparent", traceparent(trace_id, span_id).encode()),
-                        ]
-                    await send(message)
-
-                try:
-                    await self.app(scope, receive, send_with_trace)
-                finally:
-                    route = scope.get("route")
-                    route_label = getattr(route, "path", None) or "unmatched"
-                    span.update_name(f"{method} {route_label}")
-                    span.set_attribute("http.route", route_label)
-                    span.set_attribute("http.response.status_code", status)
-                    mark_error(span, status)
-                    self._record(route_label, method, status, time.perf_counter() - started, parent_span)
+            await self.app(scope, receive, send_with_trace)
         finally:
+            route = scope.get("route")
+            route_label = getattr(route, "path", None) or "unmatched"
+            self._record(route_label, method, status, time.perf_counter() - started, parent_span)
             trace_id_var.reset(trace_token)
             span_id_var.reset(span_token)

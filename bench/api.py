@@ -16,6 +16,13 @@ Every phase runs in three variants of the API, each a fresh server start: the me
 counts in `quote_cache_lookups_total` (its /metrics, aggregated over the workers through a fresh
 PROMETHEUS_MULTIPROC_DIR per start) and its workers' RSS growth over the load. Orders are created one after
 another on supplier A offers; each order's simulator time is subtracted from its latency.
+
+Tracing: every variant above runs with tracing off (no OTEL_* variable reaches it). Then the first variant runs
+twice side by side, tracing off and tracing on (`--trace-ratio` as OTEL_TRACES_SAMPLER_ARG, every sampled span
+exported over OTLP/HTTP to a receiver in this process that counts and drops them, `SpanSink`), both servers up
+at once and the load alternating between them round by round (off, on, on, off, ...; the same searches for
+both in each round), so a machine whose load drifts weighs on both alike. The report puts the traced quote
+p99 beside the untraced one at each fixed rate (the mean of the rounds' p99), with the ratio and the sampler.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ SOAK_TARGET_MB = 50.0  # RSS growth over 5 minutes at a fixed rate, memo off
 WARMUP_ORDERS = 3
 SAMPLE_SIZE = 300
 BARE = "bare FastAPI constant (baseline)"
+TRACING_P99_RATIO = 1.10  # quote p99 with tracing on / off
+TRACED = ", tracing on"
 
 
 def p99_target_ms(rate: float) -> float:
@@ -81,6 +90,7 @@ class Variant:
     fixed: dict[float, dict] = field(default_factory=dict)
     rss: tuple[float, float] = (float("nan"), float("nan"))
     lookups: dict | None = None
+    exported: tuple[int, int] | None = None  # OTLP posts and spans received while it ran (the traced one)
 
     @property
     def best(self) -> dict:
@@ -95,6 +105,13 @@ def variants(quote_cache_ms: int) -> list[Variant]:
         Variant("memo off", {"QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": "true"}),
         Variant("memo off, replica off", {"QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": "false"}),
     ]
+
+
+def tracing_pair(untraced: Variant, trace_ratio: float, span_sink_url: str) -> tuple[Variant, Variant]:
+    """`untraced` again, tracing off and tracing on, for the side-by-side comparison."""
+    return (Variant(untraced.name + ", tracing off", untraced.env),
+            Variant(untraced.name + TRACED, {**untraced.env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": span_sink_url,
+                                             "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio)}))
 
 
 @dataclass
@@ -114,6 +131,9 @@ class Run:
     orders: dict | None = None
     soak: dict | None = None
     logs: list[Path] = field(default_factory=list)
+    sampler: str = ""
+    pair: tuple[Variant, Variant] | None = None  # tracing off, tracing on: measured side by side
+    pair_rounds: dict[float, list[tuple[dict, dict]]] = field(default_factory=dict)  # rate -> [(off, on)]
 
     @property
     def bare(self) -> dict:
@@ -145,16 +165,20 @@ def bench_api(
     workers: int = typer.Option(os.cpu_count() or 1, min=1,
                                 help="uvicorn workers for the API and, the same, for the bare endpoint (default: one "
                                      "per core, as the deployment runs an API process per core)."),
+    trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0,
+                                      help="The traced variant's share of new traces kept (OTEL_TRACES_SAMPLER_ARG; "
+                                           "parent-based: a kept trace is kept whole)."),
 ) -> None:
     """Quote req/s beside a bare FastAPI endpoint, p99 at fixed rates, memo on/off: hit rates, RSS, order p99."""
     from bench import loadgen
     from bench.seed import ORDER_UNITS, SUPPLIERS, seed_world
-    from bench.servers import private_redis, start_server, stop
+    from bench.servers import SpanSink, private_redis, start_server, stop
     from bench.workload import describe, mix, single
     from cli.common import endpoints_or_exit, settings_or_exit, step
     from core import runtime
     from core.db import scratch_database
     from core.migrate import upgrade
+    from core.tracing import build_sampler
     from suppliers import sim_a
     from suppliers.simcore import RunningSimulator
     from suppliers.world import generate_world
@@ -163,12 +187,15 @@ def bench_api(
     endpoints = endpoints_or_exit(settings)
     use_wrk = shutil.which("wrk") is not None
     rates = sorted(set(rate))
+    sink = SpanSink()
     run = Run(workload, workers, seconds, f"wrk, {connections} connections" if use_wrk else
               f"python closed-loop generator, {connections} connections", connections, rates,
-              variants(settings.quote_cache_ms))
+              variants(settings.quote_cache_ms), sampler=build_sampler(trace_ratio).get_description())
+    run.pair = tracing_pair(run.variants[0], trace_ratio, sink.url)
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     with scratch_database(endpoints.database_url, "hotel_bench") as database_url, ExitStack() as stack:
+        stack.callback(sink.close)
         scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
         stack.callback(shutil.rmtree, scratch, ignore_errors=True)
         redis_process, redis_url = private_redis(scratch)
@@ -201,7 +228,8 @@ def bench_api(
             listed = [single(seeded.cities, start, days, nights)]
             typer.echo(f"workload single: {listed[0].json()} (repeated)")
 
-        env = endpoints.child_env(settings)
+        # Tracing off unless a variant turns it on: no OTLP endpoint or sampler of this shell's reaches the API.
+        env = {name: value for name, value in endpoints.child_env(settings).items() if not name.startswith("OTEL_")}
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
                    SUPPLIER_A_URL=sim.base_url, SUPPLIER_A_API_KEY=a_key, SUPPLIER_A_SECRET=a_secret)
         with step(f"Starting the bare endpoint (uvicorn, {workers} worker(s))"):
@@ -228,6 +256,7 @@ def bench_api(
                 _measure(run, variant, api, bare.url, requests_file, len(listed), saturate, rounds)
             finally:
                 api.stop()
+        _measure_tracing(run, env, scratch, log_dir, workers, requests_file, len(listed), saturate, rounds, sink)
         if soak:
             memo_off = Variant("soak, memo off", {"QUOTE_CACHE_MS": "0"})
             with step(f"Soak: the workload at {soak_rate:g} req/s for {soak}s, memo off (open loop)"):
@@ -254,6 +283,59 @@ def _start_api(env: dict, variant: Variant, prometheus_dir: Path, log_dir: Path,
     return start_server(["api.app:create_app", "--factory"], runtime.free_port(),
                         {**env, **variant.env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir)},
                         log_dir / f"bench-api-{slug}.log", workers, "/health")
+
+
+def _measure_tracing(run: Run, env: dict, scratch: Path, log_dir: Path, workers: int, requests_file: Path,
+                     listed: int, saturate, rounds: int, sink) -> None:
+    """Both servers of the tracing pair up at once; per fixed rate, `2 * rounds` alternating rounds (off, on, on,
+    off, ...), both sides sent the same searches in a round; saturation the same way."""
+    from bench import loadgen
+    from cli.common import step
+
+    off, on = run.pair
+    servers = []
+    try:
+        for index, variant in enumerate(run.pair):
+            with step(f"Starting the API, {variant.name} ({_env_text(variant.env)}; {workers} worker(s))"):
+                servers.append(_start_api(env, variant, scratch / f"prometheus-tracing-{index}", log_dir, workers))
+            run.logs.append(servers[-1].log)
+        urls = [f"{server.url}/v1/quotes" for server in servers]
+        before = sink.counts()
+        for url in urls:
+            saturate(url, requests_file, min(run.seconds, 2), run.connections, listed // 2)  # warm-up
+        offset = 0
+        with step(f"Tracing off/on: {2 * rounds} alternating saturation rounds ({run.tool}, {run.seconds}s each)"):
+            for number in range(2 * rounds):
+                order = (0, 1) if number % 2 == 0 else (1, 0)
+                results = {side: saturate(urls[side], requests_file, run.seconds, run.connections, offset)
+                           for side in order}
+                off.saturation.append(results[0])
+                on.saturation.append(results[1])
+                offset += results[0]["requests"]
+        for rate in run.rates:
+            with step(f"Tracing off/on: POST /v1/quotes at a fixed {rate:g} requests/s, {2 * rounds} alternating "
+                      f"rounds of {run.seconds}s"):
+                pairs = []
+                for number in range(2 * rounds):
+                    order = (0, 1) if number % 2 == 0 else (1, 0)
+                    results = {side: loadgen.open_loop(urls[side], requests_file, run.seconds, rate, offset)
+                               for side in order}
+                    pairs.append((results[0], results[1]))
+                    offset += results[0]["requests"]
+                run.pair_rounds[rate] = pairs
+                off.fixed[rate], on.fixed[rate] = (_pooled([pair[side] for pair in pairs]) for side in (0, 1))
+    finally:
+        for server in servers:
+            server.stop()  # the traced API exports what it still holds as it stops
+    after = sink.counts()
+    on.exported = (after[0] - before[0], after[1] - before[1])
+
+
+def _pooled(results: list[dict]) -> dict:
+    """Rounds of one side as one result: p50 and p99 the rounds' means, requests and errors summed."""
+    return {"rps": statistics.fmean(r["rps"] for r in results), "p50": statistics.fmean(r["p50"] for r in results),
+            "p99": statistics.fmean(r["p99"] for r in results), "requests": sum(r["requests"] for r in results),
+            "errors": sum(r["errors"] for r in results)}
 
 
 def _token(api_url: str, partner) -> str:
@@ -476,10 +558,13 @@ def _report(run: Run) -> None:
         elif variant.name == "memo off":
             target = f"≥ {SINGLE_TARGET_PER_WORKER:.0f} quotes/s per worker"
         echo(_row("saturation", f"POST /v1/quotes, {variant.name}", best, f"{share:.1%}", target))
+    for variant in run.pair:
+        echo(_row("saturation", f"POST /v1/quotes, {variant.name}", variant.best,
+                  f"{variant.best['rps'] / bare['rps']:.1%}" if bare["rps"] else ""))
     for rate in run.rates:
         phase = f"{rate:g} req/s"
         echo(_row(phase, BARE, run.bare_fixed[rate]))
-        for variant in run.variants:
+        for variant in (*run.variants, *run.pair):
             echo(_row(phase, f"POST /v1/quotes, {variant.name}", variant.fixed[rate],
                       target=f"p99 < {p99_target_ms(rate):.0f} ms, 0 errors"))
     if run.orders:
@@ -515,6 +600,7 @@ def _report(run: Run) -> None:
             met = fixed["p99"] < target and fixed["errors"] == 0
             echo(f"  quote p99 at {rate:g} req/s, {variant.name}: {fixed['p99']:.1f} ms, errors {fixed['errors']} "
                  f"(target < {target:.0f} ms with 0 errors): {_verdict(met)}")
+    _tracing_report(run)
     if run.orders:
         own = run.orders["own"]["p99"]
         echo(f"  order p99 minus simulator time = {own:.1f} ms (target < {ORDER_TARGET_P99_MS:.0f} ms): "
@@ -528,9 +614,29 @@ def _report(run: Run) -> None:
              f"p99 {soak['p99']:.1f} ms, errors {soak['errors']}")
     echo("")
     echo("saturation rounds, req/s: bare " + ", ".join(f"{r['rps']:.0f}" for r in run.bare_rounds) + "; "
-         + "; ".join(f"{v.name} " + ", ".join(f"{r['rps']:.0f}" for r in v.saturation) for v in run.variants)
+         + "; ".join(f"{v.name} " + ", ".join(f"{r['rps']:.0f}" for r in v.saturation)
+                     for v in (*run.variants, *run.pair))
          + " (best of each above)")
     echo("server logs (warnings and errors only): " + ", ".join(f"{log} ({_lines(log)} lines)" for log in run.logs))
+
+
+def _tracing_report(run: Run) -> None:
+    """Quote p99 with tracing on beside tracing off (side by side, alternating rounds), per fixed rate, each
+    round's figures, the sampler and what was exported."""
+    untraced, traced = run.pair
+    posts, spans = traced.exported or (0, 0)
+    typer.echo(f"  tracing ({untraced.name.removesuffix(', tracing off')}, both servers up, alternating rounds): "
+               f"sampler {run.sampler}; {spans} spans exported in {posts} OTLP/HTTP posts to a loopback receiver")
+    for rate in run.rates:
+        on, off = traced.fixed[rate]["p99"], untraced.fixed[rate]["p99"]
+        ratio = on / off if off else float("nan")
+        rounds = ", ".join(f"{pair[0]['p99']:.1f}/{pair[1]['p99']:.1f}" for pair in run.pair_rounds[rate])
+        typer.echo(f"  quote p99 at {rate:g} req/s, tracing on / off: {on:.1f} / {off:.1f} ms = {ratio:.2f} "
+                   f"(target ≤ {TRACING_P99_RATIO:.2f}): {_verdict(ratio <= TRACING_P99_RATIO)}; rounds off/on ms: "
+                   f"{rounds}")
+    on, off = traced.best["rps"], untraced.best["rps"]
+    typer.echo(f"  quote saturation, tracing on / off: {on:.0f} / {off:.0f} req/s = "
+               f"{on / off if off else float('nan'):.2f} (no target)")
 
 
 def _lines(path: Path) -> int:

@@ -10,6 +10,9 @@ Each round, in one PostgreSQL transaction:
 A broker failure stops that aggregate's chain at the failed event, the confirmed ones are still
 marked, and the relay reconnects with back-off: nothing is lost, and an event is re-sent only when
 its confirm was lost (consumers dedupe by `message_id`, the outbox id).
+
+Each message carries the trace its event was written in (`traceparent` in its headers): the relay publishes
+inside that stored trace, so with tracing on its PRODUCER span, and the consumers' spans, join the order's trace.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from prometheus_client import Counter, Gauge
 from core.db import plain_url
 from core.outbox import OutboxEvent, event_from_row
 from core.topology import CONSUMERS, DEFAULT_EXCHANGE, declare_topology
+from core.tracing import continued
 
 logger = logging.getLogger("relay")
 
@@ -119,16 +123,17 @@ class Relay:
             body=json.dumps(event.payload, default=str).encode(), content_type="application/json",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT, message_id=str(event.id), type=event.event_type,
             timestamp=event.created_at,
-            headers={"aggregate_type": event.aggregate_type, "aggregate_id": event.aggregate_id,
-                     "outbox_id": event.id},
+            headers={**(event.trace or {}), "aggregate_type": event.aggregate_type,
+                     "aggregate_id": event.aggregate_id, "outbox_id": event.id},
         )
 
     async def _publish_chain(self, exchange, chain: list[OutboxEvent]) -> tuple[list[int], Exception | None]:
         done: list[int] = []
         for event in chain:
             try:
-                await exchange.publish(self.message(event), event.routing_key, mandatory=False,
-                                       timeout=self.publish_timeout_s)
+                with continued(event.trace):  # traced: a PRODUCER span in the event's own trace
+                    await exchange.publish(self.message(event), event.routing_key, mandatory=False,
+                                           timeout=self.publish_timeout_s)
             except Exception as error:  # any failure ends this aggregate's chain for this round
                 return done, error
             done.append(event.id)

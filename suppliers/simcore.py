@@ -466,11 +466,12 @@ def json_response(payload: Any, state: SimState, operation: str, status_code: in
 
 
 def build_app(routes: list[Route], state: SimState) -> Starlette:
-    from core.tracing import TraceContinuation
+    from core.tracing import asgi_tracing
 
     app = Starlette(routes=routes)
     app.state.sim = state
-    app.add_middleware(TraceContinuation, service=f"supplier-{state.code}")  # the caller's trace goes on here
+    # The caller's trace goes on here (a no-op while tracing is off).
+    asgi_tracing(app, f"supplier-{state.code}", span_prefix=f"supplier-{state.code} ", always=True)
     return app
 
 

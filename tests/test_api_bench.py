@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import re
 import shutil
 import socket
 import threading
@@ -124,8 +125,12 @@ def test_bench_api_tiny(settings, monkeypatch):
     for figure in ("bare FastAPI constant (baseline)", "POST /v1/quotes, memo on", "POST /v1/quotes, memo off",
                    "POST /v1/quotes, memo off, replica off", "offers per quote mean", "bytes per response mean",
                    "memo hit rate", "inventory (replica) hit rate", "quote throughput / bare throughput",
+                   "POST /v1/quotes, memo on, tracing on", "quote p99 at 20 req/s, tracing on / off",
+                   "sampler ParentBased", "quote saturation, tracing on / off",
                    "quote p99 at 20 req/s, memo off", "order p99 minus simulator time", "saturation rounds, req/s",
                    "API workers' RSS"):
         assert figure in out, figure
     assert "POST /v1/orders ×3" in out  # all three orders confirmed
+    exported = re.search(r"(\d+) spans exported in (\d+) OTLP/HTTP posts", out)
+    assert exported and int(exported.group(1)) > 0, out  # the traced variant did trace, and export
     assert "non-2xx 0" in out  # every sampled search answered

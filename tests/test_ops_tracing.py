@@ -1,5 +1,7 @@
-"""Tracing: `traceparent` from an API request reaches an outgoing HTTP call; spans go over OTLP/HTTP only
-when OTEL_EXPORTER_OTLP_ENDPOINT is set (a real local HTTP server stands in for the collector)."""
+"""Tracing: with tracing on, `traceparent` from an API request reaches an outgoing HTTP call through httpx's
+instrumentation (off: nothing is propagated); an outbox row keeps its trace for later work; sampling keeps
+traces whole; spans go over OTLP/HTTP only when OTEL_EXPORTER_OTLP_ENDPOINT is set (a real local HTTP server
+stands in for the collector)."""
 
 from __future__ import annotations
 
@@ -11,13 +13,26 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from api.middleware import ObservabilityMiddleware
-from core.logs import span_id_var, trace_id_var
-from core.tracing import build_provider, outgoing_headers, start_span, w3c_trace_id
+from core.logs import trace_id_var
+from core.outbox import read_events, write_event_sync
+from core.tracing import (
+    asgi_tracing,
+    build_provider,
+    continued,
+    start_span,
+    uninstrument_libraries,
+    use_provider,
+    w3c_trace_id,
+)
 
-TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
+TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[13]$")
 
 
 class Recorder:
@@ -59,42 +74,88 @@ def recorder():
     server.close()
 
 
-def test_traceparent_flows_from_api_request_to_supplier_call(recorder):
+@pytest.fixture
+def traced():
+    exporter = InMemorySpanExporter()
+    provider = build_provider("api", processor=SimpleSpanProcessor(exporter))
+    previous = use_provider(provider)
+    yield exporter
+    use_provider(previous)
+    uninstrument_libraries()
+    provider.shutdown()
+
+
+def _probe_app(recorder_url: str) -> FastAPI:
     app = FastAPI()
 
     @app.get("/probe")
     async def probe():
         async with httpx.AsyncClient() as client:
             with start_span("adapter.test.query", supplier="test"):
-                await client.get(f"{recorder.url}/hotels", headers=outgoing_headers())
+                await client.get(f"{recorder_url}/hotels")
         return {"ok": True}
 
+    asgi_tracing(app, "api")
     app.add_middleware(ObservabilityMiddleware, service="api")
+    return app
+
+
+def test_traceparent_flows_from_api_request_to_supplier_call(recorder, traced):
     incoming_trace, incoming_parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-    with TestClient(app) as client:
+    with TestClient(_probe_app(recorder.url)) as client:
         response = client.get("/probe", headers={"traceparent": f"00-{incoming_trace}-{incoming_parent}-01"})
     assert response.status_code == 200
     api_trace, api_span = TRACEPARENT.match(response.headers["traceparent"]).groups()
     _, _, headers, _ = recorder.requests[0]
-    supplier_trace, supplier_parent = TRACEPARENT.match(headers["traceparent"]).groups()
+    supplier_trace, supplier_parent = TRACEPARENT.match(headers["traceparent"]).groups()  # httpx injected it
     assert supplier_trace == api_trace == incoming_trace  # one trace end to end
-    assert supplier_parent not in (incoming_parent, api_span)  # the adapter's own span is the parent
-    assert headers["x-request-id"] == incoming_trace
+    spans = {format(s.context.span_id, "016x"): s for s in traced.get_finished_spans()}
+    client_span = spans[supplier_parent]  # the supplier's parent is httpx's CLIENT span ...
+    assert client_span.kind == SpanKind.CLIENT and client_span.name == "GET"
+    adapter = spans[format(client_span.parent.span_id, "016x")]  # ... under our adapter span, under the request's
+    assert adapter.name == "adapter.test.query" and format(adapter.parent.span_id, "016x") == api_span
+    assert spans[api_span].name == "GET /probe" and spans[api_span].parent.span_id == int(incoming_parent, 16)
 
 
-def test_outgoing_headers_for_any_request_id():
-    token = trace_id_var.set("order-req-42")  # an X-Request-ID that is not hex
-    span = span_id_var.set("b7ad6b7169203331")
-    try:
-        headers = outgoing_headers()
-    finally:
-        trace_id_var.reset(token)
-        span_id_var.reset(span)
-    trace_id, parent = TRACEPARENT.match(headers["traceparent"]).groups()
-    assert trace_id == w3c_trace_id("order-req-42") and parent == "b7ad6b7169203331"
-    assert headers["X-Request-ID"] == "order-req-42"
-    fresh = [TRACEPARENT.match(outgoing_headers()["traceparent"]).group(1) for _ in range(2)]
-    assert fresh[0] != fresh[1]  # outside a request every call starts its own trace
+def test_tracing_off_sends_no_traceparent(recorder):
+    with TestClient(_probe_app(recorder.url)) as client:
+        response = client.get("/probe", headers={"X-Request-ID": "order-req-42"})
+    assert response.headers["x-request-id"] == "order-req-42"  # the logs' trace id, still answered
+    trace_id, _ = TRACEPARENT.match(response.headers["traceparent"]).groups()
+    assert trace_id == w3c_trace_id("order-req-42")
+    _, _, headers, _ = recorder.requests[0]
+    assert "traceparent" not in headers  # nothing instrumented, nothing propagated
+
+
+def test_an_outbox_row_keeps_the_trace_it_was_written_in(engine, traced):
+    with start_span("order.create") as span, engine.begin() as conn:
+        event_id = write_event_sync(conn, "order", "trace-test", "order.trace_test", {"n": 1})
+    (event,) = [e for e in read_events(engine, after_id=event_id - 1, limit=1)]
+    assert event.payload == {"n": 1}  # the trace context is not part of what consumers read
+    trace_id, parent = TRACEPARENT.match(event.trace["traceparent"]).groups()
+    assert (trace_id, parent) == (format(span.get_span_context().trace_id, "032x"),
+                                  format(span.get_span_context().span_id, "016x"))
+    with continued(event.trace), start_span("relay.publish") as child:
+        pass
+    assert child.parent.span_id == span.get_span_context().span_id  # later work continues that trace
+    with engine.begin() as conn:
+        untraced = write_event_sync(conn, "order", "trace-test", "order.trace_test", {"n": 2})  # no span open
+    assert read_events(engine, after_id=untraced - 1, limit=1)[0].trace is None
+
+
+def test_sampling_keeps_traces_whole_and_drops_lone_background_queries():
+    from opentelemetry.sdk.trace.sampling import Decision
+
+    from core.tracing import build_sampler
+
+    keep_all, keep_none = build_sampler(1.0), build_sampler(0.0)
+    assert keep_all.should_sample(None, 1, "GET /health", SpanKind.SERVER).decision == Decision.RECORD_AND_SAMPLE
+    assert keep_all.should_sample(None, 1, "SELECT", SpanKind.CLIENT).decision == Decision.DROP  # a lone poll
+    assert keep_none.should_sample(None, 1, "GET /health", SpanKind.SERVER).decision == Decision.DROP
+    sampled_parent = trace.set_span_in_context(NonRecordingSpan(SpanContext(
+        1, 2, is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
+    assert keep_none.should_sample(sampled_parent, 1, "SELECT", SpanKind.CLIENT).decision == \
+        Decision.RECORD_AND_SAMPLE  # part of a kept trace: kept, whatever the ratio
 
 
 def test_spans_are_exported_over_otlp_only_when_the_endpoint_is_set(recorder, monkeypatch):
@@ -102,11 +163,14 @@ def test_spans_are_exported_over_otlp_only_when_the_endpoint_is_set(recorder, mo
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", recorder.url)
     provider = build_provider("hotel-test")
     token = trace_id_var.set("0af7651916cd43dd8448eb211c80319c")
+    previous = use_provider(provider)
     try:
-        with start_span("adapter.supplier-a.query", provider=provider, supplier="A"):
+        with start_span("adapter.supplier-a.query", supplier="A"):
             pass
     finally:
         trace_id_var.reset(token)
+        use_provider(previous)
+        uninstrument_libraries()
     provider.force_flush()
     provider.shutdown()
     posts = [r for r in recorder.requests if r[0] == "POST"]
@@ -121,8 +185,13 @@ def test_spans_are_exported_over_otlp_only_when_the_endpoint_is_set(recorder, mo
 
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT")
     quiet = build_provider("hotel-test")
-    with start_span("not.exported", provider=quiet):
-        pass
+    previous = use_provider(quiet)
+    try:
+        with start_span("not.exported"):
+            pass
+    finally:
+        use_provider(previous)
+        uninstrument_libraries()
     quiet.force_flush()
     quiet.shutdown()
     assert len([r for r in recorder.requests if r[0] == "POST"]) == 1  # nothing more was sent

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 
 from core.orders import allotment, holds
+from core.outbox import write_event
 
 HOLDING = frozenset({"PENDING", "REVIEW", "CONFIRMED"})
 ENDED = frozenset({"CANCELLED", "EXPIRED", "FAILED"})
@@ -45,14 +46,10 @@ async def record_event(conn, order_id, from_status: str | None, to_status: str, 
         " VALUES ($1, $2, $3, $4, $5::jsonb, $6)",
         order_id, from_status, to_status, reason, json.dumps(payload), actor,
     )
-    if publish:
-        await conn.execute(
-            "INSERT INTO outbox_events (aggregate_type, aggregate_id, event_type, payload)"
-            " VALUES ('order', $1, $2, $3::jsonb)",
-            str(order_id), f"order.{to_status.lower()}",
-            json.dumps({"order_id": str(order_id), "from": from_status, "to": to_status, "reason": reason,
-                        "actor": actor, **payload}),
-        )
+    if publish:  # carries the current trace: the event's consumers continue the order's trace
+        await write_event(conn, "order", str(order_id), f"order.{to_status.lower()}",
+                          {"order_id": str(order_id), "from": from_status, "to": to_status, "reason": reason,
+                           "actor": actor, **payload})
 
 
 async def release_hold(conn, order_id) -> None:

@@ -17,13 +17,12 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
-from opentelemetry.trace import SpanKind
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, stop_before_delay, wait_random_exponential
 
 from core.suppliers.breaker import CircuitBreaker
 from core.suppliers.calls import CallRecord, CallRecorder
 from core.suppliers.models import CircuitOpen, SupplierError, SupplierTimeout
-from core.tracing import mark_error, outgoing_headers, start_span
+from core.tracing import start_span
 
 T = TypeVar("T")
 
@@ -145,14 +144,11 @@ class SupplierHttp:
         client, semaphore = self._bound()
         try:
             async with asyncio.timeout(remaining), semaphore:
-                # A CLIENT span per attempt; the supplier receives it as `traceparent`'s parent.
-                with start_span(f"supplier.{self.code} {operation}", kind=SpanKind.CLIENT, supplier=self.code,
-                                **{"http.request.method": method, "url.path": path}) as span:
-                    response = await client.request(method, path, headers={**self._headers(), **outgoing_headers()},
-                                                    **kwargs)
+                # A span per attempt naming the supplier and operation; httpx's instrumentation adds the CLIENT
+                # span under it and sends its `traceparent`, which the supplier continues.
+                with start_span(f"supplier.{self.code} {operation}", supplier=self.code, operation=operation):
+                    response = await client.request(method, path, headers=self._headers(), **kwargs)
                     await response.aread()
-                    span.set_attribute("http.response.status_code", response.status_code)
-                    mark_error(span, response.status_code)
         except TimeoutError:
             self.breaker.failure()
             record("timeout", f"no answer within {remaining * 1000:.0f} ms")
