@@ -110,6 +110,13 @@ INPUT_TOTALS: dict[str, str] = {
               "FROM (SELECT sell_currency, status, count() AS n, sum(room_nights) AS nights, "
               "sum(sell_amount) AS sell, sum(margin_amount) AS margin_total FROM {{ source('facts', 'orders') }} "
               "WHERE {{ partition_filter('day') }} GROUP BY sell_currency, status) GROUP BY currency ORDER BY currency",
+    # Not in the `day_totals` projection (it groups by sell currency): one pass over the days' orders.
+    "order_margins": "SELECT net_currency AS supplier_currency, platform_currency, "
+                     "countIf(status = 'CONFIRMED') AS bookings, "
+                     "sumIf(margin_net_amount, status = 'CONFIRMED') AS margin_supplier, "
+                     "ifNull(sumIf(margin_platform_amount, status = 'CONFIRMED'), 0) AS margin_platform "
+                     "FROM {{ source('facts', 'orders') }} WHERE {{ partition_filter('day') }} "
+                     "GROUP BY supplier_currency, platform_currency ORDER BY supplier_currency, platform_currency",
     "supplier_calls": "SELECT count() AS calls FROM {{ source('facts', 'supplier_calls') }} "
                       "WHERE {{ partition_filter('day') }}",
     "quotes": "SELECT count() AS quotes, sum(offers_shown) AS offers_shown, sum(ordered) AS quotes_ordered "
@@ -151,6 +158,13 @@ RECONCILIATIONS: dict[str, Reconciliation] = {
         "FROM {{ ref('daily_sales') }} WHERE {{ partition_filter('day') }} GROUP BY currency ORDER BY currency",
         ("orders.currency", "orders.orders", "orders.bookings", "orders.cancelled", "orders.room_nights",
          "orders.gmv", "orders.margin"), grouped=True),
+    "daily_margins": Reconciliation(
+        "bookings and margin in the supplier's and the platform's currency per supplier and platform currency",
+        "SELECT supplier_currency, platform_currency, sum(bookings), sum(margin_supplier), sum(margin_platform) "
+        "FROM {{ ref('daily_margins') }} WHERE {{ partition_filter('day') }} "
+        "GROUP BY supplier_currency, platform_currency ORDER BY supplier_currency, platform_currency",
+        ("order_margins.supplier_currency", "order_margins.platform_currency", "order_margins.bookings",
+         "order_margins.margin_supplier", "order_margins.margin_platform"), grouped=True),
     "cancellation_rate": Reconciliation(
         "orders and cancellations",
         "SELECT sum(orders), sum(cancelled) FROM {{ ref('cancellation_rate') }} WHERE {{ partition_filter('day') }}",

@@ -136,7 +136,7 @@ def preview(
 
     engine, settings = _engine()
     request = PreviewRequest(partner_id, hotel_id, check_in.date(), check_out.date(), rooms, currency)
-    _print(_run(run_preview, engine, request, settings.default_currency))
+    _print(_run(run_preview, engine, request, settings.default_currency, settings.fx_max_age_days))
 
 
 @app.command("seed-defaults")

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 
-from core.fx import FxTable
+from core.fx import FxTable, StaleRate
 from core.hotcache import normalise_city
 from core.money import Money, exponent
 
@@ -169,6 +169,17 @@ def apply_markup(rule: Rule | None, base: Decimal, fixed: Decimal | None) -> Dec
 
 def _markup(rule: Rule | None, base: Decimal, room_nights: int, currency: str, fx: FxTable) -> Decimal:
     return apply_markup(rule, base, fixed_markup(rule, room_nights, currency, fx))
+
+
+def stale_conversion(rules: tuple[Rule | None, Rule | None], currency: str, sell_currency: str,
+                     fx: FxTable) -> StaleRate | None:
+    """Why a stay priced with `rules` from `currency` into `sell_currency` is not sold: the first conversion it
+    needs (the net's, then a fixed markup's) whose rate is stale (FX_MAX_AGE_DAYS); None when none is."""
+    stale = fx.stale(currency, sell_currency)
+    for rule in rules:
+        if stale is None and rule is not None and rule.markup_fixed and rule.fixed_currency:
+            stale = fx.stale(rule.fixed_currency, currency)
+    return stale
 
 
 def rules_for(rules: list[Rule], ctx: PricingContext) -> tuple[Rule | None, Rule | None]:

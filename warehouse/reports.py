@@ -139,7 +139,30 @@ def _sales(client: Client, filters: Filters) -> list[Section]:
     if not daily:
         sections.insert(0, Section("GMV per day", ["day"], [], chart=bar_chart("GMV per day", [], []),
                                    table_id="sales-daily"))
+    sections.append(_margins(client, filters))
     return sections
+
+
+def _margins(client: Client, filters: Filters) -> Section:
+    """Each day's margin per supplier (net) currency, in that currency and in the platform's, at the orders' own
+    rates (the daily_margins rollup)."""
+    title, columns = "Margin per day by supplier currency", ["day", "supplier currency", "bookings",
+                                                               "margin (supplier currency)", *PLATFORM]
+    if not client.query(f"EXISTS TABLE {DATABASE}.daily_margins").result_rows[0][0]:
+        return Section(title, columns, [], table_id="sales-margin-by-supplier-currency",
+                       note="Not built yet: run `hotelctl backfill warehouse_rollups ...`.")
+    where, params = filters.where()
+    rows = _rows(client, f"SELECT day, supplier_currency, platform_currency, sum(bookings), sum(margin_supplier), "
+                         f"sum(margin_platform) FROM {DATABASE}.daily_margins WHERE {where} "
+                         f"GROUP BY day, supplier_currency, platform_currency "
+                         f"ORDER BY day, supplier_currency, platform_currency", params)
+    return Section(
+        title, columns,
+        [[str(day), supplier, bookings, margin, margin_platform if platform else "", platform]
+         for day, supplier, platform, bookings, margin, margin_platform in rows],
+        table_id="sales-margin-by-supplier-currency",
+        note="Confirmed orders, each at its own rates. An order made before orders kept their rate set has no "
+             "platform currency and no platform-currency margin.")
 
 
 def _conversion(client: Client, filters: Filters) -> list[Section]:

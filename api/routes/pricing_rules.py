@@ -112,4 +112,6 @@ async def rule_history(rule_id: int, request: Request, _: Principal = Depends(op
 async def preview(body: PreviewIn, request: Request, _: Principal = Depends(operator)) -> dict:
     query = pricing_preview.PreviewRequest(body.partner_id, body.hotel_id, body.check_in, body.check_out, body.rooms,
                               body.currency)
-    return await _call(pricing_preview.preview, _engine(request), query, request.app.state.settings.default_currency)
+    settings = request.app.state.settings
+    return await _call(pricing_preview.preview, _engine(request), query, settings.default_currency,
+                       settings.fx_max_age_days)

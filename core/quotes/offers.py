@@ -31,7 +31,16 @@ import orjson
 from core.fx import FxTable, StaleRate
 from core.hotcache import day_number
 from core.money import minor_digits
-from core.pricing import EXACT, HUNDRED, PricingContext, Rule, apply_markup, fixed_markup, rules_for
+from core.pricing import (
+    EXACT,
+    HUNDRED,
+    PricingContext,
+    Rule,
+    apply_markup,
+    fixed_markup,
+    rules_for,
+    stale_conversion,
+)
 from core.quotes.caches import ClassMemo, QuoteError
 from core.quotes.shelf import Row, Shelf
 
@@ -252,10 +261,8 @@ def _chain(applied: tuple[Rule | None, Rule | None], room_nights: int, currency:
     markup's); the StaleRate where one it needs is stale."""
     digits = minor_digits(currency)
     try:
-        fx_rate, fx_as_of, stale = fx.quote(currency, sell_currency)
-        for rule in applied:
-            if stale is None and rule is not None and rule.markup_fixed and rule.fixed_currency:
-                stale = fx.quote(rule.fixed_currency, currency)[2]
+        fx_rate, fx_as_of, _ = fx.quote(currency, sell_currency)
+        stale = stale_conversion(applied, currency, sell_currency, fx)
         if stale is not None:
             return stale
         with localcontext(EXACT):
