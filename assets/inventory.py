@@ -39,12 +39,23 @@ class InventorySyncConfig(dg.Config):
                                           "good run; false fetches everything.")
 
 
+def _number(value: int | float) -> dg.MetadataValue:
+    return dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.float(value)
+
+
 def _sync_metadata(results: dict) -> dict:
+    """Totals and per-supplier figures as numbers (the asset catalog plots them over runs), details as JSON."""
     per_supplier = {code: result.metadata() for code, result in results.items()}
+    plottable = {name: _number(value) for code in sorted(results) for name, value in results[code].plottable().items()}
     return {
-        "rows_fetched": sum(r.rows_fetched for r in results.values()),
-        "rows_upserted": sum(r.rows_upserted for r in results.values()),
-        "rows_quarantined": sum(r.rows_quarantined for r in results.values()),
+        "rows_fetched": dg.MetadataValue.int(sum(r.rows_fetched for r in results.values())),
+        "rows_upserted": dg.MetadataValue.int(sum(r.rows_upserted for r in results.values())),
+        "rows_written": dg.MetadataValue.int(sum(r.rows_upserted for r in results.values())),
+        "rows_skipped": dg.MetadataValue.int(sum(r.rows_skipped for r in results.values())),
+        "rows_quarantined": dg.MetadataValue.int(sum(r.rows_quarantined for r in results.values())),
+        "latency_ms_max": dg.MetadataValue.float(max((round(float(r.latency_ms), 1) for r in results.values()),
+                                                     default=0.0)),
+        **plottable,
         "errors": sum(len(r.errors) for r in results.values()),
         "suppliers_ok": sorted(code for code, r in results.items() if r.status == "ok"),
         "suppliers_failed": {code: r.status for code, r in results.items() if r.status != "ok"},

@@ -4,6 +4,7 @@
 -- description: Daily orders, bookings, GMV, room-nights and margin by partner, city and supplier (per sell currency).
 -- report: sales
 -- not_negative: orders, bookings, room_nights, gmv
+-- money: gmv, margin
 SELECT
     day,
     partner_id,

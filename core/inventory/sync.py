@@ -64,6 +64,17 @@ class SupplierSyncResult:
                 "contract": self.verdict.as_json() if self.verdict else None}
 
     @property
+    def rows_skipped(self) -> int:
+        """Rows fetched that needed no write: good, and equal to what is stored."""
+        return max(0, self.rows_fetched - self.rows_upserted - self.rows_quarantined)
+
+    def plottable(self) -> dict[str, int | float]:
+        """The figures the asset catalog plots over runs, named per supplier."""
+        return {f"rows_written_{self.code}": self.rows_upserted, f"rows_skipped_{self.code}": self.rows_skipped,
+                f"rows_quarantined_{self.code}": self.rows_quarantined,
+                f"latency_ms_{self.code}": round(float(self.latency_ms), 1)}
+
+    @property
     def cache_ok(self) -> bool:
         return self.status == "ok"
 
