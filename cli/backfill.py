@@ -209,14 +209,18 @@ def _run_chunk_in_child(selection: Selection, chunk: list[str], instance: dg.Dag
 
 def backfill(
     assets: list[str] = typer.Argument(..., help="Asset key(s) or group(s), e.g. fact_orders or warehouse_rollups."),
-    from_date: str = typer.Option(..., "--from", help="First day (YYYY-MM-DD), included."),
-    to_date: str = typer.Option(..., "--to", help="Last day (YYYY-MM-DD), included."),
+    from_date: str = typer.Option("", "--from", help="First day (YYYY-MM-DD), included."),
+    to_date: str = typer.Option("", "--to", help="Last day (YYYY-MM-DD), included."),
     days_per_run: int = typer.Option(0, "--days-per-run", min=0, max=366,
                                      help="Days per Dagster run (0: as many as the assets' backfill policy allows, "
                                           "31 for the warehouse; 1: a run per day)."),
     retries: int = typer.Option(1, "--retries", min=0, max=5, help="Times a failed chunk of days is run again."),
+    from_archive: str = typer.Option("", "--from-archive", help="supplier_inventory only: replay this day's "
+                                     "(YYYY-MM-DD) archived supplier answers instead of calling the suppliers."),
+    supplier: list[str] = typer.Option([], "--supplier", help="With --from-archive: only these supplier codes."),
 ) -> None:
-    """Rebuild daily partitions of assets in chunks of days, a Dagster run each (every day shown in the UI)."""
+    """Rebuild daily partitions of assets in chunks of days, a Dagster run each (every day shown in the UI);
+    with --from-archive, replay an archived day of supplier answers through contracts, matching and inventory."""
     import os
     import warnings
 
@@ -229,11 +233,23 @@ def backfill(
     from core import runtime
     from pipelines.resources import resources_for
 
-    start, end = _parse_day(from_date, "--from"), _parse_day(to_date, "--to")
+    if from_archive:
+        if assets != ["supplier_inventory"]:
+            typer.echo("--from-archive: replays supplier_inventory only (hotelctl backfill supplier_inventory "
+                       "--from-archive DAY)", err=True)
+            raise typer.Exit(2)
+        day = _parse_day(from_archive, "--from-archive")
+    elif not from_date or not to_date:
+        typer.echo("--from and --to: both are required (or --from-archive DAY for supplier_inventory)", err=True)
+        raise typer.Exit(2)
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
     _write_dagster_instance(settings, endpoints)
     os.environ.update(endpoints.child_env(settings))
+    if from_archive:
+        _replay_archived_day(settings, day, [code.upper() for code in supplier])
+        return
+    start, end = _parse_day(from_date, "--from"), _parse_day(to_date, "--to")
     from pipelines.definitions import defs
 
     try:
@@ -267,6 +283,47 @@ def backfill(
     console.print(table)
     if failed:
         console.print("[red]failed days: " + ", ".join(outcome.partition for outcome in failed) + "[/red]")
+        raise typer.Exit(1)
+
+
+def _replay_archived_day(settings, day: date, suppliers: list[str]) -> None:
+    """One Dagster run replaying `day` from the archive: content (when archived that day) and hotel matching, then
+    the inventory with its contract checks; exits non-zero when a supplier's replay was not clean."""
+    import dagster as dg
+
+    from assets import inventory, matching
+    from core.archive.replay import archived_runs
+    from core.archive.store import FeedArchive
+    from pipelines.resources import resources_for
+
+    archive = FeedArchive(settings.archive_location)
+    if not archived_runs(archive, day, "inventory", suppliers or None):
+        typer.echo(f"--from-archive: no archived inventory answers on {day} in {settings.archive_location}", err=True)
+        raise typer.Exit(1)
+    replay = {"from_archive": day.isoformat(), "suppliers": suppliers}
+    chosen = [inventory.supplier_inventory, inventory.inventory_feed_contracts]
+    run_config = {"ops": {"supplier_inventory": {"config": replay}}}
+    if archived_runs(archive, day, "content", suppliers or None):
+        chosen += [inventory.supplier_hotels, inventory.content_feed_contracts, matching.hotel_mappings]
+        run_config["ops"]["supplier_hotels"] = {"config": replay}
+    console.print(f"replaying {day} from {settings.archive_location}: "
+                  f"{', '.join(sorted(key.to_user_string() for a in chosen for key in getattr(a, 'keys', [])))}")
+    result = dg.materialize(chosen, instance=dg.DagsterInstance.get(), resources=resources_for(settings),
+                            run_config=run_config, raise_on_error=False, tags={"hotelctl/replay": day.isoformat()})
+    if not result.success:
+        console.print(f"[red]replay failed[/red]: {_error_of(result)}  run {result.run_id}")
+        raise typer.Exit(1)
+    metadata = result.asset_materializations_for_node("supplier_inventory")[0].metadata
+    per_supplier = metadata["per_supplier"].value
+    table = Table(title=f"replay of {day}")
+    for column in ("supplier", "status", "fetched", "written", "quarantined"):
+        table.add_column(column)
+    for code, figures in sorted(per_supplier.items()):
+        table.add_row(code, figures["status"], str(figures["rows_fetched"]), str(figures["rows_upserted"]),
+                      str(figures["rows_quarantined"]))
+    console.print(table)
+    console.print(f"run {result.run_id}")
+    if any(figures["status"] != "ok" for figures in per_supplier.values()):
         raise typer.Exit(1)
 
 

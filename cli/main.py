@@ -295,7 +295,8 @@ def _register_optional_commands() -> None:
 
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.rooms",
-                              "bench", "cli.orders", "cli.billing", "cli.pricing", "cli.secrets", "cli.webhooks"]
+                              "bench", "cli.orders", "cli.billing", "cli.pricing", "cli.secrets", "cli.webhooks",
+                              "cli.archive"]
 _register_optional_commands()
 
 if __name__ == "__main__":
