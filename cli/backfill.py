@@ -306,8 +306,9 @@ def _replay_archived_day(settings, day: date, suppliers: list[str]) -> None:
     if archived_runs(archive, day, "content", suppliers or None):
         chosen += [inventory.supplier_hotels, inventory.content_feed_contracts, matching.hotel_mappings]
         run_config["ops"]["supplier_hotels"] = {"config": replay}
-    console.print(f"replaying {day} from {settings.archive_location}: "
-                  f"{', '.join(sorted(key.to_user_string() for a in chosen for key in getattr(a, 'keys', [])))}")
+    with_content = "supplier_hotels" in run_config["ops"]
+    console.print(f"replaying {day} from {settings.archive_location}: supplier_inventory"
+                  f"{' after supplier_hotels and hotel_mappings (content archived that day)' if with_content else ''}")
     result = dg.materialize(chosen, instance=dg.DagsterInstance.get(), resources=resources_for(settings),
                             run_config=run_config, raise_on_error=False, tags={"hotelctl/replay": day.isoformat()})
     if not result.success:

@@ -8,6 +8,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import dagster as dg
 import httpx
@@ -16,6 +20,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from core.archive.store import FeedArchive
+from core.db import engine_for
+from core.migrate import upgrade
 from core.suppliers.breaker import reset_breakers
 from core.suppliers.registry import register_supplier
 from pipelines.resources import LocalFeedArchive, PostgresResource
@@ -24,24 +30,33 @@ from suppliers.launch import DEV_KEYS, start_simulator_threads
 pytest_plugins = ["tests.supplier_fixtures"]
 
 DAYS = 3
+REPO = Path(__file__).resolve().parents[1]
 CODES = ("A", "B", "C")
 
 
 @pytest.fixture(scope="module")
-def own_suppliers(engine, registered, world, settings):
-    """Simulators of this module's own (the same world), registered in place of the session's until it ends, so
-    that stopping them leaves the other modules' suppliers running."""
-    secret = settings.encryption_secret.get_secret_value()
+def own_suppliers(world):
+    """Simulators of this module's own (the same world as the session's), so that stopping them leaves the other
+    modules' suppliers running."""
     running = start_simulator_threads(world)
-    for code, simulator in running.items():
-        register_supplier(engine, code, simulator.base_url, DEV_KEYS[code], secret)
-    reset_breakers()
     yield running
     for simulator in running.values():
         simulator.stop()
-    for code, url in registered.items():
-        register_supplier(engine, code, url, DEV_KEYS[code], secret)
     reset_breakers()
+
+
+@pytest.fixture
+def own_database(new_database, own_suppliers, settings):
+    """A database of this test's own, migrated, with the simulators registered: the live sync is the first."""
+    url = new_database("hotel_archive")
+    upgrade(url)
+    engine = engine_for(url)
+    for code, simulator in own_suppliers.items():
+        register_supplier(engine, code, simulator.base_url, DEV_KEYS[code],
+                          settings.encryption_secret.get_secret_value())
+    reset_breakers()
+    yield url, engine
+    engine.dispose()
 
 
 def _written(engine, window: tuple[dt.date, dt.date]) -> dict[str, list[tuple]]:
@@ -85,9 +100,11 @@ def _latest(instance: dg.DagsterInstance, asset: str) -> dict:
     return records[0].asset_materialization.metadata
 
 
-def test_a_day_replayed_from_the_archive_writes_what_its_live_sync_wrote(own_suppliers, engine, database_url,
-                                                                         tmp_path, monkeypatch):
+def test_a_day_replayed_from_the_archive_writes_what_its_live_sync_wrote(own_suppliers, own_database, redis_url,
+                                                                         new_database, tmp_path, monkeypatch):
     from assets import inventory
+
+    database_url, engine = own_database
 
     folder = tmp_path / "archive"
     resources = {"postgres": PostgresResource(database_url=database_url), "archive": LocalFeedArchive(path=str(folder))}
@@ -176,3 +193,18 @@ def test_a_day_replayed_from_the_archive_writes_what_its_live_sync_wrote(own_sup
     assert {e.check_name: e.passed for e in replayed.get_asset_check_evaluations()} == {
         f"inventory_contract_{code}": True for code in CODES}
     assert _supplier_calls(engine) == calls_before  # a replay calls no supplier, and logs no call
+
+    # The same replay through `hotelctl backfill supplier_inventory --from-archive`, recorded in the run history.
+    _wipe(engine, window)
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "HOTEL_ENGINE_MODES")}
+    env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, ARCHIVE_DIR=str(folder), HOTEL_DATA_DIR=str(tmp_path),
+               CLICKHOUSE_URL=f"chdb://{tmp_path / 'clickhouse'}", DAGSTER_DATABASE_URL=new_database("hotel_dagster"))
+    command = [sys.executable, "-m", "cli.main", "backfill", "supplier_inventory", "--from-archive"]
+    cli = subprocess.run([*command, today.isoformat()], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert cli.returncode == 0, cli.stderr[-3000:]
+    assert "after supplier_hotels and hotel_mappings" in cli.stderr
+    assert _written(engine, window) == written
+    nothing = subprocess.run([*command, (today - dt.timedelta(days=400)).isoformat()], cwd=REPO, env=env,
+                             capture_output=True, text=True, timeout=300)
+    assert nothing.returncode == 1 and "no archived inventory answers" in nothing.stderr

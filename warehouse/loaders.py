@@ -303,8 +303,8 @@ def daily_figures(client: Client, table: str, start: date, end: date, money: lis
     """Per day in [start, end) of a day-partitioned table: its rows and, per `currency`, each `money` column's total.
 
     Keys are `rows` and e.g. `gmv_USD`; every currency in the table appears on every day (0 where none), so the
-    asset catalog plots each as one unbroken series over the partitions, whichever run built a day. Money is a float for plotting only: the
-    warehouse keeps Decimal.
+    asset catalog plots each as one unbroken series over the partitions, whichever run built a day. Money is a float
+    for plotting only: the warehouse keeps Decimal.
     """
     sums = "".join(f", sum({name})" for name in money)
     grouping = ", currency" if money else ""
