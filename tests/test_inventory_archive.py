@@ -169,6 +169,9 @@ def test_a_day_replayed_from_the_archive_writes_what_its_live_sync_wrote(own_sup
     assert all(row[2] == "1" for row in rows[1:])
     table = CliRunner().invoke(app, ["sql", "SELECT count(*) AS answers FROM raw_responses WHERE feed = 'inventory'"])
     assert table.exit_code == 0 and str(len(inventory_answers)) in table.stdout, table.output
+    facts = CliRunner().invoke(app, ["sql", "--csv", "SELECT count(*) AS orders FROM fact_orders"])  # the warehouse
+    assert facts.exit_code == 0 and facts.stdout.splitlines() == ["orders", "0"], facts.output
+    assert (folder / "warehouse" / "fact_orders.parquet").is_file()
     bad = CliRunner().invoke(app, ["sql", "SELECT nothing FROM nowhere"])
     assert bad.exit_code == 2 and "raw_rates" in bad.output  # the error names the views there are
 
@@ -208,3 +211,22 @@ def test_a_day_replayed_from_the_archive_writes_what_its_live_sync_wrote(own_sup
     nothing = subprocess.run([*command, (today - dt.timedelta(days=400)).isoformat()], cwd=REPO, env=env,
                              capture_output=True, text=True, timeout=300)
     assert nothing.returncode == 1 and "no archived inventory answers" in nothing.stderr
+
+
+def test_the_archive_keeps_archive_retention_days(tmp_path):
+    from assets.archive import raw_feed_archive
+
+    archive = FeedArchive(tmp_path)
+    today = dt.datetime.now(dt.UTC).date()
+    ages = (0, 29, 30, 31, 90)
+    for age in ages:
+        day = today - dt.timedelta(days=age)
+        archive.write("responses", "A", day, "inventory", f"run-{age}", [{
+            "run_id": f"run-{age}", "supplier": "A", "day": day, "feed": "inventory", "seq": 0, "status": 200,
+            "body": b"{}", "bytes": 2, "request_key": "k"}])
+    result = dg.materialize([raw_feed_archive], resources={
+        "archive": LocalFeedArchive(path=str(tmp_path), retention_days=30)})
+    metadata = result.asset_materializations_for_node("raw_feed_archive")[0].metadata
+    assert metadata["days_dropped"].value == 2 and metadata["days_kept"].value == 3 and metadata["files"].value == 3
+    kept = {row["run_id"] for row in archive.read("responses").to_pylist()}
+    assert kept == {"run-0", "run-29", "run-30"}
