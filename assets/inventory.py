@@ -16,15 +16,20 @@ from pydantic import Field
 
 from core.settings import get_settings
 from core.suppliers.config import supplier_settings
-from pipelines.resources import PostgresResource, RedisResource
+from pipelines.resources import FeedArchiveResource, PostgresResource, RedisResource
 
 GROUP = "inventory"
 SUPPLIER_CODES = ("A", "B", "C")
 _config = supplier_settings()
 
 
+FROM_ARCHIVE = Field("", description="A day (YYYY-MM-DD): replay that day's archived supplier answers instead of "
+                                   "calling the suppliers (hotelctl backfill supplier_inventory --from-archive).")
+
+
 class ContentSyncConfig(dg.Config):
     suppliers: list[str] = Field([], description="Supplier codes; empty = every enabled one.")
+    from_archive: str = FROM_ARCHIVE
 
 
 class InventorySyncConfig(dg.Config):
@@ -37,30 +42,65 @@ class InventorySyncConfig(dg.Config):
     processes: bool = Field(False, description="Sync each supplier in its own process (large syncs).")
     delta: bool = Field(True, description="Ask suppliers with a delta feed only for what changed since the last "
                                           "good run; false fetches everything.")
+    from_archive: str = FROM_ARCHIVE
+
+
+def _number(value: int | float) -> dg.MetadataValue:
+    return dg.MetadataValue.int(value) if isinstance(value, int) else dg.MetadataValue.float(value)
 
 
 def _sync_metadata(results: dict) -> dict:
+    """Totals and per-supplier figures as numbers (the asset catalog plots them over runs), details as JSON."""
     per_supplier = {code: result.metadata() for code, result in results.items()}
+    plottable = {name: _number(value) for code in sorted(results) for name, value in results[code].plottable().items()}
     return {
-        "rows_fetched": sum(r.rows_fetched for r in results.values()),
-        "rows_upserted": sum(r.rows_upserted for r in results.values()),
-        "rows_quarantined": sum(r.rows_quarantined for r in results.values()),
+        "rows_fetched": dg.MetadataValue.int(sum(r.rows_fetched for r in results.values())),
+        "rows_upserted": dg.MetadataValue.int(sum(r.rows_upserted for r in results.values())),
+        "rows_written": dg.MetadataValue.int(sum(r.rows_upserted for r in results.values())),
+        "rows_skipped": dg.MetadataValue.int(sum(r.rows_skipped for r in results.values())),
+        "rows_quarantined": dg.MetadataValue.int(sum(r.rows_quarantined for r in results.values())),
+        "latency_ms_max": dg.MetadataValue.float(max((round(float(r.latency_ms), 1) for r in results.values()),
+                                                     default=0.0)),
+        **plottable,
         "errors": sum(len(r.errors) for r in results.values()),
         "suppliers_ok": sorted(code for code, r in results.items() if r.status == "ok"),
         "suppliers_failed": {code: r.status for code, r in results.items() if r.status != "ok"},
         "latency_ms_per_supplier": dg.MetadataValue.json({c: round(r.latency_ms, 1) for c, r in results.items()}),
+        "archive_responses": dg.MetadataValue.int(sum(r.archived.get("archive_responses", 0)
+                                                      for r in results.values())),
+        "archive_bytes": dg.MetadataValue.int(sum(r.archived.get("archive_bytes", 0) for r in results.values())),
         "per_supplier": dg.MetadataValue.json(per_supplier),
     }
+
+
+def _replayed(context: dg.AssetExecutionContext, postgres: PostgresResource, archive: FeedArchiveResource,
+              feed: str, day: str, only: list[str], max_bad_share: float = 0.05) -> dict:
+    """The archived syncs of `day` replayed (no supplier called); their results by supplier."""
+    import datetime as dt
+
+    from core.archive.replay import replay_day
+
+    replay = replay_day(get_settings(), postgres.database_url, archive.reader(), dt.date.fromisoformat(day), feed,
+                        run_id=context.run_id, only=only or None, max_bad_share=max_bad_share)
+    if not replay.runs:
+        context.log.warning(f"no archived {feed} answers on {day} in {archive.location()}")
+    for run in replay.runs:
+        context.log.info(f"replayed {feed} of supplier {run.supplier} (archived run {run.archived_run_id}): "
+                         f"{run.metadata()}")
+    return replay.results
 
 
 @dg.asset(group_name=GROUP, kinds={"postgres"},
           description="Hotel content of every enabled supplier, upserted into supplier_hotels (changed rows only).")
 def supplier_hotels(context: dg.AssetExecutionContext, config: ContentSyncConfig,
-                    postgres: PostgresResource) -> dg.MaterializeResult:
+                    postgres: PostgresResource, archive: FeedArchiveResource) -> dg.MaterializeResult:
     from core.inventory.pipeline import run_content_sync
 
-    results = run_content_sync(get_settings(), postgres.database_url, run_id=context.run_id,
-                               only=config.suppliers or None)
+    if config.from_archive:
+        results = _replayed(context, postgres, archive, "content", config.from_archive, config.suppliers)
+    else:
+        results = run_content_sync(get_settings(), postgres.database_url, run_id=context.run_id,
+                                   only=config.suppliers or None, archive=archive.archive())
     if not results:
         context.log.warning("no supplier is registered: nothing to sync (start the simulators or register one)")
     for code, result in results.items():
@@ -72,22 +112,27 @@ def supplier_hotels(context: dg.AssetExecutionContext, config: ContentSyncConfig
           description="Rates and availability for the next N days of every supplier hotel (COPY + upsert, one "
                       "transaction per supplier batch); bad rows quarantined with their reason.")
 def supplier_inventory(context: dg.AssetExecutionContext, config: InventorySyncConfig,
-                       postgres: PostgresResource) -> dg.MaterializeResult:
+                       postgres: PostgresResource, archive: FeedArchiveResource) -> dg.MaterializeResult:
     from core.inventory.pipeline import run_inventory_sync
 
-    results = run_inventory_sync(get_settings(), postgres.database_url, run_id=context.run_id, days=config.days,
-                                 batch_hotels=config.batch_hotels, parallel_batches=config.parallel_batches,
-                                 max_bad_share=config.max_bad_share, only=config.suppliers or None,
-                                 processes=config.processes, delta=config.delta)
+    if config.from_archive:
+        results = _replayed(context, postgres, archive, "inventory", config.from_archive, config.suppliers,
+                            config.max_bad_share)
+    else:
+        results = run_inventory_sync(get_settings(), postgres.database_url, run_id=context.run_id, days=config.days,
+                                     batch_hotels=config.batch_hotels, parallel_batches=config.parallel_batches,
+                                     max_bad_share=config.max_bad_share, only=config.suppliers or None,
+                                     processes=config.processes, delta=config.delta, archive=archive.archive())
     for code, result in results.items():
         log = context.log.info if result.status == "ok" else context.log.warning
         log(f"supplier {code}: {result.status}, {result.rows_fetched} fetched, {result.rows_upserted} upserted, "
             f"{result.rows_quarantined} quarantined, {len(result.errors)} errors")
-    metadata = _sync_metadata(results) | {"days": config.days}
-    from core.run_metrics import push_run_metrics, record_inventory_sync
+    metadata = _sync_metadata(results) | {"days": config.days, "from_archive": config.from_archive or "no"}
+    if not config.from_archive:  # a replay called no supplier: the sync's metrics stay the live syncs'
+        from core.run_metrics import push_run_metrics, record_inventory_sync
 
-    record_inventory_sync(get_settings(), results)
-    metadata["metrics_pushed"] = push_run_metrics(get_settings(), "inventory_sync")
+        record_inventory_sync(get_settings(), results)
+        metadata["metrics_pushed"] = push_run_metrics(get_settings(), "inventory_sync")
     return dg.MaterializeResult(metadata=metadata)
 
 

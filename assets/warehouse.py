@@ -25,7 +25,7 @@ from assets.platform import WAREHOUSE_POOL, warehouse_database
 from core.quote_retention import first_day_held
 from core.settings import get_settings
 from pipelines.resources import PostgresResource, WarehouseResource
-from warehouse.loaders import FACTS, Fact, load_fact
+from warehouse.loaders import FACTS, Fact, daily_figures, load_fact
 from warehouse.schema import apply_schema
 from warehouse.sql_models import (
     MODELS_DIR,
@@ -40,6 +40,12 @@ from warehouse.sql_models import (
 DAILY = dg.DailyPartitionsDefinition(start_date="2024-01-01", timezone="UTC")
 FACT_GROUP = "warehouse_facts"
 MODEL_GROUP = "warehouse_rollups"
+# A backfill (from the UI or `hotelctl backfill`) builds this many days per run: a run costs ~1 s of its own
+# whatever its days (process, instance, chDB session), and facts load and models build a range in one pass. Each
+# day's partition is still recorded materialised (or failed) on its own; memory stays one chunk's, in the run's
+# process. Facts and models share it, so a backfill of both plans the same chunks.
+DAYS_PER_RUN = 31
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)
 RETAINED_FACTS = ("quotes", "quote_offers")  # from the quote tables QUOTE_RETENTION_DAYS keeps
 FACT_REPORTS = {"orders": "sales", "order_events": "cancellations", "quotes": "conversion",
                 "quote_offers": "conversion", "supplier_calls": "suppliers", "inventory": "competitiveness",
@@ -60,6 +66,15 @@ def _days(context: dg.AssetExecutionContext) -> tuple[date, date]:
     return window.start.date(), window.end.date()
 
 
+def _record_days(context: dg.AssetExecutionContext, key: dg.AssetKey, days: dict[str, dict[str, int | float]]) -> None:
+    """Each day's figures on that day's materialization (a range run records one per day): numbers the asset
+    catalog plots over the partitions."""
+    for day, figures in days.items():
+        context.add_asset_metadata({name: dg.MetadataValue.int(value) if isinstance(value, int)
+                                    else dg.MetadataValue.float(value) for name, value in figures.items()},
+                                   asset_key=key, partition_key=day)
+
+
 def _fact_spec(fact: Fact) -> dg.AssetSpec:
     return dg.AssetSpec(
         key=fact.table, group_name=FACT_GROUP, deps=[warehouse_database], kinds={"clickhouse", "postgres"},
@@ -70,7 +85,7 @@ def _fact_spec(fact: Fact) -> dg.AssetSpec:
 
 @dg.multi_asset(
     name="warehouse_fact_loads", specs=[_fact_spec(fact) for fact in FACTS.values()], partitions_def=DAILY,
-    pool=WAREHOUSE_POOL, can_subset=True, backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=7),
+    pool=WAREHOUSE_POOL, can_subset=True, backfill_policy=BACKFILL_POLICY,
 )
 def warehouse_fact_loads(context: dg.AssetExecutionContext, postgres: PostgresResource,
                          warehouse: WarehouseResource):
@@ -91,8 +106,9 @@ def warehouse_fact_loads(context: dg.AssetExecutionContext, postgres: PostgresRe
                 raise RuntimeError(f"{fact.table} {first}..{end}: {error}") from error
             rows = result.rows if result else 0
             context.log.info(f"{fact.table} {first}..{end}: {rows} rows; {(first - start).days} days kept as loaded")
+            _record_days(context, key, daily_figures(client, fact.qualified, start, end))
             yield dg.MaterializeResult(asset_key=key, metadata={
-                "rows": rows, "batches": result.batches if result else 0,
+                "rows_in_run": rows, "batches": result.batches if result else 0,
                 "days_replaced": result.days_replaced if result else 0,
                 "days_emptied": result.days_emptied if result else 0, "days_kept": (first - start).days,
             })
@@ -273,6 +289,7 @@ class Built:
     model: SqlModel
     run: ModelRun
     seconds: float
+    days: dict[str, dict[str, int | float]]  # per day built: rows and money totals (empty when unpartitioned)
 
 
 @dataclass(frozen=True)
@@ -303,7 +320,9 @@ def _built_ahead(client: Client, models: list[SqlModel], start: date | None, end
                     return
                 began = time.perf_counter()
                 run = materialize(client, model, start, end)
-                handed.put(Built(model, run, time.perf_counter() - began))
+                days = daily_figures(client, model.table, start, end, model.money, model.partition_by) \
+                    if model.partition_by and start and end else {}
+                handed.put(Built(model, run, time.perf_counter() - began, days))
                 began = time.perf_counter()
                 results = _check_results(client, model, start, end, totals, wanted_checks)
                 handed.put(Checked(model, results, time.perf_counter() - began))
@@ -351,7 +370,7 @@ def models_asset(name: str, models: dict[str, SqlModel], partitioned: bool) -> d
         name=name, specs=[_model_spec(model) for model in models.values()],
         check_specs=[check for model in models.values() for check in _model_checks(model)],
         partitions_def=DAILY if partitioned else None, pool=WAREHOUSE_POOL, can_subset=True,
-        backfill_policy=dg.BackfillPolicy.single_run() if partitioned else None,
+        backfill_policy=BACKFILL_POLICY if partitioned else None,
     )
     def _build(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         start, end = _days(context) if partitioned else (None, None)
@@ -362,6 +381,7 @@ def models_asset(name: str, models: dict[str, SqlModel], partitioned: bool) -> d
             selected = cheapest_first(selected, table_rows(client))
             for item in _built_ahead(client, selected, start, end, wanted_checks):
                 if isinstance(item, Built):
+                    _record_days(context, dg.AssetKey(item.model.name), item.days)
                     yield dg.MaterializeResult(asset_key=item.model.name, metadata={
                         "rows": item.run.rows, "days": f"{start}..{end}", "build_seconds": round(item.seconds, 3)})
                 else:  # the model's checks, after its materialization: Dagster records its days meanwhile

@@ -1,4 +1,4 @@
-"""`hotelctl bench backfill`: the memory a long backfill of the warehouse needs, against a backfill of one day.
+"""`hotelctl bench backfill`: the time and memory a long backfill of the warehouse needs, against one day's.
 
 Both backfills are `hotelctl backfill warehouse_facts warehouse_rollups` in a child process of its own, each
 into an empty embedded warehouse, reading the same history (`warehouse.sample_history`, seeded into a scratch
@@ -63,8 +63,14 @@ def _backfill(env: dict[str, str], workdir: Path, start: date, days: int, days_p
         orders, days_built = client.query(
             f"SELECT (SELECT count() FROM {DATABASE}.fact_orders), (SELECT uniqExact(day) FROM {DATABASE}.daily_sales)"
         ).result_rows[0]
-    runs = -(-days // days_per_run)
+    runs = -(-days // days_per_run) if days_per_run else -(-days // _policy_days())
     return Backfill(days, runs, seconds, usage.ru_maxrss / 1024, int(orders), int(days_built))  # ru_maxrss: KiB
+
+
+def _policy_days() -> int:
+    from assets.warehouse import DAYS_PER_RUN
+
+    return DAYS_PER_RUN
 
 
 @bench_app.command("backfill")
@@ -73,9 +79,11 @@ def bench_backfill(
     scale: int = typer.Option(20, min=1, max=1000,
                               help="Daily volume: SCALE x 2-5 quotes (60 % ordered) and SCALE x 3-8 supplier calls."),
     start: str = typer.Option("2025-01-01", "--from", help="First day of the history (YYYY-MM-DD)."),
-    days_per_run: int = typer.Option(1, min=1, max=31, help="Days per Dagster run of the long backfill."),
+    days_per_run: int = typer.Option(0, min=0, max=366,
+                                     help="Days per Dagster run of the long backfill (0: the assets' backfill "
+                                          "policy, as `hotelctl backfill` does)."),
 ) -> None:
-    """Peak memory of a backfill of DAYS days of the warehouse beside a backfill of its first day."""
+    """Time and peak memory of a backfill of DAYS days of the warehouse beside a backfill of its first day."""
     from core import runtime
     from core.db import driver_url, scratch_database
     from core.migrate import upgrade
@@ -111,5 +119,7 @@ def bench_backfill(
         typer.echo(f"backfill of {backfill.days:>4} day(s): {backfill.runs} run(s), {backfill.seconds:7.1f}s, "
                    f"{backfill.orders:,} orders loaded, {backfill.days_built} day(s) of rollups, "
                    f"peak memory {backfill.peak_mb:.0f} MB")
+    typer.echo(f"time per day: {many.seconds / many.days:.2f}s over {days} days, {one.seconds:.2f}s for one day; "
+               f"a year at this pace: {many.seconds / many.days * 365 / 60:.1f} min (target: under 5 min)")
     typer.echo(f"peak memory, {days} days over one day: {many.peak_mb / one.peak_mb:.2f}x "
                f"(target: a long backfill needs no more memory than one day)")

@@ -302,7 +302,7 @@ def _register_optional_commands() -> None:
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.rooms",
                               "bench", "cli.orders", "cli.billing", "cli.pricing", "cli.secrets", "cli.webhooks",
-                              "cli.suppliers", "cli.staff"]
+                              "cli.suppliers", "cli.staff", "cli.archive"]
 _register_optional_commands()
 
 if __name__ == "__main__":

@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     retry_max_attempts: int = Field(3, ge=1)
     retry_backoff_ms: int = Field(1000, ge=0)
 
+    # The raw-feed archive (core/archive): every supplier answer a sync receives and the rows parsed from it, as
+    # Parquet by supplier and day. ARCHIVE_DIR: a folder (default <data dir>/archive); ARCHIVE_URL: a pyarrow
+    # filesystem URL instead (s3://bucket/prefix, gs://...). ARCHIVE_RETENTION_DAYS: days kept (0: all);
+    # ARCHIVE_ENABLED=false: syncs keep nothing.
+    archive_dir: Path | None = None
+    archive_url: str | None = None
+    archive_retention_days: int = Field(30, ge=0)
+    archive_enabled: bool = True
     hotel_data_dir: Path = Path("var")
     hotel_env: str = "production"
     platform_timezone: str = "Asia/Shanghai"
@@ -147,6 +155,11 @@ class Settings(BaseSettings):
     @property
     def data_dir(self) -> Path:
         return self.hotel_data_dir.resolve()
+
+    @property
+    def archive_location(self) -> str:
+        """Where the raw-feed archive lives: ARCHIVE_URL, else ARCHIVE_DIR, else <data dir>/archive."""
+        return self.archive_url or str((self.archive_dir or self.data_dir / "archive").resolve())
 
     @property
     def development(self) -> bool:

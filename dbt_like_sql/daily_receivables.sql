@@ -4,6 +4,7 @@
 -- description: Partner billing per day, partner and billing currency: invoiced, credited and paid; the receivables report sums the days up to a date into the balance and days sales outstanding.
 -- report: receivables
 -- not_negative: invoiced, credited, paid
+-- money: invoiced, credited, paid
 SELECT
     day,
     partner_id,

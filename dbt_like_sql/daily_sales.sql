@@ -4,6 +4,7 @@
 -- description: Daily orders, bookings, GMV, room-nights and margin by partner, city and supplier (per sell currency), with the margin also in the platform's currency (at each order's own rates).
 -- report: sales
 -- not_negative: orders, bookings, room_nights, gmv
+-- money: gmv, margin
 SELECT
     day,
     partner_id,

@@ -6,11 +6,11 @@ assets and checks; they are collected here.
 
 import dagster as dg
 
-from assets import billing, events, fx, inventory, matching, orders, platform, retention, settlement, warehouse
+from assets import archive, billing, events, fx, inventory, matching, orders, platform, retention, settlement, warehouse
 from core.settings import get_settings
 from pipelines.resources import resources_for
 
-ASSET_MODULES = [platform, warehouse, matching, settlement, billing, events, inventory, retention, fx, orders]
+ASSET_MODULES = [platform, warehouse, matching, settlement, billing, events, inventory, retention, fx, orders, archive]
 
 # What `hotelctl up` / `hotelctl run` materialise on a fresh start, upstream first.
 MAIN_JOB_GROUPS = ["platform", "inventory", "matching"]

@@ -6,6 +6,9 @@ never a password. Embedded mode: the URLs name local sockets and paths under the
 `fx`: where daily exchange rates come from (ECB euro reference XML). `HttpFxProvider` reads
 FX_SOURCE_URL (the ECB in production) or, embedded, the simulated FX service `hotelctl up` started;
 `FixedFxProvider` is its offline twin (the simulator's rate history, no network).
+
+`archive`: where the raw-feed archive lives. `UrlFeedArchive` names object storage by ARCHIVE_URL (a pyarrow
+filesystem URL); `LocalFeedArchive` is its local-folder twin (ARCHIVE_DIR, default <data dir>/archive).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import redis
 from clickhouse_connect.driver.client import Client
 from sqlalchemy.engine import Engine
 
+from core.archive.store import FeedArchive
 from core.db import engine_for
 from core.runtime import resolve
 from core.settings import Settings
@@ -111,6 +115,41 @@ class FixedFxProvider(FxProviderResource):
         return "fixed"
 
 
+class FeedArchiveResource(dg.ConfigurableResource):
+    """The raw-feed archive (core/archive): supplier answers and parsed rows as Parquet by supplier and day."""
+
+    retention_days: int = 30
+    enabled: bool = True
+
+    def location(self) -> str:
+        raise NotImplementedError
+
+    def archive(self) -> FeedArchive | None:
+        """The archive to write to, or None when archiving is switched off."""
+        return FeedArchive(self.location()) if self.enabled else None
+
+    def reader(self) -> FeedArchive:
+        return FeedArchive(self.location())
+
+
+class UrlFeedArchive(FeedArchiveResource):
+    """The archive in object storage: `url` (ARCHIVE_URL, e.g. s3://bucket/prefix)."""
+
+    url: str
+
+    def location(self) -> str:
+        return self.url
+
+
+class LocalFeedArchive(FeedArchiveResource):
+    """Offline twin: the archive in a local folder."""
+
+    path: str
+
+    def location(self) -> str:
+        return self.path
+
+
 def _from_env_or(value: str, variable: str, configured: str | None) -> str | dg.EnvVar:
     return dg.EnvVar(variable) if configured else value
 
@@ -127,4 +166,8 @@ def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         ),
         "fx": HttpFxProvider(url=dg.EnvVar("FX_SOURCE_URL")) if settings.fx_source_url else HttpFxProvider(
             port_file=str(settings.data_dir / "suppliers" / "FX.port")),
+        "archive": UrlFeedArchive(url=dg.EnvVar("ARCHIVE_URL"), retention_days=settings.archive_retention_days,
+                                  enabled=settings.archive_enabled) if settings.archive_url else LocalFeedArchive(
+            path=settings.archive_location, retention_days=settings.archive_retention_days,
+            enabled=settings.archive_enabled),
     }

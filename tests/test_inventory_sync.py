@@ -182,18 +182,19 @@ def test_unmapping_a_hotel_removes_it_from_the_product_sets(content, engine, wor
 
 
 def test_done_when_faults_on_one_supplier_the_sync_completes_for_the_others(
-        content, engine, simulators, database_url, redis_url, cache, monkeypatch):
+        content, engine, simulators, database_url, redis_url, cache, monkeypatch, tmp_path):
     """The Dagster assets and their checks, end to end, with supplier B failing every availability call."""
     from assets import inventory
     from core.settings import reset_settings_cache
-    from pipelines.resources import PostgresResource, RedisResource
+    from pipelines.resources import LocalFeedArchive, PostgresResource, RedisResource
 
     monkeypatch.setenv("QUERY_TIMEOUT_MS", "1500")
     monkeypatch.setenv("RETRY_BACKOFF_MS", "20")
     reset_settings_cache()
     hotel_b = next(h for h in simulators["B"].state.hotels if h.true_hotel_id)
     run_config = {"ops": {"supplier_inventory": {"config": {"days": DAYS, "batch_hotels": 10, "delta": False}}}}
-    resources = {"postgres": PostgresResource(database_url=database_url), "redis": RedisResource(redis_url=redis_url)}
+    resources = {"postgres": PostgresResource(database_url=database_url), "redis": RedisResource(redis_url=redis_url),
+                 "archive": LocalFeedArchive(path=str(tmp_path / "archive"))}
     assets = [inventory.supplier_hotels, inventory.supplier_inventory, inventory.inventory_hot_cache]
     checks = [inventory.inventory_feed_contracts, inventory.content_feed_contracts]
     healthy = dg.materialize(assets + checks, resources=resources, run_config=run_config)

@@ -97,7 +97,7 @@ def test_hotelctl_backfill_reports_each_day_and_records_runs(migrated, seeded_mo
     assert '"level": "DEBUG"' not in result.stdout + result.stderr and "BetaWarning" not in result.stderr
     with psycopg.connect(dagster_database) as conn:
         runs = conn.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'").fetchone()[0]
-    assert runs == 2  # one run per day, in the instance the UI reads
+    assert runs == 1  # both days in one range run (the warehouse's backfill policy), in the instance the UI reads
     with warehouse_client(chdb_url) as client:
         rows = client.query("SELECT day, sum(orders) FROM hotel_analytics.daily_sales GROUP BY day ORDER BY day")
         loaded = {row[0]: row[1] for row in rows.result_rows}
@@ -168,3 +168,31 @@ def test_a_run_whose_process_dies_fails_its_day_and_run_and_the_backfill_goes_on
         ["2026-01-01", True], ["2026-01-02", False], ["2026-01-03", True], ["2026-01-04", True]]
     died = result["outcomes"][1]
     assert died[2] == "the run's process exited with code 3" and died[3] == "FAILURE"  # not left STARTED in the UI
+
+
+def test_the_warehouse_backfills_in_chunks_of_days_each_day_shown_and_a_failed_chunk_retried_alone():
+    from cli.backfill import Selection, policy_days
+
+    assert policy_days(select_assets(defs, ["warehouse_facts", "warehouse_rollups"])) == 31
+    daily = dg.DailyPartitionsDefinition(start_date="2026-01-01")
+    attempts: dict[str, int] = {}
+
+    @dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=3))
+    def chunked(context) -> None:
+        first = context.partition_keys[0]
+        attempts[first] = attempts.get(first, 0) + 1
+        if first == "2026-01-04" and attempts[first] == 1:
+            raise RuntimeError("a passing fault")  # its chunk's second run succeeds
+        if "2026-01-08" in context.partition_keys:
+            raise RuntimeError("a lasting fault")
+
+    selection = Selection([chunked], [chunked.key])
+    keys = [f"2026-01-0{day}" for day in range(1, 10)]
+    instance = dg.DagsterInstance.ephemeral()
+    outcomes = run_backfill(selection, keys, instance, {}, days_per_run=policy_days(selection), retries=1)
+    assert [(o.partition, o.success) for o in outcomes] == [(key, key < "2026-01-07") for key in keys]
+    assert attempts == {"2026-01-01": 1, "2026-01-04": 2, "2026-01-07": 2}  # only the failed chunks ran again
+    assert len(instance.get_runs()) == 5 and len({o.run_id for o in outcomes}) == 3
+    status = instance.get_status_by_partition(chunked.key, keys, daily)
+    assert {key: value.value for key, value in status.items()} == {
+        key: "MATERIALIZED" if key < "2026-01-07" else "FAILED" for key in keys}

@@ -44,7 +44,7 @@ def _scratch_databases(database_url: str, prefix: str) -> set[str]:
                                                (f"{prefix}%",))}
 
 
-def test_bench_backfill_prints_the_peak_memory_of_a_long_backfill_beside_one_days(database_url):
+def test_bench_backfill_prints_the_time_and_peak_memory_of_a_long_backfill_beside_one_days(database_url):
     before = _scratch_databases(database_url, "bench_backfill_")
     result = subprocess.run([sys.executable, "-m", "cli.main", "bench", "backfill", "--days", "3", "--scale", "2"],
                             cwd=REPO, capture_output=True, text=True, timeout=600)
@@ -52,7 +52,9 @@ def test_bench_backfill_prints_the_peak_memory_of_a_long_backfill_beside_one_day
     lines = re.findall(r"backfill of +(\d+) day\(s\): (\d+) run\(s\), +[\d.]+s, ([\d,]+) orders loaded, "
                        r"(\d+) day\(s\) of rollups, peak memory (\d+) MB", result.stdout)
     (one_day, one_run, one_orders, one_built, one_peak), (days, runs, orders, built, peak) = lines
-    assert (one_day, one_run, one_built, days, runs, built) == ("1", "1", "1", "3", "3", "3")
+    assert (one_day, one_run, one_built, days, runs, built) == ("1", "1", "1", "3", "1", "3")  # 3 days: one run
+    assert re.search(r"time per day: [\d.]+s over 3 days, [\d.]+s for one day; a year at this pace: [\d.]+ min",
+                     result.stdout), result.stdout
     assert 0 < int(one_orders.replace(",", "")) < int(orders.replace(",", ""))  # each reads the seeded history
     ratio = float(re.search(r"peak memory, 3 days over one day: ([\d.]+)x", result.stdout).group(1))
     assert abs(ratio - int(peak) / int(one_peak)) < 0.01 + 0.01 * ratio

@@ -302,3 +302,31 @@ def load_fact(client: Client, database_url: str, fact: Fact, start: date, end: d
             batches += 1
         swap = swap_days(client, fact.qualified, stage, start, end)
     return LoadResult(rows, batches, swap.days_replaced, swap.days_emptied)
+
+
+def daily_figures(client: Client, table: str, start: date, end: date, money: list[str] | tuple[str, ...] = (),
+                  day_column: str = "day") -> dict[str, dict[str, int | float]]:
+    """Per day in [start, end) of a day-partitioned table: its rows and, per `currency`, each `money` column's total.
+
+    Keys are `rows` and e.g. `gmv_USD`; every currency in the table appears on every day (0 where none), so the
+    asset catalog plots each as one unbroken series over the partitions, whichever run built a day. Money is a float
+    for plotting only: the warehouse keeps Decimal.
+    """
+    sums = "".join(f", sum({name})" for name in money)
+    grouping = ", currency" if money else ""
+    rows = client.query(f"SELECT {day_column}{grouping}, count(){sums} FROM {table} WHERE {day_column} >= %(start)s "
+                        f"AND {day_column} < %(end)s GROUP BY {day_column}{grouping}",
+                        parameters={"start": start, "end": end}).result_rows
+    currencies = sorted({row[0] for row in client.query(f"SELECT DISTINCT currency FROM {table}").result_rows}
+                        | {row[1] for row in rows}) if money else []
+    days: dict[str, dict[str, int | float]] = {}
+    for offset in range((end - start).days):
+        days[(start + timedelta(days=offset)).isoformat()] = {
+            "rows": 0, **{f"{name}_{currency}": 0.0 for name in money for currency in currencies}}
+    for row in rows:
+        figures = days.setdefault(row[0].isoformat(), {"rows": 0})
+        count_at = 2 if money else 1
+        figures["rows"] += int(row[count_at])
+        for name, total in zip(money, row[count_at + 1:], strict=True):
+            figures[f"{name}_{row[1]}"] = round(float(total or 0), 4)
+    return days

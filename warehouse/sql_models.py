@@ -8,6 +8,7 @@ A model file starts with a header of `-- key: value` lines:
     -- description: what the model holds
     -- report: sales                (the /reports page that shows it)
     -- not_negative: room_nights    (columns an asset check keeps >= 0)
+    -- money: gmv, margin           (amount columns summed per day and `currency` into the asset's metadata)
 
 and names its inputs as `{{ ref('model') }}` and `{{ source('facts', 'orders') }}`. Partitioned
 models filter their inputs with `{{ partition_filter('day') }}`, which renders to the days being built.
@@ -31,7 +32,7 @@ from warehouse.client import DATABASE
 from warehouse.loaders import FACTS, staging_table, swap_days
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
-HEADER_KEYS = {"materialized", "partition_by", "order_by", "description", "report", "not_negative"}
+HEADER_KEYS = {"materialized", "partition_by", "order_by", "description", "report", "not_negative", "money"}
 _HEADER_LINE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -69,6 +70,10 @@ class SqlModel:
     @property
     def not_negative(self) -> list[str]:
         return [column.strip() for column in self.config.get("not_negative", "").split(",") if column.strip()]
+
+    @property
+    def money(self) -> list[str]:
+        return [column.strip() for column in self.config.get("money", "").split(",") if column.strip()]
 
     def render(self, start: date | None = None, end: date | None = None, ref_prefix: str = "") -> str:
         """The SQL for the days in [start, end) (all days when not given); refs may name prefixed tables."""
@@ -242,3 +247,4 @@ def materialize(client: Client, model: SqlModel, start: date | None = None, end:
 def materialize_all(client: Client, models: Iterable[SqlModel], start: date, end: date) -> list[ModelRun]:
     """Every model (upstream first) for the days in [start, end)."""
     return [materialize(client, model, start, end) for model in models]
+

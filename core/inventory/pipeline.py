@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
 import redis
 
+from core.archive.recorder import FeedRecorder
+from core.archive.store import FeedArchive
 from core.collector import collector_paused
 from core.inventory import store
 from core.inventory.cache import CacheCounts, refresh_supplier
 from core.inventory.sync import SupplierSyncResult, sync_suppliers
+from core.logs import log
 from core.settings import Settings
 from core.suppliers.config import INVENTORY_BATCH_HOTELS
 from core.suppliers.registry import adapter_for, enabled_suppliers, flush_calls
 
+logger = logging.getLogger("inventory")
 
 def _codes(database_url: str, only: list[str] | None) -> list[str]:
     from core.db import engine_for
@@ -31,38 +36,74 @@ def _adapters(settings: Settings, database_url: str, only: list[str] | None, bas
     return [adapter_for(code, settings, (base_urls or {}).get(code)) for code in _codes(database_url, only)]
 
 
+def _recorders(adapters: list, feed: str, archive: FeedArchive | None, **sync: object) -> dict[str, FeedRecorder]:
+    """A recorder on each adapter when the sync is archived."""
+    recorders = {}
+    for adapter in adapters if archive is not None else []:
+        recorders[adapter.code] = FeedRecorder(adapter.code, feed, **sync)
+        recorders[adapter.code].tap(adapter)
+    return recorders
+
+
+def _archive(results: dict[str, SupplierSyncResult], recorders: dict[str, FeedRecorder],
+             archive: FeedArchive | None, run_id: str | None) -> None:
+    """Each supplier's answers and parsed rows into the archive; a failed write is logged, the sync stands."""
+    for code, recorder in recorders.items():
+        result = results.get(code)
+        try:
+            written = recorder.write(archive, run_id, result.sync_run_id if result else None)
+        except Exception as error:
+            log(logger, logging.WARNING, "raw-feed archive write failed", supplier=code, error=repr(error))
+            if result:
+                result.archived = {"error": repr(error)}
+            continue
+        if result:
+            result.archived = written.metadata()
+
+
 def run_content_sync(settings: Settings, database_url: str, run_id: str | None = None,
-                     only: list[str] | None = None, base_urls: dict[str, str] | None = None
-                     ) -> dict[str, SupplierSyncResult]:
+                     only: list[str] | None = None, base_urls: dict[str, str] | None = None,
+                     archive: FeedArchive | None = None) -> dict[str, SupplierSyncResult]:
+    """Every enabled supplier's hotel content; `archive`: keep every answer and parsed hotel there."""
     adapters = _adapters(settings, database_url, only, base_urls)
+    recorders = _recorders(adapters, "content", archive)
     try:
-        return asyncio.run(sync_suppliers(adapters, "content", database_url, run_id=run_id))
+        results = asyncio.run(sync_suppliers(adapters, "content", database_url, run_id=run_id))
     finally:
         flush_calls(settings.model_copy(update={"database_url": database_url}))
+    _archive(results, recorders, archive, run_id)
+    return results
 
 
 def run_inventory_sync(settings: Settings, database_url: str, *, run_id: str | None = None, days: int = 30,
                        start: dt.date | None = None, batch_hotels: int = INVENTORY_BATCH_HOTELS,
                        parallel_batches: int = 3,
                        max_bad_share: float = 0.05, only: list[str] | None = None,
-                       base_urls: dict[str, str] | None = None, processes: bool = False, delta: bool = True
-                       ) -> dict[str, SupplierSyncResult]:
+                       base_urls: dict[str, str] | None = None, processes: bool = False, delta: bool = True,
+                       archive: FeedArchive | None = None) -> dict[str, SupplierSyncResult]:
     """Sync every enabled supplier; `processes`: each supplier in its own process (both cores, no
     shared GIL; each process pays its own imports, so it pays off for large syncs only); `delta`: ask suppliers
-    with a delta feed for what changed since the last good run only."""
+    with a delta feed for what changed since the last good run only; `archive`: keep every answer and parsed rate
+    there."""
     if processes:
         return _inventory_in_processes(settings, database_url, run_id=run_id, days=days, start=start,
                                        batch_hotels=batch_hotels, parallel_batches=parallel_batches,
-                                       max_bad_share=max_bad_share, only=only, base_urls=base_urls, delta=delta)
+                                       max_bad_share=max_bad_share, only=only, base_urls=base_urls, delta=delta,
+                                       archive=archive)
     adapters = _adapters(settings, database_url, only, base_urls)
+    window_start = start or dt.date.today()
+    recorders = _recorders(adapters, "inventory", archive, batch_hotels=batch_hotels,
+                           window=(window_start, window_start + dt.timedelta(days=days)))
     try:
         with collector_paused():
-            return asyncio.run(sync_suppliers(
-                adapters, "inventory", database_url, run_id=run_id, window_start=start or dt.date.today(),
+            results = asyncio.run(sync_suppliers(
+                adapters, "inventory", database_url, run_id=run_id, window_start=window_start,
                 days=days, batch_hotels=batch_hotels, parallel_batches=parallel_batches,
                 max_bad_share=max_bad_share, delta=delta))
     finally:
         flush_calls(settings.model_copy(update={"database_url": database_url}))
+    _archive(results, recorders, archive, run_id)
+    return results
 
 
 def _inventory_in_processes(settings: Settings, database_url: str, **options) -> dict[str, SupplierSyncResult]:

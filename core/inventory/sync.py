@@ -52,6 +52,7 @@ class SupplierSyncResult:
     quarantine_reasons: dict[str, int] = field(default_factory=dict)
     verdict: FeedVerdict | None = None
     sync_run_id: int | None = None
+    archived: dict = field(default_factory=dict)  # what the raw-feed archive kept of this sync
 
     def metadata(self) -> dict:
         return {"status": self.status, "rows_fetched": self.rows_fetched, "rows_upserted": self.rows_upserted,
@@ -61,7 +62,18 @@ class SupplierSyncResult:
                 "delta_answers": self.delta_answers,
                 "errors": len(self.errors), "first_errors": self.errors[:5],
                 "quarantine_reasons": self.quarantine_reasons,
-                "contract": self.verdict.as_json() if self.verdict else None}
+                "contract": self.verdict.as_json() if self.verdict else None, "archived": self.archived}
+
+    @property
+    def rows_skipped(self) -> int:
+        """Rows fetched that needed no write: good, and equal to what is stored."""
+        return max(0, self.rows_fetched - self.rows_upserted - self.rows_quarantined)
+
+    def plottable(self) -> dict[str, int | float]:
+        """The figures the asset catalog plots over runs, named per supplier."""
+        return {f"rows_written_{self.code}": self.rows_upserted, f"rows_skipped_{self.code}": self.rows_skipped,
+                f"rows_quarantined_{self.code}": self.rows_quarantined,
+                f"latency_ms_{self.code}": round(float(self.latency_ms), 1)}
 
     @property
     def cache_ok(self) -> bool:

@@ -74,6 +74,10 @@ class SupplierHttp:
         # The supplier's own clock (HTTP Date) at the earliest answer since this was last set to None: what a sync
         # asks a delta feed for changes since, whatever our clock says.
         self.earliest_date: dt.datetime | None = None
+        # The raw-feed archive: `tap` sees every answer received (core/archive/recorder.py); `transport` answers
+        # instead of the supplier (a replay from the archive, core/archive/replay.py).
+        self.tap: Callable[[str, httpx.Response], None] | None = None
+        self.transport: httpx.AsyncBaseTransport | None = None
 
     def _bound(self) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
         """httpx clients and semaphores belong to one event loop: make them per loop."""
@@ -84,6 +88,7 @@ class SupplierHttp:
                 base_url=self.base_url, timeout=None,
                 limits=httpx.Limits(max_connections=self.concurrency_limit,
                                     max_keepalive_connections=self.concurrency_limit),
+                transport=self.transport,
             )
             self._semaphore = asyncio.Semaphore(self.concurrency_limit)
         return self._client, self._semaphore
@@ -164,6 +169,8 @@ class SupplierHttp:
             raise SupplierError(self.code, operation, f"transport error: {type(error).__name__}",
                                 transient=True) from None
         status = response.status_code
+        if self.tap is not None:
+            self.tap(operation, response)
         self._note_date(response.headers.get("date"))
         if status == 429:
             self.breaker.release()
