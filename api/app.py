@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from api.errors import install_error_handlers
 from api.middleware import ObservabilityMiddleware
 from api.pages import PAGES
+from api.pages.common import static_files
 from api.routes import ROUTERS
 from core.config_center import ConfigCenter
 from core.db import plain_url
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
     install_error_handlers(app)
     for router in (*ROUTERS, *PAGES):
         app.include_router(router)
+    app.mount("/static", static_files(), name="static")  # the pages' one stylesheet
     app.add_middleware(ObservabilityMiddleware, service="api")
     return app
 

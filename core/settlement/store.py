@@ -19,9 +19,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.settlement.amounts import format_decimal, to_decimal, to_units
 from core.settlement.csvio import read_statement_text
-from core.settlement.cycles import Cycle
+from core.settlement.cycles import Cycle, cycle_starting
 from core.settlement.engine import CLASSES, Reconciliation, reconcile
 from core.settlement.money_totals import CycleMoney, OrderMoney, cycle_money, journal_balance
+from core.settlement.review import ReviewError
 
 DEFAULT_TOLERANCE = Decimal("0.01")
 STATUS_MAP = {"CONFIRMED": "confirmed", "CANCELLED": "cancelled"}  # the platform has no no_show state
@@ -142,6 +143,28 @@ def store_upload(engine: Engine, supplier_code: str, cycle: Cycle, content: str,
              "n": frame.height, "by": uploaded_by}).one()
     return {"id": row.id, "supplier_code": supplier_code, "period_start": cycle.start.isoformat(),
             "lines": frame.height, "uploaded_by": uploaded_by, "uploaded_at": row.uploaded_at.isoformat()}
+
+
+def upload_statement(engine: Engine, settings, supplier_code: str, period_start: dt.date, content: str,
+                     filename: str | None, uploaded_by: str, run: bool = True) -> dict:
+    """Keep finance's statement for the cycle starting `period_start` and (when `run`) reconcile the cycle on it.
+
+    Raises review.ReviewError (unknown supplier, a day that starts no cycle) or csvio.InputError (the CSV).
+    """
+    try:
+        cycle = cycle_starting(period_start, settings.settle_cycle_days)
+    except ValueError as error:
+        raise ReviewError("invalid", str(error), "period_start") from None
+    with engine.connect() as conn:
+        if conn.execute(sa.text("SELECT 1 FROM suppliers WHERE code = :c"), {"c": supplier_code}).first() is None:
+            raise ReviewError("not_found", f"no supplier {supplier_code!r}")
+    upload = store_upload(engine, supplier_code, cycle, content, filename, uploaded_by)
+    if run:
+        frame, source = statement_for_cycle(engine, settings, supplier_code, cycle)
+        outcome = run_cycle(engine, supplier_code, cycle, frame, source, run_id=f"upload:{upload['id']}")
+        upload["cycle"] = {"id": outcome.cycle_id, "revision": outcome.revision, "action": outcome.action,
+                           "superseded_revision": outcome.superseded_revision, "counts": outcome.counts}
+    return upload
 
 
 def _totals_json(result: Reconciliation, money: CycleMoney, source: str, tolerance: Decimal) -> dict:

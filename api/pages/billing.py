@@ -1,72 +1,39 @@
-"""Finance's billing pages under /billing (server-rendered; a login form sets an HttpOnly cookie holding the
-token, as the settlement pages do): statements per cycle, issuing invoices and credit notes, payments and
-bank statements, unmatched bank lines, ageing, exports. Every action calls what the JSON routes call
-(`core.billing`), never SQL; a refusal comes back as a message on the page.
+"""Finance's billing pages under /billing (server-rendered, signed in as the settlement pages are): statements
+per cycle, issuing invoices and credit notes, payments and bank statements, unmatched bank lines, ageing, exports.
+Every action calls what the JSON routes call (`core.billing`), never SQL; a refusal comes back as a message on
+the page.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from jinja2 import Environment, FileSystemLoader, select_autoescape
+from fastapi import HTTPException, Request
+from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.auth import Principal, authenticate_client, decode_token, issue_token
+from api.pages.common import Area, engine
 from api.routes.billing import RowId
-from api.routes.settlements import _csrf, _form  # the settlement pages' CSRF token and form reader
 from core.billing import ageing, invoices, payments, statements
 from core.billing.store import BillingError
-from core.db import engine_for
 
-router = APIRouter(include_in_schema=False)
-COOKIE = "billing_session"
 PREFIX = "/billing"
-templates = Environment(loader=FileSystemLoader(Path(__file__).resolve().parents[1] / "templates"),
-                        autoescape=select_autoescape(["html"]))
+area = Area(name="billing", prefix=PREFIX, cookie="billing_session", roles=("finance",), title="Partner billing",
+            audience="For the finance team.", refusal="These pages are for the finance role only.",
+            nav=((PREFIX, "Statements and invoices"), (f"{PREFIX}/bank-lines", "Bank lines"),
+                 (f"{PREFIX}/ageing", "Ageing")))
+router = area.routes()
+FILE_FORM_LIMIT = 6 * 1024 * 1024
 
 
-def _engine(request: Request):
-    return engine_for(request.app.state.endpoints.database_url)
+def _page(request: Request, name: str, status_code: int = 200, **values) -> Response:
+    return area.page(request, f"{name}.html", status_code, message=request.query_params.get("message"), **values)
 
 
-def _session(request: Request) -> tuple[Principal, str] | None:
-    token = request.cookies.get(COOKIE)
-    if not token:
-        return None
-    try:
-        principal, _expires = decode_token(request.app.state.settings, token)
-    except HTTPException:
-        return None
-    return (principal, token) if principal.role == "finance" else None
-
-
-def _page(request: Request, name: str, status: int = 200, **values) -> HTMLResponse:
-    principal, token = _session(request)
-    html = templates.get_template(f"billing/{name}.html").render(
-        principal=principal, csrf=_csrf(request, token), message=request.query_params.get("message"), **values)
-    return HTMLResponse(html, status_code=status)
-
-
-def _login(message: str | None = None, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(templates.get_template("billing/login.html").render(message=message), status_code=status)
-
-
-async def _checked(request: Request) -> tuple[Principal, dict[str, str]]:
-    import hmac
-
-    form = await _form(request, limit=6 * 1024 * 1024)
-    session = _session(request)
-    if session is None:
-        raise HTTPException(401, detail={"code": "unauthorized", "message": "sign in as finance first"})
-    principal, token = session
-    if not hmac.compare_digest(form.get("csrf", ""), _csrf(request, token)):
-        raise HTTPException(403, detail={"code": "forbidden", "message": "stale form: reload the page"})
-    return principal, form
+async def _checked(request: Request):
+    return await area.checked_form(request, limit=FILE_FORM_LIMIT)
 
 
 def _back(path: str, message: str) -> RedirectResponse:
@@ -93,48 +60,22 @@ def _cycle(request: Request) -> dt.date | None:
     return _day(request.query_params.get("cycle", ""))
 
 
-@router.post(f"{PREFIX}/login")
-async def login(request: Request) -> Response:
-    form = await _form(request)
-    client_id, secret = form.get("client_id", "").strip(), form.get("client_secret", "")
-    if not client_id or not secret:
-        return _login("Enter the client id and the secret.", 422)
-    try:
-        principal = await authenticate_client(request.app.state.pg, client_id, secret)
-    except HTTPException:
-        return _login("Those credentials are not valid.", 401)
-    if principal.role != "finance":
-        return _login("These pages are for the finance role only.", 403)
-    token, expires_in = issue_token(request.app.state.settings, principal)
-    response = RedirectResponse(PREFIX, status_code=303)
-    response.set_cookie(COOKIE, token, max_age=expires_in, httponly=True, samesite="strict", path=PREFIX,
-                        secure=request.url.scheme == "https")
-    return response
-
-
-@router.post(f"{PREFIX}/logout")
-def logout() -> Response:
-    response = RedirectResponse(PREFIX, status_code=303)
-    response.delete_cookie(COOKIE, path=PREFIX)
-    return response
-
-
 @router.get(PREFIX)
 async def index(request: Request) -> Response:
     """Statements of a cycle (default: every recent one) and the invoices issued."""
-    if _session(request) is None:
-        return _login()
-    engine, cycle = _engine(request), _cycle(request)
-    rows = await run_in_threadpool(statements.list_statements, engine, None, cycle, 100)
-    documents = await run_in_threadpool(invoices.list_documents, engine, None, None, cycle, 100)
+    if area.session(request) is None:
+        return area.login_page()
+    db, cycle = engine(request), _cycle(request)
+    rows = await run_in_threadpool(statements.list_statements, db, None, cycle, 100)
+    documents = await run_in_threadpool(invoices.list_documents, db, None, None, cycle, 100)
     return _page(request, "index", statements=rows, documents=documents, cycle=cycle.isoformat() if cycle else "")
 
 
 @router.get(PREFIX + "/statements/{statement_id}")
 async def statement(request: Request, statement_id: RowId) -> Response:
-    if _session(request) is None:
+    if area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
-    found = await run_in_threadpool(statements.get_statement, _engine(request), statement_id)
+    found = await run_in_threadpool(statements.get_statement, engine(request), statement_id)
     if found is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no such statement"})
     return _page(request, "statement", statement=found, today=dt.date.today().isoformat())
@@ -147,15 +88,15 @@ async def issue(request: Request) -> Response:
     if period is None:
         return _back(PREFIX, "Not done: period_start is not a date (YYYY-MM-DD)")
     return await _act(PREFIX, lambda d: f"Invoice {d['document_number']} issued: {d['total']} {d['currency']}.",
-                      invoices.issue_invoice, _engine(request), request.app.state.settings,
+                      invoices.issue_invoice, engine(request), request.app.state.settings,
                       form.get("partner_id", ""), period, principal.client_id, _day(form.get("issued_on", "")))
 
 
 @router.get(PREFIX + "/invoices/{key}")
 async def document(request: Request, key: str) -> Response:
-    if _session(request) is None:
+    if area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
-    found = await run_in_threadpool(invoices.get_document, _engine(request), key)
+    found = await run_in_threadpool(invoices.get_document, engine(request), key)
     if found is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no such invoice"})
     return _page(request, "document", document=found, today=dt.date.today().isoformat())
@@ -163,9 +104,9 @@ async def document(request: Request, key: str) -> Response:
 
 @router.get(PREFIX + "/invoices/{key}/pdf")
 async def document_pdf(request: Request, key: str) -> Response:
-    if _session(request) is None:
+    if area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
-    found = await run_in_threadpool(invoices.document_pdf, _engine(request), key)
+    found = await run_in_threadpool(invoices.document_pdf, engine(request), key)
     if found is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no such invoice"})
     return Response(found[1], media_type="application/pdf",
@@ -182,7 +123,7 @@ async def credit_note(request: Request, key: str) -> Response:
         return _back(f"{PREFIX}/invoices/{key}", f"Not done: amount: {amount!r} is not an amount")
     return await _act(f"{PREFIX}/invoices/{key}",
                       lambda d: f"Credit note {d['document_number']} issued: {d['total']} {d['currency']}.",
-                      invoices.issue_credit_note, _engine(request), request.app.state.settings, key,
+                      invoices.issue_credit_note, engine(request), request.app.state.settings, key,
                       form.get("reason", ""), principal.client_id, value, _day(form.get("issued_on", "")))
 
 
@@ -191,7 +132,7 @@ async def payment(request: Request) -> Response:
     principal, form = await _checked(request)
     back = form.get("back", PREFIX) if form.get("back", "").startswith(PREFIX) else PREFIX
     return await _act(back, lambda p: f"Payment {p['payment_id']} recorded; credit left {p['credit']} {p['currency']}.",
-                      payments.record_payment, _engine(request), form.get("partner_id") or None,
+                      payments.record_payment, engine(request), form.get("partner_id") or None,
                       form.get("amount", ""), form.get("currency", "").strip().upper(),
                       _day(form.get("received_on", "")) or dt.date.today(), principal.client_id,
                       form.get("reference", ""), form.get("invoice") or None)
@@ -203,17 +144,17 @@ async def bank_statement(request: Request) -> Response:
     return await _act(f"{PREFIX}/bank-lines",
                       lambda r: f"{r['lines']} lines: {len(r['matched'])} matched, {len(r['unmatched'])} for review,"
                                 f" {r['already_imported']} already imported.",
-                      payments.import_bank_statement, _engine(request), form.get("content", ""),
+                      payments.import_bank_statement, engine(request), form.get("content", ""),
                       form.get("filename") or None, principal.client_id)
 
 
 @router.get(PREFIX + "/bank-lines")
 async def bank_lines(request: Request) -> Response:
-    if _session(request) is None:
+    if area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     status = request.query_params.get("status", "unmatched")
     status = status if status in ("unmatched", "matched", "assigned", "ignored") else "unmatched"
-    lines = await run_in_threadpool(payments.list_bank_lines, _engine(request), status)
+    lines = await run_in_threadpool(payments.list_bank_lines, engine(request), status)
     return _page(request, "bank_lines", lines=lines, shown=status)
 
 
@@ -223,35 +164,35 @@ async def bank_line(request: Request, line_id: RowId) -> Response:
     choice = {"invoice": form.get("invoice") or None, "partner_id": form.get("partner_id") or None,
               "ignore_note": form.get("ignore_note") or None}
     return await _act(f"{PREFIX}/bank-lines", lambda r: f"Bank line {line_id}: {r['status']}.",
-                      payments.review_bank_line, _engine(request), line_id, principal.client_id, **choice)
+                      payments.review_bank_line, engine(request), line_id, principal.client_id, **choice)
 
 
 @router.get(PREFIX + "/ageing")
 async def ageing_page(request: Request) -> Response:
-    if _session(request) is None:
+    if area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
     as_of = _day(request.query_params.get("as_of", ""))
-    report = await run_in_threadpool(ageing.ageing, _engine(request), as_of)
+    report = await run_in_threadpool(ageing.ageing, engine(request), as_of)
     return _page(request, "ageing", report=report, buckets=ageing.BUCKETS)
 
 
 @router.get(PREFIX + "/ageing.csv")
 async def ageing_export(request: Request) -> Response:
-    if _session(request) is None:
+    if area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
-    report = await run_in_threadpool(ageing.ageing, _engine(request), _day(request.query_params.get("as_of", "")))
+    report = await run_in_threadpool(ageing.ageing, engine(request), _day(request.query_params.get("as_of", "")))
     return PlainTextResponse(ageing.ageing_csv(report), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="ageing-{report["as_of"]}.csv"'})
 
 
 @router.get(PREFIX + "/invoices.csv")
 async def invoices_export(request: Request) -> Response:
-    if _session(request) is None:
+    if area.session(request) is None:
         return RedirectResponse(PREFIX, status_code=303)
-    engine, cycle = _engine(request), _cycle(request)
+    db, cycle = engine(request), _cycle(request)
 
     def export() -> str:
-        return invoices.documents_csv(engine, invoices.list_documents(engine, None, None, cycle))
+        return invoices.documents_csv(db, invoices.list_documents(db, None, None, cycle))
 
     return PlainTextResponse(await run_in_threadpool(export), media_type="text/csv",
                              headers={"Content-Disposition": 'attachment; filename="invoices.csv"'})

@@ -1,0 +1,82 @@
+"""BI reports for analysts under /reports: a page per topic, charts as inline SVG, filters in the URL.
+
+Staff only (operator or finance): a bearer token, or the sign-in form that sets an HttpOnly cookie scoped
+to /reports (Lax, not Strict: analysts follow links to reports from the Dagster UI, another origin). The
+warehouse is opened per request and closed (chDB admits one process per data path: the API never holds it
+between requests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlencode
+
+from fastapi import HTTPException, Query, Request
+from fastapi.responses import Response
+from markupsafe import Markup
+
+from api.pages.common import Area
+from warehouse.client import warehouse_client
+from warehouse.reports import TOPICS, Filters, build_report
+
+area = Area(name="reports", prefix="/reports", cookie="reports_session", roles=("operator", "finance"),
+            title="Reports", audience="For analysts with operator or finance credentials.",
+            refusal="Reports are for the operator and finance roles.", samesite="lax", bearer=True,
+            nav=(("/reports", "All reports"),))
+router = area.routes()
+DEFAULT_DAYS = 30
+MAX_DAYS = 800
+
+
+def _day(value: str | None, field: str, default: dt.date) -> dt.date:
+    if value in (None, ""):
+        return default
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise HTTPException(422, detail={"code": "validation_error", "field": field,
+                                         "message": f"{field}: '{value}' is not a date (YYYY-MM-DD)"}) from None
+
+
+def _filters(date_from: str | None, date_to: str | None, partner: str | None, city: str | None) -> Filters:
+    end = _day(date_to, "to", dt.datetime.now(dt.UTC).date())
+    start = _day(date_from, "from", end - dt.timedelta(days=DEFAULT_DAYS - 1))
+    if start > end:
+        raise HTTPException(422, detail={"code": "validation_error", "field": "from",
+                                         "message": "from: the range starts after it ends"})
+    if (end - start).days > MAX_DAYS:
+        raise HTTPException(422, detail={"code": "validation_error", "field": "from",
+                                         "message": f"from: a range of at most {MAX_DAYS} days"})
+    return Filters(start, end, partner or None, city or None)
+
+
+@router.get("/reports")
+def reports_index(request: Request) -> Response:
+    if area.session(request) is None:
+        return area.login_page()
+    return area.page(request, "index.html", topics=TOPICS, query=request.url.query)
+
+
+@router.get("/reports/{topic}")
+def report_page(request: Request, topic: str, date_from: str | None = Query(None, alias="from"),
+                date_to: str | None = Query(None, alias="to"), partner: str | None = Query(None, max_length=64),
+                city: str | None = Query(None, max_length=200)) -> Response:
+    if topic not in TOPICS:
+        raise HTTPException(404, detail={"code": "not_found", "message": f"no report '{topic}' "
+                                                                         f"(reports: {', '.join(TOPICS)})"})
+    if area.session(request) is None:
+        return area.login_page(next_url=f"/reports/{topic}" + (f"?{request.url.query}" if request.url.query else ""))
+    filters = _filters(date_from, date_to, partner, city)
+    endpoints = request.app.state.endpoints
+    try:
+        with warehouse_client(endpoints.clickhouse_url, lock_timeout_s=10) as client:
+            report = build_report(client, topic, filters)
+    except TimeoutError:
+        raise HTTPException(503, detail={"code": "warehouse_busy", "message": "the warehouse is busy with a "
+                                         "pipeline step; retry in a moment"}) from None
+    for section in report.sections:
+        section.chart = Markup(section.chart)  # built by warehouse.reports with every value escaped
+    query = urlencode({key: value for key, value in (("from", filters.start.isoformat()),
+                                                     ("to", filters.end.isoformat()), ("partner", filters.partner),
+                                                     ("city", filters.city)) if value})
+    return area.page(request, "topic.html", report=report, topics=TOPICS, filters=filters, query=query)
