@@ -27,9 +27,9 @@ DEFAULT_DAYS = 63  # nine weeks: 60 days of trends and eight closed weekly cycle
 DEFAULT_SEED = 23
 CITIES = 8  # the cities with the most hotels
 HABITS = {  # by demo client id
-    "demo-partner-a": plan.Habits(4, 0.35, 0.15, (2, 21), None),
-    "demo-partner-b": plan.Habits(3, 0.25, 0.10, (1, 14), "USD"),
-    "demo-partner-a1": plan.Habits(2, 0.40, 0.25, (3, 24), None),  # Demo Travel A's sub-agent
+    "demo-partner-a": plan.Habits(3, 0.35, 0.15, (2, 21), None),
+    "demo-partner-b": plan.Habits(2.5, 0.25, 0.10, (1, 14), "USD"),
+    "demo-partner-a1": plan.Habits(1.5, 0.40, 0.25, (3, 24), None),  # Demo Travel A's sub-agent
 }
 QUOTE_FLUSH_WAIT_S = 10.0
 
