@@ -25,12 +25,14 @@ def statement_csv(orders: pl.DataFrame, rng: random.Random, faulty: bool) -> str
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(STATEMENT_COLUMNS)
-    for row in orders.iter_rows(named=True):
+    # A faulty statement has at least one line left out and one charge off; more at random.
+    left_out, repriced = rng.sample(range(orders.height), 2) if faulty and orders.height >= 2 else (-1, -1)
+    for index, row in enumerate(orders.iter_rows(named=True)):
         status = "charged" if row["status"] == "confirmed" else row["status"]
         amount = Decimal(row["amount"]) / UNITS
         if faulty:
-            draw = rng.random()
-            if draw < 0.04:
+            draw = 0.05 if index == repriced else rng.random()
+            if draw < 0.04 or index == left_out:
                 continue  # left out
             if draw < 0.10:
                 amount = (amount * Decimal(1 + rng.choice((-1, 1)) * rng.uniform(0.02, 0.08))).quantize(
