@@ -69,11 +69,13 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
     resources = {"postgres": PostgresResource(database_url=migrated.database_url),
                  "redis": RedisResource(redis_url=migrated.redis_url),
                  "warehouse": WarehouseResource(clickhouse_url=migrated.clickhouse_url)}
-    keys = [(summary.first_day + dt.timedelta(days=n)).isoformat() for n in range(DAYS)]
+    # up to yesterday, as `hotelctl up` backfills: today's partition is not over yet
+    keys = [(summary.first_day + dt.timedelta(days=n)).isoformat() for n in range(DAYS - 1)]
     outcomes = run_backfill(select_assets(defs, ["warehouse_facts", "warehouse_rollups"]), keys,
                             dg.DagsterInstance.ephemeral(), resources, days_per_run=31)
     assert all(outcome.success for outcome in outcomes), [o.error for o in outcomes if not o.success]
-    filters = Filters(today - dt.timedelta(days=59), today)
+    yesterday = today - dt.timedelta(days=1)
+    filters = Filters(yesterday - dt.timedelta(days=59), yesterday)
     with warehouse_client(migrated.clickhouse_url) as client:
         sales = build_report(client, "sales", filters)
         conversion = build_report(client, "conversion", filters)
