@@ -56,6 +56,9 @@ def up(
     api: bool = typer.Option(True, help="Start the API on API_PORT (default 8080)."),
     dagster: bool = typer.Option(True, help="Start the Dagster UI on DAGSTER_PORT (3000) and its daemon."),
     run_main: bool = typer.Option(True, "--run-main/--no-run-main", help="Run the platform's main job."),
+    demo: bool = typer.Option(True, "--demo/--no-demo",
+                              help="Development only: seed the demo history once (weeks of orders, statements, "
+                                   "cycles) and backfill the warehouse; --no-demo starts clean."),
 ) -> None:
     """Start engines, migrate, start the API and the Dagster UI; print addresses and demo logins."""
     from core.db import engine_for
@@ -96,11 +99,16 @@ def up(
     if embedded or settings.fx_source_url:
         _load_todays_rates(env)
     # Demo logins only in development: against real servers staff accounts come from `hotelctl staff create`.
-    demo, demo_staff = [], []
+    logins, demo_staff = [], []
     if settings.development:
         engine, seed = engine_for(endpoints.database_url), settings.encryption_secret.get_secret_value()
-        demo, demo_staff = ensure_demo_credentials(engine, seed), ensure_demo_staff(engine, seed)
-    _print_addresses(settings, demo, demo_staff, api, dagster)
+        logins, demo_staff = ensure_demo_credentials(engine, seed), ensure_demo_staff(engine, seed)
+    if demo and settings.development and api and run_main:
+        from cli.demo import seed_demo
+        from core.demo.history import DEFAULT_DAYS, DEFAULT_SEED
+
+        seed_demo(settings, endpoints, DEFAULT_DAYS, DEFAULT_SEED)
+    _print_addresses(settings, logins, demo_staff, api, dagster)
 
 
 def _start_supplier_simulators(settings) -> None:
@@ -302,7 +310,7 @@ def _register_optional_commands() -> None:
 
 COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cli.relay", "cli.match", "cli.rooms",
                               "bench", "cli.orders", "cli.billing", "cli.pricing", "cli.secrets", "cli.webhooks",
-                              "cli.suppliers", "cli.staff", "cli.archive"]
+                              "cli.suppliers", "cli.staff", "cli.archive", "cli.demo"]
 _register_optional_commands()
 
 if __name__ == "__main__":

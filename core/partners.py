@@ -58,29 +58,37 @@ def insert_credentials(conn, role: str, partner_id, client_id: str | None = None
     return _insert_credentials(conn, role, partner_id, client_id or f"pk_{secrets.token_hex(8)}", None)
 
 
+DEMO_LOGINS = (  # (name, role, client id, the client id of the parent partner); staff: core.staff
+    ("Demo Travel A", "partner", "demo-partner-a", None),
+    ("Demo Travel B", "partner", "demo-partner-b", None),
+    ("Demo Travel A Corporate", "partner", "demo-partner-a1", "demo-partner-a"),  # a sub-agent of A
+)
+
+
 def ensure_demo_credentials(engine: Engine, seed_secret: str) -> list[tuple[str, Credentials]]:
-    """Two demo partners' client credentials, stable across restarts.
+    """Three demo partners (one a sub-agent of the first), their client credentials stable across restarts.
 
     Their secrets derive from ENCRYPTION_SECRET so `hotelctl up` can print them every time
     without storing them in clear.
     """
-    demo = [("Demo Travel A", "partner"), ("Demo Travel B", "partner")]
     result = []
+    partners: dict[str, uuid.UUID] = {}
     with engine.begin() as conn:
-        for index, (name, role) in enumerate(demo):
-            client_id = f"demo-{role}-{'ab'[index]}"
+        for name, role, client_id, parent in DEMO_LOGINS:
             secret = hmac.new(seed_secret.encode(), client_id.encode(), hashlib.sha256).hexdigest()[:32]
             row = conn.execute(
                 sa.text("SELECT partner_id FROM api_credentials WHERE client_id = :c"), {"c": client_id}
             ).first()
             if row:
+                partners[client_id] = row.partner_id
                 result.append((name, Credentials(client_id, secret, role, row.partner_id)))
                 continue
             partner_id = conn.execute(
-                sa.text("INSERT INTO partners (name, tier, credit_limit, credit_currency)"
-                        " VALUES (:n, 'standard', 500000, 'CNY') RETURNING id"),
-                {"n": name},
+                sa.text("INSERT INTO partners (name, tier, credit_limit, credit_currency, parent_id)"
+                        " VALUES (:n, 'standard', 500000, 'CNY', :parent) RETURNING id"),
+                {"n": name, "parent": partners.get(parent)},
             ).scalar_one()
+            partners[client_id] = partner_id
             result.append((name, _insert_credentials(conn, role, partner_id, client_id, secret)))
     return result
 

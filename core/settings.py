@@ -6,6 +6,7 @@ An unset URL means "embedded": the platform starts that engine itself under the 
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal
 from functools import lru_cache
@@ -95,6 +96,9 @@ class Settings(BaseSettings):
     archive_enabled: bool = True
     hotel_data_dir: Path = Path("var")
     hotel_env: str = "production"
+    # HOTEL_ENGINE_MODES: set by `hotelctl up` for the processes it starts (core.runtime.Endpoints.child_env),
+    # which get the embedded PostgreSQL's URL as DATABASE_URL and are development all the same.
+    hotel_engine_modes: str | None = None
     platform_timezone: str = "Asia/Shanghai"
     api_host: str = "127.0.0.1"
     api_port: int = Field(8080, gt=0, lt=65536)
@@ -165,12 +169,20 @@ class Settings(BaseSettings):
     def development(self) -> bool:
         """Embedded engines (no DATABASE_URL) or HOTEL_ENV=dev: development secrets, supplier keys and demo
         logins are allowed; anywhere else every secret must be set."""
-        return self.database_url is None or self.hotel_env.lower() in DEVELOPMENT_ENVS
+        return (self.database_url is None or self.hotel_env.lower() in DEVELOPMENT_ENVS
+                or _embedded_postgres(self.hotel_engine_modes))
 
     def encryption_keys(self) -> list[str]:
         """ENCRYPTION_SECRET first (it encrypts), then the previous keys (they still decrypt)."""
         previous = self.encryption_secret_previous.get_secret_value() if self.encryption_secret_previous else ""
         return [self.encryption_secret.get_secret_value()] + [k.strip() for k in previous.split(",") if k.strip()]
+
+
+def _embedded_postgres(modes: str | None) -> bool:
+    try:
+        return bool(modes) and json.loads(modes).get("postgresql") == "embedded"
+    except (ValueError, AttributeError):
+        return False
 
 
 def secret_problem(settings: Settings) -> str | None:

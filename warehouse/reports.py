@@ -1,7 +1,7 @@
-"""BI report data from the rollup tables, and server-rendered SVG charts (no JavaScript, no internet).
+"""BI report data from the rollup tables, and what each report charts.
 
 Each topic is a list of sections: a title, an optional chart, a table. Money stays Decimal with its
-currency; floats appear only as pixel geometry inside the SVG.
+currency in the tables (and their CSV); a chart carries the same values as numbers for the page to draw.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from html import escape
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -51,7 +50,7 @@ class Section:
     title: str
     columns: list[str]
     rows: list[list]
-    chart: str = ""
+    chart: Chart | None = None
     note: str = ""
     table_id: str = ""
 
@@ -69,33 +68,55 @@ def _rows(client: Client, sql: str, params: dict) -> list[list]:
     return [list(row) for row in client.query(sql, parameters=params).result_rows]
 
 
-def bar_chart(title: str, labels: list[str], values: list[Decimal | float | int], unit: str = "") -> str:
-    """A vertical bar chart as inline SVG; each bar carries its label and exact value as data attributes."""
-    width, height, left, bottom, top = 720, 260, 60, 40, 24
-    if not values:
-        return (f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" height="60">'
-                f'<text x="10" y="30">{escape(title)}: no data for these filters</text></svg>')
-    peak = max(float(value) for value in values) or 1.0
-    slot = (width - left - 10) / len(values)
-    bar_width = max(1.0, slot * 0.8)
-    parts = [f'<svg class="chart" role="img" aria-label="{escape(title)}" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">',
-             f'<text x="{left}" y="16" class="chart-title">{escape(title)}</text>',
-             f'<line x1="{left}" y1="{height - bottom}" x2="{width - 10}" y2="{height - bottom}" stroke="#888"/>',
-             f'<text x="{left - 6}" y="{top + 4}" text-anchor="end" font-size="10">{escape(str(max(values)))}</text>']
-    every = max(1, len(labels) // 12)
-    for index, (label, value) in enumerate(zip(labels, values, strict=True)):
-        bar_height = max(0.0, float(value) / peak * (height - top - bottom))
-        x = left + index * slot + (slot - bar_width) / 2
-        y = height - bottom - bar_height
-        parts.append(f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{bar_width:.1f}" height="{bar_height:.1f}" '
-                     f'fill="#3b6ea5" data-label="{escape(label)}" data-value="{escape(str(value))}">'
-                     f'<title>{escape(label)}: {escape(str(value))} {escape(unit)}</title></rect>')
-        if index % every == 0:
-            parts.append(f'<text x="{x + bar_width / 2:.1f}" y="{height - bottom + 14}" text-anchor="middle" '
-                         f'font-size="9">{escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+@dataclass(frozen=True)
+class Series:
+    label: str
+    values: list
+    kind: str = ""  # "line" or "bar" within a chart of the other kind; "" takes the chart's
+    percent: bool = False  # a rate, drawn in percent on the right-hand axis
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What the page draws (Chart.js, served by the platform): a line chart for a time series, bars for a mix
+    (stacked when `stacked`), rates as lines in percent; the values are the table's, as numbers."""
+
+    kind: str  # "line" or "bar"
+    title: str
+    labels: list[str]
+    series: list[Series]
+    stacked: bool = False
+    unit: str = ""  # of the left-hand axis (a currency, or empty for counts)
+
+    def spec(self) -> dict:
+        return {"kind": self.kind, "title": self.title, "labels": self.labels, "stacked": self.stacked,
+                "unit": self.unit, "series": [
+                    {"label": series.label, "kind": series.kind or self.kind, "percent": series.percent,
+                     "values": [_number(value, series.percent) for value in series.values]}
+                    for series in self.series]}
+
+
+def _number(value, percent: bool) -> float | None:
+    if value is None:
+        return None
+    # Geometry only: the table and the CSV keep the exact Decimal.
+    return round(float(value) * 100, 2) if percent else float(value)
+
+
+def line_chart(title: str, labels: list[str], series: list[Series], unit: str = "") -> Chart:
+    return Chart("line", title, labels, series, unit=unit)
+
+
+def bar_chart(title: str, labels: list[str], series: list[Series], unit: str = "", stacked: bool = False) -> Chart:
+    return Chart("bar", title, labels, series, stacked=stacked, unit=unit)
+
+
+def pivot(rows: list[list], days: list[str]) -> list[Series]:
+    """Rows of (day, name, value) as one series per name over `days` (a missing day counts 0)."""
+    by_name: dict[str, dict[str, object]] = {}
+    for day, name, value in rows:
+        by_name.setdefault(name, {})[str(day)] = value
+    return [Series(name, [values.get(day, 0) for day in days]) for name, values in sorted(by_name.items())]
 
 
 def _options(client: Client, filters: Filters) -> tuple[list[tuple[str, str]], list[str]]:
@@ -123,21 +144,25 @@ def _sales(client: Client, filters: Filters) -> list[Section]:
         sections.append(Section(
             f"GMV per day ({currency})", ["day", "currency", "GMV", "bookings", "room-nights", "margin", *PLATFORM],
             [[str(row[0]), row[1], row[2], row[3], row[4], row[5], row[6], row[7]] for row in mine],
-            chart=bar_chart(f"GMV per day ({currency})", [str(row[0])[5:] for row in mine],
-                            [row[2] for row in mine], currency),
+            chart=line_chart(f"GMV and margin per day ({currency})", [str(row[0]) for row in mine],
+                             [Series("GMV", [row[2] for row in mine]), Series("margin", [row[5] for row in mine])],
+                             currency),
             table_id=f"sales-daily-{currency}",
         ))
+    if daily:
+        sections.append(_bookings_mix(client, table, where, params))
     for dimension, label in (("partner_name", "partner"), ("city", "city"), ("supplier_code", "supplier")):
         rows = _rows(client, f"SELECT {dimension}, currency, sum(orders), sum(bookings), sum(room_nights), sum(gmv), "
                              f"sum(margin), {platform} FROM {table} WHERE {where} GROUP BY {dimension}, currency "
                              f"ORDER BY sum(gmv) DESC, {dimension}", params)
         sections.append(Section(
             f"By {label}", [label, "currency", "orders", "bookings", "room-nights", "GMV", "margin", *PLATFORM], rows,
-            chart=bar_chart(f"Bookings by {label}", [f"{row[0]} ({row[1]})" for row in rows], [row[3] for row in rows]),
+            chart=bar_chart(f"Bookings by {label}", [f"{row[0]} ({row[1]})" for row in rows],
+                            [Series("bookings", [row[3] for row in rows])]),
             table_id=f"sales-by-{label}",
         ))
     if not daily:
-        sections.insert(0, Section("GMV per day", ["day"], [], chart=bar_chart("GMV per day", [], []),
+        sections.insert(0, Section("GMV per day", ["day"], [], chart=line_chart("GMV per day", [], []),
                                    table_id="sales-daily"))
     sections.append(_margins(client, filters))
     return sections
@@ -165,6 +190,18 @@ def _margins(client: Client, filters: Filters) -> Section:
              "platform currency and no platform-currency margin.")
 
 
+def _bookings_mix(client: Client, table: str, where: str, params: dict) -> Section:
+    """Bookings per day split by supplier: the mix as stacked bars, the table one column per supplier."""
+    rows = _rows(client, f"SELECT day, supplier_code, sum(bookings) FROM {table} WHERE {where} "
+                         f"GROUP BY day, supplier_code ORDER BY day, supplier_code", params)
+    days = sorted({str(row[0]) for row in rows})
+    series = pivot(rows, days)
+    return Section("Bookings per day by supplier", ["day", *(item.label for item in series)],
+                   [[day, *(item.values[index] for item in series)] for index, day in enumerate(days)],
+                   chart=bar_chart("Bookings per day by supplier", days, series, stacked=True),
+                   table_id="sales-mix-supplier")
+
+
 def _conversion(client: Client, filters: Filters) -> list[Section]:
     where, params = filters.where()
     table = f"{DATABASE}.quote_conversion"
@@ -177,7 +214,9 @@ def _conversion(client: Client, filters: Filters) -> list[Section]:
     return [
         Section("Quotes per day and conversion", ["day", "quotes", "offers shown", "quotes ordered", "conversion"],
                 [[str(row[0]), *row[1:]] for row in daily],
-                chart=bar_chart("Conversion per day", [str(row[0])[5:] for row in daily], [row[4] for row in daily]),
+                chart=bar_chart("Quotes and conversion per day", [str(row[0]) for row in daily],
+                                [Series("quotes", [row[1] for row in daily]),
+                                 Series("conversion", [row[4] for row in daily], kind="line", percent=True)]),
                 table_id="conversion-daily"),
         Section("By partner and city", ["partner", "city", "quotes", "offers shown", "quotes ordered", "conversion"],
                 by_partner, table_id="conversion-by-partner"),
@@ -196,8 +235,9 @@ def _cancellations(client: Client, filters: Filters) -> list[Section]:
     return [
         Section("Cancellation rate per day (orders created that day)", ["day", "orders", "cancelled", "rate"],
                 [[str(row[0]), *row[1:]] for row in daily],
-                chart=bar_chart("Cancelled orders per day", [str(row[0])[5:] for row in daily],
-                                [row[2] for row in daily]),
+                chart=bar_chart("Cancellations and cancellation rate per day", [str(row[0]) for row in daily],
+                                [Series("cancelled", [row[2] for row in daily]),
+                                 Series("cancellation rate", [row[3] for row in daily], kind="line", percent=True)]),
                 table_id="cancellations-daily"),
         Section("By partner and city", ["partner", "city", "orders", "cancelled", "rate"], by_partner,
                 table_id="cancellations-by-partner"),
@@ -212,14 +252,23 @@ def _suppliers(client: Client, filters: Filters) -> list[Section]:
                          f"round(if(sum(confirmed) + sum(failed) = 0, 0, sum(confirmed) / (sum(confirmed) + "
                          f"sum(failed))), 4) FROM {DATABASE}.supplier_performance WHERE {where} "
                          f"GROUP BY supplier_code ORDER BY supplier_code", params)
+    daily = _rows(client, f"SELECT day, supplier_code, round(if(sum(calls) = 0, 0, sum(errors) / sum(calls)), 4) "
+                          f"FROM {DATABASE}.supplier_performance WHERE {where} GROUP BY day, supplier_code "
+                          f"ORDER BY day, supplier_code", params)
+    days = sorted({str(row[0]) for row in daily})
+    rates = [Series(item.label, item.values, percent=True) for item in pivot(daily, days)]
     return [Section(
         "Suppliers", ["supplier", "calls", "errors", "error rate", "worst daily p50 ms", "worst daily p95 ms",
                       "worst daily p99 ms", "orders", "confirmed", "failed", "booking success"], rows,
-        chart=bar_chart("Supplier calls", [row[0] for row in rows], [row[1] for row in rows]),
+        chart=bar_chart("Supplier calls: answered and failed", [row[0] for row in rows],
+                        [Series("answered", [row[1] - row[2] for row in rows]),
+                         Series("errors", [row[2] for row in rows])], stacked=True),
         note="Percentiles are computed per day; the table shows each supplier's worst day in the range. "
              "Partner and city filters do not apply to supplier calls.",
         table_id="suppliers",
-    )]
+    ), Section("Error rate per day", ["day", *(item.label for item in rates)],
+               [[day, *(item.values[index] for item in rates)] for index, day in enumerate(days)],
+               chart=line_chart("Supplier error rate per day", days, rates), table_id="suppliers-daily")]
 
 
 def _competitiveness(client: Client, filters: Filters) -> list[Section]:
@@ -235,7 +284,7 @@ def _competitiveness(client: Client, filters: Filters) -> list[Section]:
         Section("Cheapest supplier per mapped hotel-room-night (with 2+ suppliers)",
                 ["supplier", "currency", "nights cheapest", "average lead", "average lead %"], wins,
                 chart=bar_chart("Nights cheapest by supplier", [f"{row[0]} ({row[1]})" for row in wins],
-                                [row[2] for row in wins]),
+                                [Series("nights cheapest", [row[2] for row in wins])]),
                 table_id="competitiveness-wins"),
         Section("Largest leads", ["night", "hotel", "city", "room", "board", "currency", "suppliers", "cheapest",
                                   "price", "next price", "lead"],
@@ -264,7 +313,8 @@ def _receivables(client: Client, filters: Filters) -> list[Section]:
     return [Section(
         f"Receivables at {filters.end}", ["partner", "currency", "invoiced", "credited", "paid", "balance",
                                            f"DSO (days, {DSO_WINDOW_DAYS}-day window)"], table,
-        chart=bar_chart("Balance by partner", [f"{row[0]} ({row[1]})" for row in table], [row[5] for row in table]),
+        chart=bar_chart("Balance by partner", [f"{row[0]} ({row[1]})" for row in table],
+                        [Series("balance", [row[5] for row in table])]),
         table_id="receivables", note="Invoiced, credited and paid within the dates; the balance counts every day up"
                                      " to the end date (a negative balance is credit the partner holds).")]
 

@@ -1,24 +1,26 @@
-"""BI reports for analysts under /reports: a page per topic, charts as inline SVG, filters in the URL.
+"""BI reports for analysts under /reports: a page per topic, charts drawn by Chart.js (served under
+/static/vendor/), sortable tables, each exportable as CSV, filters in the URL.
 
-Staff only (operator or finance): a bearer token, or the sign-in form that sets an HttpOnly cookie scoped
-to /reports (Lax, not Strict: analysts follow links to reports from the Dagster UI, another origin). The
+Staff only (operator, finance or admin): a staff bearer token, or the staff session every page area shares
+(its cookie is SameSite=Lax: analysts follow links to reports from the Dagster UI, another origin). The
 warehouse is opened per request and closed (chDB admits one process per data path: the API never holds it
 between requests).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from urllib.parse import urlencode
 
 from fastapi import HTTPException, Query, Request
 from fastapi.responses import Response
-from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from api.pages.common import Area
 from warehouse.client import warehouse_client
-from warehouse.reports import TOPICS, Filters, build_report
+from warehouse.reports import TOPICS, Filters, Report, build_report
 
 area = Area(name="reports", prefix="/reports", roles=("operator", "finance"),
             title="Reports", audience="For analysts with operator or finance credentials.",
@@ -69,20 +71,48 @@ async def report_page(request: Request, topic: str, date_from: str | None = Quer
         query = f"?{request.url.query}" if request.url.query else ""
         return await area.login_page(request, next_url=f"/reports/{topic}{query}")
     filters = _filters(date_from, date_to, partner, city)
-    endpoints = request.app.state.endpoints
-
-    def build():
-        with warehouse_client(endpoints.clickhouse_url, lock_timeout_s=10) as client:
-            return build_report(client, topic, filters)
-
-    try:
-        report = await run_in_threadpool(build)
-    except TimeoutError:
-        raise HTTPException(503, detail={"code": "warehouse_busy", "message": "the warehouse is busy with a "
-                                         "pipeline step; retry in a moment"}) from None
-    for section in report.sections:
-        section.chart = Markup(section.chart)  # built by warehouse.reports with every value escaped
+    report = await _report(request, topic, filters)
     query = urlencode({key: value for key, value in (("from", filters.start.isoformat()),
                                                      ("to", filters.end.isoformat()), ("partner", filters.partner),
                                                      ("city", filters.city)) if value})
     return await area.page(request, "topic.html", report=report, topics=TOPICS, filters=filters, query=query)
+
+
+@router.get("/reports/{topic}/export.csv")
+async def report_csv(request: Request, topic: str, table: str = Query(..., max_length=100),
+                     date_from: str | None = Query(None, alias="from"), date_to: str | None = Query(None, alias="to"),
+                     partner: str | None = Query(None, max_length=64),
+                     city: str | None = Query(None, max_length=200)) -> Response:
+    """One table of a report as CSV, with the page's filters: exact amounts, a header row."""
+    if topic not in TOPICS:
+        raise HTTPException(404, detail={"code": "not_found", "message": f"no report '{topic}'"})
+    if await area.session(request) is None:
+        raise HTTPException(401, detail={"code": "unauthorized", "message": "sign in at /reports first"})
+    filters = _filters(date_from, date_to, partner, city)
+    report = await _report(request, topic, filters)
+    section = next((section for section in report.sections if section.table_id == table and section.columns), None)
+    if section is None:
+        tables = ", ".join(section.table_id for section in report.sections if section.columns)
+        raise HTTPException(404, detail={"code": "not_found", "field": "table",
+                                         "message": f"table: no table '{table}' in this report ({tables})"})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(section.columns)
+    writer.writerows(section.rows)
+    name = f"{table}-{filters.start.isoformat()}-{filters.end.isoformat()}.csv"
+    return Response(out.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+async def _report(request: Request, topic: str, filters: Filters) -> Report:
+    endpoints = request.app.state.endpoints
+
+    def build() -> Report:
+        with warehouse_client(endpoints.clickhouse_url, lock_timeout_s=10) as client:
+            return build_report(client, topic, filters)
+
+    try:
+        return await run_in_threadpool(build)
+    except TimeoutError:
+        raise HTTPException(503, detail={"code": "warehouse_busy", "message": "the warehouse is busy with a "
+                                         "pipeline step; retry in a moment"}) from None

@@ -1,0 +1,91 @@
+"""The demo history `hotelctl up` seeds, through the same paths on a smaller scale: nine weeks of quotes and orders
+of three partners (one a sub-agent) through the partner API against simulated supplier A, statements through
+finance's upload, then the warehouse backfill; what analysts and finance then see."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import sqlalchemy as sa
+
+from core.demo import history, plan
+from core.settlement import review
+from tests.api_fixtures import ServedApp, seed_from_simulator, start_supplier_a
+from warehouse.client import warehouse_client
+from warehouse.reports import Filters, build_report
+
+DAYS = 63
+
+
+def test_the_same_seed_draws_the_same_history_and_another_seed_another():
+    first = plan.draw(10, history.HABITS, ["Shanghai", "Tokyo"], seed=5)
+    assert first == plan.draw(10, history.HABITS, ["Shanghai", "Tokyo"], seed=5)
+    assert first != plan.draw(10, history.HABITS, ["Shanghai", "Tokyo"], seed=6)
+    assert [day.days_ago for day in first] == list(range(9, -1, -1))
+    assert all({s.partner for s in day.searches} == set(history.HABITS) for day in first)
+
+
+def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settings, migrated, redis_url):
+    import dagster as dg
+
+    from cli.backfill import run_backfill, select_assets
+    from pipelines.definitions import defs
+    from pipelines.resources import PostgresResource, RedisResource, WarehouseResource
+
+    today = dt.datetime.now(dt.UTC).date()
+    sim = start_supplier_a(engine, settings, hotels=8)
+    try:
+        seed_from_simulator(engine, redis_url, sim, start=today, nights=30, hotels=6, allotment=60)
+        with ServedApp(settings, migrated) as api:
+            summary = history.seed(api.base_url, migrated.database_url, settings, days=DAYS, scale=0.3)
+    finally:
+        sim.stop()
+    assert summary.first_day == today - dt.timedelta(days=DAYS - 1)
+    assert summary.orders.get("CONFIRMED", 0) >= 30 and summary.orders.get("CANCELLED", 0) >= 3, summary.orders
+
+    with engine.connect() as conn:
+        partners = conn.execute(sa.text(
+            "SELECT p.name, p.parent_id IS NOT NULL AS sub, count(o.id) AS orders,"
+            " count(DISTINCT (o.created_at AT TIME ZONE 'UTC')::date) AS days, min(o.created_at) AS first"
+            " FROM partners p JOIN orders o ON o.partner_id = p.id GROUP BY p.name, p.parent_id")).fetchall()
+        stays_moved = conn.execute(sa.text(  # a booking of the past holds no night ahead
+            "SELECT count(*) FROM inventory_holds h JOIN orders o ON o.id = h.order_id"
+            " WHERE o.created_at < now() - interval '1 day'")).scalar_one()
+    assert len(partners) >= 3 and any(row.sub for row in partners), partners
+    assert all(row.days >= 10 for row in partners), partners
+    assert min(row.first for row in partners).date() <= today - dt.timedelta(days=55)
+    assert stays_moved == 0
+
+    cycles = review.list_cycles(engine)
+    assert len(cycles) >= 8
+    assert sum(1 for cycle in cycles if cycle["counts"]["discrepancies"]) >= 4
+    assert [cycle["status"] for cycle in cycles].count("approved") == 1
+    classes = {name for cycle in cycles for name, count in cycle["counts"].items()
+               if count and name in ("amount_mismatch", "missing_in_statement", "missing_in_platform",
+                                     "status_mismatch")}
+    # price differences, lines left out, lines the platform never booked (no-shows are drawn, not forced)
+    assert classes >= {"amount_mismatch", "missing_in_statement", "missing_in_platform"}
+
+    resources = {"postgres": PostgresResource(database_url=migrated.database_url),
+                 "redis": RedisResource(redis_url=migrated.redis_url),
+                 "warehouse": WarehouseResource(clickhouse_url=migrated.clickhouse_url)}
+    # up to yesterday, as `hotelctl up` backfills: today's partition is not over yet
+    keys = [(summary.first_day + dt.timedelta(days=n)).isoformat() for n in range(DAYS - 1)]
+    outcomes = run_backfill(select_assets(defs, ["warehouse_facts", "warehouse_rollups"]), keys,
+                            dg.DagsterInstance.ephemeral(), resources, days_per_run=31)
+    assert all(outcome.success for outcome in outcomes), [o.error for o in outcomes if not o.success]
+    yesterday = today - dt.timedelta(days=1)
+    filters = Filters(yesterday - dt.timedelta(days=59), yesterday)
+    with warehouse_client(migrated.clickhouse_url) as client:
+        sales = build_report(client, "sales", filters)
+        conversion = build_report(client, "conversion", filters)
+    daily_sales = [row for section in sales.sections if section.table_id.startswith("sales-daily")
+                   for row in section.rows]
+    with engine.connect() as conn:
+        order_days = {row[0].isoformat() for row in conn.execute(sa.text(
+            "SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date FROM orders WHERE created_at >= :start"
+            " AND created_at < :end"), {"start": filters.start, "end": today})}
+    assert {row[0] for row in daily_sales} == order_days and len(order_days) >= 30
+    quotes_daily = next(s for s in conversion.sections if s.table_id == "conversion-daily").rows
+    assert len(quotes_daily) == 60 and all(row[1] > 0 for row in quotes_daily)
+    assert {name for _id, name in sales.partners} >= {"Demo Travel A", "Demo Travel B", "Demo Travel A Corporate"}
