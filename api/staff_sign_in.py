@@ -80,5 +80,6 @@ def throttled(error: SignInThrottled) -> HTTPException:
 
 
 def principal(found: staff_accounts.Staff) -> Principal:
-    """A staff member as the API sees a caller: the username is the token's subject (and the audit's actor)."""
-    return Principal(found.username, found.role, None)
+    """A staff member as the API sees a caller: the username is the token's subject (and the audit's actor); the
+    token's generation is the account's, so disabling it or resetting its password refuses the tokens issued before."""
+    return Principal(found.username, found.role, None, found.token_generation)

@@ -8,6 +8,12 @@ list is read again every STALE_AFTER_S.
 
 Tokens carry their credential's generation (`gen`); rotating a secret bumps it, so tokens issued with the old
 secret stop working with it. Only credentials that differ from "active, generation 1" are held.
+
+Staff tokens (`POST /v1/auth/staff-token`) carry the staff row's `token_generation` instead, which disabling the
+account or resetting its password bumps; every staff row is held (a short table; migration 0034 makes such a
+change NOTIFY `access_changed`), so a disabled member's tokens are refused (403 `staff_disabled`), and tokens
+issued before a reset or a disable stay refused (401 `token_revoked`), also once the account is enabled again.
+A staff token whose subject is no staff row is left to its signature and expiry.
 """
 
 from __future__ import annotations
@@ -35,10 +41,12 @@ WITH RECURSIVE refused AS (
 SELECT id::text FROM refused
 """
 CREDENTIALS_SQL = "SELECT client_id, generation, active FROM api_credentials WHERE NOT active OR generation <> 1"
+STAFF_SQL = "SELECT username, disabled, token_generation FROM staff"
 
 
 class AccessRefused(Exception):
-    """A request refused: 403 `partner_suspended`, or 401 for a revoked credential or an outdated token."""
+    """A request refused: 403 `partner_suspended` or `staff_disabled`, or 401 for a revoked credential or an
+    outdated token."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -49,6 +57,7 @@ class AccessRefused(Exception):
 class AccessList:
     suspended: frozenset[str] = frozenset()  # partner ids, sub-agents of a suspended partner included
     credentials: dict[str, tuple[int, bool]] = field(default_factory=dict)  # client id → (generation, active)
+    staff: dict[str, tuple[int, bool]] = field(default_factory=dict)  # username → (token generation, disabled)
     loaded_at: float = float("-inf")
     stale: bool = True
     follower: AccessFollower | None = None
@@ -71,6 +80,7 @@ class AccessList:
                 async with pool.acquire() as conn:
                     suspended = await conn.fetch(SUSPENDED_SQL)
                     credentials = await conn.fetch(CREDENTIALS_SQL)
+                    staff = await conn.fetch(STAFF_SQL)
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as error:
                 # PostgreSQL down: keep the list last read (tokens are still verified), try again shortly.
                 logger.warning("access list: reload failed", extra={"context": {"error": str(error)}})
@@ -79,10 +89,19 @@ class AccessList:
                 return
             self.suspended = frozenset(row[0] for row in suspended)
             self.credentials = {row["client_id"]: (row["generation"], row["active"]) for row in credentials}
+            self.staff = {row["username"]: (row["token_generation"], row["disabled"]) for row in staff}
             self.loaded_at = started
 
     def check(self, client_id: str, partner_id: str | None, generation: int) -> None:
         """Raise AccessRefused if this caller may no longer act."""
+        if partner_id is None and client_id in self.staff:
+            version, disabled = self.staff[client_id]
+            if disabled:
+                raise AccessRefused(403, "staff_disabled", "this staff account is disabled")
+            if generation != version:
+                raise AccessRefused(401, "token_revoked",
+                                    "this token was issued before the staff account was disabled or its password reset")
+            return
         if partner_id is not None and partner_id in self.suspended:
             raise AccessRefused(403, "partner_suspended", "this partner account is suspended")
         held = self.credentials.get(client_id)
@@ -96,13 +115,14 @@ class AccessList:
 
 
 class AccessFollower(PricingFollower):
-    """Marks the access list stale whenever PostgreSQL says partners or credentials changed (and on reconnect)."""
+    """Marks the access list stale whenever PostgreSQL says partners, credentials or staff changed (and on
+    reconnect)."""
 
     channel = "access_changed"
     application_name = "hotel-api-access-follower"
 
     def _drop(self, table: str) -> None:
-        if table in ("partners", "api_credentials", ""):
+        if table in ("partners", "api_credentials", "staff", ""):
             self.caches.mark_stale()
 
 

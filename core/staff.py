@@ -48,6 +48,7 @@ class Staff:
     display_name: str
     role: str
     disabled: bool = False
+    token_generation: int = 1  # staff bearer tokens carry it; disabling or a password reset bumps it
 
     def admitted(self, roles: tuple[str, ...]) -> bool:
         """May act where `roles` may (an admin wherever any staff role may)."""
@@ -114,8 +115,10 @@ def _change(engine: Engine, username: str, sets: str, params: dict, action: str,
 
 
 def disable_staff(engine: Engine, username: str, actor: audit.Actor, note: str = "") -> Staff:
-    """Disable an account: it cannot sign in, its console sessions end at once."""
-    return _change(engine, username, "disabled = true", {}, "staff.disable", actor, note)
+    """Disable an account: it cannot sign in, its console sessions end and its bearer tokens are refused at once
+    (and stay refused if it is enabled again: it signs in anew)."""
+    return _change(engine, username, "disabled = true, token_generation = token_generation + 1", {}, "staff.disable",
+                   actor, note)
 
 
 def enable_staff(engine: Engine, username: str, actor: audit.Actor, note: str = "") -> Staff:
@@ -123,8 +126,9 @@ def enable_staff(engine: Engine, username: str, actor: audit.Actor, note: str = 
 
 
 def reset_password(engine: Engine, username: str, password: str, actor: audit.Actor) -> Staff:
-    """A new password (its hash only in the log: neither); the account's console sessions end."""
-    return _change(engine, username, "password_hash = :h, password_changed_at = now()",
+    """A new password (its hash only in the log: neither); the account's console sessions and bearer tokens end."""
+    return _change(engine, username,
+                   "password_hash = :h, password_changed_at = now(), token_generation = token_generation + 1",
                    {"h": hash_password(password)}, "staff.reset_password", actor)
 
 
@@ -154,14 +158,15 @@ def ensure_demo_staff(engine: Engine, seed_secret: str) -> list[tuple[Staff, str
 async def authenticate(pool, username: str, password: str) -> Staff | None:
     """The enabled account whose password this is, else None (argon2 runs in a thread: it is slow on purpose)."""
     async with pool.acquire() as conn:
-        row = await conn.fetchrow(f"SELECT {_COLUMNS}, password_hash FROM staff WHERE username = $1",
+        row = await conn.fetchrow(f"SELECT {_COLUMNS}, password_hash, token_generation FROM staff WHERE username = $1",
                                   username.strip().lower())
     valid = await asyncio.to_thread(_verify, row["password_hash"] if row else _DUMMY_HASH, password)
     if not row or not valid or row["disabled"]:
         return None
     async with pool.acquire() as conn:
         await conn.execute("UPDATE staff SET last_sign_in_at = now() WHERE id = $1", row["id"])
-    return Staff(row["id"], row["username"], row["display_name"], row["role"], row["disabled"])
+    return Staff(row["id"], row["username"], row["display_name"], row["role"], row["disabled"],
+                 row["token_generation"])
 
 
 def _session_key(session_id: str) -> str:

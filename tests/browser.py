@@ -51,11 +51,16 @@ def page(chromium: Browser, request) -> Iterator[Page]:
         yield page
     finally:
         if getattr(request.node, "browser_test_failed", False):
-            ARTIFACTS.mkdir(parents=True, exist_ok=True)
-            name = re.sub(r"[^\w.-]+", "_", request.node.nodeid)
-            page.screenshot(path=ARTIFACTS / f"{name}.png", full_page=True)
-            print(f"screenshot of the failed page: {ARTIFACTS / f'{name}.png'}")
+            keep_screenshot(page, request.node.nodeid)
         context.close()
+
+
+def keep_screenshot(page: Page, name: str) -> None:
+    """Save a full-page screenshot under ARTIFACTS (for a page a test opened in its own context)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / (re.sub(r"[^\w.-]+", "_", name) + ".png")
+    page.screenshot(path=shot, full_page=True)
+    print(f"screenshot of the failed page: {shot}")
 
 
 def sign_in(page: Page, url: str, username: str, password: str) -> None:

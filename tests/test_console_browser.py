@@ -7,55 +7,22 @@ usable on a phone-sized screen. Real typing and clicks; a screenshot of the page
 from __future__ import annotations
 
 import datetime as dt
-import os
-import re
 import secrets
 import uuid
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import expect
 from typer.testing import CliRunner
 
 from tests.api_fixtures import guests, new_partner, new_staff, order_body, seed_city, seed_from_simulator
+from tests.browser import keep_screenshot, needs_chromium, sign_in
 from tests.test_admin_suppliers import _quoted_suppliers
 
-playwright = pytest.importorskip("playwright.sync_api")
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(os.environ.get("TEST_ARTIFACTS_DIR", Path(__file__).resolve().parents[1] / "var" / "test-artifacts"))
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's chromium (make tools)")
-pytest_plugins = ["tests.admin_fixtures"]
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
-def _keep_screenshot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / (re.sub(r"[^\w.-]+", "_", name) + ".png")
-    page.screenshot(path=shot, full_page=True)
-    print(f"screenshot of the failed page: {shot}")
-
-
-@pytest.fixture
-def page(chromium, request) -> Iterator:
-    """A fresh context (no cookies) 1280 px wide; a screenshot of its page is kept if the test fails."""
-    failed_before = request.session.testsfailed
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    if request.session.testsfailed > failed_before:  # the call phase's failure is counted before teardown
-        _keep_screenshot(page, request.node.nodeid)
-    context.close()
+pytestmark = needs_chromium
+pytest_plugins = ["tests.admin_fixtures", "tests.browser"]
 
 
 @pytest.fixture(scope="module")
@@ -82,26 +49,18 @@ def _hotelctl_staff_create(settings, username: str, password: str) -> None:
 def _click_and_wait(page, selector: str) -> None:
     """Click a visible, enabled link or button and wait for the page it opens."""
     target = page.locator(selector)
-    playwright.expect(target).to_be_visible()
-    playwright.expect(target).to_be_enabled()
+    expect(target).to_be_visible()
+    expect(target).to_be_enabled()
     with page.expect_navigation():
         target.click()
 
 
 def _confirm(page, **fields: str) -> None:
     """Fill the confirm step's fields by typing, then press its button."""
-    playwright.expect(page.locator("#confirm-form")).to_be_visible()
+    expect(page.locator("#confirm-form")).to_be_visible()
     for name, value in fields.items():
         page.locator(f"#field-{name}").press_sequentially(value)
     _click_and_wait(page, "#confirm")
-
-
-def _sign_in(page, url: str, username: str, password: str) -> None:
-    page.goto(url)
-    page.locator("#username").press_sequentially(username)
-    page.locator("#password").press_sequentially(password)
-    with page.expect_navigation():
-        page.get_by_role("button", name="Sign in").click()
 
 
 def _bearer(live: str, partner) -> dict:
@@ -139,20 +98,20 @@ def test_an_operator_approves_suspends_disables_and_finds_it_all_in_the_audit_lo
     order = _review_order(live, engine, redis_url, supplier_a, partner, reference)
 
     # Sign in and find the order by the partner's reference.
-    _sign_in(page, f"{live}/console", username, password)
-    playwright.expect(page.locator("#signed-in-as")).to_have_text("Olga Operator")
+    sign_in(page, f"{live}/console", username, password)
+    expect(page.locator("#signed-in-as")).to_have_text("Olga Operator")
     _click_and_wait(page, "nav a[href='/console/orders']")
     page.locator("#filter-client-reference").press_sequentially(reference)
     _click_and_wait(page, "#search")
     rows = page.locator("#orders tbody tr")
-    playwright.expect(rows).to_have_count(1)
-    playwright.expect(rows.first).to_contain_text("REVIEW")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("REVIEW")
     _click_and_wait(page, f"#orders tr[data-order-id='{order['order_id']}'] td a >> nth=0")
     _click_and_wait(page, "#approve")
     _confirm(page, note="called the agency: genuine")
-    playwright.expect(page.locator("#flash")).to_contain_text(f"Order approved by {username}")
-    playwright.expect(page.locator("#order-status")).to_have_text("CONFIRMED")
-    playwright.expect(page.locator("#timeline")).to_contain_text("called the agency: genuine")
+    expect(page.locator("#flash")).to_contain_text(f"Order approved by {username}")
+    expect(page.locator("#order-status")).to_have_text("CONFIRMED")
+    expect(page.locator("#timeline")).to_contain_text("called the agency: genuine")
 
     # Suspend the partner: its next API call is refused.
     partner_headers = _bearer(live, partner)
@@ -160,7 +119,7 @@ def test_an_operator_approves_suspends_disables_and_finds_it_all_in_the_audit_lo
     _click_and_wait(page, "#order a[href^='/console/partners/']")
     _click_and_wait(page, "#suspend")
     _confirm(page, note="unpaid invoices")
-    playwright.expect(page.locator("#partner-status")).to_have_text("suspended")
+    expect(page.locator("#partner-status")).to_have_text("suspended")
     refused = httpx.get(f"{live}/v1/orders", headers=partner_headers, timeout=30)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "partner_suspended", refused.text
 
@@ -178,7 +137,7 @@ def test_an_operator_approves_suspends_disables_and_finds_it_all_in_the_audit_lo
     _click_and_wait(page, f"#suppliers a[href='/console/suppliers/{codes[1]}']")
     _click_and_wait(page, "#disable")
     _confirm(page, note="contract paused")
-    playwright.expect(page.locator("#supplier-enabled")).to_have_text("disabled")
+    expect(page.locator("#supplier-enabled")).to_have_text("disabled")
     assert _quoted_suppliers(engine, live, shopper_headers, search) == {codes[0]}
 
     # Each action in the audit log under the operator's name.
@@ -186,30 +145,31 @@ def test_an_operator_approves_suspends_disables_and_finds_it_all_in_the_audit_lo
     page.locator("#filter-actor").press_sequentially(username)
     _click_and_wait(page, "#filter")
     entries = page.locator("#audit tbody tr")
-    playwright.expect(entries).to_have_count(3)
+    expect(entries).to_have_count(3)
     for action, target in (("order.approve", f"order:{order['order_id']}"),
                            ("partner.suspend", f"partner:{partner.partner_id}"),
                            ("supplier.disable", f"supplier:{codes[1]}")):
         row = page.locator(f"#audit tr[data-action='{action}']")
-        playwright.expect(row).to_contain_text(username)
-        playwright.expect(row).to_contain_text("console")
-        playwright.expect(row).to_contain_text(target)
+        expect(row).to_contain_text(username)
+        expect(row).to_contain_text("console")
+        expect(row).to_contain_text(target)
 
 
 def test_the_console_is_usable_on_a_phone(chromium, live, engine, request):
     operator = new_staff(engine, "operator")
-    new_partner(engine, f"Phone Agency {secrets.token_hex(2)}")
+    agency = f"Phone Agency {secrets.token_hex(2)}"
+    new_partner(engine, agency)
     context = chromium.new_context(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     phone = context.new_page()
     try:
-        _sign_in(phone, f"{live}/console/partners", operator.username, operator.password)
-        playwright.expect(phone.locator("#partners")).to_be_visible()
+        sign_in(phone, f"{live}/console/partners?name={agency}", operator.username, operator.password)
+        expect(phone.locator("#partners")).to_be_visible()
         # Nothing but the table's own scroll box is wider than the screen.
         assert phone.evaluate("document.documentElement.scrollWidth") <= 390 + 1
         _click_and_wait(phone, "#partners tbody tr >> nth=0 >> a")
-        playwright.expect(phone.locator("#suspend")).to_be_visible()
+        expect(phone.locator("#suspend")).to_be_visible()
     except Exception:
-        _keep_screenshot(phone, request.node.nodeid)
+        keep_screenshot(phone, request.node.nodeid)
         raise
     finally:
         context.close()

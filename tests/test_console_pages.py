@@ -221,3 +221,19 @@ def test_an_operator_cancels_an_order_with_a_reason(api_client, engine, redis_ur
     assert 'id="order-status">CANCELLED' in shown and "duplicate booking" in shown
     [entry] = audit.search(engine, target=f"order:{order['order_id']}", action="order.cancel")
     assert (entry["actor"], entry["source"], entry["note"]) == (operator.username, "console", "duplicate booking")
+
+
+def test_only_a_flash_message_the_server_signed_is_shown(api_client, engine):
+    operator = new_staff(engine, "operator")
+    _sign_in(api_client, operator)
+    changed = _confirm_and_post(api_client, "/console/settings/flags/matching.ai.boost", rollout_pct="20")
+    assert changed.status_code == 303
+    real = api_client.get(changed.headers["location"])
+    assert 'id="flash"' in real.text and "Flag matching.ai.boost changed." in real.text
+
+    phishing = "Your session expired: sign in again at https://evil.example"
+    forged = api_client.get("/console/settings", params={"flash": phishing})
+    assert forged.status_code == 200 and 'id="flash"' not in forged.text and "evil.example" not in forged.text
+    signature = re.search(r"flash_sig=([^&]+)", changed.headers["location"]).group(1)
+    reused = api_client.get("/console/settings", params={"flash": phishing, "flash_sig": signature})
+    assert 'id="flash"' not in reused.text and "evil.example" not in reused.text

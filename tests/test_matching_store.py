@@ -108,8 +108,9 @@ def test_asset_decides_stores_features_and_proposes_new_hotels(seeded, database_
                               dict(id=new["master_hotel_id"])).scalar_one()
     assert source == "supplier"
     meta = _metadata(result)
+    # Counted for this module's suppliers only: other test_matching_* modules share the database.
     assert meta["per_supplier"]["MA"] == {"auto": 1, "review": 1}
-    assert (meta["auto"], meta["review"], meta["new"]) == (2, 1, 1)
+    assert meta["per_supplier"]["MB"] == {"auto": 1, "new": 1}
 
 
 def test_rerun_matches_only_changed_hotels_and_never_overwrites_a_person(seeded, database_url, api_client):

@@ -32,10 +32,10 @@ def test_operator_from_hotelctl_sees_their_action_in_the_audit_log(settings, mig
     with serve(create_app(settings, migrated)) as url:
         sign_in(page, f"{url}/console", username, password)
         expect(page.locator("#signed-in-as")).to_have_text("Olga Ivanova")
-        expect(page.get_by_role("heading", name="Audit log")).to_be_visible()
+        expect(page.get_by_role("heading", name="Operator console")).to_be_visible()
 
         with page.expect_navigation():
-            page.get_by_role("link", name="Pricing", exact=True).click()
+            page.get_by_role("navigation").get_by_role("link", name="Pricing", exact=True).click()
         form = page.locator("#add-rule")
         form.locator("select[name=level]").select_option("partner")
         form.locator("input[name=partner_tier]").press_sequentially(tier)
@@ -45,7 +45,7 @@ def test_operator_from_hotelctl_sees_their_action_in_the_audit_log(settings, mig
         expect(page.locator("#rules")).to_contain_text(f"partner_tier={tier}")
 
         with page.expect_navigation():
-            page.get_by_role("link", name="Audit log").click()
+            page.get_by_role("navigation").get_by_role("link", name="Audit log").click()
         page.locator("#filter-actor").press_sequentially(username)
         page.locator("#filter-action").press_sequentially("pricing_rule.")
         with page.expect_navigation():

@@ -15,7 +15,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import actor
-from api.pages.common import Area, engine
+from api.pages.common import Area, engine, signed_flash, verified_flash
 from api.routes.billing import RowId
 from core.billing import ageing, invoices, payments, statements
 from core.billing.store import BillingError
@@ -30,7 +30,7 @@ FILE_FORM_LIMIT = 6 * 1024 * 1024
 
 
 async def _page(request: Request, name: str, status_code: int = 200, **values) -> Response:
-    return await area.page(request, f"{name}.html", status_code, message=request.query_params.get("message"),
+    return await area.page(request, f"{name}.html", status_code, message=verified_flash(request, "message"),
                            **values)
 
 
@@ -46,17 +46,18 @@ async def _found(request: Request, what: str, read, key):
     return found
 
 
-def _back(path: str, message: str) -> RedirectResponse:
-    return RedirectResponse(f"{path}?{urlencode({'message': message})}", status_code=303)
+def _back(request: Request, path: str, message: str) -> RedirectResponse:
+    """Back to `path` with a message the page shows only because this server signed it."""
+    return RedirectResponse(f"{path}?{urlencode(signed_flash(request, message, 'message'))}", status_code=303)
 
 
-async def _act(path: str, done, function, *args, **kwargs) -> RedirectResponse:
+async def _act(request: Request, path: str, done, function, *args, **kwargs) -> RedirectResponse:
     """Run a core action; back to `path` with `done(result)` or the refusal as the page's message."""
     try:
         result = await run_in_threadpool(function, *args, **kwargs)
     except BillingError as error:
-        return _back(path, f"Not done: {error.message}")
-    return _back(path, done(result))
+        return _back(request, path, f"Not done: {error.message}")
+    return _back(request, path, done(result))
 
 
 def _day(value: str) -> dt.date | None:
@@ -94,8 +95,9 @@ async def issue(request: Request) -> Response:
     principal, form = await _checked(request)
     period = _day(form.get("period_start", ""))
     if period is None:
-        return _back(PREFIX, "Not done: period_start is not a date (YYYY-MM-DD)")
-    return await _act(PREFIX, lambda d: f"Invoice {d['document_number']} issued: {d['total']} {d['currency']}.",
+        return _back(request, PREFIX, "Not done: period_start is not a date (YYYY-MM-DD)")
+    return await _act(request, PREFIX,
+                      lambda d: f"Invoice {d['document_number']} issued: {d['total']} {d['currency']}.",
                       invoices.issue_invoice, engine(request), request.app.state.settings,
                       form.get("partner_id", ""), period, actor(principal, "console"), _day(form.get("issued_on", "")))
 
@@ -124,8 +126,8 @@ async def credit_note(request: Request, key: str) -> Response:
     try:
         value = Decimal(amount) if amount else None
     except InvalidOperation:
-        return _back(f"{PREFIX}/invoices/{key}", f"Not done: amount: {amount!r} is not an amount")
-    return await _act(f"{PREFIX}/invoices/{key}",
+        return _back(request, f"{PREFIX}/invoices/{key}", f"Not done: amount: {amount!r} is not an amount")
+    return await _act(request, f"{PREFIX}/invoices/{key}",
                       lambda d: f"Credit note {d['document_number']} issued: {d['total']} {d['currency']}.",
                       invoices.issue_credit_note, engine(request), request.app.state.settings, key,
                       form.get("reason", ""), actor(principal, "console"), value, _day(form.get("issued_on", "")))
@@ -135,7 +137,8 @@ async def credit_note(request: Request, key: str) -> Response:
 async def payment(request: Request) -> Response:
     principal, form = await _checked(request)
     back = form.get("back", PREFIX) if form.get("back", "").startswith(PREFIX) else PREFIX
-    return await _act(back, lambda p: f"Payment {p['payment_id']} recorded; credit left {p['credit']} {p['currency']}.",
+    return await _act(request, back,
+                      lambda p: f"Payment {p['payment_id']} recorded; credit left {p['credit']} {p['currency']}.",
                       payments.record_payment, engine(request), form.get("partner_id") or None,
                       form.get("amount", ""), form.get("currency", "").strip().upper(),
                       _day(form.get("received_on", "")) or dt.date.today(), actor(principal, "console"),
@@ -145,7 +148,7 @@ async def payment(request: Request) -> Response:
 @router.post(PREFIX + "/bank-statements")
 async def bank_statement(request: Request) -> Response:
     principal, form = await _checked(request)
-    return await _act(f"{PREFIX}/bank-lines",
+    return await _act(request, f"{PREFIX}/bank-lines",
                       lambda r: f"{r['lines']} lines: {len(r['matched'])} matched, {len(r['unmatched'])} for review,"
                                 f" {r['already_imported']} already imported.",
                       payments.import_bank_statement, engine(request), form.get("content", ""),
@@ -167,7 +170,7 @@ async def bank_line(request: Request, line_id: RowId) -> Response:
     principal, form = await _checked(request)
     choice = {"invoice": form.get("invoice") or None, "partner_id": form.get("partner_id") or None,
               "ignore_note": form.get("ignore_note") or None}
-    return await _act(f"{PREFIX}/bank-lines", lambda r: f"Bank line {line_id}: {r['status']}.",
+    return await _act(request, f"{PREFIX}/bank-lines", lambda r: f"Bank line {line_id}: {r['status']}.",
                       payments.review_bank_line, engine(request), line_id, actor(principal, "console"), **choice)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, quote
@@ -183,3 +184,29 @@ class Area:
             return response
 
         return router
+
+
+FLASH_MAX_AGE_S = 600
+FLASH_MAX_CHARS = 300
+
+
+def _flash_signature(request: Request, issued: int, message: str) -> str:
+    secret = request.app.state.settings.jwt_secret.get_secret_value().encode()
+    return hmac.new(secret, f"flash:{issued}:{message}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def signed_flash(request: Request, message: str, name: str = "flash") -> dict[str, str]:
+    """The query parameters that carry an action's result to the page a redirect opens, signed with the app's
+    secret so that a link made elsewhere cannot put its own text on a staff page."""
+    message = message[:FLASH_MAX_CHARS]
+    issued = int(time.time())
+    return {name: message, f"{name}_sig": f"{issued}.{_flash_signature(request, issued, message)}"}
+
+
+def verified_flash(request: Request, name: str = "flash") -> str:
+    """The `?flash=` text if this server signed it in the last FLASH_MAX_AGE_S seconds, else ""."""
+    message = request.query_params.get(name, "")
+    issued, _, signature = request.query_params.get(f"{name}_sig", "").partition(".")
+    if not message or not issued.isdigit() or not 0 <= time.time() - int(issued) <= FLASH_MAX_AGE_S:
+        return ""
+    return message if hmac.compare_digest(signature, _flash_signature(request, int(issued), message)) else ""

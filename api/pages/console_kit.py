@@ -3,7 +3,8 @@ or admin; finance reads the audit log and its own pages), the confirm step every
 message an action leaves on the page it returns to, and the audit actor (source "console", the staff username).
 
 An action is two requests: GET …/<action> shows what will happen with the fields it needs (note, reason) and a
-button; POST …/<action> (CSRF-checked) calls the core function and redirects back with `?flash=…`, or shows the
+button; POST …/<action> (CSRF-checked) calls the core function and redirects back with `?flash=…` (signed
+with the app's secret, so a link made elsewhere cannot show its own text), or shows the
 confirm page again with the refusal (the field and the reason) and status of the core's AdminError.
 """
 
@@ -17,6 +18,7 @@ from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.auth import Principal
+from api.pages.common import signed_flash, verified_flash
 from api.pages.console import area, nav_for
 from core import audit
 from core.admin_errors import AdminError
@@ -40,7 +42,7 @@ async def page(request: Request, name: str, status_code: int = 200, **context) -
     """A console page with the header's links for the signed-in role and the flash message of the last action."""
     session = await area.session(request)
     role = session.principal.role if session else ""
-    flash = context.pop("flash", None) or request.query_params.get("flash", "")[:300]
+    flash = context.pop("flash", None) or verified_flash(request)
     return await area.page(request, name, status_code, nav=nav_for(role), flash=flash, **context)
 
 
@@ -75,10 +77,10 @@ async def confirm(request: Request, *, title: str, what: str, action: str, back:
                       button=button, fields=fields, error=error, form=form or {})
 
 
-def done(url: str, message: str) -> RedirectResponse:
-    """Back to `url` with the action's result shown at the top."""
+def done(request: Request, url: str, message: str) -> RedirectResponse:
+    """Back to `url` with the action's result shown at the top (signed: a forged `?flash=` is not shown)."""
     joiner = "&" if "?" in url else "?"
-    return RedirectResponse(f"{url}{joiner}{urlencode({'flash': message})}", status_code=303)
+    return RedirectResponse(f"{url}{joiner}{urlencode(signed_flash(request, message))}", status_code=303)
 
 
 def refusal(error: AdminError) -> str:

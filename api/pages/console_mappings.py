@@ -95,4 +95,4 @@ async def decide(kind: str, mapping_id: int, action: str, request: Request) -> R
         return await kit.confirm(request, title=title, what=what, button=button, fields=fields,
                                  back="/console/mappings", action=f"/console/mappings/{kind}/{mapping_id}/{action}",
                                  error=error.message, status_code=error.status, form=form)
-    return kit.done("/console/mappings", f"{kind.title()} mapping {mapping_id}: {result['status']}.")
+    return kit.done(request, "/console/mappings", f"{kind.title()} mapping {mapping_id}: {result['status']}.")

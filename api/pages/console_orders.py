@@ -133,5 +133,6 @@ async def act(order_id: str, action: str, request: Request) -> Response:
                                  action=f"{back}/{action}", error=message, status_code=status, form=form)
     if status >= 400:
         message = (body.get("error") or {}).get("message") or body.get("message") or str(body)
-        return kit.done(back, f"{action} did not go through: {message}")
-    return kit.done(back, f"Order {DONE[action]} by {principal.client_id}: now {body.get('status', 'changed')}.")
+        return kit.done(request, back, f"{action} did not go through: {message}")
+    status = body.get("status", "changed")
+    return kit.done(request, back, f"Order {DONE[action]} by {principal.client_id}: now {status}.")

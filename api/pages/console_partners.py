@@ -151,7 +151,7 @@ async def partner_action(partner_id: str, action: str, request: Request) -> Resp
                                  action=f"{back}/{action}", error=kit.refusal(error), status_code=error.status,
                                  form=form)
     access_changed(request)
-    return kit.done(back, message)
+    return kit.done(request, back, message)
 
 
 @router.get("/console/credentials/{client_id}/{action}")
@@ -187,4 +187,4 @@ async def credential_action(client_id: str, action: str, request: Request) -> Re
     if action == "rotate":
         return await _partner_page(request, str(credentials.partner_id), secret=credentials,
                                    flash=f"Credential {client_id} rotated: its old secret stopped working.")
-    return kit.done(back, f"Credential {client_id} revoked by {principal.client_id}.")
+    return kit.done(request, back, f"Credential {client_id} revoked by {principal.client_id}.")

@@ -75,7 +75,7 @@ async def set_config(key: str, request: Request) -> Response:
         return await kit.confirm(request, title=f"Set {key}", what="Fix the field below.", button="Set value",
                                  fields=CONFIG_FIELDS, action=f"/console/settings/config/{key}",
                                  back="/console/settings", error=str(error), status_code=422, form=form)
-    return kit.done("/console/settings", f"{key} ({env}) set to {json.dumps(value)[:100]}.")
+    return kit.done(request, "/console/settings", f"{key} ({env}) set to {json.dumps(value)[:100]}.")
 
 
 @router.get("/console/settings/flags/{name}")
@@ -102,4 +102,4 @@ async def set_flag(name: str, request: Request) -> Response:
                                  button="Change flag", fields=FLAG_FIELDS, action=f"/console/settings/flags/{name}",
                                  back="/console/settings", error=str(error),
                                  status_code=404 if error.message.startswith("unknown flag") else 422, form=form)
-    return kit.done("/console/settings", f"Flag {name} changed.")
+    return kit.done(request, "/console/settings", f"Flag {name} changed.")

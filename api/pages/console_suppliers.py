@@ -110,4 +110,4 @@ async def supplier_action(code: str, action: str, request: Request) -> Response:
         return await kit.confirm(request, title=title, what=what, button=button, fields=fields, back=back,
                                  action=f"{back}/{action}", error=kit.refusal(error), status_code=error.status,
                                  form=form)
-    return kit.done(back, message)
+    return kit.done(request, back, message)

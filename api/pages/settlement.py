@@ -14,7 +14,7 @@ from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 
 from api.auth import actor
-from api.pages.common import Area, engine, render
+from api.pages.common import Area, engine, render, signed_flash, verified_flash
 from api.routes.settlements import MAX_STATEMENT_BYTES, decimal_param, export_csv, review_failure
 from core.settlement import review
 from core.settlement.csvio import InputError
@@ -36,8 +36,10 @@ def report_page(engine: Engine, cycle_id: int) -> HTMLResponse:
                   generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def _back(cycle_id: int | str, message: str) -> RedirectResponse:
-    return RedirectResponse(f"/settlements/cycles/{cycle_id}?{urlencode({'message': message})}", status_code=303)
+def _back(request: Request, cycle_id: int | str, message: str) -> RedirectResponse:
+    """Back to the cycle's page with a message it shows only because this server signed it."""
+    query = urlencode(signed_flash(request, message, "message"))
+    return RedirectResponse(f"/settlements/cycles/{cycle_id}?{query}", status_code=303)
 
 
 async def _cycles_page(request: Request, supplier: str | None = None, status: str | None = None,
@@ -58,7 +60,7 @@ async def page_cycles(request: Request, supplier: str | None = None, status: str
 
 @router.get("/settlements/cycles/{cycle_id}")
 async def page_cycle(request: Request, cycle_id: int, cls: str | None = Query(None, alias="class"),
-                     min_amount: str | None = None, status: str | None = None, message: str | None = None) -> Response:
+                     min_amount: str | None = None, status: str | None = None) -> Response:
     if await area.session(request) is None:
         return RedirectResponse("/settlements", status_code=303)
     db = engine(request)
@@ -80,7 +82,7 @@ async def page_cycle(request: Request, cycle_id: int, cls: str | None = Query(No
         raise review_failure(error) from None
     return await area.page(request, "cycle.html", cycle=cycle, discrepancies=rows, classes=CLASSES,
                            filters={"class": cls or "", "min_amount": min_amount or "", "status": status or ""},
-                           errors=errors, message=message, journal=journal)
+                           errors=errors, message=verified_flash(request, "message"), journal=journal)
 
 
 @router.post("/settlements/discrepancies/{discrepancy_id}/resolve")
@@ -96,7 +98,7 @@ async def page_resolve(request: Request, discrepancy_id: int) -> Response:
         message = f"Not resolved: {error.message}"
     if not cycle_id.isdigit():
         return RedirectResponse("/settlements", status_code=303)
-    return _back(cycle_id, message)
+    return _back(request, cycle_id, message)
 
 
 @router.post("/settlements/cycles/{cycle_id}/approve")
@@ -107,7 +109,7 @@ async def page_approve(request: Request, cycle_id: int) -> Response:
         message = "Cycle approved."
     except review.ReviewError as error:
         message = f"Not approved: {error.message}"
-    return _back(cycle_id, message)
+    return _back(request, cycle_id, message)
 
 
 @router.post("/settlements/statements")
@@ -128,7 +130,7 @@ async def page_upload(request: Request) -> Response:
     except InputError as error:
         return await _cycles_page(request, upload_error=str(error))
     cycle = result["cycle"]
-    return _back(cycle["id"], f"Statement #{result['id']} ({result['lines']} lines) reconciled: revision"
+    return _back(request, cycle["id"], f"Statement #{result['id']} ({result['lines']} lines) reconciled: revision"
                               f" {cycle['revision']} ({cycle['action'].replace('_', ' ')}),"
                               f" {cycle['counts']['discrepancies']} discrepancies.")
 
