@@ -4,7 +4,7 @@ Wall-clock latency on a shared machine says more about the neighbours than about
 CPU time (`time.process_time`: every thread of the process, the span exporter's background thread included)
 per quote. A seeded world (`bench.seed`, a fresh benchmark database and a private Redis) and a seeded mix of
 distinct searches (`bench.workload.mix`) are served by two worker processes (`bench.tracing_worker`), each
-running the real API in-process (Starlette's TestClient): one with no OTEL_* variable (nothing instrumented,
+running the real API in-process (httpx's ASGI transport): one with no OTEL_* variable (nothing instrumented,
 so no patched library leaks into the untraced side), one exporting every sampled span over OTLP/HTTP to a
 receiver in this process (`SpanSink`, counts and drops), so building, batching, encoding and sending spans
 all count. Both stay up; blocks alternate (off, on, on, off, ...), each side sent the same searches in a
@@ -40,6 +40,8 @@ def bench_tracing(
     hotels: int = typer.Option(120, min=20, help="Master hotels in the simulated world."),
     days: int = typer.Option(14, min=1, max=90, help="The seeded inventory window, in days."),
     trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0, help="Share of new traces kept (traced side)."),
+    replica: bool = typer.Option(True, help="The in-process hot-cache replica (HOT_CACHE_REPLICA); --no-replica: "
+                                            "every quote reads Redis, the most spans per quote."),
 ) -> None:
     """CPU per quote with tracing off vs on (two processes, alternating blocks), the sampler and spans per quote."""
     from bench.seed import SUPPLIERS, seed_world
@@ -79,9 +81,10 @@ def bench_tracing(
         env = {name: value for name, value in endpoints.child_env(settings).items() if not name.startswith("OTEL_")}
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
                    SUPPLIER_A_URL=sim.base_url, SUPPLIER_A_API_KEY=a_key, SUPPLIER_A_SECRET=a_secret,
-                   QUOTE_CACHE_MS="0")
+                   QUOTE_CACHE_MS="0", HOT_CACHE_REPLICA=str(replica).lower())
         traced_env = {**env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.url,
                       "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio)}
+        env.pop("BENCH_TRACING_PROFILE", None)  # only the traced side is profiled
         workers = []
         for side_env in (env, traced_env):
             worker = subprocess.Popen([sys.executable, "-m", "bench.tracing_worker", str(requests_file)],
@@ -103,7 +106,8 @@ def bench_tracing(
         spans = sink.counts()[1] - spans_before
     off_ms, on_ms = (statistics.median(cpu[side]) * 1000 for side in (0, 1))
     quotes = 2 * blocks * block_size
-    typer.echo(f"\nworld: {seeded.summary()}\nmix: {len(listed)} distinct searches, memo off (QUOTE_CACHE_MS=0)")
+    typer.echo(f"\nworld: {seeded.summary()}\nmix: {len(listed)} distinct searches, memo off (QUOTE_CACHE_MS=0), "
+               f"HOT_CACHE_REPLICA={str(replica).lower()}")
     typer.echo(f"sampler (traced side): {build_sampler(trace_ratio).get_description()}; "
                f"spans exported per quote: {spans / quotes:.1f}")
     typer.echo(f"CPU per quote, tracing off: {off_ms:.2f} ms (blocks: "
