@@ -40,6 +40,8 @@ def bench_tracing(
     hotels: int = typer.Option(120, min=20, help="Master hotels in the simulated world."),
     days: int = typer.Option(14, min=1, max=90, help="The seeded inventory window, in days."),
     trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0, help="Share of new traces kept (traced side)."),
+    check: bool = typer.Option(False, "--untraced-both", help="A/A check of the method: both sides untraced (the "
+                                                              "ratio shows the measurement's own bias and noise)."),
     replica: bool = typer.Option(True, help="The in-process hot-cache replica (HOT_CACHE_REPLICA); --no-replica: "
                                             "every quote reads Redis, the most spans per quote."),
 ) -> None:
@@ -86,7 +88,7 @@ def bench_tracing(
                       "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio)}
         env.pop("BENCH_TRACING_PROFILE", None)  # only the traced side is profiled
         workers = []
-        for side_env in (env, traced_env):
+        for side_env in (env, env if check else traced_env):
             worker = subprocess.Popen([sys.executable, "-m", "bench.tracing_worker", str(requests_file)],
                                       env=side_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
             stack.callback(worker.kill)
@@ -96,12 +98,14 @@ def bench_tracing(
                 _ask(worker, 0, len(listed))
         spans_before = sink.counts()[1]
         cpu: dict[int, list[float]] = {0: [], 1: []}
+        gc_ms: dict[int, list[float]] = {0: [], 1: []}
         offset = 0
         with step(f"{2 * blocks} alternating blocks of {block_size} quotes"):
             for number in range(2 * blocks):
                 for side in ((0, 1) if number % 2 == 0 else (1, 0)):
                     result = _ask(workers[side], offset, block_size)
                     cpu[side].append(result["cpu_s"] / result["quotes"])
+                    gc_ms[side].append(result["gc_s"] * 1000 / result["quotes"])
                 offset += block_size
         spans = sink.counts()[1] - spans_before
     off_ms, on_ms = (statistics.median(cpu[side]) * 1000 for side in (0, 1))
@@ -114,7 +118,14 @@ def bench_tracing(
                f"{', '.join(f'{v * 1000:.2f}' for v in cpu[0])})")
     typer.echo(f"CPU per quote, tracing on:  {on_ms:.2f} ms (blocks: "
                f"{', '.join(f'{v * 1000:.2f}' for v in cpu[1])})")
+    typer.echo(f"of which the garbage collector, per quote: off {statistics.median(gc_ms[0]):.2f} ms, "
+               f"on {statistics.median(gc_ms[1]):.2f} ms")
     ratio = on_ms / off_ms
+    # Each block's traced CPU over the untraced block beside it (the machine's load drifts less within a pair).
+    paired = sorted(on / off for on, off in zip(cpu[1], cpu[0], strict=True))
+    quartiles = statistics.quantiles(paired, n=4)
+    typer.echo(f"paired block ratios on/off: median {statistics.median(paired):.3f}, quartiles "
+               f"{quartiles[0]:.3f} – {quartiles[2]:.3f} ({len(paired)} pairs)")
     typer.echo(f"ratio on/off (medians): {ratio:.3f} (target ≤ {TARGET_RATIO:.2f}: "
                f"{'met' if ratio <= TARGET_RATIO else 'NOT met'})")
 
