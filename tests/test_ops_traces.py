@@ -179,9 +179,18 @@ async def test_a_quote_and_an_order_each_form_one_trace_across_every_service(
 
 
 def test_a_non_hex_request_id_gets_a_valid_trace(traced_client, exported):
-    response = traced_client.get("/health", headers={"X-Request-ID": "order-req-42"})
+    response = traced_client.post("/v1/auth/token", json={}, headers={"X-Request-ID": "order-req-42"})
     assert response.headers["x-request-id"] == "order-req-42"
     trace_id, span_id = TRACEPARENT.match(response.headers["traceparent"]).groups()
     assert trace_id == w3c_trace_id("order-req-42")
-    span = _one([s for s in exported.get_finished_spans() if s.kind == SpanKind.SERVER], "GET /health")
+    span = _one([s for s in exported.get_finished_spans() if s.kind == SpanKind.SERVER], "POST /v1/auth/token")
     assert _ids(span) == (trace_id, span_id, None)  # a root span of that trace, no invented parent
+
+
+def test_probes_and_scrapes_make_no_spans(traced_client, exported):
+    exported.clear()
+    assert traced_client.get("/health").status_code == 200
+    traced_client.get("/metrics")
+    assert [s.name for s in exported.get_finished_spans() if s.kind == SpanKind.SERVER] == []
+    assert traced_client.post("/v1/auth/token", json={}).status_code == 422  # anything else is still traced
+    assert [s.name for s in exported.get_finished_spans() if s.kind == SpanKind.SERVER] == ["POST /v1/auth/token"]

@@ -33,6 +33,7 @@ from contextlib import contextmanager
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanProcessor
@@ -45,6 +46,7 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
 )
 from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from core.logs import new_span_id, new_trace_id, span_id_var, trace_id_var
 
@@ -53,6 +55,7 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 SPAN_SCOPE_KEY = "hotel.server_span"  # the ASGI scope entry holding the request's SERVER span
+_UNTRACED_PATHS = "/health$,/metrics$"  # regexes searched in the request URL (no query string)
 _active: TracerProvider | None = None
 _instrumented = False
 
@@ -193,6 +196,9 @@ def use_provider(provider: TracerProvider | None) -> TracerProvider | None:
     global _active
     previous, _active = _active, provider
     if provider is not None:
+        # W3C trace context only: nothing here reads or sets baggage, and the default composite propagator
+        # would scan every request's and message's headers for it too.
+        propagate.set_global_textmap(TraceContextTextMapPropagator())
         instrument_libraries()
     return previous
 
@@ -242,7 +248,10 @@ def asgi_tracing(app, service: str, span_prefix: str = "", always: bool = False)
         if span.get_span_context().is_valid:
             span_id_var.set(format(span.get_span_context().span_id, "016x"))  # the request's logs name this span
 
-    app.add_middleware(OpenTelemetryMiddleware, tracer_provider=PROVIDER, exclude_spans=["receive", "send"],
+    # No spans for probes and scrapes; no OpenTelemetry metrics (the API has its Prometheus ones): a no-op meter
+    # rather than the proxy instruments the middleware would otherwise record into on every request.
+    app.add_middleware(OpenTelemetryMiddleware, tracer_provider=PROVIDER, meter_provider=NoOpMeterProvider(),
+                       excluded_urls=_UNTRACED_PATHS, exclude_spans=["receive", "send"],
                        default_span_details=span_details, server_request_hook=remember)
     return True
 

@@ -51,7 +51,9 @@ class AsyncpgInstrumentor(BaseInstrumentor):
 
         async def traced(wrapped, instance, args, kwargs):
             query = args[0] if args and isinstance(args[0], str) else ""
-            if not is_instrumentation_enabled() or not query:
+            # Nothing recording around this query: the sampler would drop its span (a lonely CLIENT span, or a
+            # dropped trace's child), so skip building it and its attributes.
+            if not is_instrumentation_enabled() or not query or not trace.get_current_span().is_recording():
                 return await wrapped(*args, **kwargs)
             operation = query.split(None, 1)[0].upper() if query.strip() else "QUERY"
             with tracer.start_as_current_span(operation, kind=SpanKind.CLIENT,

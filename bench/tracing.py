@@ -1,0 +1,139 @@
+"""`hotelctl bench tracing`: CPU per quote with tracing off and on, in two processes, on a loaded machine.
+
+Wall-clock latency on a shared machine says more about the neighbours than about tracing, so this measures
+CPU time (`time.process_time`: every thread of the process, the span exporter's background thread included)
+per quote. A seeded world (`bench.seed`, a fresh benchmark database and a private Redis) and a seeded mix of
+distinct searches (`bench.workload.mix`) are served by two worker processes (`bench.tracing_worker`), each
+running the real API in-process (httpx's ASGI transport): one with no OTEL_* variable (nothing instrumented,
+so no patched library leaks into the untraced side), one exporting every sampled span over OTLP/HTTP to a
+receiver in this process (`SpanSink`, counts and drops), so building, batching, encoding and sending spans
+all count. Both stay up; blocks alternate (off, on, on, off, ...), each side sent the same searches in a
+block, and each traced block ends with a flush inside its measured time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from pathlib import Path
+
+import typer
+
+from bench import bench_app
+
+TARGET_RATIO = 1.10  # CPU per quote, tracing on / off (issue 24: quote p99 no more than 10 % worse)
+
+
+@bench_app.command("tracing")
+def bench_tracing(
+    searches: int = typer.Option(600, min=10, help="Distinct searches in the mix."),
+    seed: int = typer.Option(20260101, help="Seed of the world and of the mix."),
+    blocks: int = typer.Option(6, min=2, help="Alternating blocks per side (off, on, on, off, ...)."),
+    block_size: int = typer.Option(100, min=1, help="Quotes per block."),
+    hotels: int = typer.Option(120, min=20, help="Master hotels in the simulated world."),
+    days: int = typer.Option(14, min=1, max=90, help="The seeded inventory window, in days."),
+    trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0, help="Share of new traces kept (traced side)."),
+    check: bool = typer.Option(False, "--untraced-both", help="A/A check of the method: both sides untraced (the "
+                                                              "ratio shows the measurement's own bias and noise)."),
+    replica: bool = typer.Option(True, help="The in-process hot-cache replica (HOT_CACHE_REPLICA); --no-replica: "
+                                            "every quote reads Redis, the most spans per quote."),
+) -> None:
+    """CPU per quote with tracing off vs on (two processes, alternating blocks), the sampler and spans per quote."""
+    from bench.seed import SUPPLIERS, seed_world
+    from bench.servers import SpanSink, private_redis, stop
+    from bench.workload import mix
+    from cli.common import endpoints_or_exit, settings_or_exit, step
+    from core.db import scratch_database
+    from core.migrate import upgrade
+    from core.tracing import build_sampler
+    from suppliers import sim_a
+    from suppliers.simcore import RunningSimulator
+    from suppliers.world import generate_world
+
+    settings = settings_or_exit()
+    endpoints = endpoints_or_exit(settings)
+    sink = SpanSink()
+    with scratch_database(endpoints.database_url, "hotel_bench") as database_url, ExitStack() as stack:
+        stack.callback(sink.close)
+        scratch = Path(tempfile.mkdtemp(prefix="bench-tracing-"))
+        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+        redis_process, redis_url = private_redis(scratch)
+        stack.callback(stop, redis_process)
+        with step("Migrating the benchmark database"):
+            upgrade(database_url)
+        world = generate_world(seed, hotels, suppliers=SUPPLIERS, supplier_only_share=0.0)
+        a_key, a_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
+        sim = RunningSimulator("A", sim_a.create_app(world, api_key=a_key, secret=a_secret)).start()
+        stack.callback(sim.stop)
+        start = dt.date.today() + dt.timedelta(days=2)
+        with step(f"Seeding {hotels} hotels over {days} days"):
+            seeded = seed_world(database_url, redis_url, world, sim.base_url, start, days)
+        listed = mix(seed, searches, seeded.cities, len(seeded.partners), start, days)
+        requests_file = scratch / "requests.json"
+        requests_file.write_text(json.dumps({
+            "partners": [[p.client_id, p.client_secret] for p in seeded.partners],
+            "searches": [[s.partner, s.body] for s in listed]}))
+        env = {name: value for name, value in endpoints.child_env(settings).items() if not name.startswith("OTEL_")}
+        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
+                   SUPPLIER_A_URL=sim.base_url, SUPPLIER_A_API_KEY=a_key, SUPPLIER_A_SECRET=a_secret,
+                   QUOTE_CACHE_MS="0", HOT_CACHE_REPLICA=str(replica).lower())
+        traced_env = {**env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.url,
+                      "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio)}
+        env.pop("BENCH_TRACING_PROFILE", None)  # only the traced side is profiled
+        workers = []
+        for side_env in (env, env if check else traced_env):
+            worker = subprocess.Popen([sys.executable, "-m", "bench.tracing_worker", str(requests_file)],
+                                      env=side_env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stack.callback(worker.kill)
+            workers.append(worker)
+        with step("Starting both workers and warming them up (every search once)"):
+            for worker in workers:
+                _ask(worker, 0, len(listed))
+        spans_before = sink.counts()[1]
+        cpu: dict[int, list[float]] = {0: [], 1: []}
+        gc_ms: dict[int, list[float]] = {0: [], 1: []}
+        offset = 0
+        with step(f"{2 * blocks} alternating blocks of {block_size} quotes"):
+            for number in range(2 * blocks):
+                for side in ((0, 1) if number % 2 == 0 else (1, 0)):
+                    result = _ask(workers[side], offset, block_size)
+                    cpu[side].append(result["cpu_s"] / result["quotes"])
+                    gc_ms[side].append(result["gc_s"] * 1000 / result["quotes"])
+                offset += block_size
+        spans = sink.counts()[1] - spans_before
+    off_ms, on_ms = (statistics.median(cpu[side]) * 1000 for side in (0, 1))
+    quotes = 2 * blocks * block_size
+    typer.echo(f"\nworld: {seeded.summary()}\nmix: {len(listed)} distinct searches, memo off (QUOTE_CACHE_MS=0), "
+               f"HOT_CACHE_REPLICA={str(replica).lower()}")
+    typer.echo(f"sampler (traced side): {build_sampler(trace_ratio).get_description()}; "
+               f"spans exported per quote: {spans / quotes:.1f}")
+    typer.echo(f"CPU per quote, tracing off: {off_ms:.2f} ms (blocks: "
+               f"{', '.join(f'{v * 1000:.2f}' for v in cpu[0])})")
+    typer.echo(f"CPU per quote, tracing on:  {on_ms:.2f} ms (blocks: "
+               f"{', '.join(f'{v * 1000:.2f}' for v in cpu[1])})")
+    typer.echo(f"of which the garbage collector, per quote: off {statistics.median(gc_ms[0]):.2f} ms, "
+               f"on {statistics.median(gc_ms[1]):.2f} ms")
+    ratio = on_ms / off_ms
+    # Each block's traced CPU over the untraced block beside it (the machine's load drifts less within a pair).
+    paired = sorted(on / off for on, off in zip(cpu[1], cpu[0], strict=True))
+    quartiles = statistics.quantiles(paired, n=4)
+    typer.echo(f"paired block ratios on/off: median {statistics.median(paired):.3f}, quartiles "
+               f"{quartiles[0]:.3f} – {quartiles[2]:.3f} ({len(paired)} pairs)")
+    typer.echo(f"ratio on/off (medians): {ratio:.3f} (target ≤ {TARGET_RATIO:.2f}: "
+               f"{'met' if ratio <= TARGET_RATIO else 'NOT met'})")
+
+
+def _ask(worker: subprocess.Popen, offset: int, count: int) -> dict:
+    worker.stdin.write(f"{offset} {count}\n")
+    worker.stdin.flush()
+    line = worker.stdout.readline()
+    if not line:
+        raise RuntimeError(f"the tracing worker exited ({worker.wait()})")
+    return json.loads(line)

@@ -1,0 +1,79 @@
+"""One side of `hotelctl bench tracing`: the API in this process, quotes on request, CPU time per block.
+
+Tracing is on when an OTEL_* endpoint is in the environment (the API's own setup decides, as in production).
+The app runs on this thread's event loop through httpx's ASGI transport (no server, no second thread), so the
+CPU measured is the app's and the span exporter's. Reads `<offset> <count>` lines on stdin; answers each with
+one JSON line: the CPU seconds (all threads) of that many quotes from the mix, starting at `offset` (cycling),
+with the spans still queued flushed. BENCH_TRACING_PROFILE=<file>: cProfile stats of the blocks to that file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import cProfile
+import gc
+import json
+import os
+import sys
+import time
+
+_gc = {"s": 0.0, "started": 0.0, "runs": 0}
+
+
+def _time_gc(phase: str, info: dict) -> None:
+    """Collector CPU time (a traced request allocates more: its share of the cost shows here)."""
+    if phase == "start":
+        _gc["started"] = time.process_time()
+    else:
+        _gc["s"] += time.process_time() - _gc["started"]
+        _gc["runs"] += 1
+
+
+async def serve(requests_file: str, answers) -> None:
+    import httpx
+
+    from api.app import create_app
+    from core import tracing
+
+    loaded = json.loads(open(requests_file).read())
+    searches = loaded["searches"]
+    app = create_app()
+    profile_path = os.environ.get("BENCH_TRACING_PROFILE")
+    profiler = cProfile.Profile() if profile_path else None
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+        tokens = []
+        for client_id, secret in loaded["partners"]:
+            response = await client.post("/v1/auth/token", json={"client_id": client_id, "client_secret": secret})
+            response.raise_for_status()
+            tokens.append({"Authorization": f"Bearer {response.json()['access_token']}"})
+        gc.callbacks.append(_time_gc)
+        loop = asyncio.get_running_loop()
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            offset, count = (int(word) for word in line.split())
+            errors = 0
+            if profiler and offset:
+                profiler.enable()
+            _gc.update(s=0.0, runs=0)
+            started = time.process_time()
+            for index in range(offset, offset + count):
+                partner, body = searches[index % len(searches)]
+                response = await client.post("/v1/quotes", headers=tokens[partner], json=body)
+                errors += response.status_code != 200
+            tracing.flush()
+            cpu = time.process_time() - started
+            if profiler and offset:
+                profiler.disable()
+                profiler.dump_stats(profile_path)
+            print(json.dumps({"cpu_s": cpu, "quotes": count, "errors": errors, "traced": tracing.active(),
+                              "gc_s": _gc["s"], "gc_runs": _gc["runs"]}),
+                  file=answers, flush=True)
+
+
+def main(requests_file: str) -> None:
+    answers, sys.stdout = sys.stdout, sys.stderr  # the API's own output must not mix with the answers
+    asyncio.run(serve(requests_file, answers))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
