@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 
+from cli.common import AS_OPTION, operator_actor
 from cli.common import parse_day as _day
 
 app = typer.Typer(help="Partner billing: statements, invoices, credit notes, payments, ageing.", no_args_is_help=True)
@@ -27,7 +28,6 @@ app.add_typer(invoices_app, name="invoices")
 app.add_typer(bank_app, name="bank")
 app.add_typer(tax_app, name="tax")
 
-WHO = "hotelctl"
 
 
 def _context():
@@ -100,12 +100,13 @@ def statements_list(cycle: str = typer.Option(None, "--cycle", help="The cycle's
 @invoices_app.command("issue")
 def invoice_issue(partner: str = typer.Argument(..., help="Partner id (a top-level partner)."),
                   cycle: str = typer.Option(..., "--cycle", help="The cycle's first day (a Monday)."),
-                  issued_on: str = typer.Option(None, "--issued-on", help="Default today.")) -> None:
+                  issued_on: str = typer.Option(None, "--issued-on", help="Default today."),
+                  actor: str | None = AS_OPTION) -> None:
     """Issue the partner's invoice for the cycle from its statement."""
     from core.billing import invoices
 
     engine, settings = _context()
-    document = _call(invoices.issue_invoice, engine, settings, partner, _day(cycle, "--cycle"), WHO,
+    document = _call(invoices.issue_invoice, engine, settings, partner, _day(cycle, "--cycle"), operator_actor(actor),
                      _day(issued_on, "--issued-on"))
     typer.echo(f"{document['document_number']}: {document['total']} {document['currency']}"
                f" due {document['due_on']}")
@@ -115,12 +116,12 @@ def invoice_issue(partner: str = typer.Argument(..., help="Partner id (a top-lev
 def invoice_credit(invoice: str = typer.Argument(..., help="Invoice number or id."),
                    reason: str = typer.Option(..., "--reason", help="What the credit note corrects."),
                    amount: str = typer.Option(None, "--amount", help="Net amount (before tax); default all open."),
-                   issued_on: str = typer.Option(None, "--issued-on")) -> None:
+                   issued_on: str = typer.Option(None, "--issued-on"), actor: str | None = AS_OPTION) -> None:
     """Correct an invoice with a credit note (an issued invoice never changes)."""
     from core.billing import invoices
 
     engine, settings = _context()
-    document = _call(invoices.issue_credit_note, engine, settings, invoice, reason, WHO,
+    document = _call(invoices.issue_credit_note, engine, settings, invoice, reason, operator_actor(actor),
                      _decimal(amount, "--amount"), _day(issued_on, "--issued-on"))
     typer.echo(f"{document['document_number']}: credits {document['credited_number']} by {document['total']}"
                f" {document['currency']}")
@@ -169,20 +170,20 @@ def pay(amount: str = typer.Option(..., "--amount"), currency: str = typer.Optio
         invoice: str = typer.Option(None, "--invoice", help="The invoice it pays (number or id)."),
         partner: str = typer.Option(None, "--partner", help="Without --invoice: the partner who paid."),
         received_on: str = typer.Option(None, "--on", help="Day received, default today."),
-        reference: str = typer.Option("", "--reference")) -> None:
+        reference: str = typer.Option("", "--reference"), actor: str | None = AS_OPTION) -> None:
     """Record a payment: the named invoice first, else the oldest open ones; the rest is kept as credit."""
     from core.billing import payments
 
     engine, _ = _context()
     result = _call(payments.record_payment, engine, partner, amount, currency, _day(received_on, "--on") or
-                   dt.date.today(), WHO, reference, invoice)
+                   dt.date.today(), operator_actor(actor), reference, invoice)
     paid = ", ".join(f"{a['invoice']} {a['amount']}" for a in result["allocations"]) or "no open invoice"
     typer.echo(f"payment {result['payment_id']}: {paid}; credit {result['credit']} {result['currency']}")
 
 
 @bank_app.command("import")
-def bank_import(path: Path = typer.Argument(..., help="CSV: booked_on,amount,currency,reference[,counterparty]")
-                ) -> None:
+def bank_import(path: Path = typer.Argument(..., help="CSV: booked_on,amount,currency,reference[,counterparty]"),
+                actor: str | None = AS_OPTION) -> None:
     """Record the lines that match an invoice (by number in the reference, else by amount); keep the others."""
     from core.billing import payments
 
@@ -192,7 +193,7 @@ def bank_import(path: Path = typer.Argument(..., help="CSV: booked_on,amount,cur
     except (OSError, UnicodeDecodeError) as error:
         typer.echo(f"error: {path}: {error}", err=True)
         raise typer.Exit(1) from None
-    result = _call(payments.import_bank_statement, engine, text, path.name, WHO)
+    result = _call(payments.import_bank_statement, engine, text, path.name, operator_actor(actor))
     typer.echo(f"{result['lines']} lines: {len(result['matched'])} matched, {len(result['unmatched'])} for review,"
                f" {result['already_imported']} already imported")
     for line in result["unmatched"]:
@@ -213,12 +214,13 @@ def bank_lines(status: str = typer.Option("unmatched", "--status",
 @bank_app.command("assign")
 def bank_assign(line: int = typer.Argument(...), invoice: str = typer.Option(None, "--invoice"),
                 partner: str = typer.Option(None, "--partner"),
-                ignore: str = typer.Option(None, "--ignore", help="Ignore the line, with this note.")) -> None:
+                ignore: str = typer.Option(None, "--ignore", help="Ignore the line, with this note."),
+                actor: str | None = AS_OPTION) -> None:
     """Decide an unmatched line: pay --invoice, credit --partner, or --ignore it."""
     from core.billing import payments
 
     engine, _ = _context()
-    result = _call(payments.review_bank_line, engine, line, WHO, invoice=invoice, partner_id=partner,
+    result = _call(payments.review_bank_line, engine, line, operator_actor(actor), invoice=invoice, partner_id=partner,
                    ignore_note=ignore)
     typer.echo(f"bank line {line}: {result['status']}")
 
@@ -244,12 +246,12 @@ def ageing_report(as_of: str = typer.Option(None, "--as-of", help="Default today
 @tax_app.command("set")
 def tax_set(country: str = typer.Argument(..., help="ISO country code, e.g. CN."),
             rate: str = typer.Argument(..., help="A fraction, e.g. 0.06."),
-            label: str = typer.Option("VAT", "--label")) -> None:
+            label: str = typer.Option("VAT", "--label"), actor: str | None = AS_OPTION) -> None:
     """Set the tax rate invoices to partners in this country carry."""
     from core.billing import store
 
     engine, _ = _context()
-    result = _call(store.set_tax_rate, engine, country.upper(), _decimal(rate, "RATE"), label, WHO)
+    result = _call(store.set_tax_rate, engine, country.upper(), _decimal(rate, "RATE"), label, operator_actor(actor))
     typer.echo(f"{result['country']}: {result['label']} {result['rate']}")
 
 
@@ -266,14 +268,15 @@ def tax_list() -> None:
 def profile(partner: str = typer.Argument(..., help="Partner id (a top-level partner)."),
             country: str = typer.Option(None, "--country"), currency: str = typer.Option(None, "--currency"),
             terms_days: int = typer.Option(None, "--terms-days"), entity: str = typer.Option(None, "--entity"),
-            name: str = typer.Option(None, "--name"), address: str = typer.Option(None, "--address")) -> None:
+            name: str = typer.Option(None, "--name"), address: str = typer.Option(None, "--address"),
+            actor: str | None = AS_OPTION) -> None:
     """Set a partner's billing country (tax), currency, payment terms, issuing entity, name and address."""
     from core.billing import store
 
     engine, settings = _context()
     result = _call(store.set_profile, engine, partner, settings, country=country and country.upper(),
                    currency=currency and currency.upper(), terms_days=terms_days, entity=entity, name=name,
-                   address=address)
+                   address=address, who=operator_actor(actor))
     typer.echo(f"{result.name}: {result.country}, {result.currency}, {result.terms_days} days, entity"
                f" {result.entity_code}")
 

@@ -11,7 +11,7 @@ import json
 import typer
 from rich.table import Table
 
-from cli.common import console, endpoints_or_exit, settings_or_exit
+from cli.common import AS_OPTION, console, endpoints_or_exit, operator_actor, settings_or_exit
 
 config_app = typer.Typer(help="Read and change platform config (platform_config).", no_args_is_help=True)
 flags_app = typer.Typer(help="Read and change feature flags (feature_flags).", no_args_is_help=True)
@@ -52,7 +52,8 @@ def config_set(
     env: str = typer.Option(None, help="Environment row to set (default: HOTEL_ENV)."),
     description: str = typer.Option(None, help="What the key is for."),
     string: bool = typer.Option(False, "--string", help="Store VALUE as a JSON string as given."),
-    by: str = typer.Option("hotelctl", help="Recorded as updated_by."),
+    by: str = typer.Option(None, help="Recorded as updated_by (default: who acts, see --as)."),
+    as_: str = AS_OPTION,
 ) -> None:
     """Set a key (insert or replace); running processes pick it up through NOTIFY."""
     from core.config import ConfigError, set_config
@@ -66,7 +67,8 @@ def config_set(
             _fail(f"VALUE: {value!r} is not JSON (quote a string as '\"{value}\"' or pass --string)")
     engine, settings = _engine()
     try:
-        row = set_config(engine, key, parsed, env or settings.hotel_env, description, by)
+        who = operator_actor(as_)
+        row = set_config(engine, key, parsed, env or settings.hotel_env, description, by or who.name, actor=who)
     except ConfigError as error:
         _fail(f"invalid {error.field}: {error.message}")
     typer.echo(json.dumps({"key": row["key"], "env": row["env"], "value": row["value"]}, ensure_ascii=False))
@@ -110,12 +112,17 @@ def config_list(
 
 
 @config_app.command("delete")
-def config_delete(key: str = typer.Argument(...), env: str = typer.Option(None, help="Default: HOTEL_ENV.")) -> None:
-    """Delete one env's row of a key."""
-    from core.config import delete_config
+def config_delete(key: str = typer.Argument(...), env: str = typer.Option(None, help="Default: HOTEL_ENV."),
+                  as_: str = AS_OPTION) -> None:
+    """Delete one env's row of a key (audited)."""
+    from core.config import ConfigError, delete_config
 
     engine, settings = _engine()
-    if not delete_config(engine, key, env or settings.hotel_env):
+    try:
+        deleted = delete_config(engine, key, env or settings.hotel_env, operator_actor(as_))
+    except ConfigError as error:
+        _fail(f"invalid {error.field}: {error.message}")
+    if not deleted:
         typer.echo(f"{key}: not set in {env or settings.hotel_env}", err=True)
         raise typer.Exit(1)
     typer.echo(f"deleted {key}")
@@ -157,6 +164,7 @@ def flags_set(
     whitelist: str = typer.Option(None, help="Comma-separated tenant ids that always get the flag ('' clears)."),
     description: str = typer.Option(None),
     create: bool = typer.Option(False, "--create", help="Create the flag if it does not exist."),
+    as_: str = AS_OPTION,
 ) -> None:
     """Change a flag; only the options given change."""
     from core.config import ConfigError, set_flag
@@ -166,7 +174,7 @@ def flags_set(
         _fail("nothing to change: give --on/--off, --rollout, --whitelist or --description")
     engine, _ = _engine()
     try:
-        row = set_flag(engine, name, enabled, rollout, tenants, description, create)
+        row = set_flag(engine, name, enabled, rollout, tenants, description, create, actor=operator_actor(as_))
     except ConfigError as error:
         _fail(f"invalid {error.field}: {error.message}")
     if row["enabled"] and row["whitelist"] and row["rollout_pct"] >= 100:

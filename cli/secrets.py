@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import endpoints_or_exit, settings_or_exit
+from cli.common import AS_OPTION, endpoints_or_exit, operator_actor, settings_or_exit
 
 app = typer.Typer(help="Stored secrets: key rotation.", no_args_is_help=True)
 
 
 @app.command("rotate")
-def rotate() -> None:
+def rotate(actor: str | None = AS_OPTION) -> None:
     """Re-encrypt every stored supplier API key with ENCRYPTION_SECRET (old keys in ENCRYPTION_SECRET_PREVIOUS).
 
     Safe to interrupt and rerun: each key is rewritten in its own transaction. Exit 1 when a stored key
@@ -21,7 +21,8 @@ def rotate() -> None:
 
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
-    result = rotate_supplier_keys(engine_for(endpoints.database_url), settings.encryption_keys())
+    result = rotate_supplier_keys(engine_for(endpoints.database_url), settings.encryption_keys(),
+                                  operator_actor(actor))
     typer.echo(result.summary())
     if result.unreadable:
         raise typer.Exit(1)

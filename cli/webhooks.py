@@ -8,7 +8,7 @@ import signal
 
 import typer
 
-from cli.common import endpoints_or_exit, settings_or_exit
+from cli.common import AS_OPTION, endpoints_or_exit, operator_actor, settings_or_exit
 
 app = typer.Typer(help="Partner webhooks: the consumer, deliveries, dead letters.", no_args_is_help=True)
 EXCHANGE = typer.Option("hotel.events", help="The events exchange.")
@@ -66,12 +66,22 @@ def dead(exchange: str = EXCHANGE) -> None:
 
 
 @app.command("replay")
-def replay(exchange: str = EXCHANGE) -> None:
-    """Send every dead-lettered event back to the webhooks queue (delivered again, retried as new)."""
-    from core.consumer import replay_dead_letters
+def replay(exchange: str = EXCHANGE, actor: str | None = AS_OPTION) -> None:
+    """Send every dead-lettered event back to the webhooks queue (delivered again, retried as new); audited."""
+    from core import audit
+    from core.consumer import dead_letter_queue_name, replay_dead_letters
+    from core.db import engine_for
     from core.webhooks.delivery import CONSUMER
 
-    typer.echo(f"replayed {asyncio.run(replay_dead_letters(_broker(settings_or_exit()), CONSUMER, exchange))}")
+    settings = settings_or_exit()
+    who = operator_actor(actor)
+    engine = engine_for(endpoints_or_exit(settings, start=False).database_url)
+    moved = asyncio.run(replay_dead_letters(_broker(settings), CONSUMER, exchange))
+    # The broker move cannot share a PostgreSQL transaction; the entry follows it with the count moved.
+    with engine.begin() as conn:
+        audit.record(conn, who, "webhook.replay_dead_letters", f"queue:{dead_letter_queue_name(exchange, CONSUMER)}",
+                     None, {"replayed": moved, "exchange": exchange})
+    typer.echo(f"replayed {moved}")
 
 
 @app.command("deliveries")

@@ -136,11 +136,15 @@ def set_config(engine: Engine, key: str, value: Any, env: str = "production", de
     return dict(row)
 
 
-def delete_config(engine: Engine, key: str, env: str = "production") -> bool:
+def delete_config(engine: Engine, key: str, env: str = "production", actor: audit.Actor | None = None) -> bool:
+    """Delete one env's row of a key; False when there was none. With `actor`, the deletion is audited."""
     _check_key(key, env)
     with engine.begin() as conn:
-        return conn.execute(sa.text("DELETE FROM platform_config WHERE key = :key AND env = :env"),
-                            {"key": key, "env": env}).rowcount > 0
+        before = conn.execute(sa.text("DELETE FROM platform_config WHERE key = :key AND env = :env"
+                                      " RETURNING value"), {"key": key, "env": env}).fetchone()
+        if before is not None and actor is not None:
+            audit.record(conn, actor, "config.delete", f"config:{env}:{key}", {"value": before[0]}, None)
+    return before is not None
 
 
 def list_flags(engine: Engine) -> list[dict[str, Any]]:
@@ -169,6 +173,9 @@ def set_flag(engine: Engine, name: str, enabled: bool | None = None, rollout_pct
         if create:
             conn.execute(sa.text("INSERT INTO feature_flags (name, enabled) VALUES (:name, false)"
                                  " ON CONFLICT (name) DO NOTHING"), {"name": name})
+        prior = conn.execute(sa.text(
+            "SELECT enabled, rollout_pct, COALESCE(whitelist, '{}') AS whitelist FROM feature_flags WHERE name = :name"
+            " FOR UPDATE"), {"name": name}).mappings().one_or_none() if actor else None
         row = conn.execute(sa.text(
             "UPDATE feature_flags SET enabled = COALESCE(:enabled, enabled),"
             " rollout_pct = COALESCE(:pct, rollout_pct),"
@@ -184,6 +191,8 @@ def set_flag(engine: Engine, name: str, enabled: bool | None = None, rollout_pct
         after = {**row, "whitelist": list(row["whitelist"])}
         if actor is not None:
             changed = {"enabled": enabled, "rollout_pct": rollout_pct, "whitelist": whitelist}
-            audit.record(conn, actor, "flag.set", f"flag:{name}", None,
-                         {key: after[key] for key, value in changed.items() if value is not None})
+            fields = [key for key, value in changed.items() if value is not None]
+            before = None if prior is None else {key: list(prior[key]) if key == "whitelist" else prior[key]
+                                                 for key in fields}
+            audit.record(conn, actor, "flag.set", f"flag:{name}", before, {key: after[key] for key in fields})
     return after

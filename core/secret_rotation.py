@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core import audit
 from core.crypto import encrypted_with, reencrypt
 
 
@@ -29,8 +30,11 @@ class RotationResult:
         return line
 
 
-def rotate_supplier_keys(engine: Engine, keys: list[str]) -> RotationResult:
-    """Re-encrypt every supplier's stored API key with `keys[0]` (any of `keys` may have encrypted it)."""
+def rotate_supplier_keys(engine: Engine, keys: list[str], actor: audit.Actor | None = None) -> RotationResult:
+    """Re-encrypt every supplier's stored API key with `keys[0]` (any of `keys` may have encrypted it).
+
+    With `actor`, each re-encrypted key is audited in its row's transaction and the run ends with one
+    `secrets.rotate` entry of counts; entries name suppliers only, never a key or a token."""
     result = RotationResult()
     with engine.connect() as conn:
         codes = conn.execute(sa.text(
@@ -49,5 +53,11 @@ def rotate_supplier_keys(engine: Engine, keys: list[str]) -> RotationResult:
                 continue
             conn.execute(sa.text("UPDATE suppliers SET api_key_encrypted = :key, updated_at = now()"
                                  " WHERE code = :code"), {"key": fresh, "code": code})
+            audit.record_by(conn, actor, "supplier.key_reencrypt", f"supplier:{code}")
             result.rotated.append(code)
+    if actor is not None:
+        with engine.begin() as conn:
+            audit.record(conn, actor, "secrets.rotate", "secrets:supplier_api_keys", None,
+                         {"rotated": len(result.rotated), "already_current": len(result.current),
+                          "unreadable": result.unreadable})
     return result

@@ -101,6 +101,14 @@ def test_an_operator_works_orders_partners_suppliers_and_settings(api_client, en
     [config_entry] = audit.search(engine, target=f"config:test:{key}")
     assert (config_entry["actor"], config_entry["source"], config_entry["after"]) == (
         operator.username, "console", {"value": {"limit": 3}})
+    missing = _confirm_and_post(api_client, f"/console/settings/config/{key}/delete", env="staging")
+    assert missing.status_code == 404 and "is not set in env" in missing.text
+    deleted = _confirm_and_post(api_client, f"/console/settings/config/{key}/delete", env="test")
+    assert deleted.status_code == 303
+    assert "No keys match." in api_client.get("/console/settings", params={"key": key}).text
+    latest = audit.search(engine, target=f"config:test:{key}")[0]
+    assert (latest["action"], latest["actor"], latest["source"], latest["before"], latest["after"]) == (
+        "config.delete", operator.username, "console", {"value": {"limit": 3}}, None)
     assert _confirm_and_post(api_client, "/console/settings/flags/risk.auto.reject",
                              rollout_pct="101").status_code == 422
 

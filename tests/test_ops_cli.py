@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import os
 import secrets
@@ -60,7 +61,7 @@ def test_config_set_get_list(cli_env):
     assert json.loads(hotelctl_inprocess(cli_env, "config", "get", key, "--env", "staging").stdout) == "plain text"
     rows = json.loads(hotelctl_inprocess(cli_env, "config", "list", "--json").stdout)
     assert {(row["env"], row["updated_by"]) for row in rows if row["key"] == key} == {
-        ("production", "hotelctl"), ("staging", "hotelctl")}
+        ("production", getpass.getuser()), ("staging", getpass.getuser())}  # who acted (no --as, --by)
     bad = hotelctl_inprocess(cli_env, "config", "set", key, "{not json")
     assert bad.returncode == 2 and "VALUE" in bad.stderr and "not JSON" in bad.stderr
 

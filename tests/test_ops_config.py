@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.auth import Principal, issue_token
+from core import audit
 from core import config as cfg
 from core.config_center import CONFIG_CHANNEL, ConfigCenter
-from core.db import plain_url
+from core.db import engine_for, plain_url
 
 
 def _key() -> str:
@@ -242,6 +243,9 @@ def test_operator_api_v1(api_client, settings):
     assert bad.status_code == 422 and "rollout_pct" in bad.json()["error"]["message"]
     assert api_client.put("/v1/admin/flags/no.such.flag", headers=headers, json={"enabled": True}).status_code == 404
     assert api_client.delete(f"/v1/admin/config/{key}", headers=headers).status_code == 200
+    deleted = audit.search(engine_for(settings.database_url), target=f"config:production:{key}")[0]
+    assert (deleted["action"], deleted["actor"], deleted["source"], deleted["before"], deleted["after"]) == (
+        "config.delete", "ops-test", "api", {"value": {"weights": [0.4, 0.6]}}, None)
     nul = api_client.put(f"/v1/admin/config/{key}", headers=headers, json={"value": "a\u0000b"})
     assert nul.status_code == 422 and nul.json()["error"]["fields"][0]["field"] == "value"
     assert api_client.put("/v1/admin/config/bad%00key", headers=headers, json={"value": 1}).status_code == 422

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 from decimal import Decimal
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from core import audit
 from core.config import set_flag
 from core.settlement import review
 from core.settlement.cycles import cycle_containing, cycle_starting, last_closed_cycle
@@ -208,6 +210,9 @@ def test_hotelctl_settle_run_reruns_a_cycle_through_dagster(engine, migrated, st
         assert f"cycle {standard.cycle.key}: 4 discrepancies" in done.stdout
         assert f"{standard.supplier}: {expected}" in done.stdout
     assert len(review.list_cycles(engine, supplier_code=standard.supplier, include_superseded=True)) == 1
+    reruns = audit.search(engine, target=f"settlement_period:{standard.cycle.key}", actor=getpass.getuser())
+    assert [(e["action"], e["source"], e["after"]["success"], e["after"]["discrepancies"]) for e in reruns] == [
+        ("settlement.rerun", "cli", True, 4)] * 2
     bad = subprocess.run([hotelctl, "settle", "run", "--cycle", "someday"], env=env, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "--cycle" in bad.stderr

@@ -1,7 +1,8 @@
 """Console pages for configuration and feature flags (operators), over what /v1/admin/config and /v1/admin/flags
 call (`core.config`, with its validation): every stored key per env with the value this API process serves now,
-setting a key (a JSON value), and changing a flag (on/off, rollout %, whitelist). Each change is confirmed and
-audited with source "console"; every running client reloads it on PostgreSQL's notification."""
+setting a key (a JSON value), deleting one env's row of a key, and changing a flag (on/off, rollout %,
+whitelist). Each change is confirmed and audited with source "console"; every running client reloads it on
+PostgreSQL's notification."""
 
 from __future__ import annotations
 
@@ -103,3 +104,28 @@ async def set_flag(name: str, request: Request) -> Response:
                                  back="/console/settings", error=str(error),
                                  status_code=404 if error.message.startswith("unknown flag") else 422, form=form)
     return kit.done(request, "/console/settings", f"Flag {name} changed.")
+
+
+@router.get("/console/settings/config/{key}/delete")
+async def confirm_delete_config(key: str, request: Request) -> Response:
+    preset = {"env": request.query_params.get("env") or request.app.state.config.env}
+    return await kit.confirm(request, title=f"Delete {key}", what="Deletes the key's row for this env; every running"
+                             " API process then serves its default (or the production row).", button="Delete key",
+                             fields=(kit.Field("env", "Env", required=True),),
+                             action=f"/console/settings/config/{key}/delete", back="/console/settings", form=preset)
+
+
+@router.post("/console/settings/config/{key}/delete")
+async def delete_config(key: str, request: Request) -> Response:
+    principal, form = await kit.operator_form(request)
+    env = (form.get("env") or "").strip() or request.app.state.config.env
+    try:
+        deleted = await kit.run(cfg.delete_config, engine(request), key, env, kit.console_actor(principal))
+        if not deleted:
+            raise cfg.ConfigError("env", f"{key} is not set in env {env!r}")
+    except cfg.ConfigError as error:
+        return await kit.confirm(request, title=f"Delete {key}", what="Fix the field below.", button="Delete key",
+                                 fields=(kit.Field("env", "Env", required=True),),
+                                 action=f"/console/settings/config/{key}/delete", back="/console/settings",
+                                 error=str(error), status_code=404 if error.field == "env" else 422, form=form)
+    return kit.done(request, "/console/settings", f"{key} ({env}) deleted.")

@@ -105,10 +105,10 @@ async def set_config(key: str, change: ConfigChange, request: Request,
 
 @router.delete("/v1/admin/config/{key}", summary="Delete a config key for one env")
 async def delete_config(key: str, request: Request, env: str | None = Query(None, max_length=20),
-                        _: Principal = Depends(operator)) -> dict:
+                        principal: Principal = Depends(operator)) -> dict:
     env = env or request.app.state.config.env
     try:
-        deleted = await asyncio.to_thread(cfg.delete_config, _engine(request), key, env)
+        deleted = await asyncio.to_thread(cfg.delete_config, _engine(request), key, env, actor(principal))
     except cfg.ConfigError as error:
         raise _bad(error) from None
     if not deleted:

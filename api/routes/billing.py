@@ -300,7 +300,7 @@ async def finance_tax_rates(request: Request, principal: Principal = Depends(fin
 async def finance_set_tax_rate(country: str, body: TaxRate, request: Request,
                                principal: Principal = Depends(finance)) -> JSONResponse:
     return JSONResponse(await _call(store.set_tax_rate, _engine(request), country.upper(), Decimal(body.rate),
-                                    body.label, principal.client_id))
+                                    body.label, actor(principal)))
 
 
 @router.put("/v1/billing/profiles/{partner_id}", summary="A partner's billing country, currency, terms (finance)",
@@ -308,5 +308,5 @@ async def finance_set_tax_rate(country: str, body: TaxRate, request: Request,
 async def finance_profile(partner_id: uuid.UUID, body: ProfileRequest, request: Request,
                           principal: Principal = Depends(finance)) -> JSONResponse:
     account = await _call(store.set_profile, _engine(request), str(partner_id), request.app.state.settings,
-                          **body.model_dump())
+                          **body.model_dump(), who=actor(principal))
     return JSONResponse(account.__dict__)

@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core import audit
 from core.fx import FxTable, FxUnavailable
 from core.money import exponent
 
@@ -69,8 +70,9 @@ def profile(conn: Connection, partner_id: str, settings) -> Profile:
 
 def set_profile(engine: Engine, partner_id: str, settings, *, country: str | None = None,
                 currency: str | None = None, terms_days: int | None = None, entity: str | None = None,
-                name: str | None = None, address: str | None = None) -> Profile:
-    """Create or change a partner's billing profile (unchanged fields keep their value or default)."""
+                name: str | None = None, address: str | None = None, who: str | audit.Actor | None = None) -> Profile:
+    """Create or change a partner's billing profile (unchanged fields keep their value or default); a staff
+    `who` is audited."""
     for value, field, size in ((country, "country", 2), (currency, "currency", 3)):
         if value is not None and (len(value) != size or not value.isalpha() or not value.isupper()):
             raise BillingError("invalid", f"{field}: expected {size} capital letters, got {value!r}", field)
@@ -97,7 +99,11 @@ def set_profile(engine: Engine, partner_id: str, settings, *, country: str | Non
              "terms": current.terms_days if terms_days is None else terms_days,
              "name": name if name is not None else current.billing_name,
              "address": address if address is not None else current.billing_address})
-        return profile(conn, partner_id, settings)
+        changed = profile(conn, partner_id, settings)
+        if who is not None:
+            audit.record_by(conn, who, "billing.set_profile", f"partner:{partner_id}", current.__dict__,
+                            changed.__dict__)
+        return changed
 
 
 def _is_root(conn: Connection, partner_id: str) -> bool:
@@ -131,18 +137,24 @@ def tax_rate(conn: Connection, country: str) -> tuple[Decimal, str]:
     return row.rate, row.label
 
 
-def set_tax_rate(engine: Engine, country: str, rate: Decimal, label: str, who: str) -> dict:
+def set_tax_rate(engine: Engine, country: str, rate: Decimal, label: str, who: str | audit.Actor) -> dict:
+    """Set (or replace) a country's tax rate; a staff `who` is audited."""
     if len(country) != 2 or not country.isalpha():
         raise BillingError("invalid", f"country: a two-letter ISO code, got {country!r}", "country")
     if not (rate.is_finite() and ZERO <= rate < 1):
         raise BillingError("invalid", "rate: a fraction from 0 up to (not including) 1, e.g. 0.06", "rate")
+    after = {"country": country.upper(), "rate": str(rate), "label": label}
     with engine.begin() as conn:
+        before = conn.execute(sa.text("SELECT rate, label FROM billing_tax_rates WHERE country = :c FOR UPDATE"),
+                              {"c": country.upper()}).first()
         conn.execute(sa.text(
             "INSERT INTO billing_tax_rates (country, rate, label, updated_by) VALUES (:c, :r, :l, :by)"
             " ON CONFLICT (country) DO UPDATE SET rate = EXCLUDED.rate, label = EXCLUDED.label,"
             " updated_by = EXCLUDED.updated_by, updated_at = now()"),
-            {"c": country.upper(), "r": rate, "l": label, "by": who})
-    return {"country": country.upper(), "rate": str(rate), "label": label}
+            {"c": country.upper(), "r": rate, "l": label, "by": audit.name_of(who)})
+        audit.record_by(conn, who, "billing.set_tax_rate", f"tax_rate:{country.upper()}",
+                        None if before is None else {"rate": str(before.rate), "label": before.label}, after)
+    return after
 
 
 def tax_rates(engine: Engine) -> list[dict]:
