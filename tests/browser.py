@@ -31,8 +31,10 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
+    # Per module, not per session: while Playwright's sync API runs, the main thread counts as running an event
+    # loop, so asyncio tests later in the same pytest process would fail ("cannot be called from a running loop").
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         try:
