@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from api.auth import Principal, issue_token
-from tests.api_fixtures import auth, fx_rates_restored, new_partner, seed_city
+from tests.api_fixtures import auth, fx_rates_restored, new_partner, new_staff, seed_city
 
 MAX_AGE = 3  # the setting's default
 
@@ -78,7 +78,11 @@ def test_a_stale_rate_makes_the_preview_unsellable_with_the_quotes_reason(api_cl
     assert quoted["offers"] == []
     assert [o["reason"] for o in quoted["unsellable_offers"]] == [reason]  # the same words as the quote
 
-    page = api_client.get("/pricing", headers={"Cookie": f"pricing_session={token}"})
+    operator = new_staff(engine, "operator")
+    signed = api_client.post("/pricing/login", data={"username": operator.username, "password": operator.password},
+                             follow_redirects=False)
+    assert signed.status_code == 303, signed.text
+    page = api_client.get("/pricing")  # the staff session's cookie
     assert page.status_code == 200
     for pair in ("EUR→USD", "EUR→CNY"):
         assert f"fx_rate_stale: {pair} rate set of {old.isoformat()} is older than {MAX_AGE} days" in page.text
@@ -91,4 +95,4 @@ def test_a_stale_rate_makes_the_preview_unsellable_with_the_quotes_reason(api_cl
     quoted = _eventually(quote, lambda body: body["offers"])
     assert quoted["unsellable_offers"] == []
     assert offer["breakdown"]["sell"] == quoted["offers"][0]["total_price"]
-    assert "fx_rate_stale" not in api_client.get("/pricing", headers={"Cookie": f"pricing_session={token}"}).text
+    assert "fx_rate_stale" not in api_client.get("/pricing").text
