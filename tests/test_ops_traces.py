@@ -18,32 +18,19 @@ import uuid
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
 from core.consumer import EventConsumer
 from core.relay import Relay
-from core.tracing import build_provider, uninstrument_libraries, use_provider, w3c_trace_id
+from core.tracing import w3c_trace_id
 from core.webhooks.delivery import WebhookDelivery
 from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator
 from tests.test_ops_events import delete_topology
 from tests.test_ops_relay import RABBITMQ_URL, needs_broker
 
+pytest_plugins = ["tests.tracing_fixtures"]
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[13]$")  # sampled, maybe also "random" (W3C level 2)
 CALLER = "00f067aa0ba902b7"
-
-
-@pytest.fixture
-def exported():
-    """Tracing on, every span into memory; off again (and the libraries uninstrumented) afterwards."""
-    exporter = InMemorySpanExporter()
-    provider = build_provider("api", processor=SimpleSpanProcessor(exporter))
-    previous = use_provider(provider)
-    yield exporter
-    use_provider(previous)
-    uninstrument_libraries()
-    provider.shutdown()
 
 
 @pytest.fixture

@@ -15,8 +15,6 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from api.middleware import ObservabilityMiddleware
@@ -32,6 +30,7 @@ from core.tracing import (
     w3c_trace_id,
 )
 
+pytest_plugins = ["tests.tracing_fixtures"]
 TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-0[13]$")
 
 
@@ -74,17 +73,6 @@ def recorder():
     server.close()
 
 
-@pytest.fixture
-def traced():
-    exporter = InMemorySpanExporter()
-    provider = build_provider("api", processor=SimpleSpanProcessor(exporter))
-    previous = use_provider(provider)
-    yield exporter
-    use_provider(previous)
-    uninstrument_libraries()
-    provider.shutdown()
-
-
 def _probe_app(recorder_url: str) -> FastAPI:
     app = FastAPI()
 
@@ -100,7 +88,7 @@ def _probe_app(recorder_url: str) -> FastAPI:
     return app
 
 
-def test_traceparent_flows_from_api_request_to_supplier_call(recorder, traced):
+def test_traceparent_flows_from_api_request_to_supplier_call(recorder, exported):
     incoming_trace, incoming_parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     with TestClient(_probe_app(recorder.url)) as client:
         response = client.get("/probe", headers={"traceparent": f"00-{incoming_trace}-{incoming_parent}-01"})
@@ -109,7 +97,7 @@ def test_traceparent_flows_from_api_request_to_supplier_call(recorder, traced):
     _, _, headers, _ = recorder.requests[0]
     supplier_trace, supplier_parent = TRACEPARENT.match(headers["traceparent"]).groups()  # httpx injected it
     assert supplier_trace == api_trace == incoming_trace  # one trace end to end
-    spans = {format(s.context.span_id, "016x"): s for s in traced.get_finished_spans()}
+    spans = {format(s.context.span_id, "016x"): s for s in exported.get_finished_spans()}
     client_span = spans[supplier_parent]  # the supplier's parent is httpx's CLIENT span ...
     assert client_span.kind == SpanKind.CLIENT and client_span.name == "GET"
     adapter = spans[format(client_span.parent.span_id, "016x")]  # ... under our adapter span, under the request's
@@ -127,7 +115,7 @@ def test_tracing_off_sends_no_traceparent(recorder):
     assert "traceparent" not in headers  # nothing instrumented, nothing propagated
 
 
-def test_an_outbox_row_keeps_the_trace_it_was_written_in(engine, traced):
+def test_an_outbox_row_keeps_the_trace_it_was_written_in(engine, exported):
     with start_span("order.create") as span, engine.begin() as conn:
         event_id = write_event_sync(conn, "order", "trace-test", "order.trace_test", {"n": 1})
     (event,) = [e for e in read_events(engine, after_id=event_id - 1, limit=1)]
