@@ -66,6 +66,10 @@ async def operator_form(request: Request) -> tuple[Principal, dict[str, str]]:
     return principal, form
 
 
+async def no_such_action(request: Request) -> Response:
+    return await page(request, "refused.html", 404, role=None, message="No such action.")
+
+
 async def confirm(request: Request, *, title: str, what: str, action: str, back: str, button: str,
                   fields: tuple[Field, ...] = (), error: str | None = None, status_code: int = 200,
                   form: dict | None = None) -> Response:

@@ -62,7 +62,7 @@ def _table(kind: str) -> dict:
 @router.get("/console/mappings/{kind}/{mapping_id}/{action}")
 async def confirm_mapping(kind: str, mapping_id: int, action: str, request: Request) -> Response:
     if kind not in ("hotel", "room") or action not in _table(kind):
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     title, what, button, fields = _table(kind)[action]
     preset = {"hotel_id": request.query_params.get("hotel_id", "")}
     return await kit.confirm(request, title=f"{title} {mapping_id}", what=what, button=button, fields=fields,
@@ -74,7 +74,7 @@ async def confirm_mapping(kind: str, mapping_id: int, action: str, request: Requ
 async def decide(kind: str, mapping_id: int, action: str, request: Request) -> Response:
     principal, form = await kit.operator_form(request)
     if kind not in ("hotel", "room") or action not in _table(kind):
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     actor, db = kit.console_actor(principal), engine(request)
     try:
         if kind == "hotel":

@@ -98,7 +98,7 @@ async def order_page(order_id: str, request: Request) -> Response:
 @router.get("/console/orders/{order_id}/{action}")
 async def confirm_action(order_id: str, action: str, request: Request) -> Response:
     if action not in ACTIONS:
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     title, what, button, fields = ACTIONS[action]
     return await kit.confirm(request, title=f"{title} {order_id[:8]}", what=what, button=button, fields=fields,
                              action=f"/console/orders/{order_id}/{action}", back=f"/console/orders/{order_id}")
@@ -108,7 +108,7 @@ async def confirm_action(order_id: str, action: str, request: Request) -> Respon
 async def act(order_id: str, action: str, request: Request) -> Response:
     principal, form = await kit.operator_form(request)
     if action not in ACTIONS:
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     title, what, button, fields = ACTIONS[action]
     text = (form.get("reason" if action == "cancel" else "note") or "").strip()[:2000]
     try:

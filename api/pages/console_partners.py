@@ -118,7 +118,7 @@ async def partner_page(partner_id: str, request: Request) -> Response:
 @router.get("/console/partners/{partner_id}/{action}")
 async def confirm_partner_action(partner_id: str, action: str, request: Request) -> Response:
     if action not in ACTIONS:
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     title, what, button, fields = ACTIONS[action]
     return await kit.confirm(request, title=title, what=what, button=button, fields=fields,
                              action=f"/console/partners/{partner_id}/{action}", back=f"/console/partners/{partner_id}")
@@ -128,7 +128,7 @@ async def confirm_partner_action(partner_id: str, action: str, request: Request)
 async def partner_action(partner_id: str, action: str, request: Request) -> Response:
     principal, form = await kit.operator_form(request)
     if action not in ACTIONS:
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     actor, note, db = kit.console_actor(principal), (form.get("note") or "").strip()[:2000], engine(request)
     back = f"/console/partners/{partner_id}"
     try:
@@ -157,7 +157,7 @@ async def partner_action(partner_id: str, action: str, request: Request) -> Resp
 @router.get("/console/credentials/{client_id}/{action}")
 async def confirm_credential_action(client_id: str, action: str, request: Request) -> Response:
     if action not in CREDENTIAL_ACTIONS:
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     title, what, button, fields = CREDENTIAL_ACTIONS[action]
     back = request.query_params.get("back", "/console/partners")
     back = back if back.startswith("/console/partners/") and "//" not in back else "/console/partners"
@@ -169,7 +169,7 @@ async def confirm_credential_action(client_id: str, action: str, request: Reques
 async def credential_action(client_id: str, action: str, request: Request) -> Response:
     principal, form = await kit.operator_form(request)
     if action not in CREDENTIAL_ACTIONS:
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     actor, note, db = kit.console_actor(principal), (form.get("note") or "").strip()[:2000], engine(request)
     back = request.query_params.get("back", "/console/partners")
     back = back if back.startswith("/console/partners/") and "//" not in back else "/console/partners"

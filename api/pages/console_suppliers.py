@@ -82,7 +82,7 @@ async def supplier_page(code: str, request: Request) -> Response:
 @router.get("/console/suppliers/{code}/{action}")
 async def confirm_supplier_action(code: str, action: str, request: Request) -> Response:
     if action not in ACTIONS:
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     title, what, button, fields = ACTIONS[action]
     return await kit.confirm(request, title=f"{title} {code}", what=what, button=button, fields=fields,
                              action=f"/console/suppliers/{code}/{action}", back=f"/console/suppliers/{code}")
@@ -92,7 +92,7 @@ async def confirm_supplier_action(code: str, action: str, request: Request) -> R
 async def supplier_action(code: str, action: str, request: Request) -> Response:
     principal, form = await kit.operator_form(request)
     if action not in ACTIONS:
-        return await kit.page(request, "refused.html", 404, role=None, message="No such action.")
+        return await kit.no_such_action(request)
     actor, note, db = kit.console_actor(principal), (form.get("note") or "").strip()[:2000], engine(request)
     back = f"/console/suppliers/{code}"
     try:
