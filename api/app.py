@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
 import shutil
+from collections.abc import Awaitable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -30,6 +32,21 @@ logger = logging.getLogger("api")
 REDIS_CONNECTIONS = 64
 REDIS_CONNECT_TIMEOUT_S = 2.0
 WORKER_HEALTHCHECK_S = 60
+SHUTDOWN_STEP_S = 10.0
+
+
+async def _shutdown_step(name: str, step: Awaitable[object]) -> bool:
+    """Run one shutdown step within SHUTDOWN_STEP_S; a failure or overrun is logged, never raised."""
+    try:
+        async with asyncio.timeout(SHUTDOWN_STEP_S):
+            await step
+        return True
+    except TimeoutError:
+        logger.error("shutdown step did not finish in time", extra={"context": {"step": name,
+                                                                                 "timeout_s": SHUTDOWN_STEP_S}})
+    except Exception:
+        logger.exception("shutdown step failed", extra={"context": {"step": name}})
+    return False
 
 
 def create_app(settings: Settings | None = None, endpoints: Endpoints | None = None) -> FastAPI:
@@ -64,14 +81,13 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
         try:
             yield
         finally:
-            try:
-                await close_quotes(app.state)  # the pending quote batch: orders and the warehouse need it
-            except Exception:
-                logger.exception("storing the last quote batch at shutdown failed")
-            await close_access(app.state)
-            await app.state.config.stop()
-            await app.state.redis.aclose()
-            await app.state.pg.close()
+            # Every step bounded: a shutdown that waits forever on one engine never lets the process go.
+            await _shutdown_step("quotes", close_quotes(app.state))  # the pending batch: orders need it
+            await _shutdown_step("access", close_access(app.state))
+            await _shutdown_step("config", app.state.config.stop())
+            await _shutdown_step("redis", app.state.redis.aclose())
+            if not await _shutdown_step("postgresql", app.state.pg.close()):
+                app.state.pg.terminate()  # a connection still out: close them all without waiting
 
     app = FastAPI(
         title="Hotel distribution platform API",

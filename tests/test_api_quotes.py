@@ -201,6 +201,27 @@ def test_quotes_answered_right_before_shutdown_are_stored(settings, migrated, en
     assert body["offers"] and stored == len(body["offers"])
 
 
+def test_shutdown_ends_while_a_connection_is_still_out(settings, migrated, engine, monkeypatch):
+    """A PostgreSQL connection never given back (a stuck request) does not hold the app's shutdown forever:
+    past its bound the pool is terminated, and that connection closed with it."""
+    from fastapi.testclient import TestClient
+
+    import api.app
+    from api.app import create_app
+
+    monkeypatch.setattr(api.app, "SHUTDOWN_STEP_S", 1.0)
+    app = create_app(settings, migrated)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        async def hold():
+            return await app.state.pg.acquire()
+
+        backend = client.portal.call(hold).get_server_pid()
+    with engine.connect() as conn:
+        alive = conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid"),
+                             {"pid": backend}).scalar_one()
+    assert alive == 0
+
+
 def test_cheaper_rate_plan_of_the_same_room_is_the_offer(app_with_quote_cache, engine, redis_url):
     """Two rate plans of one room (same board, refundability): one offer, at the cheaper plan's price;
     a plan missing a night of the stay is not sellable at all. (Other tests' markup rules may apply:

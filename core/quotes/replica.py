@@ -11,7 +11,6 @@ MAX_AGE_S in any case. With `enabled=False` (HOT_CACHE_REPLICA=false) every quot
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -143,6 +142,10 @@ class InventoryReplica:
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # Redis away: hold nothing, read Redis for every quote, follow again
+                if asyncio.current_task().cancelling():
+                    # stop() cancelled a blocked read and the client's own read timeout turned that into a
+                    # TimeoutError: end here, or this loop would outlive the app.
+                    raise asyncio.CancelledError from error
                 self.clear()
                 last_id = None
                 logger.warning("hot cache changes stream lost; reading Redis per quote until it is back",
@@ -150,11 +153,10 @@ class InventoryReplica:
                 await asyncio.sleep(RETRY_S)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task}, timeout=2.0)  # bounded: a blocked read never holds up shutdown
         self.clear()
 
 
