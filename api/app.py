@@ -27,6 +27,7 @@ from core.quotes.caches import close_quotes, open_quotes
 from core.runtime import Endpoints, resolve
 from core.settings import Settings, get_settings
 from core.tracing import asgi_tracing
+from warehouse.client import HeldWarehouse
 
 logger = logging.getLogger("api")
 REDIS_CONNECTIONS = 64
@@ -73,6 +74,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
         await app.state.config.start()
         await open_quotes(app.state)
         await open_access(app.state)
+        app.state.warehouse = HeldWarehouse(resolved.clickhouse_url, hold_s=settings.warehouse_hold_s)
         # Everything alive now (modules, app, pools) leaves the collector's reach: full collections then scan
         # only request garbage (they caused the quote p99 spikes).
         gc.collect()
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
             await _shutdown_step("quotes", close_quotes(app.state))  # the pending batch: orders need it
             await _shutdown_step("access", close_access(app.state))
             await _shutdown_step("config", app.state.config.stop())
+            await _shutdown_step("warehouse", asyncio.to_thread(app.state.warehouse.close))
             await _shutdown_step("redis", app.state.redis.aclose())
             if not await _shutdown_step("postgresql", app.state.pg.close()):
                 app.state.pg.terminate()  # a connection still out: close them all without waiting

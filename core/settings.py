@@ -104,6 +104,9 @@ class Settings(BaseSettings):
     api_port: int = Field(8080, gt=0, lt=65536)
     api_workers: int = Field(default_factory=lambda: os.cpu_count() or 1, gt=0, le=64)  # API_WORKERS
     db_pool_size: int = Field(8, gt=0)
+    # WAREHOUSE_HOLD_S: an embedded warehouse stays open in the API this long after a report (or until a pipeline
+    # step waits for it); 0 opens it for every report.
+    warehouse_hold_s: float = Field(60.0, ge=0)
     dagster_port: int = Field(3000, gt=0, lt=65536)
     matching_algorithm: str = "weighted_score"  # MATCHING_ALGORITHM: the hotel matcher (core/matching)
     # Config center: LISTEN/NOTIFY plus a poll fallback (CONFIG_POLL_INTERVAL_S, CONFIG_LISTEN).

@@ -3,8 +3,8 @@
 
 Staff only (operator, finance or admin): a staff bearer token, or the staff session every page area shares
 (its cookie is SameSite=Lax: analysts follow links to reports from the Dagster UI, another origin). The
-warehouse is opened per request and closed (chDB admits one process per data path: the API never holds it
-between requests).
+warehouse stays open between requests (`warehouse.client.HeldWarehouse`: chDB admits one process per data path,
+so it is given up when idle or when a pipeline step waits for it; WAREHOUSE_HOLD_S).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.pages.common import Area
-from warehouse.client import warehouse_client
 from warehouse.reports import TOPICS, Filters, Report, build_report
 
 area = Area(name="reports", prefix="/reports", roles=("operator", "finance"),
@@ -105,10 +104,10 @@ async def report_csv(request: Request, topic: str, table: str = Query(..., max_l
 
 
 async def _report(request: Request, topic: str, filters: Filters) -> Report:
-    endpoints = request.app.state.endpoints
+    warehouse = request.app.state.warehouse
 
     def build() -> Report:
-        with warehouse_client(endpoints.clickhouse_url, lock_timeout_s=10) as client:
+        with warehouse.client() as client:
             return build_report(client, topic, filters)
 
     try:

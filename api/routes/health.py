@@ -39,7 +39,8 @@ async def _redis(request: Request) -> str:
 
 
 async def _clickhouse(request: Request) -> str:
-    return await asyncio.to_thread(check_clickhouse, request.app.state.endpoints.clickhouse_url, 2.0)
+    state = request.app.state
+    return await asyncio.to_thread(check_clickhouse, state.endpoints.clickhouse_url, 2.0, state.warehouse)
 
 
 async def _fx_rates(request: Request) -> dict:
