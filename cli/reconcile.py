@@ -73,7 +73,7 @@ def settle_run(
     from cli.main import _write_dagster_instance
     from core import audit
     from core.db import engine_for
-    from core.settlement.cycles import cycle_containing
+    from core.settlement.cycles import cycle_containing, last_closed_cycle
 
     def day(value: str, option: str) -> dt.date:
         try:
@@ -87,6 +87,12 @@ def settle_run(
     last = cycle_containing(day(to, "--to") if to else first.start, settings.settle_cycle_days)
     if last.start < first.start:
         typer.echo("--to: before --cycle", err=True)
+        raise typer.Exit(2)
+    closed = last_closed_cycle(dt.datetime.now(dt.UTC), settings.platform_timezone, settings.settle_cycle_days)
+    if last.start > closed.start:
+        option = "--to" if to else "--cycle"
+        typer.echo(f"{option}: the cycle from {last.start} has not closed yet; the last closed cycle is "
+                   f"{closed.start}..{closed.end - dt.timedelta(days=1)}", err=True)
         raise typer.Exit(2)
     endpoints = endpoints_or_exit(settings)
     _write_dagster_instance(settings, endpoints)

@@ -28,16 +28,28 @@ def test_the_same_seed_draws_the_same_history_and_another_seed_another():
 def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settings, migrated, redis_url):
     import dagster as dg
 
+    from assets.settlement import settlement_reconciliation
     from cli.backfill import run_backfill, select_assets
     from pipelines.definitions import defs
     from pipelines.resources import PostgresResource, RedisResource, WarehouseResource
 
     today = dt.datetime.now(dt.UTC).date()
+    instance = dg.DagsterInstance.ephemeral()
+    reconciled: list[str] = []
+
+    def reconcile(starts: list[dt.date]) -> None:  # as `hotelctl up` has `hotelctl settle run` do it
+        for start in starts:
+            result = dg.materialize([settlement_reconciliation], partition_key=start.isoformat(), instance=instance,
+                                    resources={"postgres": PostgresResource(database_url=migrated.database_url)})
+            assert result.success
+            reconciled.append(start.isoformat())
+
     sim = start_supplier_a(engine, settings, hotels=8)
     try:
         seed_from_simulator(engine, redis_url, sim, start=today, nights=30, hotels=6, allotment=60)
         with ServedApp(settings, migrated) as api:
-            summary = history.seed(api.base_url, migrated.database_url, settings, days=DAYS, scale=0.3)
+            summary = history.seed(api.base_url, migrated.database_url, settings, days=DAYS, scale=0.3,
+                                   reconcile=reconcile)
     finally:
         sim.stop()
     assert summary.first_day == today - dt.timedelta(days=DAYS - 1)
@@ -58,6 +70,10 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
 
     cycles = review.list_cycles(engine)
     assert len(cycles) >= 8
+    # every cycle with a statement was reconciled in Dagster too (a partition each), before the approval
+    assert {cycle["period_start"] for cycle in cycles} == set(reconciled)
+    assert instance.get_materialized_partitions(dg.AssetKey("settlement_reconciliation")) == set(reconciled)
+    assert all(cycle["revision"] == 1 for cycle in review.list_cycles(engine, include_superseded=True))
     assert sum(1 for cycle in cycles if cycle["counts"]["discrepancies"]) >= 4
     assert [cycle["status"] for cycle in cycles].count("approved") == 1
     classes = {name for cycle in cycles for name, count in cycle["counts"].items()

@@ -216,3 +216,6 @@ def test_hotelctl_settle_run_reruns_a_cycle_through_dagster(engine, migrated, st
     bad = subprocess.run([hotelctl, "settle", "run", "--cycle", "someday"], env=env, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "--cycle" in bad.stderr
+    running = subprocess.run([hotelctl, "settle", "run", "--cycle", day_in_cycle, "--to", dt.date.today().isoformat()],
+                             env=env, capture_output=True, text=True, timeout=120)
+    assert running.returncode == 2 and "--to: the cycle from" in running.stderr and "not closed yet" in running.stderr

@@ -59,9 +59,12 @@ def already_seeded(database_url: str) -> bool:
 
 
 def seed(api_url: str, database_url: str, settings, *, days: int = DEFAULT_DAYS, seed_value: int = DEFAULT_SEED,
-         scale: float = 1.0, echo: Callable[[str], None] = print) -> Summary:
+         scale: float = 1.0, echo: Callable[[str], None] = print,
+         reconcile: Callable[[list[dt.date]], None] | None = None) -> Summary:
     """`days` days of partner activity ending today, then the supplier statements of the closed cycles (`scale`
-    multiplies the volumes: a test draws fewer searches along the same paths)."""
+    multiplies the volumes: a test draws fewer searches along the same paths). `reconcile(starts)`, when given,
+    reconciles the cycles with statements again (as the weekly Dagster job would: the start of each) after the
+    uploads and before finance approves one."""
     engine = engine_for(database_url)
     logins = {credentials.client_id: credentials
               for _name, credentials in ensure_demo_credentials(engine, settings.encryption_secret.get_secret_value())}
@@ -78,7 +81,7 @@ def seed(api_url: str, database_url: str, settings, *, days: int = DEFAULT_DAYS,
             if number % 7 == 6 or day.days_ago == 0:
                 echo(f"  {today - dt.timedelta(days=day.days_ago)}: {summary.quotes} quotes so far")
         finance = _staff_token(client, engine, settings, "finance")
-        _settle(client, engine, settings, finance, summary, rng)
+        _settle(client, engine, settings, finance, summary, rng, reconcile)
     with engine.connect() as conn:
         summary.orders = dict(conn.execute(sa.text(
             "SELECT o.status, count(*) FROM orders o JOIN api_credentials c ON c.partner_id = o.partner_id"
@@ -169,11 +172,13 @@ async def _travel(database_url: str, days: int, quote_ids: list[str], order_ids:
         await conn.close()
 
 
-def _settle(client: httpx.Client, engine, settings, finance: str, summary: Summary, rng: random.Random) -> None:
+def _settle(client: httpx.Client, engine, settings, finance: str, summary: Summary, rng: random.Random,
+            reconcile: Callable[[list[dt.date]], None] | None) -> None:
     """Each closed cycle's statement per supplier, uploaded by finance (the upload reconciles the cycle); every
     third cycle's statements are clean. The oldest clean cycle that balances is approved."""
     today = dt.datetime.now(dt.UTC).date()
     cycle = cycle_containing(summary.first_day, settings.settle_cycle_days)
+    settled: list[dt.date] = []
     auth = {"Authorization": finance}
     clean_ids = []
     number = 0
@@ -196,8 +201,11 @@ def _settle(client: httpx.Client, engine, settings, finance: str, summary: Summa
                 summary.cycles_with_discrepancies += 1
             elif not faulty:
                 clean_ids.append(result["id"])
+        settled += [cycle.start] if suppliers else []
         cycle = cycle_containing(cycle.end, settings.settle_cycle_days)
         number += 1
+    if reconcile is not None and settled:
+        reconcile(settled)
     for cycle_id in clean_ids:
         if client.post(f"/v1/settlements/cycles/{cycle_id}/approve", headers=auth).status_code == 200:
             summary.approved_cycle = cycle_id
