@@ -166,6 +166,8 @@ def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
         storage_yaml(url) +
         "telemetry:\n"
         "  enabled: false\n"
+        "nux:\n"  # no "join the community" dialog over the catalog an analyst opens first
+        "  enabled: false\n"
         "concurrency:\n"
         "  pools:\n"
         f"    default_limit: {pool_limit}\n"
