@@ -30,10 +30,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
-import secrets
 import shutil
 import statistics
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -171,17 +169,13 @@ def bench_api(
 ) -> None:
     """Quote req/s beside a bare FastAPI endpoint, p99 at fixed rates, memo on/off: hit rates, RSS, order p99."""
     from bench import loadgen
-    from bench.seed import ORDER_UNITS, SUPPLIERS, seed_world
-    from bench.servers import SpanSink, private_redis, start_server, stop
+    from bench.scratch import scratch_platform
+    from bench.seed import ORDER_UNITS, SUPPLIERS
+    from bench.servers import SpanSink, start_server
     from bench.workload import describe, mix, single
     from cli.common import endpoints_or_exit, settings_or_exit, step
     from core import runtime
-    from core.db import scratch_database
-    from core.migrate import upgrade
     from core.tracing import build_sampler
-    from suppliers import sim_a
-    from suppliers.simcore import RunningSimulator
-    from suppliers.world import generate_world
 
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
@@ -194,26 +188,14 @@ def bench_api(
     run.pair = tracing_pair(run.variants[0], trace_ratio, sink.url)
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
-    with scratch_database(endpoints.database_url, "hotel_bench") as database_url, ExitStack() as stack:
+    with ExitStack() as stack:
         stack.callback(sink.close)
-        scratch = Path(tempfile.mkdtemp(prefix="bench-api-"))
-        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
-        redis_process, redis_url = private_redis(scratch)
-        stack.callback(stop, redis_process)
-        with step("Migrating the benchmark database"):
-            upgrade(database_url)
-        world = generate_world(seed, hotels, suppliers=SUPPLIERS, supplier_only_share=0.0)
-        # The simulator gets credentials of its own, as a real supplier's (the platform refuses development keys
-        # outside development), and the API is given them.
-        a_key, a_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
-        timed = _TimedApp(sim_a.create_app(world, api_key=a_key, secret=a_secret))
-        sim = RunningSimulator("A", timed).start()
-        stack.callback(sim.stop)
-        start = dt.date.today() + dt.timedelta(days=2)
-        with step(f"Seeding {hotels} hotels of suppliers {', '.join(SUPPLIERS)} over {days} days, and the hot cache"):
-            seeded = seed_world(database_url, redis_url, world, sim.base_url, start, days)
+        platform = stack.enter_context(scratch_platform(
+            settings, endpoints, prefix="bench-api-", seed=seed, hotels=hotels, days=days, wrap_app=_TimedApp,
+            seeding=f"Seeding {hotels} hotels of suppliers {', '.join(SUPPLIERS)} over {days} days, and the hot cache"))
+        sim, start, seeded, scratch, env = platform.sim, platform.start, platform.seeded, platform.scratch, platform.env
         # The supplier counts its bookings: the order hotel's rooms get as many as the platform's allotment.
-        order_hotel = next(h for h in world.supplier_hotels["A"] if h.true_hotel_id == seeded.order_hotel_id)
+        order_hotel = next(h for h in platform.world.supplier_hotels["A"] if h.true_hotel_id == seeded.order_hotel_id)
         for room_code in {rate.room_code for rate in sim.state.rates.stay(order_hotel, start, seeded.window_end)}:
             for day in range(days):
                 sim.state.set_allotment(order_hotel.supplier_hotel_id, room_code, start + dt.timedelta(days=day),
@@ -228,10 +210,6 @@ def bench_api(
             listed = [single(seeded.cities, start, days, nights)]
             typer.echo(f"workload single: {listed[0].json()} (repeated)")
 
-        # Tracing off unless a variant turns it on: no OTLP endpoint or sampler of this shell's reaches the API.
-        env = {name: value for name, value in endpoints.child_env(settings).items() if not name.startswith("OTEL_")}
-        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
-                   SUPPLIER_A_URL=sim.base_url, SUPPLIER_A_API_KEY=a_key, SUPPLIER_A_SECRET=a_secret)
         with step(f"Starting the bare endpoint (uvicorn, {workers} worker(s))"):
             bare = start_server(["bench.api:bare_app", "--factory"], runtime.free_port(), env,
                                 log_dir / "bench-bare.log", workers, "/docs")
@@ -252,7 +230,7 @@ def bench_api(
                     if orders:
                         with step(f"Creating {orders} orders one after another (supplier A offers)"):
                             run.orders = _orders(api.url, tokens[0], seeded.order_hotel_id, start, days, orders,
-                                                 timed)
+                                                 sim.app)
                 _measure(run, variant, api, bare.url, requests_file, len(listed), saturate, rounds)
             finally:
                 api.stop()

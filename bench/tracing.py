@@ -13,16 +13,11 @@ block, and each traced block ends with a flush inside its measured time.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import secrets
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 from contextlib import ExitStack
-from pathlib import Path
 
 import typer
 
@@ -46,44 +41,27 @@ def bench_tracing(
                                             "every quote reads Redis, the most spans per quote."),
 ) -> None:
     """CPU per quote with tracing off vs on (two processes, alternating blocks), the sampler and spans per quote."""
-    from bench.seed import SUPPLIERS, seed_world
-    from bench.servers import SpanSink, private_redis, stop
+    from bench.scratch import scratch_platform
+    from bench.servers import SpanSink
     from bench.workload import mix
     from cli.common import endpoints_or_exit, settings_or_exit, step
-    from core.db import scratch_database
-    from core.migrate import upgrade
     from core.tracing import build_sampler
-    from suppliers import sim_a
-    from suppliers.simcore import RunningSimulator
-    from suppliers.world import generate_world
 
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
     sink = SpanSink()
-    with scratch_database(endpoints.database_url, "hotel_bench") as database_url, ExitStack() as stack:
+    with ExitStack() as stack:
         stack.callback(sink.close)
-        scratch = Path(tempfile.mkdtemp(prefix="bench-tracing-"))
-        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
-        redis_process, redis_url = private_redis(scratch)
-        stack.callback(stop, redis_process)
-        with step("Migrating the benchmark database"):
-            upgrade(database_url)
-        world = generate_world(seed, hotels, suppliers=SUPPLIERS, supplier_only_share=0.0)
-        a_key, a_secret = secrets.token_urlsafe(24), secrets.token_urlsafe(32)
-        sim = RunningSimulator("A", sim_a.create_app(world, api_key=a_key, secret=a_secret)).start()
-        stack.callback(sim.stop)
-        start = dt.date.today() + dt.timedelta(days=2)
-        with step(f"Seeding {hotels} hotels over {days} days"):
-            seeded = seed_world(database_url, redis_url, world, sim.base_url, start, days)
-        listed = mix(seed, searches, seeded.cities, len(seeded.partners), start, days)
-        requests_file = scratch / "requests.json"
+        platform = stack.enter_context(scratch_platform(
+            settings, endpoints, prefix="bench-tracing-", seed=seed, hotels=hotels, days=days,
+            seeding=f"Seeding {hotels} hotels over {days} days"))
+        seeded = platform.seeded
+        listed = mix(seed, searches, seeded.cities, len(seeded.partners), platform.start, days)
+        requests_file = platform.scratch / "requests.json"
         requests_file.write_text(json.dumps({
             "partners": [[p.client_id, p.client_secret] for p in seeded.partners],
             "searches": [[s.partner, s.body] for s in listed]}))
-        env = {name: value for name, value in endpoints.child_env(settings).items() if not name.startswith("OTEL_")}
-        env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
-                   SUPPLIER_A_URL=sim.base_url, SUPPLIER_A_API_KEY=a_key, SUPPLIER_A_SECRET=a_secret,
-                   QUOTE_CACHE_MS="0", HOT_CACHE_REPLICA=str(replica).lower())
+        env = {**platform.env, "QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": str(replica).lower()}
         traced_env = {**env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.url,
                       "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio)}
         env.pop("BENCH_TRACING_PROFILE", None)  # only the traced side is profiled
