@@ -57,6 +57,12 @@ def test_unknown_sources_and_header_keys_name_the_file(tmp_path):
     (other / "typo.sql").write_text("-- materialised: table\nSELECT 1")
     with pytest.raises(ModelError, match=r"typo\.sql.*materialised"):
         load_models(other)
+    for name, header in {"weekly": HEADER + "-- stored_by: week\n", "unbuilt": "-- stored_by: month\n"}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / f"{name}.sql").write_text(header + "SELECT day FROM {{ source('facts', 'orders') }}")
+        with pytest.raises(ModelError, match=rf"{name}\.sql.*stored_by"):
+            load_models(folder)
 
 
 def test_every_model_is_an_asset_with_the_lineage_its_sql_names():
