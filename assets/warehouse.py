@@ -1,7 +1,9 @@
 """Warehouse assets: daily fact loads from PostgreSQL and the dbt_like_sql rollup models.
 
 Every asset here touches chDB, so each runs in the `warehouse` pool (one step at a time when
-embedded). Facts and models share one daily partitioning; a model depends on the facts and models
+embedded). Rollup steps also run one at a time on a ClickHouse server (the warehouse's `rollups` lock):
+a rollup stored by month is swapped in a month at a time, so two runs over days of one month must not overlap.
+Facts and models share one daily partitioning; a model depends on the facts and models
 its SQL names, so the lineage in the UI is exactly the SQL's. Each asset links to its report page.
 
 The facts are one multi-asset and the models another (each asset still its own node, selectable
@@ -46,6 +48,7 @@ MODEL_GROUP = "warehouse_rollups"
 # process. Facts and models share it, so a backfill of both plans the same chunks.
 DAYS_PER_RUN = 31
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)
+ROLLUP_LOCK = "rollups"  # taken by every rollup step (WarehouseResource.exclusive)
 RETAINED_FACTS = ("quotes", "quote_offers")  # from the quote tables QUOTE_RETENTION_DAYS keeps
 FACT_REPORTS = {"orders": "sales", "order_events": "cancellations", "quotes": "conversion",
                 "quote_offers": "conversion", "supplier_calls": "suppliers", "inventory": "competitiveness",
@@ -376,7 +379,9 @@ def models_asset(name: str, models: dict[str, SqlModel], partitioned: bool) -> d
         start, end = _days(context) if partitioned else (None, None)
         selected = [model for model in models.values() if dg.AssetKey(model.name) in context.selected_asset_keys]
         wanted_checks = context.selected_asset_check_keys
-        with warehouse.client() as client:
+        # One rollup step at a time per warehouse: a month is swapped in whole with the days this run did not
+        # build copied from the table, so an overlapping run's swap into the same month would undo this one's.
+        with warehouse.exclusive(ROLLUP_LOCK), warehouse.client() as client:
             apply_schema(client)
             selected = cheapest_first(selected, table_rows(client))
             for item in _built_ahead(client, selected, start, end, wanted_checks):

@@ -1,5 +1,6 @@
 -- materialized: table
 -- partition_by: day
+-- stored_by: month
 -- order_by: partner_id, city
 -- description: Share of the day's orders cancelled so far, by partner and city (from daily_sales).
 -- report: cancellations

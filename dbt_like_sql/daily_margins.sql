@@ -1,5 +1,6 @@
 -- materialized: table
 -- partition_by: day
+-- stored_by: month
 -- order_by: supplier_currency, partner_id, city, supplier_code
 -- description: Daily margin of confirmed orders by supplier (net) currency, partner, city and supplier: in the supplier's currency and in the platform's currency, each at the order's own rates (daily_sales sums the margin per sell currency).
 -- report: sales

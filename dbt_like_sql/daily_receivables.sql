@@ -1,5 +1,6 @@
 -- materialized: table
 -- partition_by: day
+-- stored_by: month
 -- order_by: partner_id, currency
 -- description: Partner billing per day, partner and billing currency: invoiced, credited and paid; the receivables report sums the days up to a date into the balance and days sales outstanding.
 -- report: receivables

@@ -1,5 +1,6 @@
 -- materialized: table
 -- partition_by: day
+-- stored_by: month
 -- order_by: partner_id, city, supplier_code
 -- description: Daily orders, bookings, GMV, room-nights and margin by partner, city and supplier (per sell currency), with the margin also in the platform's currency (at each order's own rates).
 -- report: sales

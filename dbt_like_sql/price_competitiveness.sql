@@ -1,5 +1,6 @@
 -- materialized: table
 -- partition_by: day
+-- stored_by: month
 -- order_by: master_hotel_id, room_key, board
 -- description: For each mapped hotel, room and night (day = stay date): the cheapest supplier and its lead over the next cheapest, per currency. Possible only because supplier hotels are matched to master hotels.
 -- report: competitiveness

@@ -1,5 +1,6 @@
 -- materialized: table
 -- partition_by: day
+-- stored_by: month
 -- order_by: partner_id, city
 -- description: Quote-to-order conversion: searches, offers shown, searches followed by an order, by partner and city.
 -- report: conversion

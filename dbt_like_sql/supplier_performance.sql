@@ -1,5 +1,6 @@
 -- materialized: table
 -- partition_by: day
+-- stored_by: month
 -- order_by: supplier_code
 -- description: Supplier API latency percentiles and error rate (calls), and booking success (orders), per day.
 -- report: suppliers

@@ -1,5 +1,6 @@
 -- materialized: table
 -- partition_by: day
+-- stored_by: month
 -- order_by: city, supplier_code
 -- description: How often each supplier is the cheapest for a mapped hotel-room-night with competition, by city (from price_competitiveness).
 -- report: competitiveness

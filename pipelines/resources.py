@@ -27,7 +27,7 @@ from core.archive.store import FeedArchive
 from core.db import engine_for
 from core.runtime import resolve
 from core.settings import Settings
-from warehouse.client import warehouse_client
+from warehouse.client import warehouse_client, warehouse_lock
 
 
 class PostgresResource(dg.ConfigurableResource):
@@ -53,11 +53,19 @@ class WarehouseResource(dg.ConfigurableResource):
 
     clickhouse_url: str
     lock_timeout_s: float = 900.0
+    # Where steps on a ClickHouse server take the warehouse's locks (`exclusive`); embedded needs none.
+    lock_database_url: str = ""
 
     @contextmanager
     def client(self) -> Iterator[Client]:
         with warehouse_client(self.clickhouse_url, lock_timeout_s=self.lock_timeout_s) as client:
             yield client
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[None]:
+        """Run the block alone among the steps taking `name` on this warehouse (see `warehouse_lock`)."""
+        with warehouse_lock(self.clickhouse_url, self.lock_database_url, name, self.lock_timeout_s):
+            yield
 
 
 class FxProviderResource(dg.ConfigurableResource):
@@ -156,13 +164,13 @@ def _from_env_or(value: str, variable: str, configured: str | None) -> str | dg.
 
 def resources_for(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     endpoints = resolve(settings, start=False)
+    database_url = _from_env_or(endpoints.database_url, "DATABASE_URL", settings.database_url)
     return {
-        "postgres": PostgresResource(
-            database_url=_from_env_or(endpoints.database_url, "DATABASE_URL", settings.database_url)
-        ),
+        "postgres": PostgresResource(database_url=database_url),
         "redis": RedisResource(redis_url=_from_env_or(endpoints.redis_url, "REDIS_URL", settings.redis_url)),
         "warehouse": WarehouseResource(
-            clickhouse_url=_from_env_or(endpoints.clickhouse_url, "CLICKHOUSE_URL", settings.clickhouse_url)
+            clickhouse_url=_from_env_or(endpoints.clickhouse_url, "CLICKHOUSE_URL", settings.clickhouse_url),
+            lock_database_url=database_url,
         ),
         "fx": HttpFxProvider(url=dg.EnvVar("FX_SOURCE_URL")) if settings.fx_source_url else HttpFxProvider(
             port_file=str(settings.data_dir / "suppliers" / "FX.port")),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -11,9 +11,10 @@ import pytest
 
 from assets.warehouse import INPUT_TOTALS, MODEL_GROUP, InputTotals, _check_results, _render
 from pipelines.definitions import defs
-from warehouse.client import DATABASE, warehouse_client
+from pipelines.resources import resources_for
+from warehouse.client import DATABASE, warehouse_client, warehouse_lock
 from warehouse.loaders import FACTS, load_fact, partition_id
-from warehouse.sql_models import ModelError, cheapest_first, load_models, materialize
+from warehouse.sql_models import ModelError, SqlModel, cheapest_first, create_table_sql, load_models, materialize
 
 pytest_plugins = ["warehouse_fixtures"]
 
@@ -56,6 +57,12 @@ def test_unknown_sources_and_header_keys_name_the_file(tmp_path):
     (other / "typo.sql").write_text("-- materialised: table\nSELECT 1")
     with pytest.raises(ModelError, match=r"typo\.sql.*materialised"):
         load_models(other)
+    for name, header in {"weekly": HEADER + "-- stored_by: week\n", "unbuilt": "-- stored_by: month\n"}.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / f"{name}.sql").write_text(header + "SELECT day FROM {{ source('facts', 'orders') }}")
+        with pytest.raises(ModelError, match=rf"{name}\.sql.*stored_by"):
+            load_models(folder)
 
 
 def test_every_model_is_an_asset_with_the_lineage_its_sql_names():
@@ -152,13 +159,15 @@ def test_the_checks_read_order_and_quote_totals_from_the_projection_which_equal_
             assert parts and projected == parts, (fact, parts, projected)
 
 
-def _part_names(client, table: str, names: list[str] | None = None, days: list | None = None) -> list[str]:
-    """Parts of `table` still on disk (active or replaced): those named, or the active ones of `days`."""
-    where = "name IN %(names)s" if names is not None else "active AND partition_id IN %(days)s"
+def _part_names(client, table: str, names: list[str] | None = None, days: list | None = None,
+                stored_by: str = "day") -> list[str]:
+    """Parts of `table` still on disk (active or replaced), by path (a table exchanged in may reuse a part's
+    name): those named, or the active ones holding `days`."""
+    where = "path IN %(names)s" if names is not None else "active AND partition_id IN %(days)s"
     return [row[0] for row in client.query(
-        f"SELECT name FROM system.parts WHERE database = %(db)s AND table = %(table)s AND {where}",
+        f"SELECT path FROM system.parts WHERE database = %(db)s AND table = %(table)s AND {where}",
         parameters={"db": DATABASE, "table": table, "names": names,
-                    "days": [partition_id(day) for day in days or []]}).result_rows]
+                    "days": [partition_id(day, stored_by) for day in days or []]}).result_rows]
 
 
 def test_the_parts_a_rebuild_replaced_are_removed_early_in_the_next_short_session(
@@ -169,12 +178,14 @@ def test_the_parts_a_rebuild_replaced_are_removed_early_in_the_next_short_sessio
     end = start + timedelta(days=3)
     days = [start + timedelta(days=n) for n in range(3)]
     tables = {"fact_orders": FACTS["orders"], "daily_sales": load_models()["daily_sales"]}
+    stored_by = {"fact_orders": "day", "daily_sales": "month"}
     with warehouse_client(migrated.clickhouse_url) as client:
-        replaced = {table: _part_names(client, table, days=days) for table in tables}
+        replaced = {table: _part_names(client, table, days=days, stored_by=stored_by[table]) for table in tables}
         load_fact(client, migrated.database_url, FACTS["orders"], start, end)
         materialize(client, tables["daily_sales"], start, end)
-        assert all(replaced.values()) and not any(set(_part_names(client, table, days=days)) & set(names)
-                                                  for table, names in replaced.items())
+        assert all(replaced.values()) and not any(
+            set(_part_names(client, table, days=days, stored_by=stored_by[table])) & set(names)
+            for table, names in replaced.items())
     with warehouse_client(migrated.clickhouse_url) as client:
         for table in tables:
             client.command(f"SYSTEM WAIT LOADING PARTS {DATABASE}.{table}")  # replaced parts load after the open
@@ -270,3 +281,111 @@ def test_models_build_smallest_inputs_first_but_always_after_what_they_ref():
     assert order.index("supplier_price_wins") < order.index("daily_sales")
     assert order[-1] in ("supplier_performance", "cancellation_rate") and order.index("daily_sales") >= 3
     assert [model.name for model in cheapest_first(models, {})] == [model.name for model in models]  # ties: as given
+
+
+SOURCE = f"{DATABASE}.by_month_source"
+
+
+def _fill_source(client, rows: list[tuple]) -> None:
+    client.command(f"CREATE TABLE IF NOT EXISTS {SOURCE} (day Date, key String, value Int64) "
+                   "ENGINE = MergeTree ORDER BY (day, key)")
+    client.command(f"TRUNCATE TABLE {SOURCE}")
+    client.insert(SOURCE, rows, column_names=["day", "key", "value"])
+
+
+def _active_parts(client, table: str) -> dict[str, int]:
+    return dict(client.query("SELECT partition_id, count() FROM system.parts WHERE database = %(db)s "
+                             "AND table = %(table)s AND active GROUP BY partition_id ORDER BY partition_id",
+                             parameters={"db": DATABASE, "table": table}).result_rows)
+
+
+def test_a_model_stored_by_month_rebuilds_exactly_the_days_given_with_one_part_a_month(migrated, tmp_path):
+    """Runs over a day inside a month, over days across a month's end, and over the only day of a month: each
+    replaces exactly its days (a day with no rows any more is emptied), the month's other days stay as built,
+    and every month is one part after the swap (no OPTIMIZE of the table)."""
+    (tmp_path / "by_month.sql").write_text(
+        HEADER + "-- stored_by: month\n-- order_by: key\n"
+        f"SELECT day, key, value FROM {SOURCE} WHERE {{{{ partition_filter('day') }}}}")
+    model = load_models(tmp_path)["by_month"]
+    days = [date(2026, 1, 25) + timedelta(days=n) for n in range(12)] + [date(2026, 3, 1)]  # Jan 25..Feb 5, Mar 1
+    first = {day: [(day, "a", 1), (day, "b", 2)] for day in days}
+    later = {day: [(day, "a", 5), (day, "b", 2)] for day in days if day not in (date(2026, 2, 2), date(2026, 3, 1))}
+
+    def rows(client) -> dict:
+        found: dict = {}
+        for row in client.query(f"SELECT day, key, value FROM {model.table} ORDER BY day, key").result_rows:
+            found.setdefault(row[0], []).append(row)
+        return found
+
+    with warehouse_client(migrated.clickhouse_url) as client:
+        client.command(f"DROP TABLE IF EXISTS {model.table}")
+        _fill_source(client, [row for day_rows in first.values() for row in day_rows])
+        materialize(client, model, date(2026, 1, 25), date(2026, 3, 2))
+        built, built_parts = rows(client), _active_parts(client, model.name)
+        _fill_source(client, [row for day_rows in later.values() for row in day_rows])
+        one_day = materialize(client, model, date(2026, 1, 28), date(2026, 1, 29))
+        after_day, day_parts = rows(client), _active_parts(client, model.name)
+        materialize(client, model, date(2026, 1, 31), date(2026, 2, 3))
+        after_boundary, boundary_parts = rows(client), _active_parts(client, model.name)
+        materialize(client, model, date(2026, 3, 1), date(2026, 3, 2))
+        after_march, march_parts = rows(client), _active_parts(client, model.name)
+        client.command(f"DROP TABLE {model.table}")
+        client.command(f"DROP TABLE {SOURCE}")
+    assert built == first and built_parts == {"202601": 1, "202602": 1, "202603": 1}
+    assert one_day.rows == 2
+    assert after_day == {**first, date(2026, 1, 28): later[date(2026, 1, 28)]} and day_parts == built_parts
+    expected = {**first, **{day: later[day] for day in (date(2026, 1, 28), date(2026, 1, 31), date(2026, 2, 1))}}
+    del expected[date(2026, 2, 2)]
+    assert after_boundary == expected and boundary_parts == built_parts
+    del expected[date(2026, 3, 1)]
+    assert after_march == expected and march_parts == {"202601": 1, "202602": 1}
+
+
+def test_a_rollup_table_in_the_day_layout_is_rebuilt_by_month_keeping_its_rows(migrated, seeded_month,
+                                                                             built_warehouse):
+    """An installation from before month storage has daily_sales one partition per day: its next run rebuilds
+    the table one partition per month with every row, then builds its day as usual."""
+    model = load_models()["daily_sales"]
+    by_day = SqlModel(model.name, model.path, model.template, {**model.config, "stored_by": "day"})
+    start, end = seeded_month.start, seeded_month.start + timedelta(days=len(built_warehouse["keys"]))
+    day = start + timedelta(days=14)
+
+    def layout(client) -> tuple[str, dict[str, int]]:
+        key = client.query("SELECT partition_key FROM system.tables WHERE database = %(db)s AND name = %(name)s",
+                           parameters={"db": DATABASE, "name": model.name}).result_rows[0][0]
+        return key, _active_parts(client, model.name)
+
+    with warehouse_client(migrated.clickhouse_url) as client:
+        every_row = f"SELECT * FROM {model.table} ORDER BY ALL"
+        before = client.query(every_row).result_rows
+        client.command(f"DROP TABLE {model.table} SYNC")
+        client.command(create_table_sql(by_day, model.table, model.render()))
+        client.command(f"INSERT INTO {model.table} {model.render(start, end)}")
+        old_layout = layout(client)
+        materialize(client, model, day, day + timedelta(days=1))
+        new_layout = layout(client)
+        after = client.query(every_row).result_rows
+        checks = _check_results(client, model, start, end)
+    assert old_layout[0] == "day" and len(old_layout[1]) == len({row[0] for row in before}) > 20  # a part a day
+    assert new_layout == ("toYYYYMM(day)", {"202601": 1})
+    assert after == before and before
+    assert all(result.passed for result in checks)
+
+
+def test_rollup_steps_on_a_clickhouse_server_run_one_at_a_time(migrated, settings):
+    """A server warehouse: a second holder of the warehouse's `rollups` lock waits (here: times out) until the
+    first is done; another warehouse's lock is free. Embedded, the chDB path lock already serialises steps."""
+    server, other = "http://clickhouse-a:8123", "http://clickhouse-b:8123"
+    with warehouse_lock(server, migrated.database_url, "rollups"):
+        with pytest.raises(TimeoutError, match="rollups lock"), \
+                warehouse_lock(server, migrated.database_url, "rollups", timeout_s=0.2):
+            pass
+        with warehouse_lock(other, migrated.database_url, "rollups", timeout_s=0.2):
+            pass
+    with warehouse_lock(server, migrated.database_url, "rollups", timeout_s=0.2):
+        pass
+    with warehouse_lock(migrated.clickhouse_url, "", "rollups"):
+        pass
+    with pytest.raises(ValueError, match="no PostgreSQL"), warehouse_lock(server, "", "rollups"):
+        pass
+    assert resources_for(settings)["warehouse"].lock_database_url  # the pipeline's warehouse can take it

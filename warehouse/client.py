@@ -22,7 +22,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import clickhouse_connect
+import psycopg
 from clickhouse_connect.driver.client import Client
+
+from core.db import plain_url
 
 DATABASE = "hotel_analytics"
 
@@ -128,6 +131,31 @@ def warehouse_client(url: str, lock_timeout_s: float | None = None) -> Iterator[
         yield client
     finally:
         client.close()
+
+
+@contextmanager
+def warehouse_lock(url: str, database_url: str, name: str, timeout_s: float | None = None) -> Iterator[None]:
+    """Hold the lock `name` of the warehouse at `url` until exit: steps taking it, in any process, run one at a time.
+
+    A server warehouse: a PostgreSQL advisory lock in `database_url` keyed by the warehouse's address, released
+    when its connection closes (also if the process dies). Embedded: nothing to take, a chDB session already
+    holds the data alone (the path lock).
+    """
+    if is_embedded(url):
+        yield
+        return
+    if not database_url:
+        raise ValueError(f"lock '{name}' of the warehouse at {urlsplit(url).hostname}: no PostgreSQL to hold it")
+    parts = urlsplit(url)
+    key = f"warehouse {parts.hostname}:{parts.port} {DATABASE} {name}"
+    with psycopg.connect(plain_url(database_url), autocommit=True) as conn:
+        if timeout_s is not None:
+            conn.execute(f"SET lock_timeout = {int(timeout_s * 1000)}")
+        try:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+        except psycopg.errors.LockNotAvailable:
+            raise TimeoutError(f"the warehouse's {name} lock is held by another step") from None
+        yield  # the lock goes with the connection
 
 
 def holds_data_alone(client: Client) -> bool:

@@ -9,7 +9,7 @@ day, readers never see half a day, and memory is one batch whatever the day's si
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -206,15 +206,27 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=offset) for offset in range((end - start).days)]
 
 
-def partition_id(day: date) -> str:
-    return day.strftime("%Y%m%d")
+# How a day-built table may be stored: its PARTITION BY for the day column, and a day's partition id.
+STORED_BY = {"day": ("{column}", "%Y%m%d"), "month": ("toYYYYMM({column})", "%Y%m")}
+
+
+def partition_id(day: date, stored_by: str = "day") -> str:
+    """The id of the partition holding `day` in a table stored one partition per day or per month."""
+    return day.strftime(STORED_BY[stored_by][1])
+
+
+def partition_key(column: str, stored_by: str = "day") -> str:
+    """The PARTITION BY expression storing a table built by `column` (a Date) one partition per `stored_by`."""
+    return STORED_BY[stored_by][0].format(column=column)
 
 
 @contextmanager
-def staging_table(client: Client, like: str, start: date) -> Iterator[str]:
-    """A private, empty copy of `like`'s structure (one per run, so concurrent runs never share one)."""
+def staging_table(client: Client, like: str, start: date,
+                  create: Callable[[str], str] | None = None) -> Iterator[str]:
+    """A private, empty copy of `like`'s structure (one per run, so concurrent runs never share one), or the
+    table `create` makes given the name."""
     name = f"{DATABASE}._stage_{like.split('.')[-1]}_{partition_id(start)}_{uuid.uuid4().hex[:8]}"
-    client.command(f"CREATE TABLE {name} AS {like}")
+    client.command(create(name) if create else f"CREATE TABLE {name} AS {like}")
     try:
         yield name
     finally:
@@ -223,17 +235,40 @@ def staging_table(client: Client, like: str, start: date) -> Iterator[str]:
         client.command(f"DROP TABLE IF EXISTS {name} SYNC")
 
 
-def _partition_rows(client: Client, *tables: str) -> dict[str, dict[str, int]]:
-    """Rows of each active partition of each of `tables` (in one database), by table, in one query."""
+def _partition_rows(client: Client, *tables: str) -> dict[str, dict[str, tuple[int, int]]]:
+    """Rows and active parts of each active partition of each of `tables` (in one database), by table, in one
+    query."""
     database = tables[0].split(".")[0]
-    found: dict[str, dict[str, int]] = {table: {} for table in tables}
-    for name, pid, rows in client.query(
-        "SELECT table, partition_id, sum(rows) FROM system.parts WHERE database = %(db)s AND table IN %(tables)s"
-        " AND active GROUP BY table, partition_id",
+    found: dict[str, dict[str, tuple[int, int]]] = {table: {} for table in tables}
+    for name, pid, rows, parts in client.query(
+        "SELECT table, partition_id, sum(rows), count() FROM system.parts WHERE database = %(db)s"
+        " AND table IN %(tables)s AND active GROUP BY table, partition_id",
         parameters={"db": database, "tables": [table.split(".")[1] for table in tables]},
     ).result_rows:
-        found[f"{database}.{name}"][pid] = int(rows)
+        found[f"{database}.{name}"][pid] = (int(rows), int(parts))
     return found
+
+
+def _staged_days(client: Client, stage: str, stored_by: str, day_column: str) -> dict[str, int]:
+    """Rows of each day `stage` holds, by day partition id: from the parts' metadata when a day is a partition."""
+    if stored_by == "day":
+        return {pid: rows for pid, (rows, _) in _partition_rows(client, stage)[stage].items()}
+    return {str(row[0]): int(row[1]) for row in client.query(
+        f"SELECT formatDateTime({day_column}, '%Y%m%d'), count() FROM {stage} GROUP BY 1").result_rows}
+
+
+def _keep_other_days(client: Client, target: str, stage: str, start: date, end: date, stored_by: str,
+                     day_column: str) -> None:
+    """Stage the rows `target` holds outside [start, end) in the partitions that range touches, so that swapping
+    those partitions in whole replaces exactly the days of [start, end); then merge the stage to one part per
+    partition, so the swap leaves one part per partition in `target` too."""
+    client.command(
+        f"INSERT INTO {stage} SELECT * FROM {target} WHERE {partition_key(day_column, stored_by)} "
+        f"IN %(touched)s AND NOT ({day_column} >= %(start)s AND {day_column} < %(end)s)",
+        parameters={"touched": sorted({int(partition_id(day, stored_by)) for day in days_between(start, end)}),
+                    "start": start, "end": end})
+    if any(parts > 1 for _, parts in _partition_rows(client, stage)[stage].values()):
+        client.command(f"OPTIMIZE TABLE {stage} FINAL")
 
 
 @dataclass(frozen=True)
@@ -243,21 +278,32 @@ class Swap:
     rows: int  # staged
 
 
-def swap_days(client: Client, target: str, stage: str, start: date, end: date) -> Swap:
-    """Make each day in [start, end) of `target` exactly the staged day: replace it, or drop it if none staged.
+def swap_days(client: Client, target: str, stage: str, start: date, end: date, stored_by: str = "day",
+              day_column: str = "day") -> Swap:
+    """Make each day in [start, end) of `target` exactly the staged day: replace it, or empty it if none staged.
 
-    One ALTER carries every day's command: each REPLACE/DROP PARTITION still swaps its day atomically,
-    but the table is locked and its parts listed once instead of once per day. A REPLACE of a day the table
-    holds writes two parts, the staged part's clone and an empty part over the replaced one: two dozen files.
+    `target` and `stage` are stored one partition per `stored_by` (day or month) of `day_column`. A month
+    partition also holds days outside [start, end): those rows are copied into the stage first, so each month
+    is replaced whole by its new days and its kept ones. Concurrent swaps into one month must not overlap
+    (the later would restore the days the earlier replaced): the callers serialise them.
 
-    When the session holds the warehouse alone (embedded) and the target has no day outside [start, end),
-    the staging table already is the whole new table: the two are exchanged in one atomic rename instead
-    (a full rebuild or backfill), and the staging table's drop removes the old days at once.
+    One ALTER carries every partition's command: each REPLACE/DROP PARTITION still swaps its partition
+    atomically, but the table is locked and its parts listed once instead of once per partition. A REPLACE of
+    a partition the table holds writes two parts, the staged part's clone and an empty part over the replaced one.
+
+    When the session holds the warehouse alone (embedded) and the target has no partition outside the ones
+    [start, end) touches, the staging table already is the whole new table: the two are exchanged in one atomic
+    rename instead (a full rebuild or backfill), and the staging table's drop removes the old days at once.
     """
-    wanted = {partition_id(day) for day in days_between(start, end)}
+    wanted_days = {partition_id(day) for day in days_between(start, end)}
+    wanted = {partition_id(day, stored_by) for day in days_between(start, end)}
+    staged_days = {pid: rows for pid, rows in _staged_days(client, stage, stored_by, day_column).items()
+                   if pid in wanted_days}
+    swap = Swap(len(staged_days), len(wanted_days - set(staged_days)), sum(staged_days.values()))
+    if stored_by != "day":
+        _keep_other_days(client, target, stage, start, end, stored_by, day_column)
     partitions = _partition_rows(client, stage, target)
     staged, present = set(partitions[stage]), set(partitions[target])
-    swap = Swap(len(staged & wanted), len(wanted - staged), sum(partitions[stage].values()))
     if holds_data_alone(client) and staged <= wanted and present <= wanted:
         client.command(f"EXCHANGE TABLES {target} AND {stage}")
         return swap

@@ -4,6 +4,7 @@ A model file starts with a header of `-- key: value` lines:
 
     -- materialized: table          (table | view)
     -- partition_by: day            (a Date column; the model is then built one day partition at a time)
+    -- stored_by: month             (day | month, default day: one table partition per day or per month)
     -- order_by: partner_id, city
     -- description: what the model holds
     -- report: sales                (the /reports page that shows it)
@@ -13,7 +14,10 @@ A model file starts with a header of `-- key: value` lines:
 and names its inputs as `{{ ref('model') }}` and `{{ source('facts', 'orders') }}`. Partitioned
 models filter their inputs with `{{ partition_filter('day') }}`, which renders to the days being built.
 Materialising a day range builds it in a private staging table and swaps whole days in
-(`warehouse.loaders.swap_days`), so reruns never duplicate.
+(`warehouse.loaders.swap_days`), so reruns never duplicate. A model stored by month is still built by
+day ranges: each month the range touches is swapped in whole, its days outside the range copied over
+unchanged, so a report reads one part per month instead of one per day. A table found in another
+partition layout than its model's is rebuilt in the new one with its rows kept.
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ import jinja2
 from clickhouse_connect.driver.client import Client
 
 from warehouse.client import DATABASE
-from warehouse.loaders import FACTS, staging_table, swap_days
+from warehouse.loaders import FACTS, STORED_BY, partition_key, staging_table, swap_days
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
-HEADER_KEYS = {"materialized", "partition_by", "order_by", "description", "report", "not_negative", "money"}
+HEADER_KEYS = {"materialized", "partition_by", "stored_by", "order_by", "description", "report", "not_negative",
+               "money"}
 _HEADER_LINE = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*?)\s*$")
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -64,6 +69,16 @@ class SqlModel:
         return self.config.get("partition_by") or None
 
     @property
+    def stored_by(self) -> str:
+        """How a partitioned model's table is stored: one partition per `day` or per `month`."""
+        return self.config.get("stored_by") or "day"
+
+    @property
+    def partition_key(self) -> str | None:
+        """The table's PARTITION BY expression (None when unpartitioned)."""
+        return partition_key(self.partition_by, self.stored_by) if self.partition_by else None
+
+    @property
     def description(self) -> str:
         return self.config.get("description", f"SQL model {self.name}")
 
@@ -79,15 +94,20 @@ class SqlModel:
         """The SQL for the days in [start, end) (all days when not given); refs may name prefixed tables."""
 
         def partition_filter(column: str = "day") -> str:
-            if start is None or end is None:
-                return "1 = 1"
-            return f"({column} >= toDate('{start.isoformat()}') AND {column} < toDate('{end.isoformat()}'))"
+            return days_filter(column, start, end)
 
         return _ENV.from_string(self.template).render(
             ref=lambda name: f"{DATABASE}.{ref_prefix}{name}",
             source=lambda group, name: FACTS[name].qualified,
             partition_filter=partition_filter,
         ).strip().rstrip(";")
+
+
+def days_filter(column: str, start: date | None, end: date | None) -> str:
+    """SQL keeping the rows whose `column` is in [start, end) (all rows when not given)."""
+    if start is None or end is None:
+        return "1 = 1"
+    return f"({column} >= toDate('{start.isoformat()}') AND {column} < toDate('{end.isoformat()}'))"
 
 
 def _parse(path: Path) -> SqlModel:
@@ -109,6 +129,10 @@ def _parse(path: Path) -> SqlModel:
         raise ModelError(f"{path}: materialized must be 'table' or 'view', not '{model.materialized}'")
     if model.materialized == "view" and model.partition_by:
         raise ModelError(f"{path}: a view cannot have partition_by")
+    if model.stored_by not in STORED_BY:
+        raise ModelError(f"{path}: stored_by must be one of {', '.join(STORED_BY)}, not '{model.stored_by}'")
+    if "stored_by" in config and not model.partition_by:
+        raise ModelError(f"{path}: stored_by needs partition_by")
     refs: list[str] = []
     sources: list[tuple[str, str]] = []
 
@@ -192,28 +216,46 @@ PART_CLEANUP = "cleanup_delay_period = 1, cleanup_delay_period_random_add = 0"
 
 
 def ensure_table(client: Client, model: SqlModel) -> None:
-    """Create the model's table from its SQL's columns; recreate it if the SQL's columns changed."""
+    """Create the model's table from its SQL's columns; recreate it if the SQL's columns changed; rebuild it
+    with its rows if only its partition layout changed (e.g. from one partition per day to one per month)."""
     sql = model.render()
     if model.materialized == "view":
         client.command(f"CREATE OR REPLACE VIEW {model.table} AS {sql}")
         return
     wanted = _columns(client, sql)
-    found = client.query("SELECT engine, engine_full FROM system.tables WHERE database = %(db)s AND name = %(name)s",
-                         parameters={"db": DATABASE, "name": model.name}).result_rows
+    found = client.query("SELECT engine, engine_full, partition_key FROM system.tables WHERE database = %(db)s "
+                         "AND name = %(name)s", parameters={"db": DATABASE, "name": model.name}).result_rows
     if found and found[0][0] == "MergeTree":
         current = [(row[0], row[1]) for row in client.query(f"DESCRIBE TABLE {model.table}").result_rows]
         if current == wanted:
-            if PART_CLEANUP not in found[0][1]:  # made before the setting
-                client.command(f"ALTER TABLE {model.table} MODIFY SETTING {PART_CLEANUP}")
+            if _same_expression(found[0][2], model.partition_key or ""):
+                if PART_CLEANUP not in found[0][1]:  # made before the setting
+                    client.command(f"ALTER TABLE {model.table} MODIFY SETTING {PART_CLEANUP}")
+            else:
+                _relayout(client, model, sql)
             return
     if found:  # other columns, or the model was a view until now
         client.command(f"DROP TABLE {model.table}")
     client.command(create_table_sql(model, model.table, sql))
 
 
+def _same_expression(found: str, wanted: str) -> bool:
+    return found.replace(" ", "") == wanted.replace(" ", "")
+
+
+def _relayout(client: Client, model: SqlModel, sql: str) -> None:
+    """Rebuild the model's table in the model's layout, keeping its rows: filled aside, then exchanged in."""
+    def create(name: str) -> str:
+        return create_table_sql(model, name, sql)
+
+    with staging_table(client, model.table, date.today(), create) as fresh:
+        client.command(f"INSERT INTO {fresh} SELECT * FROM {model.table}")
+        client.command(f"EXCHANGE TABLES {model.table} AND {fresh}")
+
+
 def create_table_sql(model: SqlModel, table: str, sql: str) -> str:
     """An empty table `table` in the model's layout (its partition_by and order_by) for the rows of `sql`."""
-    partition = f"PARTITION BY {model.partition_by}" if model.partition_by else ""
+    partition = f"PARTITION BY {model.partition_key}" if model.partition_key else ""
     order_by = model.config.get("order_by") or "tuple()"
     return (f"CREATE TABLE IF NOT EXISTS {table} ENGINE = MergeTree {partition} "
             f"ORDER BY ({order_by}) SETTINGS {PART_CLEANUP} EMPTY AS {sql}")
@@ -235,10 +277,13 @@ def materialize(client: Client, model: SqlModel, start: date | None = None, end:
         raise ValueError(f"{model.name} is partitioned by {model.partition_by}: give the days to build")
     sql = model.render(start, end) if model.partition_by else model.render()
     with staging_table(client, model.table, start or date.today()) as stage:
-        client.command(f"INSERT INTO {stage} {sql}")
         if model.partition_by:
-            rows = swap_days(client, model.table, stage, start, end).rows
+            # Only the days built: a month swapped in whole must not take a stray row of another day with it.
+            client.command(f"INSERT INTO {stage} SELECT * FROM ({sql}) WHERE "
+                           f"{days_filter(model.partition_by, start, end)}")
+            rows = swap_days(client, model.table, stage, start, end, model.stored_by, model.partition_by).rows
         else:
+            client.command(f"INSERT INTO {stage} {sql}")
             rows = int(client.query(f"SELECT count() FROM {stage}").result_rows[0][0])
             client.command(f"EXCHANGE TABLES {model.table} AND {stage}")
     return ModelRun(model.name, rows, sql)
