@@ -23,6 +23,7 @@ from core.partners import Credentials, ensure_demo_credentials
 from core.settlement.cycles import cycle_containing
 from core.settlement.store import load_orders
 
+RATE_LIMIT_RETRIES = 5
 DEFAULT_DAYS = 63  # nine weeks: 60 days of trends and eight closed weekly cycles with stays in them
 DEFAULT_SEED = 23
 CITIES = 8  # the cities with the most hotels
@@ -136,7 +137,7 @@ def _play_partner(client: httpx.Client, searches: list[plan.Search], tokens: dic
                 "rooms": search.rooms, "adults": search.adults}
         if HABITS[search.partner].currency:
             body["currency"] = HABITS[search.partner].currency
-        response = client.post("/v1/quotes", json=body, headers=auth)
+        response = _post(client, "/v1/quotes", json=body, headers=auth)
         if response.status_code != 200:
             continue
         quote = response.json()
@@ -147,7 +148,7 @@ def _play_partner(client: httpx.Client, searches: list[plan.Search], tokens: dic
         first, last = search.guest
         guests = [{"first_name": first, "last_name": last}] + [
             {"first_name": f"Guest{n}", "last_name": last} for n in range(1, search.adults)]
-        response = client.post("/v1/orders", headers={**auth, "Idempotency-Key": f"demo-{quote['quote_id']}"}, json={
+        response = _post(client, "/v1/orders", headers={**auth, "Idempotency-Key": f"demo-{quote['quote_id']}"}, json={
             "offer_id": offer["offer_id"], "guests": guests,
             "contact": {"name": f"{first} {last}", "email": f"{first.lower()}@example.com"}})
         order = response.json()
@@ -155,8 +156,19 @@ def _play_partner(client: httpx.Client, searches: list[plan.Search], tokens: dic
             continue  # refused (sold out, price changed, credit): the refusal is part of the history
         order_ids.append(order["order_id"])
         if search.cancel and order.get("status") in ("CONFIRMED", "PENDING", "REVIEW"):
-            client.post(f"/v1/orders/{order['order_id']}/cancel", headers=auth, json={"reason": "guest cancelled"})
+            _post(client, f"/v1/orders/{order['order_id']}/cancel", headers=auth, json={"reason": "guest cancelled"})
     return quote_ids, order_ids
+
+
+def _post(client: httpx.Client, url: str, **kwargs) -> httpx.Response:
+    """A partner's call as a well-behaved client makes it: a 429 is waited out (its Retry-After) and sent again,
+    so the history drawn does not depend on how fast this machine plays it against RATE_LIMIT_MAX."""
+    for _ in range(RATE_LIMIT_RETRIES):
+        response = client.post(url, **kwargs)
+        if response.status_code != 429:
+            return response
+        time.sleep(min(float(response.headers.get("Retry-After") or 1), 60.0))
+    return response
 
 
 async def _travel(database_url: str, days: int, quote_ids: list[str], order_ids: list[str],
