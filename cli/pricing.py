@@ -140,12 +140,12 @@ def preview(
 
 
 @app.command("seed-defaults")
-def seed_defaults() -> None:
+def seed_defaults(by: str = typer.Option(getpass.getuser(), help="Who makes the change.")) -> None:
     """Add the default rule set (platform margin, tier markups) if the platform has never had a rule."""
     from core.pricing_rules import seed_default_rules
 
     engine, _ = _engine()
-    typer.echo(f"{seed_default_rules(engine)} default rules added")
+    typer.echo(f"{seed_default_rules(engine, _actor(by))} default rules added")
 
 
 def register(main_app: typer.Typer) -> None:

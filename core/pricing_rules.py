@@ -276,7 +276,7 @@ def rule_history(engine: Engine, rule_id: int) -> list[dict]:
     return [as_json(dict(row)) for row in rows]
 
 
-def seed_default_rules(engine: Engine, who: str = "platform-default") -> int:
+def seed_default_rules(engine: Engine, who: str | audit.Actor = "platform-default") -> int:
     """The default rule set, once: only into a platform that has never had a rule. How many were added."""
     with engine.connect() as conn:
         if conn.execute(sa.text("SELECT EXISTS (SELECT 1 FROM pricing_rules)")).scalar():

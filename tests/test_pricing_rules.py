@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.auth import Principal, issue_token
+from core import audit
 from core.pricing_rules import DEFAULT_RULES, RuleError, create_rule, seed_default_rules
 from tests.api_fixtures import auth, new_partner, new_staff, seed_city
 
@@ -160,8 +161,11 @@ def test_the_default_rule_set_gives_a_fresh_platform_margin_once(new_database, r
     upgrade(url)
     fresh = engine_for(url)
     try:
-        assert seed_default_rules(fresh) == len(DEFAULT_RULES)
+        lead = audit.Actor("ops-lead", "operator", "cli")  # `hotelctl pricing seed-defaults --by ops-lead`
+        assert seed_default_rules(fresh, lead) == len(DEFAULT_RULES)
         assert seed_default_rules(fresh) == 0  # never again, even after every rule is retired
+        entries = audit.search(fresh, actor="ops-lead", action="pricing_rule.")
+        assert [(e["action"], e["source"]) for e in entries] == [("pricing_rule.create", "cli")] * len(DEFAULT_RULES)
         [room] = seed_city(fresh, redis_url, city="Seedville", hotels=1, rooms_per_hotel=1,
                            base_net=Decimal("100.00"))
         partner = new_partner(fresh)  # tier standard, as the demo partners
