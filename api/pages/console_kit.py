@@ -81,6 +81,17 @@ async def confirm(request: Request, *, title: str, what: str, action: str, back:
                       button=button, fields=fields, error=error, form=form or {})
 
 
+async def confirm_action(request: Request, actions: dict, action: str, url: str, back: str, *, subject: str = "",
+                         error: str | None = None, status_code: int = 200, form: dict | None = None) -> Response:
+    """The confirm step of `action` from a page's table of actions ({action: (title, what, button, fields)}),
+    posting to `url`; the title gets the `subject` (an id) when given; 404 for an action not in the table."""
+    if action not in actions:
+        return await no_such_action(request)
+    title, what, button, fields = actions[action]
+    return await confirm(request, title=f"{title} {subject}" if subject else title, what=what, action=url, back=back,
+                         button=button, fields=fields, error=error, status_code=status_code, form=form)
+
+
 def done(request: Request, url: str, message: str) -> RedirectResponse:
     """Back to `url` with the action's result shown at the top (signed: a forged `?flash=` is not shown)."""
     joiner = "&" if "?" in url else "?"

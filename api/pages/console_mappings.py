@@ -56,24 +56,20 @@ async def mappings_page(request: Request) -> Response:
 
 
 def _table(kind: str) -> dict:
-    return HOTEL_ACTIONS if kind == "hotel" else ROOM_ACTIONS
+    return {"hotel": HOTEL_ACTIONS, "room": ROOM_ACTIONS}.get(kind, {})
 
 
 @router.get("/console/mappings/{kind}/{mapping_id}/{action}")
 async def confirm_mapping(kind: str, mapping_id: int, action: str, request: Request) -> Response:
-    if kind not in ("hotel", "room") or action not in _table(kind):
-        return await kit.no_such_action(request)
-    title, what, button, fields = _table(kind)[action]
     preset = {"hotel_id": request.query_params.get("hotel_id", "")}
-    return await kit.confirm(request, title=f"{title} {mapping_id}", what=what, button=button, fields=fields,
-                             action=f"/console/mappings/{kind}/{mapping_id}/{action}", back="/console/mappings",
-                             form=preset)
+    return await kit.confirm_action(request, _table(kind), action, f"/console/mappings/{kind}/{mapping_id}/{action}",
+                                    "/console/mappings", subject=str(mapping_id), form=preset)
 
 
 @router.post("/console/mappings/{kind}/{mapping_id}/{action}")
 async def decide(kind: str, mapping_id: int, action: str, request: Request) -> Response:
     principal, form = await kit.operator_form(request)
-    if kind not in ("hotel", "room") or action not in _table(kind):
+    if action not in _table(kind):
         return await kit.no_such_action(request)
     actor, db = kit.console_actor(principal), engine(request)
     try:
@@ -91,8 +87,7 @@ async def decide(kind: str, mapping_id: int, action: str, request: Request) -> R
             fn = room_store.accept_room if action == "accept" else room_store.separate_room
             result = await kit.run(fn, db, mapping_id, actor)
     except store.ReviewError as error:
-        title, what, button, fields = _table(kind)[action]
-        return await kit.confirm(request, title=title, what=what, button=button, fields=fields,
-                                 back="/console/mappings", action=f"/console/mappings/{kind}/{mapping_id}/{action}",
-                                 error=error.message, status_code=error.status, form=form)
+        return await kit.confirm_action(request, _table(kind), action,
+                                        f"/console/mappings/{kind}/{mapping_id}/{action}", "/console/mappings",
+                                        error=error.message, status_code=error.status, form=form)
     return kit.done(request, "/console/mappings", f"{kind.title()} mapping {mapping_id}: {result['status']}.")

@@ -97,11 +97,8 @@ async def order_page(order_id: str, request: Request) -> Response:
 
 @router.get("/console/orders/{order_id}/{action}")
 async def confirm_action(order_id: str, action: str, request: Request) -> Response:
-    if action not in ACTIONS:
-        return await kit.no_such_action(request)
-    title, what, button, fields = ACTIONS[action]
-    return await kit.confirm(request, title=f"{title} {order_id[:8]}", what=what, button=button, fields=fields,
-                             action=f"/console/orders/{order_id}/{action}", back=f"/console/orders/{order_id}")
+    back = f"/console/orders/{order_id}"
+    return await kit.confirm_action(request, ACTIONS, action, f"{back}/{action}", back, subject=order_id[:8])
 
 
 @router.post("/console/orders/{order_id}/{action}")
@@ -109,7 +106,6 @@ async def act(order_id: str, action: str, request: Request) -> Response:
     principal, form = await kit.operator_form(request)
     if action not in ACTIONS:
         return await kit.no_such_action(request)
-    title, what, button, fields = ACTIONS[action]
     text = (form.get("reason" if action == "cancel" else "note") or "").strip()[:2000]
     try:
         order_id = str(uuid.UUID(order_id))
@@ -128,9 +124,8 @@ async def act(order_id: str, action: str, request: Request) -> Response:
             status, body = await review_order(request.app.state, order_id, action == "approve", principal.client_id,
                                               text or None, staff=staff)
     except OrderError as error:
-        status, message = error.status, error.message
-        return await kit.confirm(request, title=title, what=what, button=button, fields=fields, back=back,
-                                 action=f"{back}/{action}", error=message, status_code=status, form=form)
+        return await kit.confirm_action(request, ACTIONS, action, f"{back}/{action}", back, error=error.message,
+                                        status_code=error.status, form=form)
     if status >= 400:
         message = (body.get("error") or {}).get("message") or body.get("message") or str(body)
         return kit.done(request, back, f"{action} did not go through: {message}")

@@ -117,11 +117,8 @@ async def partner_page(partner_id: str, request: Request) -> Response:
 
 @router.get("/console/partners/{partner_id}/{action}")
 async def confirm_partner_action(partner_id: str, action: str, request: Request) -> Response:
-    if action not in ACTIONS:
-        return await kit.no_such_action(request)
-    title, what, button, fields = ACTIONS[action]
-    return await kit.confirm(request, title=title, what=what, button=button, fields=fields,
-                             action=f"/console/partners/{partner_id}/{action}", back=f"/console/partners/{partner_id}")
+    back = f"/console/partners/{partner_id}"
+    return await kit.confirm_action(request, ACTIONS, action, f"{back}/{action}", back)
 
 
 @router.post("/console/partners/{partner_id}/{action}")
@@ -146,23 +143,27 @@ async def partner_action(partner_id: str, action: str, request: Request) -> Resp
             credentials = await kit.run(partners_admin.add_credential, db, actor, partner_id, note)
             return await _partner_page(request, partner_id, secret=credentials, flash="Credential added.")
     except AdminError as error:
-        title, what, button, fields = ACTIONS[action]
-        return await kit.confirm(request, title=title, what=what, button=button, fields=fields, back=back,
-                                 action=f"{back}/{action}", error=kit.refusal(error), status_code=error.status,
-                                 form=form)
+        return await kit.confirm_action(request, ACTIONS, action, f"{back}/{action}", back, error=kit.refusal(error),
+                                        status_code=error.status, form=form)
     access_changed(request)
     return kit.done(request, back, message)
 
 
+def _credential_back(request: Request) -> str:
+    """The partner page a credential action returns to (only a console partner page, never another site)."""
+    back = request.query_params.get("back", "/console/partners")
+    return back if back.startswith("/console/partners/") and "//" not in back else "/console/partners"
+
+
+def _credential_url(client_id: str, action: str, back: str) -> str:
+    return f"/console/credentials/{client_id}/{action}?{urlencode({'back': back})}"
+
+
 @router.get("/console/credentials/{client_id}/{action}")
 async def confirm_credential_action(client_id: str, action: str, request: Request) -> Response:
-    if action not in CREDENTIAL_ACTIONS:
-        return await kit.no_such_action(request)
-    title, what, button, fields = CREDENTIAL_ACTIONS[action]
-    back = request.query_params.get("back", "/console/partners")
-    back = back if back.startswith("/console/partners/") and "//" not in back else "/console/partners"
-    return await kit.confirm(request, title=f"{title} {client_id}", what=what, button=button, fields=fields,
-                             action=f"/console/credentials/{client_id}/{action}?{urlencode({'back': back})}", back=back)
+    back = _credential_back(request)
+    return await kit.confirm_action(request, CREDENTIAL_ACTIONS, action, _credential_url(client_id, action, back),
+                                    back, subject=client_id)
 
 
 @router.post("/console/credentials/{client_id}/{action}")
@@ -171,18 +172,15 @@ async def credential_action(client_id: str, action: str, request: Request) -> Re
     if action not in CREDENTIAL_ACTIONS:
         return await kit.no_such_action(request)
     actor, note, db = kit.console_actor(principal), (form.get("note") or "").strip()[:2000], engine(request)
-    back = request.query_params.get("back", "/console/partners")
-    back = back if back.startswith("/console/partners/") and "//" not in back else "/console/partners"
+    back = _credential_back(request)
     try:
         if action == "rotate":
             credentials = await kit.run(partners_admin.rotate_credential, db, actor, client_id, note)
         else:
             await kit.run(partners_admin.revoke_credential, db, actor, client_id, note)
     except AdminError as error:
-        title, what, button, fields = CREDENTIAL_ACTIONS[action]
-        return await kit.confirm(request, title=title, what=what, button=button, fields=fields, back=back,
-                                 action=f"/console/credentials/{client_id}/{action}?{urlencode({'back': back})}",
-                                 error=kit.refusal(error), status_code=error.status, form=form)
+        return await kit.confirm_action(request, CREDENTIAL_ACTIONS, action, _credential_url(client_id, action, back),
+                                        back, error=kit.refusal(error), status_code=error.status, form=form)
     access_changed(request)
     if action == "rotate":
         return await _partner_page(request, str(credentials.partner_id), secret=credentials,

@@ -81,11 +81,8 @@ async def supplier_page(code: str, request: Request) -> Response:
 
 @router.get("/console/suppliers/{code}/{action}")
 async def confirm_supplier_action(code: str, action: str, request: Request) -> Response:
-    if action not in ACTIONS:
-        return await kit.no_such_action(request)
-    title, what, button, fields = ACTIONS[action]
-    return await kit.confirm(request, title=f"{title} {code}", what=what, button=button, fields=fields,
-                             action=f"/console/suppliers/{code}/{action}", back=f"/console/suppliers/{code}")
+    back = f"/console/suppliers/{code}"
+    return await kit.confirm_action(request, ACTIONS, action, f"{back}/{action}", back, subject=code)
 
 
 @router.post("/console/suppliers/{code}/{action}")
@@ -105,9 +102,7 @@ async def supplier_action(code: str, action: str, request: Request) -> Response:
             message = (f"{code.upper()} {action}d by {principal.client_id}"
                        + (": its offers leave the next quote." if action == "disable" else "."))
     except AdminError as error:
-        title, what, button, fields = ACTIONS[action]
         form.pop("api_key", None)
-        return await kit.confirm(request, title=title, what=what, button=button, fields=fields, back=back,
-                                 action=f"{back}/{action}", error=kit.refusal(error), status_code=error.status,
-                                 form=form)
+        return await kit.confirm_action(request, ACTIONS, action, f"{back}/{action}", back, error=kit.refusal(error),
+                                        status_code=error.status, form=form)
     return kit.done(request, back, message)
