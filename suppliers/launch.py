@@ -19,7 +19,7 @@ from pathlib import Path
 
 from suppliers import sim_a, sim_b, sim_c
 from suppliers.simcore import RunningSimulator
-from suppliers.world import World, generate_world
+from suppliers.world import World, generate_world, roughen_world
 
 DEV_KEYS = {"A": sim_a.DEFAULT_API_KEY, "B": sim_b.DEFAULT_API_KEY, "C": sim_c.DEFAULT_API_KEY}
 
@@ -94,8 +94,9 @@ def start_fx_simulator(settings, data_dir: Path | None = None, timeout_s: float 
 
 
 def start_simulators(settings, data_dir: Path | None = None, codes: tuple[str, ...] = ("A", "B", "C"),
-                     timeout_s: float = 60.0) -> dict[str, str]:
+                     timeout_s: float = 60.0, rough: bool = False) -> dict[str, str]:
     """`hotelctl up`: run each simulator as a child process (reused if running), register it, seed the catalog.
+    `rough`: the simulators send their hotels as messier feeds do (`suppliers.world.roughen_world`).
 
     Returns {code: base_url}.
     """
@@ -121,6 +122,7 @@ def start_simulators(settings, data_dir: Path | None = None, codes: tuple[str, .
         if name not in running or not port_file.exists():
             command = [sys.executable, "-m", "suppliers.launch", "--code", code, "--seed",
                        str(config.supplier_world_seed), "--hotels", str(config.supplier_world_hotels)]
+            command += ["--rough"] if rough else []
             env = endpoints.child_env(settings)
             env[f"SUPPLIER_{code}_API_KEY"] = api_key
             if secret:
@@ -147,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--port-file", type=Path)
+    parser.add_argument("--rough", action="store_true", help="Send the hotels as messier feeds do.")
     args = parser.parse_args(argv)
     from core.tracing import setup_tracing
 
@@ -156,7 +159,8 @@ def main(argv: list[str] | None = None) -> None:
 
         app = sim_fx.create_app()
     else:
-        app = create_app(args.code, generate_world(args.seed, args.hotels),
+        world = generate_world(args.seed, args.hotels)
+        app = create_app(args.code, roughen_world(world) if args.rough else world,
                          os.environ.get(f"SUPPLIER_{args.code}_API_KEY"),
                          os.environ.get(f"SUPPLIER_{args.code}_SECRET"))
     simulator = RunningSimulator(args.code, app, args.host, args.port)

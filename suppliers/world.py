@@ -482,6 +482,36 @@ def _supplier_id(rng: random.Random, code: str, f: _Facts, taken: set[str]) -> s
             return candidate
 
 
+def roughened(rows: list, seed: int, phone_drop: float = 0.5, jitter_m: float = 150.0,
+              swapped_share: float = 0.01) -> list:
+    """Supplier hotel rows (any dataclass with `lat`, `lon`, `phone`) as messier feeds send them: phones dropped
+    (`phone_drop` share), every coordinate moved by a further ~`jitter_m` metres (geocoded to a street, not the
+    door), and `swapped_share` of them with latitude and longitude swapped. The same seed gives the same rows."""
+    from dataclasses import replace
+
+    rng = random.Random(f"harder:{seed}")
+    out = []
+    for h in rows:
+        lat, lon = h.lat, h.lon
+        if lat is not None and lon is not None:
+            north, east = rng.gauss(0, jitter_m), rng.gauss(0, jitter_m)
+            lat = max(-90.0, min(90.0, lat + north / 111_320.0))
+            lon = lon + east / (111_320.0 * max(0.2, math.cos(math.radians(lat))))
+            if rng.random() < swapped_share and abs(lon) <= 90:
+                lat, lon = lon, lat
+        phone = None if rng.random() < phone_drop else h.phone
+        out.append(replace(h, lat=lat, lon=lon, phone=phone))
+    return out
+
+
+def roughen_world(world: World) -> World:
+    """The world with every supplier's hotels `roughened` (the demo platform's suppliers, as real feeds are: its
+    matching then leaves some hotels for an operator to review)."""
+    for code, rows in world.supplier_hotels.items():
+        world.supplier_hotels[code] = roughened(rows, world.seed)
+    return world
+
+
 def generate_world(seed: int, hotels: int, suppliers: tuple[str, ...] = ("A", "B", "C"), coverage: float = 0.7,
                    supplier_only_share: float = 0.05, master_only: bool = False) -> World:
     """`hotels` master hotels; each supplier covers a `coverage` share of them and sells

@@ -175,6 +175,27 @@ def test_harsher_than_the_world_keeps_precision():
     assert metrics.review_rate <= 0.05
 
 
+def test_the_demo_suppliers_rough_feeds_leave_hotels_for_review_and_stay_precise():
+    """`hotelctl up` runs its simulators on the roughened world (`roughen_world`): the same hotels and ids, as
+    messier feeds send them, so the main job's matching leaves some for an operator, and still decides right."""
+    from suppliers.world import generate_world, roughen_world
+
+    clean = generate_world(42, 300)
+    rough = roughen_world(generate_world(42, 300))
+    for code, rows in clean.supplier_hotels.items():
+        assert [h.supplier_hotel_id for h in rough.supplier_hotels[code]] == [h.supplier_hotel_id for h in rows]
+        assert sum(h.phone is None for h in rough.supplier_hotels[code]) > sum(h.phone is None for h in rows)
+    decisions = {}
+    for world in (clean, rough):
+        catalog = [CatalogHotel(h.hotel_id, h.name, h.name_local, h.address, h.city, h.country, h.lat, h.lon, h.star,
+                                h.phone) for h in world.master_hotels]
+        rows = [SupplierHotel(h.supplier_code, h.supplier_hotel_id, h.name, h.address, h.city, h.country, h.lat, h.lon,
+                              h.star, h.phone) for hotels in world.supplier_hotels.values() for h in hotels]
+        decisions[world is rough] = evaluate(Matcher(catalog).match(rows), world.truth())
+    assert decisions[True].review > max(3, decisions[False].review)
+    assert decisions[True].precision >= 0.995
+
+
 def _summary(decisions):
     return [(d.supplier_code, d.supplier_hotel_id, d.decision, d.hotel_id, d.score, d.reason,
              [c.as_dict() for c in d.candidates]) for d in decisions]

@@ -37,26 +37,11 @@ def labelled_set(seed: int, hotels: int, suppliers: tuple[str, ...] = ("A", "B",
 
 def harder(data: LabelledSet, seed: int, phone_drop: float = 0.5, jitter_m: float = 150.0,
            swapped_share: float = 0.01) -> LabelledSet:
-    """A harsher copy of a labelled set than the world gives: supplier phones dropped (`phone_drop`
-    share), every supplier coordinate moved by a further ~`jitter_m` metres (geocoded to a street, not
-    the door), and `swapped_share` of them with latitude and longitude swapped."""
-    import math
-    import random
-    from dataclasses import replace
+    """A harsher copy of a labelled set than the world gives (`suppliers.world.roughened`: phones dropped,
+    coordinates geocoded to the street, a few with latitude and longitude swapped)."""
+    from suppliers.world import roughened
 
-    rng = random.Random(f"harder:{seed}")
-    rows = []
-    for h in data.suppliers:
-        lat, lon = h.lat, h.lon
-        if lat is not None and lon is not None:
-            north, east = rng.gauss(0, jitter_m), rng.gauss(0, jitter_m)
-            lat = max(-90.0, min(90.0, lat + north / 111_320.0))
-            lon = lon + east / (111_320.0 * max(0.2, math.cos(math.radians(lat))))
-            if rng.random() < swapped_share and abs(lon) <= 90:
-                lat, lon = lon, lat
-        phone = None if rng.random() < phone_drop else h.phone
-        rows.append(replace(h, lat=lat, lon=lon, phone=phone))
-    return LabelledSet(data.catalog, rows, data.truth)
+    return LabelledSet(data.catalog, roughened(data.suppliers, seed, phone_drop, jitter_m, swapped_share), data.truth)
 
 
 def write_contract_csvs(data: LabelledSet, directory) -> None:
