@@ -105,11 +105,13 @@ def _path_lock(path: Path, timeout_s: float | None, waiter: str | None = None,
 
 
 @contextmanager
-def warehouse_client(url: str, lock_timeout_s: float | None = None) -> Iterator[Client]:
-    """A clickhouse-connect client for `url`; closed (and the chDB path released) on exit."""
+def warehouse_client(url: str, lock_timeout_s: float | None = None, *, waiter: str | None = None,
+                     give_way: bool = False) -> Iterator[Client]:
+    """A clickhouse-connect client for `url`; closed (and the chDB path released) on exit. `waiter` and
+    `give_way`: how an embedded client waits for the path (`_path_lock`)."""
     if is_embedded(url):
         path = _chdb_path(url)
-        with _path_lock(path, lock_timeout_s):
+        with _path_lock(path, lock_timeout_s, waiter, give_way):
             client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
             _ALONE.add(client)
             try:
@@ -192,7 +194,7 @@ class HeldWarehouse:
         self._waiter = uuid.uuid4().hex
         self._use = threading.Lock()
         self._client: Client | None = None
-        self._lock: contextlib.AbstractContextManager | None = None
+        self._held: contextlib.ExitStack | None = None  # the open `warehouse_client`
         self._last_use = 0.0
         self._closed = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -229,29 +231,18 @@ class HeldWarehouse:
             self._release()
 
     def _open(self, timeout_s: float) -> None:
-        path = _chdb_path(self.url)
-        lock = _path_lock(path, timeout_s, waiter=self._waiter, give_way=True)
-        lock.__enter__()
-        try:
-            client = clickhouse_connect.get_client(dsn=f"chdb://{path}")
-        except BaseException:
-            lock.__exit__(None, None, None)
-            raise
-        _ALONE.add(client)
-        self._client, self._lock = client, lock
+        held = contextlib.ExitStack()
+        self._client = held.enter_context(warehouse_client(self.url, timeout_s, waiter=self._waiter, give_way=True))
+        self._held = held
         self.opens += 1
         if self._watcher is None and self.hold_s > 0:
             self._watcher = threading.Thread(target=self._watch, name="warehouse-holder", daemon=True)
             self._watcher.start()
 
     def _release(self) -> None:
-        client, lock, self._client, self._lock = self._client, self._lock, None, None
-        if client is not None:
-            _ALONE.discard(client)
-            try:
-                client.close()
-            finally:
-                lock.__exit__(None, None, None)
+        held, self._client, self._held = self._held, None, None
+        if held is not None:
+            held.close()
 
     def _watch(self) -> None:
         path = _chdb_path(self.url)
