@@ -44,25 +44,26 @@ def reconcile_cycles(settings, endpoints: runtime.Endpoints, starts: list[dt.dat
         else:
             ranges.append([start, start])
     for first, last in ranges:
-        command = [sys.executable, "-m", "cli.main", "settle", "run", "--cycle", first.isoformat(),
-                   "--to", last.isoformat(), "--as", "demo-finance"]
-        result = subprocess.run(command, env=endpoints.child_env(settings), capture_output=True, text=True)
-        if result.returncode != 0:
-            console.print(result.stdout[-3000:] + result.stderr[-3000:])
-            console.print(f"[yellow]reconciling the demo cycles in Dagster failed; rerun: hotelctl settle run "
-                          f"--cycle {first} --to {last}[/yellow]")
+        _hotelctl(settings, endpoints, ["settle", "run", "--cycle", first.isoformat(), "--to", last.isoformat(),
+                                        "--as", "demo-finance"], "reconciling the demo cycles in Dagster")
 
 
 def backfill_warehouse(settings, endpoints: runtime.Endpoints, first: dt.date, last: dt.date) -> None:
     """`hotelctl backfill warehouse_facts warehouse_rollups` over the days, a month per Dagster run."""
-    command = [sys.executable, "-m", "cli.main", "backfill", "warehouse_facts", "warehouse_rollups",
-               "--from", first.isoformat(), "--to", last.isoformat(), "--days-per-run", "31"]
     with step(f"Backfilling the warehouse for {first}..{last}"):
-        result = subprocess.run(command, env=endpoints.child_env(settings), capture_output=True, text=True)
+        _hotelctl(settings, endpoints, ["backfill", "warehouse_facts", "warehouse_rollups", "--from",
+                                        first.isoformat(), "--to", last.isoformat(), "--days-per-run", "31"],
+                  "the warehouse backfill")
+
+
+def _hotelctl(settings, endpoints: runtime.Endpoints, args: list[str], what: str) -> None:
+    """`hotelctl ARGS` in a child process with the platform's environment; on failure its output's tail and the
+    command to rerun (the demo goes on without it)."""
+    result = subprocess.run([sys.executable, "-m", "cli.main", *args], env=endpoints.child_env(settings),
+                            capture_output=True, text=True)
     if result.returncode != 0:
         console.print(result.stdout[-3000:] + result.stderr[-3000:])
-        console.print("[yellow]the warehouse backfill failed; rerun: hotelctl backfill warehouse_facts "
-                      f"warehouse_rollups --from {first} --to {last}[/yellow]")
+        console.print(f"[yellow]{what} failed; rerun: hotelctl {' '.join(args)}[/yellow]")
 
 
 @demo_app.command("seed")
