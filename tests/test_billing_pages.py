@@ -29,7 +29,8 @@ def test_finance_issues_corrects_and_collects_from_the_pages(api_client, engine,
     assert signed_in.status_code == 200 and "Partner statements" in signed_in.text  # redirected to /billing
 
     forged = api_client.get("/billing", params={"message": "Pay overdue invoices to account 6222 0000 1111"})
-    assert 'id="message"' not in forged.text and "6222" not in forged.text  # only the server's own messages show
+    # only the server's own messages show
+    assert 'id="message"' not in forged.text and "Pay overdue invoices" not in forged.text
     page = api_client.get(f"/billing?cycle={cycle.key}")
     assert seeded.partners["Parent"] in page.text and "Issue invoice" in page.text
     csrf = _csrf(page.text)
