@@ -492,23 +492,9 @@ def _row(phase: str, what: str, result: dict, share: str = "", target: str = "")
             f"{result['errors']:>7}  {target}")
 
 
-def _hit_rates(lookups: dict | None) -> str:
-    """Every cache the API counts, memo and inventory (the replica) always named."""
-    if lookups is None:
-        return "memo hit rate n/a, inventory (replica) hit rate n/a (no quote_cache_lookups_total in /metrics)"
-    parts = []
-    for cache in ["memo", "inventory", *sorted(set(lookups) - {"memo", "inventory"})]:
-        name = "inventory (replica)" if cache == "inventory" else cache
-        counts = lookups.get(cache)
-        total = (counts["hit"] + counts["miss"]) if counts else 0
-        if not total:
-            parts.append(f"{name} hit rate n/a")
-            continue
-        parts.append(f"{name} hit rate {counts['hit'] / total:.1%} ({counts['hit']:.0f} of {total:.0f} lookups)")
-    return "; ".join(parts)
-
-
 def _report(run: Run) -> None:
+    from bench.servers import hit_rates
+
     echo = typer.echo
     bare = run.bare
     by_name = {variant.name: variant for variant in run.variants}
@@ -554,7 +540,7 @@ def _report(run: Run) -> None:
     echo("")
     echo("cache hit rates (quote_cache_lookups_total in the API's /metrics, over each variant's load phases):")
     for variant in run.variants:
-        echo(f"  {variant.name:<22} {_hit_rates(variant.lookups)}")
+        echo(f"  {variant.name:<22} {hit_rates(variant.lookups)}")
     echo("API workers' RSS (the uvicorn process and its workers, start → end of each variant's load):")
     for variant in run.variants:
         start, end = variant.rss

@@ -149,6 +149,22 @@ def lookups_between(before: dict | None, after: dict | None) -> dict[str, dict[s
             for cache, counts in after.items()}
 
 
+def hit_rates(lookups: dict | None) -> str:
+    """Every cache the API counts, memo and inventory (the replica) always named."""
+    if lookups is None:
+        return "memo hit rate n/a, inventory (replica) hit rate n/a (no quote_cache_lookups_total in /metrics)"
+    parts = []
+    for cache in ["memo", "inventory", *sorted(set(lookups) - {"memo", "inventory"})]:
+        name = "inventory (replica)" if cache == "inventory" else cache
+        counts = lookups.get(cache)
+        total = (counts["hit"] + counts["miss"]) if counts else 0
+        if not total:
+            parts.append(f"{name} hit rate n/a")
+            continue
+        parts.append(f"{name} hit rate {counts['hit'] / total:.1%} ({counts['hit']:.0f} of {total:.0f} lookups)")
+    return "; ".join(parts)
+
+
 # ------------------------------------------------------------------ OTLP
 
 

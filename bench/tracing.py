@@ -42,7 +42,7 @@ def bench_tracing(
 ) -> None:
     """CPU per quote with tracing off vs on (two processes, alternating blocks), the sampler and spans per quote."""
     from bench.scratch import scratch_platform
-    from bench.servers import SpanSink
+    from bench.servers import SpanSink, hit_rates, lookups_between
     from bench.workload import mix
     from cli.common import endpoints_or_exit, settings_or_exit, step
     from core.tracing import build_sampler
@@ -72,16 +72,19 @@ def bench_tracing(
             stack.callback(worker.kill)
             workers.append(worker)
         with step("Starting both workers and warming them up (every search once)"):
-            for worker in workers:
-                _ask(worker, 0, len(listed))
+            warmed = [_ask(worker, 0, len(listed))["lookups"] for worker in workers]
         spans_before = sink.counts()[1]
         cpu: dict[int, list[float]] = {0: [], 1: []}
+        lookups: list[dict | None] = list(warmed)
         gc_ms: dict[int, list[float]] = {0: [], 1: []}
+        errors = [0, 0]
         offset = 0
         with step(f"{2 * blocks} alternating blocks of {block_size} quotes"):
             for number in range(2 * blocks):
                 for side in ((0, 1) if number % 2 == 0 else (1, 0)):
                     result = _ask(workers[side], offset, block_size)
+                    errors[side] += result["errors"]
+                    lookups[side] = result["lookups"]
                     cpu[side].append(result["cpu_s"] / result["quotes"])
                     gc_ms[side].append(result["gc_s"] * 1000 / result["quotes"])
                 offset += block_size
@@ -90,6 +93,9 @@ def bench_tracing(
     quotes = 2 * blocks * block_size
     typer.echo(f"\nworld: {seeded.summary()}\nmix: {len(listed)} distinct searches, memo off (QUOTE_CACHE_MS=0), "
                f"HOT_CACHE_REPLICA={str(replica).lower()}")
+    for side, name in enumerate(("off", "on")):
+        typer.echo(f"cache hit rates over the blocks, tracing {name}: "
+                   f"{hit_rates(lookups_between(warmed[side], lookups[side]))}; failed quotes: {errors[side]}")
     typer.echo(f"sampler (traced side): {build_sampler(trace_ratio).get_description()}; "
                f"spans exported per quote: {spans / quotes:.1f}")
     typer.echo(f"CPU per quote, tracing off: {off_ms:.2f} ms (blocks: "

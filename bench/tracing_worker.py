@@ -4,7 +4,8 @@ Tracing is on when an OTEL_* endpoint is in the environment (the API's own setup
 The app runs on this thread's event loop through httpx's ASGI transport (no server, no second thread), so the
 CPU measured is the app's and the span exporter's. Reads `<offset> <count>` lines on stdin; answers each with
 one JSON line: the CPU seconds (all threads) of that many quotes from the mix, starting at `offset` (cycling),
-with the spans still queued flushed. BENCH_TRACING_PROFILE=<file>: cProfile stats of the blocks to that file.
+with the spans still queued flushed, and (read after the timing) the cache lookups counted so far in the app's
+/metrics. BENCH_TRACING_PROFILE=<file>: cProfile stats of the blocks to that file.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ async def serve(requests_file: str, answers) -> None:
     import httpx
 
     from api.app import create_app
+    from bench.servers import parse_lookups
     from core import tracing
 
     loaded = json.loads(open(requests_file).read())
@@ -65,8 +67,9 @@ async def serve(requests_file: str, answers) -> None:
             if profiler and offset:
                 profiler.disable()
                 profiler.dump_stats(profile_path)
+            lookups = parse_lookups((await client.get("/metrics")).text)
             print(json.dumps({"cpu_s": cpu, "quotes": count, "errors": errors, "traced": tracing.active(),
-                              "gc_s": _gc["s"], "gc_runs": _gc["runs"]}),
+                              "gc_s": _gc["s"], "gc_runs": _gc["runs"], "lookups": lookups}),
                   file=answers, flush=True)
 
 
