@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import secrets
 import statistics
 import subprocess
 import sys
@@ -28,6 +30,20 @@ from core.suppliers.config import INVENTORY_BATCH_HOTELS
 
 TARGET_HOTELS, TARGET_DAYS, TARGET_SUPPLIERS, BUDGET_S = 10_000, 30, 3, 300
 RESYNC_CHANGED_SHARE, RESYNC_MAX_WRITTEN, RESYNC_MAX_TIME = 0.05, 0.10, 0.30
+
+
+def _own_credentials(codes: list[str]) -> dict[str, str]:
+    """Each simulator's own API key and signing secret, as a real supplier's (outside development the platform
+    refuses the built-in ones): set in this process's environment, which the simulators, the sync processes and
+    the adapters read. Returns the API keys."""
+    from core.suppliers.config import supplier_settings
+
+    keys = {}
+    for code in codes:
+        keys[code] = os.environ[f"SUPPLIER_{code}_API_KEY"] = secrets.token_urlsafe(24)
+        os.environ[f"SUPPLIER_{code}_SECRET"] = secrets.token_urlsafe(32)
+    supplier_settings.cache_clear()
+    return keys
 
 
 def _start_children(codes: list[str], seed: int, hotels: int, workdir: Path) -> tuple[dict[str, str], list]:
@@ -48,15 +64,13 @@ def _start_children(codes: list[str], seed: int, hotels: int, workdir: Path) -> 
     return urls, processes
 
 
-def _reprice(urls: dict[str, str], share: float, start: dt.date, days: int, salt: str) -> int:
+def _reprice(urls: dict[str, str], keys: dict[str, str], share: float, start: dt.date, days: int, salt: str) -> int:
     """Each simulator moves the price of a seeded share of its rates in the window; returns how many moved."""
     import httpx
 
-    from core.suppliers.config import DEV_KEYS
-
     moved = 0
     for code, url in urls.items():
-        response = httpx.post(f"{url}/_admin/reprice", headers={"X-Admin-Key": DEV_KEYS[code]}, timeout=600,
+        response = httpx.post(f"{url}/_admin/reprice", headers={"X-Admin-Key": keys[code]}, timeout=600,
                               json={"share": share, "pct": 5, "salt": salt, "from": start.isoformat(),
                                     "to": (start + dt.timedelta(days=days)).isoformat()})
         response.raise_for_status()
@@ -80,8 +94,6 @@ def _timed_sync(run, label: str, first_rows: int, first_s: float) -> tuple[int, 
 
 def _cpu_seconds(processes: list) -> float:
     """User + system CPU time of child processes, from /proc (Linux)."""
-    import os
-
     total = 0.0
     for process in processes:
         try:
@@ -173,7 +185,6 @@ def bench_sync(
     from core.db import engine_for, scratch_database
     from core.inventory.pipeline import run_content_sync, run_inventory_sync
     from core.migrate import upgrade
-    from core.suppliers.config import DEV_KEYS
     from core.suppliers.registry import register_supplier
 
     codes = [code.strip().upper() for code in suppliers.split(",") if code.strip()]
@@ -188,9 +199,10 @@ def bench_sync(
         processes_: list = []
         try:
             with step(f"Starting simulators {','.join(codes)} with a {hotels}-hotel world"):
+                keys = _own_credentials(codes)
                 urls, processes_ = _start_children(codes, seed, hotels, workdir)
                 for code, url in urls.items():
-                    register_supplier(engine_for(scratch), code, url, DEV_KEYS[code],
+                    register_supplier(engine_for(scratch), code, url, keys[code],
                                       settings.encryption_secret.get_secret_value())
             bench = settings.model_copy(update={"database_url": scratch})
             started = time.perf_counter()
@@ -224,7 +236,7 @@ def bench_sync(
             first_rows = rows + sum(r.availability_upserted for r in results.values())
             _timed_sync(resync, "re-sync, nothing changed", first_rows, sync_s)
             with step(f"Each supplier moves the price of {RESYNC_CHANGED_SHARE:.0%} of its rates"):
-                moved = _reprice(urls, RESYNC_CHANGED_SHARE, start, days, salt=str(seed))
+                moved = _reprice(urls, keys, RESYNC_CHANGED_SHARE, start, days, salt=str(seed))
             written, changed_s = _timed_sync(resync, f"re-sync, {moved} rates repriced", first_rows, sync_s)
             met = written <= RESYNC_MAX_WRITTEN * first_rows and changed_s < RESYNC_MAX_TIME * sync_s
             typer.echo(f"target for the {RESYNC_CHANGED_SHARE:.0%}-changed re-sync: at most "
