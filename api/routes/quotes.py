@@ -20,7 +20,7 @@ from core.quotes.caches import QuoteError, flush_quotes
 from core.quotes.fallback import SOURCE_HEADER, answered_from_database
 from core.quotes.service import answer_quote
 from core.quotes.store import stored_quote
-from core.tracing import start_span
+from core.tracing import annotate_server_span
 
 router = APIRouter(prefix="/v1/quotes", tags=["quotes"], route_class=LimitedRoute)
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 429, 503)}
@@ -34,9 +34,9 @@ def _json(body: dict, status: int = 200) -> Response:
              status_code=200, responses={200: {"model": QuoteResponse}, **ERRORS})
 async def create_quote(body: QuoteRequest, request: Request,
                        principal: Principal = Depends(limited_partner)) -> Response:
+    annotate_server_span(request.scope, partner=str(principal.partner_id))
     try:
-        with start_span("quote.answer", partner=str(principal.partner_id)):
-            quote = await answer_quote(request.app.state, principal.partner_id, body.model_dump())
+        quote = await answer_quote(request.app.state, principal.partner_id, body.model_dump())
     except QuoteError as error:
         raise HTTPException(error.status, detail={"code": error.code, "message": error.message}) from None
     headers = {SOURCE_HEADER: "database"} if answered_from_database() else None  # Redis down: priced from PostgreSQL
