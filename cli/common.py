@@ -48,6 +48,8 @@ def operator_actor(name: str | None) -> audit.Actor:
 
 
 AS_OPTION = typer.Option(None, "--as", help="Who acts (kept in the audit log); default: the OS user.")
+REVIEWER_OPTION = typer.Option(None, "--as", "--reviewer",
+                               help="Who decides (kept in the audit log); default: the OS user.")
 
 
 def engine_or_exit():

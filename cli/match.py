@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import typer
+
+from cli.common import REVIEWER_OPTION, operator_actor
 
 mappings_app = typer.Typer(help="Hotel mappings: the review queue.", no_args_is_help=True)
 review_app = typer.Typer(help="List pending reviews; accept, reject or mark new.", no_args_is_help=True)
@@ -59,12 +60,6 @@ def write_or_exit(out: Path, write: Callable[[], None]) -> None:
         raise typer.Exit(1) from None
 
 
-def _actor(reviewer: str):
-    from core.audit import Actor
-
-    return Actor(reviewer, "operator", "cli")  # decided_by stays cli:<name>; the audit log names <name>
-
-
 def _engine():
     from cli.common import endpoints_or_exit, settings_or_exit
     from core.db import engine_for
@@ -93,29 +88,27 @@ def review_list(limit: int = typer.Option(20, min=1, max=500), offset: int = typ
 
 @review_app.command("accept")
 def review_accept(mapping_id: int, hotel_id: str = typer.Option(..., "--hotel-id"),
-                  reviewer: str = typer.Option(os.environ.get("USER", "operator"), "--reviewer")) -> None:
+                  reviewer: str | None = REVIEWER_OPTION) -> None:
     """Map the supplier hotel onto master hotel HOTEL_ID."""
     from core.matching.store import accept
 
-    _run(lambda: accept(_engine(), mapping_id, hotel_id, _actor(reviewer)))
+    _run(lambda: accept(_engine(), mapping_id, hotel_id, operator_actor(reviewer)))
 
 
 @review_app.command("reject")
-def review_reject(mapping_id: int, reviewer: str = typer.Option(os.environ.get("USER", "operator"), "--reviewer")
-                  ) -> None:
+def review_reject(mapping_id: int, reviewer: str | None = REVIEWER_OPTION) -> None:
     """None of the candidates is this hotel (and it is not to be added)."""
     from core.matching.store import reject
 
-    _run(lambda: reject(_engine(), mapping_id, _actor(reviewer)))
+    _run(lambda: reject(_engine(), mapping_id, operator_actor(reviewer)))
 
 
 @review_app.command("new")
-def review_new(mapping_id: int, reviewer: str = typer.Option(os.environ.get("USER", "operator"), "--reviewer")
-               ) -> None:
+def review_new(mapping_id: int, reviewer: str | None = REVIEWER_OPTION) -> None:
     """A hotel the catalog lacks: add it as a master hotel and map onto it."""
     from core.matching.store import mark_new
 
-    _run(lambda: mark_new(_engine(), mapping_id, _actor(reviewer)))
+    _run(lambda: mark_new(_engine(), mapping_id, operator_actor(reviewer)))
 
 
 def register(app: typer.Typer) -> None:

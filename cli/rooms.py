@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
 
+from cli.common import REVIEWER_OPTION, operator_actor
 from cli.match import _engine, _run, review_app, write_or_exit
 
 rooms_review_app = typer.Typer(help="Room mappings waiting for an operator: list; accept, assign or separate.",
                                no_args_is_help=True)
 review_app.add_typer(rooms_review_app, name="rooms")
-_REVIEWER = os.environ.get("USER", "operator")
-
-
-def _actor(reviewer: str):
-    from core.audit import Actor
-
-    return Actor(reviewer, "operator", "cli")  # decided_by stays cli:<name>; the audit log names <name>
 
 
 def match_rooms(
@@ -57,29 +50,29 @@ def rooms_list(limit: int = typer.Option(20, min=1, max=500), offset: int = type
 
 
 @rooms_review_app.command("accept")
-def rooms_accept(mapping_id: int, reviewer: str = typer.Option(_REVIEWER, "--reviewer")) -> None:
+def rooms_accept(mapping_id: int, reviewer: str | None = REVIEWER_OPTION) -> None:
     """The proposed room group is right."""
     from core.rooms.store import accept_room
 
-    _run(lambda: accept_room(_engine(), mapping_id, _actor(reviewer)))
+    _run(lambda: accept_room(_engine(), mapping_id, operator_actor(reviewer)))
 
 
 @rooms_review_app.command("assign")
 def rooms_assign(mapping_id: int, same_as: int = typer.Option(..., "--same-as", help="A room mapping of the same "
                                                                                      "hotel that is this product."),
-                 reviewer: str = typer.Option(_REVIEWER, "--reviewer")) -> None:
+                 reviewer: str | None = REVIEWER_OPTION) -> None:
     """This room is the same product as the room of mapping SAME_AS."""
     from core.rooms.store import assign_room
 
-    _run(lambda: assign_room(_engine(), mapping_id, same_as, _actor(reviewer)))
+    _run(lambda: assign_room(_engine(), mapping_id, same_as, operator_actor(reviewer)))
 
 
 @rooms_review_app.command("separate")
-def rooms_separate(mapping_id: int, reviewer: str = typer.Option(_REVIEWER, "--reviewer")) -> None:
+def rooms_separate(mapping_id: int, reviewer: str | None = REVIEWER_OPTION) -> None:
     """This room is a product of its own (no other supplier's room is the same)."""
     from core.rooms.store import separate_room
 
-    _run(lambda: separate_room(_engine(), mapping_id, _actor(reviewer)))
+    _run(lambda: separate_room(_engine(), mapping_id, operator_actor(reviewer)))
 
 
 def register(app: typer.Typer) -> None:

@@ -162,7 +162,7 @@ def test_cli_lists_and_separates_room_reviews(seeded, database_url, settings):
     assert listed.returncode == 0, listed.stderr
     assert isinstance(json.loads(listed.stdout), list)
     separated = subprocess.run([sys.executable, "-m", "cli.main", "mappings", "review", "rooms", "separate",
-                                str(mapping["id"]), "--reviewer", "ops-li"], cwd=REPO, env=env, capture_output=True,
+                                str(mapping["id"]), "--as", "ops-li"], cwd=REPO, env=env, capture_output=True,
                                text=True, timeout=120)
     assert separated.returncode == 0, separated.stderr
     after = _mappings(seeded)["RC", "c1"]
