@@ -12,7 +12,7 @@ import json
 
 import typer
 
-from cli.common import endpoints_or_exit, settings_or_exit
+from cli.common import endpoints_or_exit, operator_actor, settings_or_exit
 
 app = typer.Typer(help="Pricing rules and exchange rates.", no_args_is_help=True)
 
@@ -35,12 +35,6 @@ def _run(function, *args):
     except RuleError as error:
         typer.echo(f"error: {error.field}: {error.reason}", err=True)
         raise typer.Exit(1) from None
-
-
-def _actor(by: str):
-    from core.audit import Actor
-
-    return Actor(by, "operator", "cli")  # audited as a CLI change by that name
 
 
 def _print(value) -> None:
@@ -79,7 +73,7 @@ def add(
 
     engine, settings = _engine()
     values = _values(**{k: v for k, v in locals().items() if k not in ("engine", "settings", "by")})
-    _print(_run(create_rule, engine, values, _actor(by), settings.default_currency))
+    _print(_run(create_rule, engine, values, operator_actor(by), settings.default_currency))
 
 
 @app.command("update")
@@ -98,7 +92,7 @@ def update(
 
     engine, settings = _engine()
     values = _values(**{k: v for k, v in locals().items() if k not in ("engine", "settings", "by", "rule_id")})
-    _print(_run(update_rule, engine, rule_id, values, _actor(by), settings.default_currency))
+    _print(_run(update_rule, engine, rule_id, values, operator_actor(by), settings.default_currency))
 
 
 @app.command("retire")
@@ -108,7 +102,7 @@ def retire(rule_id: int = typer.Argument(...),
     from core.pricing_rules import retire_rule
 
     engine, _ = _engine()
-    _print(_run(retire_rule, engine, rule_id, _actor(by)))
+    _print(_run(retire_rule, engine, rule_id, operator_actor(by)))
 
 
 @app.command("history")
@@ -145,7 +139,7 @@ def seed_defaults(by: str = typer.Option(getpass.getuser(), help="Who makes the 
     from core.pricing_rules import seed_default_rules
 
     engine, _ = _engine()
-    typer.echo(f"{seed_default_rules(engine, _actor(by))} default rules added")
+    typer.echo(f"{seed_default_rules(engine, operator_actor(by))} default rules added")
 
 
 def register(main_app: typer.Typer) -> None:
