@@ -49,6 +49,7 @@ FLOAT_SLACK = 1e-9  # relative: far above float error on these amounts, far belo
 HALF_SLACK = 1e-12  # relative: a float display amount this close to a half is decided in integers
 FLOAT_EXACT = 2.0 ** 50  # minor units beyond which display amounts are computed in integers only
 ZERO = Decimal(0)
+BOUND = 2 ** 62  # fees in minor units beyond it are as good as it (int64 arrays)
 EXACT_BITS = (10 ** (EXACT.prec - 1)).bit_length() - 1  # integers of at most this many bits have < EXACT digits
 
 
@@ -195,6 +196,9 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
                                               if candidates else exact(position))
     offers = result.offers
     for priced in by_group.values():
+        if len(priced) == 1:  # one supplier sells the group: no alternatives
+            offers.append(priced[0])
+            continue
         main = _cheapest(priced)
         main.alternatives = sorted((offer for offer in priced if offer is not main),
                                    key=lambda offer: (offer.sell_minor, offer.row_index))
@@ -227,6 +231,8 @@ def _unsellable(shelf: Shelf, stay, row_class: np.ndarray, sellable: np.ndarray,
 def _cheapest(priced: list[PricedOffer]) -> PricedOffer:
     """The offer of least exact sell price (compared at one exponent across price classes); of equals, the first
     row of the shelf."""
+    if len(priced) == 1:
+        return priced[0]
     top = max(offer.exp for offer in priced)
     return min(priced, key=lambda offer: (offer.sell_scaled * 10 ** (top - offer.exp), offer.row_index))
 
@@ -342,9 +348,9 @@ def _exact(shelf: Shelf, price_class: _Class, row_index: int, net_minor: int, re
 
 def _scaled(value: Decimal) -> tuple[int, int]:
     """A Decimal as (integer, exp): value = integer × 10^-exp, exp ≥ 0."""
-    sign, digits, exponent = value.as_tuple()
-    integer = int("".join(map(str, digits))) * (-1 if sign else 1)
-    return integer * 10 ** max(0, exponent), max(0, -exponent)
+    numerator, denominator = value.as_integer_ratio()  # the denominator divides 10^exp
+    places = max(0, -value.as_tuple().exponent)
+    return numerator * (10 ** places // denominator), places
 
 
 def round_half_up(value: int, places: int) -> int:
@@ -363,9 +369,15 @@ def _divide_half_up(numerator: int, denominator: int) -> int:
 
 def decimal_text(value: int, exp: int, keep: int) -> str:
     """value × 10^-exp as a plain decimal string, trailing zeros dropped down to `keep` decimals."""
-    whole, _, fraction = (format_minor(value, exp) if exp > 0 else str(value * 10 ** -exp)).partition(".")
-    fraction = fraction.rstrip("0").ljust(keep, "0")
-    return f"{whole}.{fraction}" if fraction else whole
+    if exp <= 0:
+        whole = str(value * 10 ** -exp)
+        return whole + "." + "0" * keep if keep else whole
+    text = str(abs(value)).rjust(exp + 1, "0")
+    fraction = text[-exp:].rstrip("0")
+    if len(fraction) < keep:
+        fraction += "0" * (keep - len(fraction))
+    whole = "-" + text[:-exp] if value < 0 else text[:-exp]
+    return whole + "." + fraction if fraction else whole
 
 
 def format_minor(amount: int, digits: int) -> str:
@@ -379,10 +391,9 @@ def format_minor(amount: int, digits: int) -> str:
 # ------------------------------------------------------------------ JSON
 
 SHOWN = '%s,"total_price":{"amount":"%s","currency":"%s"},"nightly":[%s],"cancellation_policy":[%s],"refundable":%s'
-STORED = ('{%s,"rank":%d,"net_amount":"%s","platform_markup":"%s","platform_rule_id":%s,"partner_markup":"%s",'
+STORED = ('{%s,"rank":%s,"net_amount":"%s","platform_markup":"%s","platform_rule_id":%s,"partner_markup":"%s",'
           '"partner_rule_id":%s,"fx_rate":"%s","fx_as_of":%s,"platform_fx_rate":%s,"sell_exact":"%s","sell_amount":"%s","refundable":%s,'
           '"nightly_net":[%s],"supplier_policy":%s,"cancellation_policy":[%s],"alternative_of":%s}')
-FEE = '{"hours_before":%d,"fee":{"amount":"%s","currency":"%s"}}'
 
 
 @dataclass(slots=True)
@@ -393,6 +404,7 @@ class _Policy:
     fees: list[tuple[int, int]]  # (fee × 10^exp, exp)
     minor: list[int] | None  # the fees in net minor units (None: one has a fraction of a minor unit)
     stored: str  # its stored JSON
+    shown: dict[str, str] = field(default_factory=dict)  # by sell currency: its fees as offers show them, to fill
 
 
 def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
@@ -419,55 +431,70 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
     most_fees = max(len(policy.fees) for policy in policies)
     parts = np.zeros((len(offers), nights + most_fees), dtype=np.int64)
     parts[:, :nights] = nightly_net * rooms
-    inexact = []  # (offer, fee): fees with a fraction of a minor unit
-    for index, (offer, policy) in enumerate(zip(offers, policies, strict=True)):
-        if policy.minor is not None:
-            parts[index, nights:nights + len(policy.minor)] = [min(fee, offer.net_minor) for fee in policy.minor]
-        else:
-            inexact.append(index)
+    if most_fees:
+        padding = [0] * most_fees
+        fees = np.array([(policy.minor + padding)[:most_fees] if policy.minor is not None else padding
+                         for policy in policies], dtype=np.int64)
+        nets = np.fromiter((offer.net_minor for offer in offers), np.int64, len(offers))
+        parts[:, nights:] = np.minimum(fees, nets[:, None])
+    inexact = [index for index, policy in enumerate(policies) if policy.minor is None]  # fees with a fraction
     amounts = _display_amounts(offers, parts, digits)
     for index in inexact:
         offer = offers[index]
         amounts[index, nights:nights + len(policies[index].fees)] = [
             _fee_minor(offer, fee, exp, digits) for fee, exp in policies[index].fees]
     money = f"%.{digits}f" if digits else "%d"
-    nightly = ",".join(f'{{"date":"{day}","price":{{"amount":"{money}","currency":"{currency}"}}}}'
+    literal_currency = _literal(currency)
+    nightly = ",".join(f'{{"date":"{day}","price":{{"amount":"{money}","currency":"{literal_currency}"}}}}'
                        for day in stay.dates)
+    # The shown offer: its room, total, nights, cancellation fees, as one template per refundability.
+    shown_templates = tuple(SHOWN % ("%s", "%s", literal_currency, nightly, "%s", refundable)
+                            for refundable in ("false", "true"))
     shown_values = (amounts / 10.0 ** digits).tolist()
     net_values = (nightly_net / 10.0 ** net_digits[:, None]).tolist()
-    net_templates = {d: ",".join([f'"%.{d}f"' if d else '"%d"'] * nights) for d in set(net_digits.tolist())}
-    fee_templates: dict[int, str] = {}
-    classes: dict[int, tuple[str, str, str]] = {}
+    stored_templates: dict[int, str] = {}
     shown, stored = [], []
     for rank, (offer, policy) in enumerate(zip(offers, policies, strict=True)):
         values = shown_values[rank]
-        fees = fee_templates.get(id(policy))
-        if fees is None:
-            fees = fee_templates[id(policy)] = ",".join(
-                f'{{"hours_before":{hours},"fee":{{"amount":"{money}","currency":"{currency}"}}}}'
-                for hours in policy.hours)
-        cancellation = fees % tuple(values[nights:nights + len(policy.hours)]) if policy.hours else ""
+        cancellation = ""
+        if policy.hours:
+            fees = policy.shown.get(currency)
+            if fees is None:
+                fees = policy.shown[currency] = ",".join(
+                    f'{{"hours_before":{hours},"fee":{{"amount":"{money}","currency":"{literal_currency}"}}}}'
+                    for hours in policy.hours)
+            cancellation = fees % tuple(values[nights:nights + len(policy.hours)])
         sell = format_minor(offer.sell_minor, digits)
-        refundable = "true" if offer.refundable else "false"
-        shown.append(SHOWN % (offer.row.shown, sell, currency, nightly % tuple(values[:nights]), cancellation,
-                              refundable))
+        shown.append(shown_templates[offer.refundable] % (offer.row.shown, sell, *values[:nights], cancellation))
         price_class = offer.price_class
-        texts = classes.get(id(price_class))
-        if texts is None:
-            platform_rule, partner_rule = price_class.rules
-            texts = classes[id(price_class)] = (orjson.dumps(platform_rule.id if platform_rule else None).decode(),
-                                                orjson.dumps(partner_rule.id if partner_rule else None).decode(),
-                                                str(price_class.fx_rate),
-                                                orjson.dumps(price_class.fx_as_of).decode(),
-                                                orjson.dumps(None if price_class.platform_rate is None
-                                                             else str(price_class.platform_rate)).decode())
-        stored.append(STORED % (
-            offer.row.stored, rank, format_minor(offer.net_minor, price_class.digits), offer.steps[0], texts[0],
-            offer.steps[1], texts[1], texts[2], texts[3], texts[4], decimal_text(offer.sell_scaled, offer.exp, digits),
-            sell, refundable,
-            net_templates[price_class.digits] % tuple(net_values[rank]), policy.stored, cancellation,
-            alternative_of[rank]))
+        template = stored_templates.get(id(price_class))
+        if template is None:
+            template = stored_templates[id(price_class)] = _stored_template(price_class, nights)
+        stored.append(template % (
+            offer.row.stored, rank, format_minor(offer.net_minor, price_class.digits), offer.steps[0], offer.steps[1],
+            decimal_text(offer.sell_scaled, offer.exp, digits), sell, "true" if offer.refundable else "false",
+            *net_values[rank], policy.stored, cancellation, alternative_of[rank]))
     return shown, ("[" + ",".join(stored) + "]").encode(), layout
+
+
+def _stored_template(price_class: _Class, nights: int) -> str:
+    """STORED for one price class and stay length: its rules, FX rate and dates written in, the rest left to fill
+    (the offer's fields in STORED's order, each night's net in place of `nightly_net`)."""
+    platform_rule, partner_rule = price_class.rules
+    digits = price_class.digits
+    constants = (orjson.dumps(platform_rule.id if platform_rule else None).decode(),
+                 orjson.dumps(partner_rule.id if partner_rule else None).decode(),
+                 str(price_class.fx_rate), orjson.dumps(price_class.fx_as_of).decode(),
+                 orjson.dumps(None if price_class.platform_rate is None else str(price_class.platform_rate)).decode())
+    platform_id, partner_id, fx_rate, fx_as_of, platform_rate = (_literal(text) for text in constants)
+    nights_net = ",".join([f'"%.{digits}f"' if digits else '"%d"'] * nights)
+    return STORED % ("%s", "%s", "%s", "%s", platform_id, "%s", partner_id, fx_rate, fx_as_of, platform_rate, "%s",
+                     "%s", "%s", nights_net, "%s", "%s", "%s")
+
+
+def _literal(text: str) -> str:
+    """Text written into a %-template as itself."""
+    return text.replace("%", "%%")
 
 
 UNSELLABLE = '{%s,"refundable":%s,"sellable":false,"reason":{"code":"%s","message":%s}}'
@@ -542,5 +569,6 @@ def _supplier_policy(rules: list | None, rooms: int, digits: int) -> _Policy:
         hours.append(before)
         fees.append(scaled)
         stored.append({"hours_before": before, "fee": str(fee), "currency": rule.get("currency")})
-    minor = [fee * 10 ** (digits - exp) if exp <= digits else None for fee, exp in fees]
+    # In minor units, bounded (a fee is shown at most at the net, far below these bounds).
+    minor = [max(-BOUND, min(BOUND, fee * 10 ** (digits - exp))) if exp <= digits else None for fee, exp in fees]
     return _Policy(hours, fees, None if None in minor else minor, orjson.dumps(stored).decode())
