@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import math
 import os
 import shutil
 import statistics
@@ -47,7 +46,7 @@ MIX_SHARE_TARGET = 0.20  # the mix with the memo off, as a share of the bare end
 SINGLE_TARGET_PER_WORKER = 2000.0  # quotes/s of the one search, memo off
 ORDER_TARGET_P99_MS = 250.0
 SOAK_TARGET_MB = 50.0  # RSS growth over 5 minutes at a fixed rate, memo off
-SOAK_WARMUP_S = 120  # at most: every search once before the soak's first reading
+SOAK_WARMUP_S = 60  # the mix at saturation before the soak's first reading
 WARMUP_ORDERS = 3
 SAMPLE_SIZE = 300
 BARE = "bare FastAPI constant (baseline)"
@@ -239,11 +238,13 @@ def bench_api(
         _measure_tracing(run, env, scratch, log_dir, workers, requests_file, len(listed), saturate, rounds, sink)
         if soak:
             memo_off = Variant("soak, memo off", {"QUOTE_CACHE_MS": "0"})
-            with step(f"Soak: the workload at {soak_rate:g} req/s for {soak}s, memo off (open loop)"):
+            with step(f"Soak: the workload at saturation for {SOAK_WARMUP_S}s, then at {soak_rate:g} req/s for "
+                      f"{soak}s, memo off (open loop)"):
                 api = _start_api(env, memo_off, scratch / "prometheus-soak", log_dir, workers)
                 run.logs.append(api.log)
                 try:
-                    run.soak = _soak(api, requests_file, len(listed), soak, soak_rate, scratch)
+                    run.soak = _soak(api, requests_file, len(listed), soak, soak_rate, scratch, saturate,
+                                     connections)
                 finally:
                     api.stop()
     _report(run)
@@ -395,21 +396,23 @@ def _sample(api_url: str, requests_file: Path) -> dict:
             "bytes_mean": statistics.fmean(sizes) if sizes else float("nan")}
 
 
-def _soak(api, requests_file: Path, listed: int, seconds: int, rate: float, scratch: Path) -> dict:
-    """The workload at a fixed rate for `seconds`, the workers' RSS read every few seconds meanwhile. Before the
-    first reading, every search of the list is sent once (at most SOAK_WARMUP_S), so what the caches hold once
-    per search is in them: growth is then what the load adds, not the caches filling."""
-    from bench import loadgen
-    from bench.servers import rss_mb, stop
+def _soak(api, requests_file: Path, listed: int, seconds: int, rate: float, scratch: Path, saturate,
+          connections: int) -> dict:
+    """The workload at a fixed rate for `seconds`, the workers' RSS read every few seconds meanwhile.
 
-    warmup_s = min(SOAK_WARMUP_S, math.ceil(listed / rate))
-    loadgen.open_loop(f"{api.url}/v1/quotes", requests_file, warmup_s, rate, 0)
+    Every worker's caches fill as it meets searches it has not seen; what a worker holds once per search is not
+    growth. So first the mix is sent at saturation for SOAK_WARMUP_S (several passes over it at any rate this
+    machine sustains; at saturation every connection is busy, so every worker gets a share of each pass), and
+    each worker's growth counts from then."""
+    from bench import loadgen
+    from bench.servers import rss_mb, stop, workers_rss_mb
+
+    warmed = saturate(f"{api.url}/v1/quotes", requests_file, SOAK_WARMUP_S, connections)["requests"]
     output = scratch / "soak.json"
-    start = rss_mb(api.process)
+    start, workers_start = rss_mb(api.process), workers_rss_mb(api.process)
     began = time.monotonic()
     samples = [(0.0, start)]
-    process = loadgen.open_loop_process(f"{api.url}/v1/quotes", requests_file, seconds, rate,
-                                        int(warmup_s * rate) % listed, output)
+    process = loadgen.open_loop_process(f"{api.url}/v1/quotes", requests_file, seconds, rate, warmed % listed, output)
     try:
         while process.poll() is None:
             time.sleep(min(5.0, max(0.5, seconds / 60)))
@@ -417,14 +420,14 @@ def _soak(api, requests_file: Path, listed: int, seconds: int, rate: float, scra
     finally:
         stop(process)
     result = loadgen.summary_of(output)
-    end = rss_mb(api.process)
+    end, workers_end = rss_mb(api.process), workers_rss_mb(api.process)
     samples.append((time.monotonic() - began, end))
-    half = min(samples, key=lambda sample: abs(sample[0] - seconds / 2))
-    minutes = [min(samples, key=lambda sample: abs(sample[0] - at))
-               for at in range(0, seconds + 1, max(1, min(60, seconds // 5)))]
-    return {**result, "seconds": seconds, "rate": rate, "warmup": (warmup_s, min(listed, int(warmup_s * rate))),
-            "rss_start": start, "rss_end": end, "rss_half": half[1], "rss_peak": max(rss for _, rss in samples),
-            "timeline": minutes}
+    timeline = [min(samples, key=lambda sample: abs(sample[0] - at))
+                for at in range(0, seconds + 1, max(1, min(60, seconds // 5)))]
+    workers = [(workers_start[pid], workers_end[pid]) for pid in workers_start if pid in workers_end]
+    return {**result, "seconds": seconds, "rate": rate, "warmup": (SOAK_WARMUP_S, warmed / listed),
+            "rss_start": start, "rss_end": end, "rss_peak": max(rss for _, rss in samples), "timeline": timeline,
+            "workers": workers}
 
 
 # ------------------------------------------------------------------ orders
@@ -583,14 +586,15 @@ def _report(run: Run) -> None:
              f"{_verdict(own < ORDER_TARGET_P99_MS)}")
     if run.soak:
         soak = run.soak
-        growth = soak["rss_end"] - soak["rss_start"]
-        warmup_s, warmed = soak["warmup"]
-        echo(f"  soak, memo off, {soak['rate']:g} req/s for {soak['seconds']}s after a {warmup_s}s warm-up ({warmed} "
-             f"searches): workers' RSS {soak['rss_start']:.1f} → {soak['rss_end']:.1f} MB (peak "
-             f"{soak['rss_peak']:.1f}), growth {growth:+.1f} MB, of which the second half "
-             f"{soak['rss_end'] - soak['rss_half']:+.1f} MB (target < {SOAK_TARGET_MB:.0f} MB over 300s): "
+        warmup_s, passes = soak["warmup"]
+        growth = max((end - start for start, end in soak["workers"]), default=float("nan"))
+        echo(f"  soak, memo off, {soak['rate']:g} req/s for {soak['seconds']}s after {warmup_s}s at saturation "
+             f"({passes:.1f} passes over the mix): each API worker's RSS "
+             + ", ".join(f"{start:.0f} → {end:.0f} MB ({end - start:+.1f})" for start, end in soak["workers"])
+             + f"; the most a worker grew {growth:+.1f} MB (target < {SOAK_TARGET_MB:.0f} MB over 300s): "
              f"{_verdict(growth < SOAK_TARGET_MB)}; p99 {soak['p99']:.1f} ms, errors {soak['errors']}")
-        echo("    RSS over the soak: " + ", ".join(f"{at:.0f}s {rss:.0f} MB" for at, rss in soak["timeline"]))
+        echo(f"    the server's RSS (uvicorn and its workers), peak {soak['rss_peak']:.0f} MB: "
+             + ", ".join(f"{at:.0f}s {rss:.0f} MB" for at, rss in soak["timeline"]))
     echo("")
     echo("saturation rounds, req/s: bare " + ", ".join(f"{r['rps']:.0f}" for r in run.bare_rounds) + "; "
          + "; ".join(f"{v.name} " + ", ".join(f"{r['rps']:.0f}" for r in v.saturation)

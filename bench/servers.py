@@ -108,6 +108,19 @@ def rss_mb(process: subprocess.Popen) -> float:
     return total / MB
 
 
+def workers_rss_mb(process: subprocess.Popen) -> dict[int, float]:
+    """Resident memory of each API worker by pid: uvicorn's spawned workers, or the process itself with one."""
+    import psutil
+
+    try:
+        parent = psutil.Process(process.pid)
+        workers = [child for child in parent.children(recursive=True)
+                   if any("spawn_main" in part for part in child.cmdline())] or [parent]
+        return {worker.pid: worker.memory_info().rss / MB for worker in workers}
+    except psutil.NoSuchProcess:
+        return {}
+
+
 # ------------------------------------------------------------------ Prometheus
 
 
