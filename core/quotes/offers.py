@@ -78,6 +78,7 @@ class _Class:
     forms: _Forms
     scale: float  # float sell per minor unit of net per room (choosing only)
     offset: float  # float sell of the fixed markups (choosing only)
+    templates: dict[int, str]  # its stored offers' template by stay length (kept with its chain across quotes)
 
 
 @dataclass(slots=True)
@@ -256,15 +257,16 @@ def _price_class(price_class: tuple, partner_id: str, tier: str, check_in: dt.da
         return None
     if isinstance(priced, StaleRate):
         return priced
-    fixed, fx_rate, fx_as_of, platform_rate, digits, forms, per_room, offset = priced
-    return _Class(applied, fixed, fx_rate, fx_as_of, platform_rate, digits, forms, per_room * rooms, offset)
+    fixed, fx_rate, fx_as_of, platform_rate, digits, forms, per_room, offset, templates = priced
+    return _Class(applied, fixed, fx_rate, fx_as_of, platform_rate, digits, forms, per_room * rooms, offset,
+                  templates)
 
 
 def _chain(applied: tuple[Rule | None, Rule | None], room_nights: int, currency: str, sell_currency: str,
            fx: FxTable) -> tuple | StaleRate:
     """A price class's chain for its rules: fixed markups, FX rate, its rate set's day, the rate into the platform's
-    currency, forms and float scale (per room) and offset; () where it has no FX path (for its currency, or a fixed
-    markup's); the StaleRate where one it needs is stale."""
+    currency, forms, float scale (per room) and offset, and room for its stored templates; () where it has no FX
+    path (for its currency, or a fixed markup's); the StaleRate where one it needs is stale."""
     digits = minor_digits(currency)
     try:
         fx_rate, fx_as_of, _ = fx.quote(currency, sell_currency)
@@ -287,7 +289,7 @@ def _chain(applied: tuple[Rule | None, Rule | None], room_nights: int, currency:
             k, f = k * factor, f * factor + (float(part) if part is not None else 0.0)
     rate = float(fx_rate)
     return (fixed, fx_rate, fx_as_of, platform_rate, digits, _forms(applied, fixed, fx_rate, digits),
-            k * rate / 10 ** digits, f * rate)
+            k * rate / 10 ** digits, f * rate, {})
 
 
 def _forms(rules: tuple[Rule | None, Rule | None], fixed: tuple[Decimal | None, Decimal | None], fx_rate: Decimal,
@@ -452,7 +454,6 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
                             for refundable in ("false", "true"))
     shown_values = (amounts / 10.0 ** digits).tolist()
     net_values = (nightly_net / 10.0 ** net_digits[:, None]).tolist()
-    stored_templates: dict[int, str] = {}
     shown, stored = [], []
     for rank, (offer, policy) in enumerate(zip(offers, policies, strict=True)):
         values = shown_values[rank]
@@ -467,9 +468,9 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
         sell = format_minor(offer.sell_minor, digits)
         shown.append(shown_templates[offer.refundable] % (offer.row.shown, sell, *values[:nights], cancellation))
         price_class = offer.price_class
-        template = stored_templates.get(id(price_class))
+        template = price_class.templates.get(nights)
         if template is None:
-            template = stored_templates[id(price_class)] = _stored_template(price_class, nights)
+            template = price_class.templates[nights] = _stored_template(price_class, nights)
         stored.append(template % (
             offer.row.stored, rank, format_minor(offer.net_minor, price_class.digits), offer.steps[0], offer.steps[1],
             decimal_text(offer.sell_scaled, offer.exp, digits), sell, "true" if offer.refundable else "false",
