@@ -425,7 +425,7 @@ def _soak(api, requests_file: Path, listed: int, seconds: int, rate: float, scra
     timeline = [min(samples, key=lambda sample: abs(sample[0] - at))
                 for at in range(0, seconds + 1, max(1, min(60, seconds // 5)))]
     workers = [(workers_start[pid], workers_end[pid]) for pid in workers_start if pid in workers_end]
-    return {**result, "seconds": seconds, "rate": rate, "warmup": (SOAK_WARMUP_S, warmed / listed),
+    return {**result, "seconds": seconds, "rate": rate, "passes": warmed / listed,
             "rss_start": start, "rss_end": end, "rss_peak": max(rss for _, rss in samples), "timeline": timeline,
             "workers": workers}
 
@@ -586,10 +586,9 @@ def _report(run: Run) -> None:
              f"{_verdict(own < ORDER_TARGET_P99_MS)}")
     if run.soak:
         soak = run.soak
-        warmup_s, passes = soak["warmup"]
         growth = max((end - start for start, end in soak["workers"]), default=float("nan"))
-        echo(f"  soak, memo off, {soak['rate']:g} req/s for {soak['seconds']}s after {warmup_s}s at saturation "
-             f"({passes:.1f} passes over the mix): each API worker's RSS "
+        echo(f"  soak, memo off, {soak['rate']:g} req/s for {soak['seconds']}s after {SOAK_WARMUP_S}s at saturation "
+             f"({soak['passes']:.1f} passes over the mix): each API worker's RSS "
              + ", ".join(f"{start:.0f} → {end:.0f} MB ({end - start:+.1f})" for start, end in soak["workers"])
              + f"; the most a worker grew {growth:+.1f} MB (target < {SOAK_TARGET_MB:.0f} MB over 300s): "
              f"{_verdict(growth < SOAK_TARGET_MB)}; p99 {soak['p99']:.1f} ms, errors {soak['errors']}")

@@ -435,10 +435,10 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
     parts[:, :nights] = nightly_net * rooms
     if most_fees:
         padding = [0] * most_fees
-        fees = np.array([(policy.minor + padding)[:most_fees] if policy.minor is not None else padding
-                         for policy in policies], dtype=np.int64)
+        fee_minor = np.array([(policy.minor + padding)[:most_fees] if policy.minor is not None else padding
+                              for policy in policies], dtype=np.int64)
         nets = np.fromiter((offer.net_minor for offer in offers), np.int64, len(offers))
-        parts[:, nights:] = np.minimum(fees, nets[:, None])
+        parts[:, nights:] = np.minimum(fee_minor, nets[:, None])
     inexact = [index for index, policy in enumerate(policies) if policy.minor is None]  # fees with a fraction
     amounts = _display_amounts(offers, parts, digits)
     for index in inexact:
