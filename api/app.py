@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from api.pages import PAGES
 from api.pages.common import static_files
 from api.routes import ROUTERS
 from core.access import close_access, open_access
+from core.collector import survivors_frozen
 from core.config_center import ConfigCenter
 from core.db import plain_url
 from core.logs import configure_logging
@@ -75,13 +75,12 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
         await open_quotes(app.state)
         await open_access(app.state)
         app.state.warehouse = HeldWarehouse(resolved.clickhouse_url, hold_s=settings.warehouse_hold_s)
-        # Everything alive now (modules, app, pools) leaves the collector's reach: full collections then scan
-        # only request garbage (they caused the quote p99 spikes).
-        gc.collect()
-        gc.freeze()
+        # Everything alive now (modules, app, pools), and the caches as they fill, leave the collector's reach:
+        # full collections then scan only what is new (walking the caches caused the quote p99 spikes).
         logger.info("api started", extra={"context": {"modes": resolved.modes}})
         try:
-            yield
+            with survivors_frozen():
+                yield
         finally:
             # Every step bounded: a shutdown that waits forever on one engine never lets the process go.
             await _shutdown_step("quotes", close_quotes(app.state))  # the pending batch: orders need it
