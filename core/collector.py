@@ -8,7 +8,7 @@ for the step removes that; whatever cyclic garbage the step leaves is collected 
 
 A server is the other case: its caches fill for minutes after it starts (an API worker holds over a million
 tracked objects after a few thousand distinct quotes), and every full collection walked them all again, a pause of
-50–330 ms in the middle of requests, measured as the quote p99 spikes of `hotelctl bench api`. While
+50–335 ms in the middle of requests, measured as the quote p99 spikes of `hotelctl bench api`. While
 `survivors_frozen` is open, what survives each full collection moves to the permanent generation, so the next
 one walks only what was allocated since. The cost is that a frozen object that later becomes part of an unreachable
 cycle is not reclaimed; what is alive at a full collection is nearly all cache, and the soak
