@@ -57,19 +57,20 @@ async def serve(requests_file: str, answers) -> None:
             if profiler and offset:
                 profiler.enable()
             _gc.update(s=0.0, runs=0)
-            started = time.process_time()
+            started, started_main = time.process_time(), time.thread_time()
             for index in range(offset, offset + count):
                 partner, body = searches[index % len(searches)]
                 response = await client.post("/v1/quotes", headers=tokens[partner], json=body)
                 errors += response.status_code != 200
             tracing.flush()
-            cpu = time.process_time() - started
+            cpu, cpu_main = time.process_time() - started, time.thread_time() - started_main
             if profiler and offset:
                 profiler.disable()
                 profiler.dump_stats(profile_path)
             lookups = parse_lookups((await client.get("/metrics")).text)
-            print(json.dumps({"cpu_s": cpu, "quotes": count, "errors": errors, "traced": tracing.active(),
-                              "gc_s": _gc["s"], "gc_runs": _gc["runs"], "lookups": lookups}),
+            print(json.dumps({"cpu_s": cpu, "main_s": cpu_main, "quotes": count, "errors": errors,
+                              "traced": tracing.active(), "gc_s": _gc["s"], "gc_runs": _gc["runs"],
+                              "lookups": lookups}),
                   file=answers, flush=True)
 
 

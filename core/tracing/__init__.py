@@ -57,6 +57,7 @@ _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 SPAN_SCOPE_KEY = "hotel.server_span"  # the ASGI scope entry holding the request's SERVER span
 _UNTRACED_PATHS = "/health$,/metrics$"  # regexes searched in the request URL (no query string)
+BSP_EXPORT_BATCH, BSP_SCHEDULE_DELAY_MS = 64, 500
 _active: TracerProvider | None = None
 _instrumented = False
 
@@ -135,10 +136,20 @@ def build_provider(service: str, exporter: SpanExporter | None = None,
 
         exporter = OTLPSpanExporter()  # reads the endpoint, headers and timeout from OTEL_* variables
     if exporter is not None:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+        provider.add_span_processor(batch_processor(exporter))
     if processor is not None:
         provider.add_span_processor(processor)
     return provider
+
+
+def batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
+    """Small batches, often: encoding a span for OTLP is pure Python (~50 us) and holds the GIL, so the SDK's
+    default (512 spans every 5 s) stalls the event loop ~30 ms at a time under load, in every request's p99.
+    64 spans every 0.5 s cost the same CPU in ~3 ms slices. `OTEL_BSP_*` variables still take precedence."""
+    return BatchSpanProcessor(
+        exporter,
+        schedule_delay_millis=None if os.environ.get("OTEL_BSP_SCHEDULE_DELAY") else BSP_SCHEDULE_DELAY_MS,
+        max_export_batch_size=None if os.environ.get("OTEL_BSP_MAX_EXPORT_BATCH_SIZE") else BSP_EXPORT_BATCH)
 
 
 def exporter_configured() -> bool:
