@@ -78,6 +78,7 @@ def bench_tracing(
         lookups: list[dict | None] = list(warmed)
         gc_ms: dict[int, list[float]] = {0: [], 1: []}
         main_ms: dict[int, list[float]] = {0: [], 1: []}
+        full_gcs, longest_gc = [0, 0], [0.0, 0.0]
         errors = [0, 0]
         offset = 0
         with step(f"{2 * blocks} alternating blocks of {block_size} quotes"):
@@ -89,6 +90,8 @@ def bench_tracing(
                     cpu[side].append(result["cpu_s"] / result["quotes"])
                     gc_ms[side].append(result["gc_s"] * 1000 / result["quotes"])
                     main_ms[side].append(result["main_s"] * 1000 / result["quotes"])
+                    full_gcs[side] += result["gc_full"]
+                    longest_gc[side] = max(longest_gc[side], result["gc_longest_s"])
                 offset += block_size
         spans = sink.counts()[1] - spans_before
     off_ms, on_ms = (statistics.median(cpu[side]) * 1000 for side in (0, 1))
@@ -108,7 +111,8 @@ def bench_tracing(
                f"them), per quote: off {statistics.median(main_ms[0]):.2f} ms, "
                f"on {statistics.median(main_ms[1]):.2f} ms")
     typer.echo(f"of which the garbage collector, per quote: off {statistics.median(gc_ms[0]):.2f} ms, "
-               f"on {statistics.median(gc_ms[1]):.2f} ms")
+               f"on {statistics.median(gc_ms[1]):.2f} ms; full collections off {full_gcs[0]}, on {full_gcs[1]}; "
+               f"longest pause off {longest_gc[0] * 1000:.1f} ms, on {longest_gc[1] * 1000:.1f} ms")
     ratio = on_ms / off_ms
     # Each block's traced CPU over the untraced block beside it (the machine's load drifts less within a pair).
     paired = sorted(on / off for on, off in zip(cpu[1], cpu[0], strict=True))

@@ -18,7 +18,7 @@ import os
 import sys
 import time
 
-_gc = {"s": 0.0, "started": 0.0, "runs": 0}
+_gc = {"s": 0.0, "started": 0.0, "runs": 0, "full": 0, "longest": 0.0}
 
 
 def _time_gc(phase: str, info: dict) -> None:
@@ -26,8 +26,11 @@ def _time_gc(phase: str, info: dict) -> None:
     if phase == "start":
         _gc["started"] = time.process_time()
     else:
-        _gc["s"] += time.process_time() - _gc["started"]
+        pause = time.process_time() - _gc["started"]
+        _gc["s"] += pause
         _gc["runs"] += 1
+        _gc["full"] += info["generation"] == 2
+        _gc["longest"] = max(_gc["longest"], pause)
 
 
 async def serve(requests_file: str, answers) -> None:
@@ -56,7 +59,7 @@ async def serve(requests_file: str, answers) -> None:
             errors = 0
             if profiler and offset:
                 profiler.enable()
-            _gc.update(s=0.0, runs=0)
+            _gc.update(s=0.0, runs=0, full=0, longest=0.0)
             started, started_main = time.process_time(), time.thread_time()
             for index in range(offset, offset + count):
                 partner, body = searches[index % len(searches)]
@@ -70,6 +73,7 @@ async def serve(requests_file: str, answers) -> None:
             lookups = parse_lookups((await client.get("/metrics")).text)
             print(json.dumps({"cpu_s": cpu, "main_s": cpu_main, "quotes": count, "errors": errors,
                               "traced": tracing.active(), "gc_s": _gc["s"], "gc_runs": _gc["runs"],
+                              "gc_full": _gc["full"], "gc_longest_s": _gc["longest"],
                               "lookups": lookups}),
                   file=answers, flush=True)
 
