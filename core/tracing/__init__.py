@@ -144,8 +144,8 @@ def build_provider(service: str, exporter: SpanExporter | None = None,
 
 def batch_processor(exporter: SpanExporter) -> BatchSpanProcessor:
     """Small batches, often: encoding a span for OTLP is pure Python (~50 us) and holds the GIL, so the SDK's
-    default (512 spans every 5 s) stalls the event loop ~30 ms at a time under load, in every request's p99.
-    64 spans every 0.5 s cost the same CPU in ~3 ms slices. `OTEL_BSP_*` variables still take precedence."""
+    default (512 spans every 5 s) can stall the event loop ~30 ms at a time under load. 64 spans every 0.5 s
+    cost the same CPU in ~3 ms slices. `OTEL_BSP_*` variables still take precedence."""
     return BatchSpanProcessor(
         exporter,
         schedule_delay_millis=None if os.environ.get("OTEL_BSP_SCHEDULE_DELAY") else BSP_SCHEDULE_DELAY_MS,
