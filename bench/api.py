@@ -110,7 +110,8 @@ def tracing_pair(untraced: Variant, trace_ratio: float, span_sink_url: str) -> t
     """`untraced` again, tracing off and tracing on, for the side-by-side comparison."""
     return (Variant(untraced.name + ", tracing off", untraced.env),
             Variant(untraced.name + TRACED, {**untraced.env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": span_sink_url,
-                                             "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio)}))
+                                             "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio),
+                                             "QUOTE_TRACE_RATIO": str(trace_ratio)}))
 
 
 @dataclass
@@ -185,7 +186,7 @@ def bench_api(
     sink = SpanSink()
     run = Run(workload, workers, seconds, f"wrk, {connections} connections" if use_wrk else
               f"python closed-loop generator, {connections} connections", connections, rates,
-              variants(settings.quote_cache_ms), sampler=build_sampler(trace_ratio).get_description())
+              variants(settings.quote_cache_ms), sampler=build_sampler(trace_ratio, trace_ratio).get_description())
     run.pair = tracing_pair(run.variants[0], trace_ratio, sink.url)
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)

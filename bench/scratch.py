@@ -69,7 +69,8 @@ def scratch_platform(settings, endpoints, *, prefix: str, seed: int, hotels: int
         with step(seeding):
             seeded = seed_world(database_url, redis_url, world, sim.base_url, start, days)
         # Tracing off unless the caller turns it on: no OTLP endpoint or sampler of this shell's reaches the API.
-        env = {name: value for name, value in endpoints.child_env(settings).items() if not name.startswith("OTEL_")}
+        env = {name: value for name, value in endpoints.child_env(settings).items()
+               if not name.startswith("OTEL_") and name != "QUOTE_TRACE_RATIO"}
         env.update(DATABASE_URL=database_url, REDIS_URL=redis_url, RATE_LIMIT_MAX="100000000", LOG_LEVEL="warning",
                    SUPPLIER_A_URL=sim.base_url, SUPPLIER_A_API_KEY=a_key, SUPPLIER_A_SECRET=a_secret)
         yield ScratchPlatform(database_url, redis_url, scratch, world, sim, start, seeded, env)

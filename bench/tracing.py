@@ -63,7 +63,7 @@ def bench_tracing(
             "searches": [[s.partner, s.body] for s in listed]}))
         env = {**platform.env, "QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": str(replica).lower()}
         traced_env = {**env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.url,
-                      "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio)}
+                      "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio), "QUOTE_TRACE_RATIO": str(trace_ratio)}
         env.pop("BENCH_TRACING_PROFILE", None)  # only the traced side is profiled
         workers = []
         for side_env in (env, env if check else traced_env):
@@ -101,7 +101,7 @@ def bench_tracing(
     for side, name in enumerate(("off", "on")):
         typer.echo(f"cache hit rates over the blocks, tracing {name}: "
                    f"{hit_rates(lookups_between(warmed[side], lookups[side]))}; failed quotes: {errors[side]}")
-    typer.echo(f"sampler (traced side): {build_sampler(trace_ratio).get_description()}; "
+    typer.echo(f"sampler (traced side): {build_sampler(trace_ratio, trace_ratio).get_description()}; "
                f"spans exported per quote: {spans / quotes:.1f}")
     typer.echo(f"CPU per quote, tracing off: {off_ms:.2f} ms (blocks: "
                f"{', '.join(f'{v * 1000:.2f}' for v in cpu[0])})")

@@ -15,6 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from api.middleware import ObservabilityMiddleware
@@ -24,6 +26,7 @@ from core.tracing import (
     BSP_EXPORT_BATCH,
     asgi_tracing,
     build_provider,
+    build_sampler,
     continued,
     start_span,
     uninstrument_libraries,
@@ -135,8 +138,6 @@ def test_an_outbox_row_keeps_the_trace_it_was_written_in(engine, exported):
 def test_sampling_keeps_traces_whole_and_drops_lone_background_queries():
     from opentelemetry.sdk.trace.sampling import Decision
 
-    from core.tracing import build_sampler
-
     keep_all, keep_none = build_sampler(1.0), build_sampler(0.0)
     assert keep_all.should_sample(None, 1, "GET /health", SpanKind.SERVER).decision == Decision.RECORD_AND_SAMPLE
     assert keep_all.should_sample(None, 1, "SELECT", SpanKind.CLIENT).decision == Decision.DROP  # a lone poll
@@ -211,3 +212,43 @@ def test_spans_leave_in_small_batches_unless_the_operator_sets_the_batch_size(re
 
     monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "200")
     assert _exported_batches(build_provider("hotel-test"), 150, recorder) == [150]
+
+
+def test_quote_searches_can_be_sampled_apart_while_every_order_is_traced(monkeypatch):
+    monkeypatch.setenv("QUOTE_TRACE_RATIO", "0")
+    monkeypatch.delenv("OTEL_TRACES_SAMPLER_ARG", raising=False)
+    exporter = InMemorySpanExporter()
+    provider = build_provider("api", processor=SimpleSpanProcessor(exporter))
+    app = FastAPI()
+
+    @app.post("/v1/quotes")
+    async def quote():
+        return {"quote": True}
+
+    @app.post("/v1/orders")
+    async def order():
+        return {"order": True}
+
+    previous = use_provider(provider)
+    try:
+        asgi_tracing(app, "api")
+        app.add_middleware(ObservabilityMiddleware, service="api")
+        with TestClient(app) as client:
+            for _ in range(20):
+                assert client.post("/v1/quotes", json={}).status_code == 200
+            assert client.post("/v1/orders", json={}).status_code == 200
+    finally:
+        use_provider(previous)
+        uninstrument_libraries()
+        provider.shutdown()
+    assert [span.name for span in exporter.get_finished_spans()] == ["POST /v1/orders"]
+
+    monkeypatch.delenv("QUOTE_TRACE_RATIO")  # unset: quotes follow the general ratio
+    from opentelemetry.sdk.trace.sampling import Decision
+
+    assert build_sampler(1.0).should_sample(None, 1, "POST /v1/quotes", SpanKind.SERVER).decision == \
+        Decision.RECORD_AND_SAMPLE
+    assert build_sampler(0.0, 1.0).should_sample(None, 1, "POST /v1/quotes", SpanKind.SERVER).decision == \
+        Decision.RECORD_AND_SAMPLE
+    assert build_sampler(0.0, 1.0).should_sample(None, 1, "POST /v1/orders", SpanKind.SERVER).decision == \
+        Decision.DROP
