@@ -106,12 +106,10 @@ def variants(quote_cache_ms: int) -> list[Variant]:
     ]
 
 
-def tracing_pair(untraced: Variant, trace_ratio: float, span_sink_url: str) -> tuple[Variant, Variant]:
-    """`untraced` again, tracing off and tracing on, for the side-by-side comparison."""
+def tracing_pair(untraced: Variant, traced_env: dict[str, str]) -> tuple[Variant, Variant]:
+    """`untraced` again, tracing off and tracing on (`traced_env` added), for the side-by-side comparison."""
     return (Variant(untraced.name + ", tracing off", untraced.env),
-            Variant(untraced.name + TRACED, {**untraced.env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": span_sink_url,
-                                             "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio),
-                                             "QUOTE_TRACE_RATIO": str(trace_ratio)}))
+            Variant(untraced.name + TRACED, {**untraced.env, **traced_env}))
 
 
 @dataclass
@@ -187,7 +185,7 @@ def bench_api(
     run = Run(workload, workers, seconds, f"wrk, {connections} connections" if use_wrk else
               f"python closed-loop generator, {connections} connections", connections, rates,
               variants(settings.quote_cache_ms), sampler=build_sampler(trace_ratio, trace_ratio).get_description())
-    run.pair = tracing_pair(run.variants[0], trace_ratio, sink.url)
+    run.pair = tracing_pair(run.variants[0], sink.traced_env(trace_ratio))
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

@@ -62,8 +62,7 @@ def bench_tracing(
             "partners": [[p.client_id, p.client_secret] for p in seeded.partners],
             "searches": [[s.partner, s.body] for s in listed]}))
         env = {**platform.env, "QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": str(replica).lower()}
-        traced_env = {**env, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink.url,
-                      "OTEL_TRACES_SAMPLER_ARG": str(trace_ratio), "QUOTE_TRACE_RATIO": str(trace_ratio)}
+        traced_env = {**env, **sink.traced_env(trace_ratio)}
         env.pop("BENCH_TRACING_PROFILE", None)  # only the traced side is profiled
         workers = []
         for side_env in (env, env if check else traced_env):
