@@ -34,6 +34,7 @@ import shutil
 import statistics
 import time
 import uuid
+from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,7 @@ class Variant:
     def best(self) -> dict:
         best = dict(max(self.saturation, key=lambda result: result["rps"]))
         best["errors"] = sum(result["errors"] for result in self.saturation)
+        best["error_kinds"] = _error_kinds(self.saturation)
         return best
 
 
@@ -315,7 +317,23 @@ def _pooled(results: list[dict]) -> dict:
     """Rounds of one side as one result: p50 and p99 the rounds' means, requests and errors summed."""
     return {"rps": statistics.fmean(r["rps"] for r in results), "p50": statistics.fmean(r["p50"] for r in results),
             "p99": statistics.fmean(r["p99"] for r in results), "requests": sum(r["requests"] for r in results),
-            "errors": sum(r["errors"] for r in results)}
+            "errors": sum(r["errors"] for r in results), "error_kinds": _error_kinds(results)}
+
+
+def _error_kinds(results: list[dict]) -> dict[str, int]:
+    """The load generators' `error_kinds`, summed over rounds."""
+    kinds: Counter[str] = Counter()
+    for result in results:
+        kinds.update(result.get("error_kinds", {}))
+    return dict(kinds.most_common())
+
+
+def _errors_text(result: dict) -> str:
+    """"errors N" and, when there are some, of which kinds (`bench.loadgen`'s: `not sent` means the open loop found
+    every connection busy, the server past saturation; those requests have no latency in the percentiles)."""
+    kinds = result.get("error_kinds") or {}
+    detail = f" ({', '.join(f'{kind} {count}' for kind, count in kinds.items())})" if kinds else ""
+    return f"errors {result['errors']}{detail}"
 
 
 def _token(api_url: str, partner) -> str:
@@ -576,7 +594,7 @@ def _report(run: Run) -> None:
         for variant in run.variants:
             fixed = variant.fixed[rate]
             met = fixed["p99"] < target and fixed["errors"] == 0
-            echo(f"  quote p99 at {rate:g} req/s, {variant.name}: {fixed['p99']:.1f} ms, errors {fixed['errors']} "
+            echo(f"  quote p99 at {rate:g} req/s, {variant.name}: {fixed['p99']:.1f} ms, {_errors_text(fixed)} "
                  f"(target < {target:.0f} ms with 0 errors): {_verdict(met)}")
     _tracing_report(run)
     if run.orders:
@@ -590,7 +608,7 @@ def _report(run: Run) -> None:
              f"({soak['passes']:.1f} passes over the mix): each API worker's RSS "
              + ", ".join(f"{start:.0f} → {end:.0f} MB ({end - start:+.1f})" for start, end in soak["workers"])
              + f"; the most a worker grew {growth:+.1f} MB (target < {SOAK_TARGET_MB:.0f} MB over 300s): "
-             f"{_verdict(growth < SOAK_TARGET_MB)}; p99 {soak['p99']:.1f} ms, errors {soak['errors']}")
+             f"{_verdict(growth < SOAK_TARGET_MB)}; p99 {soak['p99']:.1f} ms, {_errors_text(soak)}")
         echo(f"    the server's RSS (uvicorn and its workers), peak {soak['rss_peak']:.0f} MB: "
              + ", ".join(f"{at:.0f}s {rss:.0f} MB" for at, rss in soak["timeline"]))
     echo("")

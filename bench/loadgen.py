@@ -12,7 +12,9 @@ time with the benchmark's orchestration:
 
 Each phase starts at an offset into the list, so consecutive phases send searches the server has not just
 seen. Run as `python -m bench.loadgen open|closed URL FILE SECONDS RATE|CONNECTIONS OFFSET`; prints a JSON
-summary (req/s, p50/p99 ms, requests, errors = non-2xx answers plus failed requests).
+summary (req/s, p50/p99 ms, requests, errors = non-2xx answers plus failed requests, and `error_kinds`: how many
+of each, by `http <status>`, `timeout`, `failed` (connection refused, reset or closed mid-answer) and, in the
+open loop, `not sent` (every one of its MAX_CONNECTIONS connections was busy: the server was past saturation)).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -55,10 +58,10 @@ request = function()
 end
 
 done = function(summary, latency, requests)
-  io.write(string.format("P50=%d\nP99=%d\nREQS=%d\nSECS=%f\nNON2XX=%d\nERRS=%d\n",
+  io.write(string.format("P50=%d\nP99=%d\nREQS=%d\nSECS=%f\nNON2XX=%d\nFAILED=%d\nTIMEOUT=%d\n",
     latency:percentile(50), latency:percentile(99), summary.requests, summary.duration / 1e6,
-    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write
-    + summary.errors.timeout))
+    summary.errors.status, summary.errors.connect + summary.errors.read + summary.errors.write,
+    summary.errors.timeout))
 end
 """
 
@@ -90,11 +93,12 @@ def wrk(url: str, requests_file: Path, seconds: int, connections: int, offset: i
                               str(requests_file), str(offset)], capture_output=True, text=True, check=True).stdout
     finally:
         os.unlink(script.name)
-    values = dict(re.findall(r"^(P50|P99|REQS|SECS|NON2XX|ERRS)=([\d.]+)$", out, re.MULTILINE))
+    values = dict(re.findall(r"^(P50|P99|REQS|SECS|NON2XX|FAILED|TIMEOUT)=([\d.]+)$", out, re.MULTILINE))
     requests = int(values["REQS"])
+    kinds = {"non-2xx": int(values["NON2XX"]), "failed": int(values["FAILED"]), "timeout": int(values["TIMEOUT"])}
     return {"rps": requests / float(values["SECS"]), "p50": int(values["P50"]) / 1000,
-            "p99": int(values["P99"]) / 1000, "requests": requests,
-            "errors": int(values["NON2XX"]) + int(values["ERRS"])}
+            "p99": int(values["P99"]) / 1000, "requests": requests, "errors": sum(kinds.values()),
+            "error_kinds": {kind: count for kind, count in kinds.items() if count}}
 
 
 # ------------------------------------------------------------------ the Python generators (child process)
@@ -176,7 +180,7 @@ async def _open_loop(url: str, requests: list[tuple[str, str]], seconds: int, ra
     host, port, encoded = _encoded(url, requests)
     idle: list[_RawConnection] = [await _RawConnection.open(host, port) for _ in range(4)]
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     opened = len(idle)
     start = time.perf_counter() + 0.1
     total = int(seconds * rate)
@@ -194,22 +198,22 @@ async def _open_loop(url: str, requests: list[tuple[str, str]], seconds: int, ra
             return connection, await connection.roundtrip(request)
 
     async def one(scheduled: float, request: bytes) -> None:
-        nonlocal errors, opened
+        nonlocal opened
         if idle:
             connection = idle.pop()
         elif opened < MAX_CONNECTIONS:
             opened += 1
             connection = await _RawConnection.open(host, port)
         else:
-            errors += 1
+            errors["not sent"] += 1
             return
         try:
             connection, status = await asyncio.wait_for(send(connection, request), REQUEST_TIMEOUT_S)
             if status >= 300:
-                errors += 1
+                errors[f"http {status}"] += 1
             idle.append(connection)
-        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError):
-            errors += 1
+        except (OSError, asyncio.IncompleteReadError, ValueError, TimeoutError) as error:
+            errors["timeout" if isinstance(error, TimeoutError) else "failed"] += 1
             opened -= 1
             connection.close()
         latencies.append(time.perf_counter() - scheduled)
@@ -231,21 +235,23 @@ async def _closed_loop(url: str, requests: list[tuple[str, str]], seconds: int, 
                        offset: int) -> dict:
     host, port, encoded = _encoded(url, requests)
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     deadline = time.perf_counter() + seconds
     position = offset
 
     async def worker() -> None:
-        nonlocal errors, position
+        nonlocal position
         connection = await _RawConnection.open(host, port)
         while time.perf_counter() < deadline:
             request = encoded[position % len(encoded)]
             position += 1
             sent = time.perf_counter()
             try:
-                errors += await connection.roundtrip(request) >= 300
+                status = await connection.roundtrip(request)
+                if status >= 300:
+                    errors[f"http {status}"] += 1
             except (OSError, asyncio.IncompleteReadError, ValueError):
-                errors += 1
+                errors["failed"] += 1
                 connection.close()
                 connection = await _RawConnection.open(host, port)
             latencies.append(time.perf_counter() - sent)
@@ -256,14 +262,14 @@ async def _closed_loop(url: str, requests: list[tuple[str, str]], seconds: int, 
     return summary(latencies, errors, time.perf_counter() - began)
 
 
-def summary(latencies: list[float], errors: int, seconds: float) -> dict:
+def summary(latencies: list[float], errors: Counter[str], seconds: float) -> dict:
     ordered = sorted(latencies) or [0.0]
 
     def pct(p: float) -> float:
         return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] * 1000
 
     return {"rps": len(latencies) / seconds, "p50": pct(50), "p99": pct(99), "requests": len(latencies),
-            "errors": errors}
+            "errors": errors.total(), "error_kinds": dict(errors.most_common())}
 
 
 if __name__ == "__main__":  # python -m bench.loadgen open|closed URL FILE SECONDS RATE|CONNECTIONS OFFSET

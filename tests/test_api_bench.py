@@ -63,11 +63,13 @@ def test_cache_lookups_are_read_from_the_prometheus_text():
 
 
 class _Recorder:
-    """An ASGI app counting each (Authorization, body) pair it receives, served in a thread."""
+    """An ASGI app counting each (Authorization, body) pair it receives, served in a thread; it answers 503 to the
+    bodies `refuse` picks, and each request after `delay` seconds."""
 
-    def __init__(self) -> None:
+    def __init__(self, refuse=lambda body: False, delay: float = 0.0) -> None:
         import uvicorn
 
+        self.refuse, self.delay = refuse, delay
         self.seen: Counter = Counter()
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))
@@ -78,8 +80,11 @@ class _Recorder:
 
     async def __call__(self, scope, receive, send):
         message = await receive()
-        self.seen[(dict(scope["headers"]).get(b"authorization", b"").decode(), message["body"].decode())] += 1
-        await send({"type": "http.response.start", "status": 200,
+        body = message["body"].decode()
+        self.seen[(dict(scope["headers"]).get(b"authorization", b"").decode(), body)] += 1
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        await send({"type": "http.response.start", "status": 503 if self.refuse(body) else 200,
                     "headers": [(b"content-length", b"2"), (b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b"{}"})
 
@@ -107,6 +112,26 @@ def test_load_generators_cycle_over_the_list_each_request_with_its_own_token(tmp
             assert result["errors"] == 0
             assert set(server.seen) == set(requests)
             assert max(server.seen.values()) - min(server.seen.values()) <= 1  # one thread: strictly in turn
+
+
+def test_load_generators_say_which_kind_each_error_was(tmp_path, monkeypatch):
+    requests = [("Bearer token", json.dumps({"search": i})) for i in range(5)]
+    path = loadgen.write_requests(tmp_path / "requests.txt", requests)
+    listed = loadgen.read_requests(str(path))
+    with _Recorder(refuse=lambda body: json.loads(body)["search"] == 4) as server:
+        result = asyncio.run(loadgen._open_loop(server.url, listed, 1, 50, 0))
+        assert result["requests"] == 50 and result["error_kinds"] == {"http 503": 10} and result["errors"] == 10
+        result = asyncio.run(loadgen._closed_loop(server.url, listed, 1, 2, 0))
+        assert result["errors"] >= 1 and result["error_kinds"] == {"http 503": result["errors"]}
+        if shutil.which("wrk"):
+            result = loadgen.wrk(server.url, path, 1, 2, 0)
+            assert result["errors"] >= 1 and result["error_kinds"] == {"non-2xx": result["errors"]}
+    monkeypatch.setattr(loadgen, "MAX_CONNECTIONS", 4)
+    with _Recorder(delay=0.5) as server:  # four connections, each busy half a second: past saturation at 50 req/s
+        result = asyncio.run(loadgen._open_loop(server.url, listed, 1, 50, 0))
+    not_sent = result["error_kinds"].get("not sent", 0)
+    assert not_sent > 0 and result["error_kinds"] == {"not sent": not_sent}
+    assert result["requests"] + not_sent == 50 and result["errors"] == not_sent
 
 
 @pytest.mark.slow
