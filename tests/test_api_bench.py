@@ -13,6 +13,7 @@ import time
 from collections import Counter
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from bench import loadgen
@@ -97,6 +98,17 @@ class _Recorder:
     def __exit__(self, *exc_info) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=5)
+
+
+def test_variants_are_all_three_or_the_ones_named_in_their_order():
+    from bench.api import variants
+
+    assert [v.name for v in variants(2000)] == ["memo on", "memo off", "memo off, replica off"]
+    assert variants(2000)[0].env["QUOTE_CACHE_MS"] == "2000"
+    picked = variants(2000, ["memo off", "memo on", "memo off"])
+    assert [v.name for v in picked] == ["memo off", "memo on"]
+    with pytest.raises(typer.BadParameter, match="memo of: not one of memo on, memo off"):
+        variants(2000, ["memo of"])
 
 
 def test_load_generators_cycle_over_the_list_each_request_with_its_own_token(tmp_path):
