@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import struct
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
@@ -192,6 +192,9 @@ class Inventory:
     policy: np.ndarray  # [R, nights] index into `policies`
     rows: list  # [R] [room_code, room_name, board, rate_plan, currency, rate_key]
     policies: list  # supplier cancellation rules (fee per room, net currency)
+    # `policies` as quotes price them, filled by `core.quotes.offers`: kept with the value, so every shelf that
+    # holds this product shares them, and they go when the value does.
+    parsed: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def decode_inventory(value: bytes) -> Inventory:

@@ -214,3 +214,34 @@ def test_price_classes_kept_across_quotes_follow_dates_nights_and_new_rules():
     assert len(memo.priced) == 2  # the third stay reused the first's chain
     assert sell([rule("20")], FIRST) == "120.00"  # a new rule list: nothing of the old one is reused
     assert len(memo.priced) == 1
+
+
+def test_a_supplier_policy_is_parsed_once_per_product_value_whichever_shelves_hold_it():
+    """A city's shelf and a search by hotel ids hold the same product values: each policy is parsed once, kept
+    with the value, and an offer shows its own product's fees whatever its position on the shelf."""
+    products, inventories = [], []
+    for hotel, fee in (("H1", "30.00"), ("H2", "45.50")):
+        builder = InventoryBuilder(FIRST, WINDOW)
+        builder.allotment(1, 4, FIRST, 5)
+        builder.rate(RateRow(1, "R1", "Standard Double", "RO", "BAR", "CNY", None), 4, FIRST, 10_000, True,
+                     [{"hours_before": 48, "fee": fee, "currency": "CNY"}, {"hours_before": 0, "fee": "100.00"}])
+        products.append(Product(hotel, "A", f"A-{hotel}"))
+        inventories.append(decode_inventory(builder.encode()))
+    facts = {p.hotel_id: HotelFacts(f"Hotel {p.hotel_id}", "testville", "CN", Decimal("4.0")) for p in products}
+
+    def cancellation(shelf) -> dict[str, list]:
+        stay = price_offers(shelf, partner_id="p", tier="standard", check_in=FIRST, nights=1, rooms=2, per_room=1,
+                            sell_currency="CNY", rules=[], fx=FxTable({}, "CNY"))
+        shown, _, _ = offer_json(stay)
+        return {offer.row.product.hotel_id: orjson.loads("{" + text + "}")["cancellation_policy"]
+                for offer, text in zip(stay.offers, shown, strict=True)}
+
+    city = cancellation(build_shelf(products, inventories, facts))
+    assert city["H2"] == [{"hours_before": 48, "fee": {"amount": "91.00", "currency": "CNY"}},
+                          {"hours_before": 0, "fee": {"amount": "200.00", "currency": "CNY"}}]
+    assert city["H1"][0]["fee"]["amount"] == "60.00"
+    parsed = [dict(inventory.parsed) for inventory in inventories]
+    assert [len(entries) for entries in parsed] == [1, 1]
+    assert cancellation(build_shelf(products[1:], inventories[1:], facts)) == {"H2": city["H2"]}
+    assert inventories[1].parsed == parsed[1]  # the second shelf parsed nothing again
+    assert all(inventories[1].parsed[key] is policy for key, policy in parsed[1].items())

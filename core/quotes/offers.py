@@ -22,6 +22,7 @@ once, and in integers for any amount the floats cannot decide (within far more t
 from __future__ import annotations
 
 import datetime as dt
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
 
@@ -402,11 +403,27 @@ STORED = ('{%s,"rank":%s,"net_amount":"%s","platform_markup":"%s","platform_rule
 class _Policy:
     """A supplier policy for some number of rooms: each fee for all rooms, in the net currency."""
 
-    hours: list[int]
-    fees: list[tuple[int, int]]  # (fee × 10^exp, exp)
-    minor: list[int] | None  # the fees in net minor units (None: one has a fraction of a minor unit)
+    hours: tuple[int, ...]  # shared by every policy with the same deadlines
+    fees: tuple[tuple[int, int], ...]  # (fee × 10^exp, exp)
+    minor: tuple[int, ...] | None  # the fees in net minor units (None: one has a fraction of a minor unit)
     stored: str  # its stored JSON
-    shown: dict[str, str] = field(default_factory=dict)  # by sell currency: its fees as offers show them, to fill
+
+
+_SHARED_MAX = 4096  # distinct deadline patterns and fee templates kept; beyond, they start over
+_hours: dict[tuple[int, ...], tuple[int, ...]] = {}
+_fee_templates: dict[tuple, str] = {}
+
+
+def _fee_template(hours: tuple[int, ...], money: str, currency: str) -> str:
+    """The cancellation fees of an offer as shown, amounts to fill: one template per deadlines and currency."""
+    key = (hours, money, currency)
+    template = _fee_templates.get(key)
+    if template is None:
+        if len(_fee_templates) >= _SHARED_MAX:
+            _fee_templates.clear()
+        template = _fee_templates[key] = ",".join(
+            f'{{"hours_before":{before},"fee":{{"amount":"{money}","currency":"{currency}"}}}}' for before in hours)
+    return template
 
 
 def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
@@ -434,7 +451,7 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
     parts = np.zeros((len(offers), nights + most_fees), dtype=np.int64)
     parts[:, :nights] = nightly_net * rooms
     if most_fees:
-        padding = [0] * most_fees
+        padding = (0,) * most_fees
         fee_minor = np.array([(policy.minor + padding)[:most_fees] if policy.minor is not None else padding
                               for policy in policies], dtype=np.int64)
         nets = np.fromiter((offer.net_minor for offer in offers), np.int64, len(offers))
@@ -459,12 +476,8 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
         values = shown_values[rank]
         cancellation = ""
         if policy.hours:
-            fees = policy.shown.get(currency)
-            if fees is None:
-                fees = policy.shown[currency] = ",".join(
-                    f'{{"hours_before":{hours},"fee":{{"amount":"{money}","currency":"{literal_currency}"}}}}'
-                    for hours in policy.hours)
-            cancellation = fees % tuple(values[nights:nights + len(policy.hours)])
+            cancellation = _fee_template(policy.hours, money, literal_currency) % tuple(
+                values[nights:nights + len(policy.hours)])
         sell = format_minor(offer.sell_minor, digits)
         shown.append(shown_templates[offer.refundable] % (offer.row.shown, sell, *values[:nights], cancellation))
         price_class = offer.price_class
@@ -548,11 +561,14 @@ def _fee_minor(offer: PricedOffer, fee: int, exp: int, digits: int) -> int:
 
 
 def _policy(shelf: Shelf, index: int, rooms: int, digits: int) -> _Policy:
-    """A supplier policy of the shelf for this many rooms and net minor-unit digits, parsed once per shelf."""
-    key = (index, rooms, digits)
-    policy = shelf.parsed.get(key)
+    """A supplier policy of the shelf for this many rooms and net minor-unit digits, parsed once per product
+    value (kept in its `Inventory.parsed`, which every shelf holding the product shares)."""
+    owner = bisect_right(shelf.policy_starts, index) - 1
+    parsed = shelf.policy_parsed[owner]
+    key = (index - shelf.policy_starts[owner], rooms, digits)
+    policy = parsed.get(key)
     if policy is None:
-        policy = shelf.parsed[key] = _supplier_policy(shelf.policies[index], rooms, digits)
+        policy = parsed[key] = _supplier_policy(shelf.policies[index], rooms, digits)
     return policy
 
 
@@ -571,5 +587,9 @@ def _supplier_policy(rules: list | None, rooms: int, digits: int) -> _Policy:
         fees.append(scaled)
         stored.append({"hours_before": before, "fee": str(fee), "currency": rule.get("currency")})
     # In minor units, bounded (a fee is shown at most at the net, far below these bounds).
-    minor = [max(-BOUND, min(BOUND, fee * 10 ** (digits - exp))) if exp <= digits else None for fee, exp in fees]
-    return _Policy(hours, fees, None if None in minor else minor, orjson.dumps(stored).decode())
+    minor = tuple(max(-BOUND, min(BOUND, fee * 10 ** (digits - exp))) if exp <= digits else None for fee, exp in fees)
+    deadlines = tuple(hours)
+    if len(_hours) >= _SHARED_MAX:
+        _hours.clear()
+    return _Policy(_hours.setdefault(deadlines, deadlines), tuple(fees), None if None in minor else minor,
+                   orjson.dumps(stored).decode())

@@ -58,7 +58,10 @@ class Shelf:
     rows: list[Row]
     policies: list[list]
     serial: int = 0  # unique per shelf built: what the memo's entries name (a rebuilt shelf is another)
-    parsed: dict = field(default_factory=dict)  # supplier policies as offers show them (core.quotes.offers)
+    # Each product's first index into `policies`, in shelf order, and its value's `Inventory.parsed`: a policy is
+    # parsed once per product value, whichever shelves hold it (core.quotes.offers._policy).
+    policy_starts: list[int] = field(default_factory=list)
+    policy_parsed: list[dict] = field(default_factory=list)
     rooms_epoch: int = 0  # the room mappings it was built with (`caches.room_epoch`)
 
     @property
@@ -94,6 +97,8 @@ def build_shelf(products: list[Product], inventories: list[Inventory | None], fa
     prices, counts, refundable, policy, occupancy = [], [], [], [], []
     rows: list[Row] = []
     policies: list[list] = []
+    policy_starts: list[int] = []
+    policy_parsed: list[dict] = []
     groups: dict[tuple, int] = {}
     group, price_class, supplier = [], [], []
     suppliers: dict[str, int] = {}
@@ -106,6 +111,8 @@ def build_shelf(products: list[Product], inventories: list[Inventory | None], fa
         counts.append(np.pad(inventory.counts[inventory.row_type], pad))
         refundable.append(np.pad(inventory.refundable, pad))
         policy.append(np.pad(inventory.policy, pad) + len(policies))
+        policy_starts.append(len(policies))
+        policy_parsed.append(inventory.parsed)
         policies.extend(inventory.policies)
         occupancy.append(inventory.occupancy[inventory.row_type])
         for row_index, (room_code, room_name, board, plan, currency, rate_key) in enumerate(inventory.rows):
@@ -139,4 +146,4 @@ def build_shelf(products: list[Product], inventories: list[Inventory | None], fa
     return Shelf(products, first, np.concatenate(prices), np.concatenate(counts), np.concatenate(refundable),
                  np.concatenate(policy), np.concatenate(occupancy), np.asarray(group, dtype=np.int64),
                  np.asarray(supplier, dtype=np.int64), np.asarray(price_class, dtype=np.int32), list(classes), rows,
-                 policies, next(_SERIALS))
+                 policies, next(_SERIALS), policy_starts, policy_parsed)
