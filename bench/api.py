@@ -342,7 +342,7 @@ def _error_kinds(results: list[dict]) -> dict[str, int]:
 
 
 def _errors_text(result: dict) -> str:
-    """"errors N" and, when there are some, of which kinds (`bench.loadgen`'s: `not sent` means the open loop found
+    """`errors N` and, when there are some, of which kinds (`bench.loadgen`'s: `not sent` means the open loop found
     every connection busy, the server past saturation; those requests have no latency in the percentiles)."""
     kinds = result.get("error_kinds") or {}
     detail = f" ({', '.join(f'{kind} {count}' for kind, count in kinds.items())})" if kinds else ""
