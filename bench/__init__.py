@@ -14,7 +14,7 @@ bench_app = typer.Typer(help="Benchmarks: each prints its figures beside a basel
                         no_args_is_help=True)
 
 SUBMODULES = ("bench.matching", "bench.api", "bench.ops", "bench.warehouse", "bench.sync", "bench.backfill",
-              "bench.reconcile", "bench.rooms", "bench.reports", "bench.tracing")
+              "bench.reconcile", "bench.rooms", "bench.reports", "bench.tracing", "bench.steps")
 
 
 def register(app: typer.Typer) -> None:

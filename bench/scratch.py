@@ -9,6 +9,7 @@ removed and dropped on leaving.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
 import shutil
 import tempfile
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 from bench.seed import Seeded
 
 if TYPE_CHECKING:
+    from bench.workload import Search
     from suppliers.simcore import RunningSimulator
     from suppliers.world import World
 
@@ -35,6 +37,19 @@ class ScratchPlatform:
     start: dt.date  # first day of the seeded window
     seeded: Seeded
     env: dict[str, str]  # the API processes' environment: no OTEL_* variable, so tracing off
+
+    def mix_file(self, seed: int, searches: int, days: int) -> tuple[list[Search], Path]:
+        """The seeded mix of distinct searches over this world, and the file `bench.tracing_worker` reads it from
+        (with the partners' credentials)."""
+        from bench.workload import mix
+
+        seeded = self.seeded
+        listed = mix(seed, searches, seeded.cities, len(seeded.partners), self.start, days)
+        requests_file = self.scratch / "requests.json"
+        requests_file.write_text(json.dumps({
+            "partners": [[p.client_id, p.client_secret] for p in seeded.partners],
+            "searches": [[s.partner, s.body] for s in listed]}))
+        return listed, requests_file
 
 
 @contextmanager

@@ -43,7 +43,6 @@ def bench_tracing(
     """CPU per quote with tracing off vs on (two processes, alternating blocks), the sampler and spans per quote."""
     from bench.scratch import scratch_platform
     from bench.servers import SpanSink, hit_rates, lookups_between
-    from bench.workload import mix
     from cli.common import endpoints_or_exit, settings_or_exit, step
     from core.tracing import build_sampler
 
@@ -56,11 +55,7 @@ def bench_tracing(
             settings, endpoints, prefix="bench-tracing-", seed=seed, hotels=hotels, days=days,
             seeding=f"Seeding {hotels} hotels over {days} days"))
         seeded = platform.seeded
-        listed = mix(seed, searches, seeded.cities, len(seeded.partners), platform.start, days)
-        requests_file = platform.scratch / "requests.json"
-        requests_file.write_text(json.dumps({
-            "partners": [[p.client_id, p.client_secret] for p in seeded.partners],
-            "searches": [[s.partner, s.body] for s in listed]}))
+        listed, requests_file = platform.mix_file(seed, searches, days)
         env = {**platform.env, "QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": str(replica).lower()}
         traced_env = {**env, **sink.traced_env(trace_ratio)}
         env.pop("BENCH_TRACING_PROFILE", None)  # only the traced side is profiled

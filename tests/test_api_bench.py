@@ -146,16 +146,21 @@ def test_load_generators_say_which_kind_each_error_was(tmp_path, monkeypatch):
     assert result["requests"] + not_sent == 50 and result["errors"] == not_sent
 
 
-@pytest.mark.slow
-def test_bench_api_tiny(settings, monkeypatch):
+@pytest.fixture
+def hotelctl(settings, monkeypatch):
+    """`hotelctl` with these arguments, on the test's PostgreSQL and Redis."""
     from cli.main import app
 
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     monkeypatch.setenv("REDIS_URL", settings.redis_url)
     monkeypatch.setenv("HOTEL_DATA_DIR", str(settings.hotel_data_dir))
-    result = CliRunner().invoke(app, ["bench", "api", "--seconds", "1", "--orders", "3", "--hotels", "30",
-                                      "--searches", "60", "--rate", "20", "--rounds", "1", "--connections", "2",
-                                      "--workers", "1"])
+    return lambda *args: CliRunner().invoke(app, list(args))
+
+
+@pytest.mark.slow
+def test_bench_api_tiny(hotelctl):
+    result = hotelctl("bench", "api", "--seconds", "1", "--orders", "3", "--hotels", "30", "--searches", "60",
+                      "--rate", "20", "--rounds", "1", "--connections", "2", "--workers", "1")
     assert result.exit_code == 0, result.output
     out = result.output
     assert "workload mix: 60 distinct searches" in out
@@ -171,3 +176,27 @@ def test_bench_api_tiny(settings, monkeypatch):
     exported = re.search(r"(\d+) spans exported in (\d+) OTLP/HTTP posts", out)
     assert exported and int(exported.group(1)) > 0, out  # the traced variant did trace, and export
     assert "non-2xx 0" in out  # every sampled search answered
+
+
+@pytest.mark.slow
+def test_bench_steps_splits_a_quotes_cpu_among_the_steps_of_its_path(hotelctl):
+    result = hotelctl("bench", "steps", "--hotels", "30", "--days", "7", "--searches", "40", "--blocks", "3",
+                      "--block-size", "10")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "30 quotes measured after every search once, failed: 0" in out
+    assert "inventory (replica) hit rate" in out and "memo hit rate n/a" in out
+    assert float(re.search(r"offers per quote ([\d.]+)", out).group(1)) > 0
+    ms = {what.strip(): float(value) for what, value in re.findall(r"^  (.+?)\s+([\d.-]+) ms", out, re.MULTILINE)}
+    assert len(ms) == 8, out
+    assert ms["the rest of it (request facts, queueing the store)"] >= -0.001, out  # the steps lie within the engine
+    steps = [ms[what] for what in ("product set and shelf (replica, else Redis)",
+                                   "pricing: every rate, then the offers shown exactly",
+                                   "offer JSON, shown and stored", "offer ids and nesting")]
+    assert all(spent > 0 for spent in steps), out  # each step was timed where the quote path calls it
+    engine, outside, total = (ms["the quote engine (answer_quote)"],
+                              ms["around it: HTTP, auth, validation, response, client"], ms["a quote, all of it"])
+    assert 0 < engine < total and outside > 0, out
+    assert sum(steps) < total, out
+    share = float(re.search(r"the quote engine \(answer_quote\) is ([\d.]+)% of a quote's CPU", out).group(1))
+    assert share == pytest.approx(100 * engine / total, abs=0.5)

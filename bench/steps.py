@@ -1,0 +1,98 @@
+"""`hotelctl bench steps`: where a quote's CPU goes, step by step, over a seeded mix of distinct searches.
+
+The seeded world and mix of `hotelctl bench tracing` (`bench.scratch`, `bench.workload.mix`), served by one
+untraced worker process running the real API in-process (`bench.tracing_worker` with BENCH_STEPS=1), memo off.
+Every search is sent once to warm the caches (as a worker that has served the mix), then blocks of quotes one at
+a time; the event loop thread's CPU time is split among the quote path's steps (`STEPS`), and the rest is the
+request around them (HTTP, auth, validation, the response, the in-process client, and background tasks such as
+storing quotes). The figure beside it: what share of a quote the engine is, so how far making it cheaper can
+take a server's quotes/s at most.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+from contextlib import ExitStack
+
+import typer
+
+from bench import bench_app
+
+ENGINE = "answer_quote"
+# The steps `bench.tracing_worker` times within answer_quote, in the order of the quote path.
+STEPS = {
+    "_shelf": "  product set and shelf (replica, else Redis)",
+    "price_offers": "  pricing: every rate, then the offers shown exactly",
+    "offer_json": "  offer JSON, shown and stored",
+    "_segments": "  offer ids and nesting",
+}
+LINES = {"total": "a quote, all of it", ENGINE: "the quote engine (answer_quote)", **STEPS,
+         "rest": "  the rest of it (request facts, queueing the store)",
+         "outside": "around it: HTTP, auth, validation, response, client"}
+
+
+@bench_app.command("steps")
+def bench_steps(
+    searches: int = typer.Option(2000, min=10, help="Distinct searches in the mix."),
+    seed: int = typer.Option(20260101, help="Seed of the world and of the mix."),
+    blocks: int = typer.Option(6, min=1, help="Blocks of quotes measured (each side of the median)."),
+    block_size: int = typer.Option(200, min=1, help="Quotes per block."),
+    hotels: int = typer.Option(400, min=20, help="Master hotels in the simulated world."),
+    days: int = typer.Option(30, min=1, max=90, help="The seeded inventory window, in days."),
+) -> None:
+    """CPU per quote by step of the quote path (in-process API, memo off), and the engine's share of it."""
+    from bench.scratch import scratch_platform
+    from bench.servers import hit_rates, lookups_between
+    from bench.tracing import _ask
+    from cli.common import endpoints_or_exit, settings_or_exit, step
+
+    settings = settings_or_exit()
+    endpoints = endpoints_or_exit(settings)
+    with ExitStack() as stack:
+        platform = stack.enter_context(scratch_platform(
+            settings, endpoints, prefix="bench-steps-", seed=seed, hotels=hotels, days=days,
+            seeding=f"Seeding {hotels} hotels over {days} days"))
+        seeded = platform.seeded
+        listed, requests_file = platform.mix_file(seed, searches, days)
+        env = {**platform.env, "QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": "true", "BENCH_STEPS": "1"}
+        worker = subprocess.Popen([sys.executable, "-m", "bench.tracing_worker", str(requests_file)], env=env,
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        stack.callback(worker.kill)
+        with step("Starting the worker and warming it up (every search once)"):
+            warmed = _ask(worker, 0, len(listed))["lookups"]
+        results = []
+        with step(f"{blocks} blocks of {block_size} quotes"):
+            for number in range(blocks):
+                results.append(_ask(worker, len(listed) + number * block_size, block_size))
+    quotes = sum(result["quotes"] for result in results)
+    errors = sum(result["errors"] for result in results)
+    lines = statistics_by_line([_lines(result) for result in results])
+    total = lines["total"]
+    typer.echo(f"\nworld: {seeded.summary()}\nmix: {len(listed)} distinct searches, memo off (QUOTE_CACHE_MS=0), "
+               f"HOT_CACHE_REPLICA=true; {quotes} quotes measured after every search once, failed: {errors}")
+    typer.echo(f"offers per quote {sum(r['offers'] for r in results) / quotes:.1f}, bytes per response "
+               f"{sum(r['bytes'] for r in results) / quotes / 1024:.1f} KB")
+    typer.echo(f"cache hit rates over the blocks: {hit_rates(lookups_between(warmed, results[-1]['lookups']))}")
+    typer.echo(f"\nCPU per quote, event loop thread (each line the median of {blocks} blocks of {block_size}):")
+    for key, what in LINES.items():
+        typer.echo(f"  {what:<56} {lines[key]:8.3f} ms  {lines[key] / total:6.1%}")
+    share = lines[ENGINE] / total
+    typer.echo(f"\nthe quote engine (answer_quote) is {share:.1%} of a quote's CPU: were it free, a CPU-bound server "
+               f"would answer at most {1 / (1 - share):.1f}× the quotes/s it does now (compare `hotelctl bench api`'s "
+               f"quote / bare share)")
+
+
+def _lines(result: dict) -> dict[str, float]:
+    """One block's CPU per quote (ms) for each of LINES."""
+    spent = {name: seconds * 1000 / result["quotes"] for name, seconds in result["steps_s"].items()}
+    lines = {"total": result["main_s"] * 1000 / result["quotes"], ENGINE: spent.get(ENGINE, 0.0)}
+    lines.update({name: spent.get(name, 0.0) for name in STEPS})
+    lines["rest"] = lines[ENGINE] - sum(lines[name] for name in STEPS)
+    lines["outside"] = lines["total"] - lines[ENGINE]
+    return lines
+
+
+def statistics_by_line(blocks: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(block[key] for block in blocks) for key in blocks[0]}
