@@ -37,7 +37,7 @@ LINES = {"total": "a quote, all of it", ENGINE: "the quote engine (answer_quote)
 def bench_steps(
     searches: int = typer.Option(2000, min=10, help="Distinct searches in the mix."),
     seed: int = typer.Option(20260101, help="Seed of the world and of the mix."),
-    blocks: int = typer.Option(6, min=1, help="Blocks of quotes measured (each side of the median)."),
+    blocks: int = typer.Option(6, min=1, help="Blocks of quotes measured (each figure is their median)."),
     block_size: int = typer.Option(200, min=1, help="Quotes per block."),
     hotels: int = typer.Option(400, min=20, help="Master hotels in the simulated world."),
     days: int = typer.Option(30, min=1, max=90, help="The seeded inventory window, in days."),
@@ -68,7 +68,7 @@ def bench_steps(
                 results.append(_ask(worker, len(listed) + number * block_size, block_size))
     quotes = sum(result["quotes"] for result in results)
     errors = sum(result["errors"] for result in results)
-    lines = statistics_by_line([_lines(result) for result in results])
+    lines = _median_by_line([_lines(result) for result in results])
     total = lines["total"]
     typer.echo(f"\nworld: {seeded.summary()}\nmix: {len(listed)} distinct searches, memo off (QUOTE_CACHE_MS=0), "
                f"HOT_CACHE_REPLICA=true; {quotes} quotes measured after every search once, failed: {errors}")
@@ -80,7 +80,7 @@ def bench_steps(
         typer.echo(f"  {what:<56} {lines[key]:8.3f} ms  {lines[key] / total:6.1%}")
     share = lines[ENGINE] / total
     typer.echo(f"\nthe quote engine (answer_quote) is {share:.1%} of a quote's CPU: were it free, a CPU-bound server "
-               f"would answer at most {1 / (1 - share):.1f}× the quotes/s it does now (compare `hotelctl bench api`'s "
+               f"would answer at most ~{1 / (1 - share):.1f}× the quotes/s it does now (compare `hotelctl bench api`'s "
                f"quote / bare share)")
 
 
@@ -94,5 +94,5 @@ def _lines(result: dict) -> dict[str, float]:
     return lines
 
 
-def statistics_by_line(blocks: list[dict[str, float]]) -> dict[str, float]:
+def _median_by_line(blocks: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(block[key] for block in blocks) for key in blocks[0]}
