@@ -25,6 +25,7 @@ import datetime as dt
 from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
+from functools import lru_cache
 
 import numpy as np
 import orjson
@@ -409,21 +410,20 @@ class _Policy:
     stored: str  # its stored JSON
 
 
-_SHARED_MAX = 4096  # distinct deadline patterns and fee templates kept; beyond, they start over
-_hours: dict[tuple[int, ...], tuple[int, ...]] = {}
-_fee_templates: dict[tuple, str] = {}
+_SHARED_MAX = 4096  # distinct deadline patterns and fee templates kept, the least recently used dropped first
 
 
+@lru_cache(maxsize=_SHARED_MAX)
+def _deadlines(hours: tuple[int, ...]) -> tuple[int, ...]:
+    """The one tuple kept for these deadlines (the first equal one seen), shared by every policy with them."""
+    return hours
+
+
+@lru_cache(maxsize=_SHARED_MAX)
 def _fee_template(hours: tuple[int, ...], money: str, currency: str) -> str:
     """The cancellation fees of an offer as shown, amounts to fill: one template per deadlines and currency."""
-    key = (hours, money, currency)
-    template = _fee_templates.get(key)
-    if template is None:
-        if len(_fee_templates) >= _SHARED_MAX:
-            _fee_templates.clear()
-        template = _fee_templates[key] = ",".join(
-            f'{{"hours_before":{before},"fee":{{"amount":"{money}","currency":"{currency}"}}}}' for before in hours)
-    return template
+    return ",".join(
+        f'{{"hours_before":{before},"fee":{{"amount":"{money}","currency":"{currency}"}}}}' for before in hours)
 
 
 def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
@@ -588,8 +588,5 @@ def _supplier_policy(rules: list | None, rooms: int, digits: int) -> _Policy:
         stored.append({"hours_before": before, "fee": str(fee), "currency": rule.get("currency")})
     # In minor units, bounded (a fee is shown at most at the net, far below these bounds).
     minor = tuple(max(-BOUND, min(BOUND, fee * 10 ** (digits - exp))) if exp <= digits else None for fee, exp in fees)
-    deadlines = tuple(hours)
-    if len(_hours) >= _SHARED_MAX:
-        _hours.clear()
-    return _Policy(_hours.setdefault(deadlines, deadlines), tuple(fees), None if None in minor else minor,
+    return _Policy(_deadlines(tuple(hours)), tuple(fees), None if None in minor else minor,
                    orjson.dumps(stored).decode())
