@@ -1,11 +1,12 @@
 """`hotelctl bench steps`: where a quote's CPU goes, step by step, over a seeded mix of distinct searches.
 
-The seeded world and mix of `hotelctl bench tracing` (`bench.scratch`, `bench.workload.mix`), served by one
-untraced worker process running the real API in-process (`bench.tracing_worker` with BENCH_STEPS=1), memo off.
-Every search is sent once to warm the caches (as a worker that has served the mix), then blocks of quotes one at
-a time; the event loop thread's CPU time is split among the quote path's steps (`STEPS`), and the rest is the
-request around them (HTTP, auth, validation, the response, the in-process client, and background tasks such as
-storing quotes). The figure beside it: what share of a quote the engine is, so how far making it cheaper can
+The seeded world and mix of `hotelctl bench tracing` (`bench.scratch`, `bench.workload.mix`), served by two
+untraced worker processes running the real API in-process (`bench.tracing_worker` with BENCH_STEPS=1), memo off,
+one with the hot-cache replica and one without (every quote reads Redis). Every search is sent once to warm the
+caches (as a worker that has served the mix), then alternating blocks of quotes one at a time; the event loop
+thread's CPU time is split among the quote path's steps (`STEPS`), and the rest is the request around them
+(HTTP, auth, validation, the response, the in-process client, and background tasks such as storing quotes). The
+figure beside it: what share of a quote the engine is, so how far making it cheaper can
 take a server's quotes/s at most.
 """
 
@@ -21,6 +22,7 @@ import typer
 from bench import bench_app
 
 ENGINE = "answer_quote"
+SIDES = {"replica on": "true", "replica off": "false"}  # HOT_CACHE_REPLICA of each worker
 # The steps `bench.tracing_worker` times within answer_quote, in the order of the quote path.
 STEPS = {
     "_shelf": "  product set and shelf (replica, else Redis)",
@@ -42,7 +44,8 @@ def bench_steps(
     hotels: int = typer.Option(400, min=20, help="Master hotels in the simulated world."),
     days: int = typer.Option(30, min=1, max=90, help="The seeded inventory window, in days."),
 ) -> None:
-    """CPU per quote by step of the quote path (in-process API, memo off), and the engine's share of it."""
+    """CPU per quote by step of the quote path (in-process API, memo off; replica on and off), and the engine's
+    share of it."""
     from bench.scratch import scratch_platform
     from bench.servers import hit_rates, lookups_between
     from bench.tracing import _ask
@@ -56,32 +59,39 @@ def bench_steps(
             seeding=f"Seeding {hotels} hotels over {days} days"))
         seeded = platform.seeded
         listed, requests_file = platform.mix_file(seed, searches, days)
-        env = {**platform.env, "QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": "true", "BENCH_STEPS": "1"}
-        worker = subprocess.Popen([sys.executable, "-m", "bench.tracing_worker", str(requests_file)], env=env,
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        stack.callback(worker.kill)
-        with step("Starting the worker and warming it up (every search once)"):
-            warmed = _ask(worker, 0, len(listed))["lookups"]
-        results = []
-        with step(f"{blocks} blocks of {block_size} quotes"):
+        workers = []
+        for replica in SIDES.values():
+            env = {**platform.env, "QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": replica, "BENCH_STEPS": "1"}
+            worker = subprocess.Popen([sys.executable, "-m", "bench.tracing_worker", str(requests_file)], env=env,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            stack.callback(worker.kill)
+            workers.append(worker)
+        with step("Starting both workers (replica on, off) and warming them up (every search once)"):
+            warmed = [_ask(worker, 0, len(listed))["lookups"] for worker in workers]
+        results: list[list[dict]] = [[] for _ in workers]
+        with step(f"{blocks} blocks of {block_size} quotes per side, alternating"):
             for number in range(blocks):
-                results.append(_ask(worker, len(listed) + number * block_size, block_size))
-    quotes = sum(result["quotes"] for result in results)
-    errors = sum(result["errors"] for result in results)
-    lines = _median_by_line([_lines(result) for result in results])
-    total = lines["total"]
-    typer.echo(f"\nworld: {seeded.summary()}\nmix: {len(listed)} distinct searches, memo off (QUOTE_CACHE_MS=0), "
-               f"HOT_CACHE_REPLICA=true; {quotes} quotes measured after every search once, failed: {errors}")
-    typer.echo(f"offers per quote {sum(r['offers'] for r in results) / quotes:.1f}, bytes per response "
-               f"{sum(r['bytes'] for r in results) / quotes / 1024:.1f} KB")
-    typer.echo(f"cache hit rates over the blocks: {hit_rates(lookups_between(warmed, results[-1]['lookups']))}")
+                for side in ((0, 1) if number % 2 == 0 else (1, 0)):
+                    results[side].append(_ask(workers[side], len(listed) + number * block_size, block_size))
+    lines = [_median_by_line([_lines(result) for result in side]) for side in results]
+    quotes = sum(result["quotes"] for result in results[0])
+    failed = ", ".join(f"{name} {sum(r['errors'] for r in side)}" for name, side in zip(SIDES, results, strict=True))
+    typer.echo(f"\nworld: {seeded.summary()}\nmix: {len(listed)} distinct searches, memo off (QUOTE_CACHE_MS=0); "
+               f"{quotes} quotes per side measured after every search once; failed: {failed}")
+    typer.echo(f"offers per quote {sum(r['offers'] for r in results[0]) / quotes:.1f}, bytes per response "
+               f"{sum(r['bytes'] for r in results[0]) / quotes / 1024:.1f} KB")
+    for name, side, before in zip(SIDES, results, warmed, strict=True):
+        rates = hit_rates(lookups_between(before, side[-1]["lookups"]))
+        typer.echo(f"cache hit rates over the blocks, {name}: {rates}")
     typer.echo(f"\nCPU per quote, event loop thread (each line the median of {blocks} blocks of {block_size}):")
+    typer.echo(f"  {'':<56} {'  '.join(f'{name:>18}' for name in SIDES)}")
     for key, what in LINES.items():
-        typer.echo(f"  {what:<56} {lines[key]:8.3f} ms  {lines[key] / total:6.1%}")
-    share = lines[ENGINE] / total
-    typer.echo(f"\nthe quote engine (answer_quote) is {share:.1%} of a quote's CPU: were it free, a CPU-bound server "
-               f"would answer at most ~{1 / (1 - share):.1f}× the quotes/s it does now (compare `hotelctl bench api`'s "
-               f"quote / bare share)")
+        figures = "  ".join(f"{side[key]:8.3f} ms {side[key] / side['total']:6.1%}" for side in lines)
+        typer.echo(f"  {what:<56} {figures}")
+    shares = [side[ENGINE] / side["total"] for side in lines]
+    typer.echo("\nthe quote engine (answer_quote) is " + "; ".join(
+        f"{share:.1%} of a quote's CPU with the {name}: were it free, a CPU-bound server would answer at most "
+        f"~{1 / (1 - share):.1f}× the quotes/s" for name, share in zip(SIDES, shares, strict=True)))
 
 
 def _lines(result: dict) -> dict[str, float]:

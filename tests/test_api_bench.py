@@ -184,19 +184,25 @@ def test_bench_steps_splits_a_quotes_cpu_among_the_steps_of_its_path(hotelctl):
                       "--block-size", "10")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "30 quotes measured after every search once, failed: 0" in out
-    assert "inventory (replica) hit rate" in out and "memo hit rate n/a" in out
+    assert "30 quotes per side measured after every search once; failed: replica on 0, replica off 0" in out
+    assert "memo hit rate n/a" in out
+    # The replica answered the one side's inventory reads, and none of the other's (every quote read Redis).
+    assert re.search(r"replica on: .*inventory \(replica\) hit rate 100\.0%", out), out
+    assert re.search(r"replica off: .*inventory \(replica\) hit rate 0\.0%", out), out
     assert float(re.search(r"offers per quote ([\d.]+)", out).group(1)) > 0
-    ms = {what.strip(): float(value) for what, value in re.findall(r"^  (.+?)\s+([\d.-]+) ms", out, re.MULTILINE)}
-    assert len(ms) == 8, out
-    assert ms["the rest of it (request facts, queueing the store)"] >= -0.001, out  # the steps lie within the engine
-    steps = [ms[what] for what in ("product set and shelf (replica, else Redis)",
-                                   "pricing: every rate, then the offers shown exactly",
-                                   "offer JSON, shown and stored", "offer ids and nesting")]
-    assert all(spent > 0 for spent in steps), out  # each step was timed where the quote path calls it
-    engine, outside, total = (ms["the quote engine (answer_quote)"],
-                              ms["around it: HTTP, auth, validation, response, client"], ms["a quote, all of it"])
-    assert 0 < engine < total and outside > 0, out
-    assert sum(steps) < total, out
-    share = float(re.search(r"the quote engine \(answer_quote\) is ([\d.]+)% of a quote's CPU", out).group(1))
-    assert share == pytest.approx(100 * engine / total, abs=0.5)
+    rows = re.findall(r"^  (.+?)\s+([\d.-]+) ms\s+[\d.-]+%\s+([\d.-]+) ms", out, re.MULTILINE)
+    assert len(rows) == 8, out
+    shares = [float(share) for share in re.findall(r"([\d.]+)% of a quote's CPU with the replica o", out)]
+    assert len(shares) == 2, out
+    for side, share in enumerate(shares):  # replica on, replica off
+        ms = {what.strip(): float(figures[side]) for what, *figures in rows}
+        assert ms["the rest of it (request facts, queueing the store)"] >= -0.001, out  # steps lie within the engine
+        steps = [ms[what] for what in ("product set and shelf (replica, else Redis)",
+                                       "pricing: every rate, then the offers shown exactly",
+                                       "offer JSON, shown and stored", "offer ids and nesting")]
+        assert all(spent > 0 for spent in steps), out  # each step was timed where the quote path calls it
+        engine, outside, total = (ms["the quote engine (answer_quote)"],
+                                  ms["around it: HTTP, auth, validation, response, client"], ms["a quote, all of it"])
+        assert 0 < engine < total and outside > 0, out
+        assert sum(steps) < total, out
+        assert share == pytest.approx(100 * engine / total, abs=0.5)
