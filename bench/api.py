@@ -176,6 +176,9 @@ def bench_api(
     trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0,
                                       help="The traced variant's share of new traces kept (OTEL_TRACES_SAMPLER_ARG; "
                                            "parent-based: a kept trace is kept whole)."),
+    quote_trace_ratio: float = typer.Option(None, min=0.0, max=1.0,
+                                            help="The traced side's share of quote searches kept (QUOTE_TRACE_RATIO; "
+                                                 "default: --trace-ratio). The deployment keeps 0.1."),
     variant: list[str] = typer.Option([], "--variant",
                                       help="Only this configuration of the API: 'memo on', 'memo off' or 'memo off, "
                                            "replica off' (repeat for several; default all three). The first one named "
@@ -193,14 +196,15 @@ def bench_api(
 
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
+    quote_trace_ratio = trace_ratio if quote_trace_ratio is None else quote_trace_ratio
     use_wrk = shutil.which("wrk") is not None
     rates = sorted(set(rate))
     sink = SpanSink()
     run = Run(workload, workers, seconds, f"wrk, {connections} connections" if use_wrk else
               f"python closed-loop generator, {connections} connections", connections, rates,
               variants(settings.quote_cache_ms, variant),
-              sampler=build_sampler(trace_ratio, trace_ratio).get_description())
-    run.pair = tracing_pair(run.variants[0], sink.traced_env(trace_ratio))
+              sampler=build_sampler(trace_ratio, quote_trace_ratio).get_description())
+    run.pair = tracing_pair(run.variants[0], sink.traced_env(trace_ratio, quote_trace_ratio))
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

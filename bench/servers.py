@@ -215,10 +215,11 @@ class SpanSink:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/v1/traces"
         threading.Thread(target=self._server.serve_forever, name="span-sink", daemon=True).start()
 
-    def traced_env(self, ratio: float) -> dict[str, str]:
-        """What turns tracing on in an API process: export here, `ratio` of new traces kept, quotes included."""
+    def traced_env(self, ratio: float, quote_ratio: float) -> dict[str, str]:
+        """What turns tracing on in an API process: export here, `ratio` of new traces kept, `quote_ratio` of
+        quote searches."""
         return {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": self.url, "OTEL_TRACES_SAMPLER_ARG": str(ratio),
-                "QUOTE_TRACE_RATIO": str(ratio)}
+                "QUOTE_TRACE_RATIO": str(quote_ratio)}
 
     def counts(self) -> tuple[int, int]:
         with self._lock:

@@ -35,6 +35,9 @@ def bench_tracing(
     hotels: int = typer.Option(120, min=20, help="Master hotels in the simulated world."),
     days: int = typer.Option(14, min=1, max=90, help="The seeded inventory window, in days."),
     trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0, help="Share of new traces kept (traced side)."),
+    quote_trace_ratio: float = typer.Option(None, min=0.0, max=1.0,
+                                            help="The traced side's share of quote searches kept (QUOTE_TRACE_RATIO; "
+                                                 "default: --trace-ratio). The deployment keeps 0.1."),
     check: bool = typer.Option(False, "--untraced-both", help="A/A check of the method: both sides untraced (the "
                                                               "ratio shows the measurement's own bias and noise)."),
     replica: bool = typer.Option(True, help="The in-process hot-cache replica (HOT_CACHE_REPLICA); --no-replica: "
@@ -48,6 +51,7 @@ def bench_tracing(
 
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
+    quote_trace_ratio = trace_ratio if quote_trace_ratio is None else quote_trace_ratio
     sink = SpanSink()
     with ExitStack() as stack:
         stack.callback(sink.close)
@@ -57,7 +61,7 @@ def bench_tracing(
         seeded = platform.seeded
         listed, requests_file = platform.mix_file(seed, searches, days)
         env = {**platform.env, "QUOTE_CACHE_MS": "0", "HOT_CACHE_REPLICA": str(replica).lower()}
-        traced_env = {**env, **sink.traced_env(trace_ratio)}
+        traced_env = {**env, **sink.traced_env(trace_ratio, quote_trace_ratio)}
         env.pop("BENCH_TRACING_PROFILE", None)  # only the traced side is profiled
         workers = []
         for side_env in (env, env if check else traced_env):
@@ -95,8 +99,8 @@ def bench_tracing(
     for side, name in enumerate(("off", "on")):
         typer.echo(f"cache hit rates over the blocks, tracing {name}: "
                    f"{hit_rates(lookups_between(warmed[side], lookups[side]))}; failed quotes: {errors[side]}")
-    typer.echo(f"sampler (traced side): {build_sampler(trace_ratio, trace_ratio).get_description()}; "
-               f"spans exported per quote: {spans / quotes:.1f}")
+    typer.echo(f"sampler (traced side): {build_sampler(trace_ratio, quote_trace_ratio).get_description()}; "
+               f"spans exported: {spans} for {quotes} quotes ({spans / quotes:.2f} per quote)")
     typer.echo(f"CPU per quote, tracing off: {off_ms:.2f} ms (blocks: "
                f"{', '.join(f'{v * 1000:.2f}' for v in cpu[0])})")
     typer.echo(f"CPU per quote, tracing on:  {on_ms:.2f} ms (blocks: "

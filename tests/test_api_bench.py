@@ -206,3 +206,18 @@ def test_bench_steps_splits_a_quotes_cpu_among_the_steps_of_its_path(hotelctl):
         assert 0 < engine < total and outside > 0, out
         assert sum(steps) < total, out
         assert share == pytest.approx(100 * engine / total, abs=0.5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("quote_ratio", ["0", "1"])
+def test_bench_tracing_samples_quotes_as_told_and_answers_them_all(hotelctl, quote_ratio):
+    result = hotelctl("bench", "tracing", "--hotels", "30", "--days", "7", "--searches", "40", "--blocks", "2",
+                      "--block-size", "10", "--quote-trace-ratio", quote_ratio)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"quotes:TraceIdRatioBased{{{float(quote_ratio)}}}" in out, out  # orders stay at --trace-ratio 1.0
+    assert out.count("failed quotes: 0") == 2, out
+    spans = int(re.search(r"spans exported: (\d+) for 40 quotes", out).group(1))
+    # Dropped quotes (skipping OpenTelemetry's middleware) export nothing; kept ones a SERVER span each at least.
+    assert spans == 0 if quote_ratio == "0" else spans >= 40, out
+    assert re.search(r"ratio on/off \(medians\): [\d.]+ \(target", out), out

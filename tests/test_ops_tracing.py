@@ -223,25 +223,35 @@ def test_quote_searches_can_be_sampled_apart_while_every_order_is_traced(monkeyp
 
     @app.post("/v1/quotes")
     async def quote():
-        return {"quote": True}
+        with start_span("quote.step"):  # under a dropped quote, nothing is kept either
+            return {"quote": True}
 
     @app.post("/v1/orders")
     async def order():
         return {"order": True}
 
+    caller = "4bf92f3577b34da6a3ce929d0e0e4736"
     previous = use_provider(provider)
     try:
         asgi_tracing(app, "api")
         app.add_middleware(ObservabilityMiddleware, service="api")
         with TestClient(app) as client:
-            for _ in range(20):
-                assert client.post("/v1/quotes", json={}).status_code == 200
+            for index in range(20):
+                response = client.post("/v1/quotes", json={}, headers={"X-Request-ID": f"quote-{index}"})
+                assert response.status_code == 200
+                trace_id, flags = response.headers["traceparent"].split("-")[1::2]
+                assert (trace_id, flags) == (w3c_trace_id(f"quote-{index}"), "02")  # this trace, not sampled
             assert client.post("/v1/orders", json={}).status_code == 200
+            # A caller that samples its trace has its quote traced whatever the ratio (parent-based).
+            assert client.post("/v1/quotes", json={},
+                               headers={"traceparent": f"00-{caller}-00f067aa0ba902b7-01"}).status_code == 200
     finally:
         use_provider(previous)
         uninstrument_libraries()
         provider.shutdown()
-    assert [span.name for span in exporter.get_finished_spans()] == ["POST /v1/orders"]
+    spans = exporter.get_finished_spans()
+    assert sorted(span.name for span in spans) == ["POST /v1/orders", "POST /v1/quotes", "quote.step"]
+    assert {format(span.context.trace_id, "032x") for span in spans if "quote" in span.name} == {caller}
 
     monkeypatch.delenv("QUOTE_TRACE_RATIO")  # unset: quotes follow the general ratio
     from opentelemetry.sdk.trace.sampling import Decision
