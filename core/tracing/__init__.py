@@ -16,7 +16,8 @@ trace (`continued`) and a consumer's work lands in the same trace, however much 
 Sampling: parent-based, so a trace is kept or dropped whole; a new trace is kept with probability
 `OTEL_TRACES_SAMPLER_ARG` (default 1.0), a quote search with probability `QUOTE_TRACE_RATIO` when that is set,
 except a CLIENT span that starts a trace of its own (a background poll of PostgreSQL or Redis: the relay's claim
-query, the inventory replica's stream reads), which is dropped.
+query, the inventory replica's stream reads), which is dropped. A request that starts a trace the sampler drops
+does not go through the ASGI middleware at all (`_UnsampledBypass`): a dropped quote costs next to nothing.
 
 Tracing off (no endpoint) instruments nothing and `start_span` makes no span object: the API middleware
 still gives every request a trace id and span id for its logs and its `traceparent` response header.
