@@ -316,7 +316,7 @@ class _UnsampledBypass:
         if _active is None or not request_trace or not span_id or \
                 any(name == b"traceparent" for name, _ in scope["headers"]):
             return None
-        trace_id = int(w3c_trace_id(request_trace), 16)
+        trace_id = _active.id_generator.generate_trace_id()  # `RequestTraceIds`: the request's, as the span's
         if _active.sampler.should_sample(None, trace_id, self.span_details(scope)[0],
                                          SpanKind.SERVER).decision.is_sampled():
             return None
