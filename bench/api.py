@@ -23,6 +23,7 @@ exported over OTLP/HTTP to a receiver in this process that counts and drops them
 at once and the load alternating between them round by round (off, on, on, off, ...; the same searches for
 both in each round), so a machine whose load drifts weighs on both alike. The report puts the traced quote
 p99 beside the untraced one at each fixed rate (the mean of the rounds' p99), with the ratio and the sampler.
+`--untraced-both` runs the same comparison with neither server traced: its ratio is the method's own noise.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import os
+import re
 import shutil
 import statistics
 import time
@@ -53,6 +55,7 @@ SAMPLE_SIZE = 300
 BARE = "bare FastAPI constant (baseline)"
 TRACING_P99_RATIO = 1.10  # quote p99 with tracing on / off
 TRACED = ", tracing on"
+UNTRACED_AGAIN = ", untraced again (A/A)"
 
 
 def p99_target_ms(rate: float) -> float:
@@ -116,10 +119,12 @@ def variants(quote_cache_ms: int, names: list[str] | None = None) -> list[Varian
     return [by_name[name] for name in dict.fromkeys(names)]
 
 
-def tracing_pair(untraced: Variant, traced_env: dict[str, str]) -> tuple[Variant, Variant]:
-    """`untraced` again, tracing off and tracing on (`traced_env` added), for the side-by-side comparison."""
-    return (Variant(untraced.name + ", tracing off", untraced.env),
-            Variant(untraced.name + TRACED, {**untraced.env, **traced_env}))
+def tracing_pair(untraced: Variant, traced_env: dict[str, str] | None) -> tuple[Variant, Variant]:
+    """`untraced` again, tracing off and tracing on (`traced_env` added), for the side-by-side comparison; with no
+    `traced_env`, untraced on both sides (the A/A check of the comparison)."""
+    second = Variant(untraced.name + TRACED, {**untraced.env, **traced_env}) if traced_env is not None else \
+        Variant(untraced.name + UNTRACED_AGAIN, untraced.env)
+    return Variant(untraced.name + ", tracing off", untraced.env), second
 
 
 @dataclass
@@ -183,6 +188,9 @@ def bench_api(
                                       help="Only this configuration of the API: 'memo on', 'memo off' or 'memo off, "
                                            "replica off' (repeat for several; default all three). The first one named "
                                            "is the one measured with tracing off and on."),
+    check: bool = typer.Option(False, "--untraced-both", help="A/A check of the tracing comparison: both servers of "
+                                                              "it untraced (the p99 ratio shows the method's own "
+                                                              "noise)."),
 ) -> None:
     """Quote req/s beside a bare FastAPI endpoint, p99 at fixed rates, memo on/off: hit rates, RSS, order p99."""
     from bench import loadgen
@@ -204,7 +212,7 @@ def bench_api(
               f"python closed-loop generator, {connections} connections", connections, rates,
               variants(settings.quote_cache_ms, variant),
               sampler=build_sampler(trace_ratio, quote_trace_ratio).get_description())
-    run.pair = tracing_pair(run.variants[0], sink.traced_env(trace_ratio, quote_trace_ratio))
+    run.pair = tracing_pair(run.variants[0], None if check else sink.traced_env(trace_ratio, quote_trace_ratio))
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
@@ -278,7 +286,7 @@ def _start_api(env: dict, variant: Variant, prometheus_dir: Path, log_dir: Path,
     from core import runtime
 
     prometheus_dir.mkdir(parents=True)
-    slug = variant.name.replace(",", "").replace(" ", "-")
+    slug = re.sub(r"[^\w]+", "-", variant.name).strip("-")
     return start_server(["api.app:create_app", "--factory"], runtime.free_port(),
                         {**env, **variant.env, "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir)},
                         log_dir / f"bench-api-{slug}.log", workers, "/health")
@@ -639,20 +647,25 @@ def _report(run: Run) -> None:
 
 def _tracing_report(run: Run) -> None:
     """Quote p99 with tracing on beside tracing off (side by side, alternating rounds), per fixed rate, each
-    round's figures, the sampler and what was exported."""
+    round's figures, the sampler and what was exported; for the A/A check, the second untraced server in place of
+    the traced one, and no verdict."""
     untraced, traced = run.pair
+    check = traced.name.endswith(UNTRACED_AGAIN)
+    sides = "untraced again / untraced" if check else "tracing on / off"
     posts, spans = traced.exported or (0, 0)
     typer.echo(f"  tracing ({untraced.name.removesuffix(', tracing off')}, both servers up, alternating rounds): "
-               f"sampler {run.sampler}; {spans} spans exported in {posts} OTLP/HTTP posts to a loopback receiver")
+               + ("A/A check, both servers untraced; " if check else f"sampler {run.sampler}; ")
+               + f"{spans} spans exported in {posts} OTLP/HTTP posts to a loopback receiver")
     for rate in run.rates:
         on, off = traced.fixed[rate]["p99"], untraced.fixed[rate]["p99"]
         ratio = on / off if off else float("nan")
         rounds = ", ".join(f"{pair[0]['p99']:.1f}/{pair[1]['p99']:.1f}" for pair in run.pair_rounds[rate])
-        typer.echo(f"  quote p99 at {rate:g} req/s, tracing on / off: {on:.1f} / {off:.1f} ms = {ratio:.2f} "
-                   f"(target ≤ {TRACING_P99_RATIO:.2f}): {_verdict(ratio <= TRACING_P99_RATIO)}; rounds off/on ms: "
-                   f"{rounds}")
+        verdict = "(the method's own noise, no target)" if check else \
+            f"(target ≤ {TRACING_P99_RATIO:.2f}): {_verdict(ratio <= TRACING_P99_RATIO)}"
+        typer.echo(f"  quote p99 at {rate:g} req/s, {sides}: {on:.1f} / {off:.1f} ms = {ratio:.2f} {verdict}; "
+                   f"rounds {'untraced/again' if check else 'off/on'} ms: {rounds}")
     on, off = traced.best["rps"], untraced.best["rps"]
-    typer.echo(f"  quote saturation, tracing on / off: {on:.0f} / {off:.0f} req/s = "
+    typer.echo(f"  quote saturation, {sides}: {on:.0f} / {off:.0f} req/s = "
                f"{on / off if off else float('nan'):.2f} (no target)")
 
 

@@ -179,6 +179,19 @@ def test_bench_api_tiny(hotelctl):
 
 
 @pytest.mark.slow
+def test_bench_api_untraced_both_compares_two_untraced_servers(hotelctl):
+    result = hotelctl("bench", "api", "--seconds", "1", "--orders", "0", "--hotels", "30", "--searches", "60",
+                      "--rate", "20", "--rounds", "1", "--connections", "2", "--workers", "1", "--variant", "memo off",
+                      "--untraced-both")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "A/A check, both servers untraced; 0 spans exported" in out, out  # neither side traced anything
+    assert re.search(r"quote p99 at 20 req/s, untraced again / untraced: [\d.]+ / [\d.]+ ms = [\d.]+ \(the method's "
+                     r"own noise, no target\); rounds untraced/again ms: [\d.]+/[\d.]+, [\d.]+/[\d.]+", out), out
+    assert "tracing on" not in out and "sampler ParentBased" not in out, out
+
+
+@pytest.mark.slow
 def test_bench_steps_splits_a_quotes_cpu_among_the_steps_of_its_path(hotelctl):
     result = hotelctl("bench", "steps", "--hotels", "30", "--days", "7", "--searches", "40", "--blocks", "3",
                       "--block-size", "10")
