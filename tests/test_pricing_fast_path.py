@@ -73,7 +73,9 @@ def _case(rng: random.Random):
                     row = RateRow(room_type_id, f"R{room_type}", name, board, "BAR", currency, None)
                     refundable = rng.random() < 0.7
                     fee = Decimal(rng.randint(0, 300000)).scaleb(-digits)
-                    policy = [{"hours_before": 48, "fee": str(fee), "currency": currency}] if refundable else []
+                    # A non-refundable rate's rule may name less than the stay (supplier B's names one night).
+                    policy = [{"hours_before": 48 if refundable else 8760, "fee": str(fee), "currency": currency}] \
+                        if refundable or rng.random() < 0.7 else []
                     base = rng.randint(5000, 2_000_000) if digits else rng.randint(500, 200_000)
                     nightly = {}
                     for day in range(WINDOW):
@@ -97,7 +99,8 @@ def _reference(truth_row, check_in, nights, rooms, rules, sell_currency, fx):
     except LookupError:
         return None
     shown_nightly = [scale_to_sell(breakdown, night * rooms)["amount"] for night in stay]
-    fees = [scale_to_sell(breakdown, min(Decimal(rule["fee"]) * rooms, net))["amount"] for rule in policy]
+    fees = [scale_to_sell(breakdown, min(Decimal(rule["fee"]) * rooms, net) if refundable else net)["amount"]
+            for rule in policy]  # non-refundable: cancelling costs the whole price
     return breakdown, shown_nightly, fees, refundable
 
 

@@ -446,7 +446,9 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
     net_digits = np.fromiter((offer.price_class.digits for offer in offers), np.int64, len(offers))
     rows = np.fromiter((offer.row_index for offer in offers), np.int64, len(offers))
     nightly_net = stay.shelf.prices[rows, stay.first:stay.first + nights]
-    # Every amount shown beside the total, in one array: the nights, then each cancellation fee (at most the net).
+    # Every amount shown beside the total, in one array: the nights, then each cancellation fee (at most the net;
+    # a non-refundable offer's every fee is the net, whatever its supplier's rule says: cancelling it costs the
+    # whole price, as the order charges it).
     most_fees = max(len(policy.fees) for policy in policies)
     parts = np.zeros((len(offers), nights + most_fees), dtype=np.int64)
     parts[:, :nights] = nightly_net * rooms
@@ -455,8 +457,10 @@ def offer_json(stay: PricedStay) -> tuple[list[str], bytes, list[list[int]]]:
         fee_minor = np.array([(policy.minor + padding)[:most_fees] if policy.minor is not None else padding
                               for policy in policies], dtype=np.int64)
         nets = np.fromiter((offer.net_minor for offer in offers), np.int64, len(offers))
-        parts[:, nights:] = np.minimum(fee_minor, nets[:, None])
-    inexact = [index for index, policy in enumerate(policies) if policy.minor is None]  # fees with a fraction
+        refundable = np.fromiter((offer.refundable for offer in offers), bool, len(offers))
+        parts[:, nights:] = np.where(refundable[:, None], np.minimum(fee_minor, nets[:, None]), nets[:, None])
+    inexact = [index for index, policy in enumerate(policies)  # refundable fees with a fraction of a minor unit
+               if policy.minor is None and offers[index].refundable]
     amounts = _display_amounts(offers, parts, digits)
     for index in inexact:
         offer = offers[index]
