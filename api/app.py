@@ -107,6 +107,14 @@ def create_app(settings: Settings | None = None, endpoints: Endpoints | None = N
     return app
 
 
+def served_app() -> FastAPI:
+    """The app of a process `main` starts: each uvicorn worker is a fresh interpreter, which logs as the API (one
+    JSON line per record, LOG_LEVEL) only once this has configured it."""
+    settings = get_settings()
+    configure_logging("api", settings.log_level)
+    return create_app(settings)
+
+
 def main() -> None:
     """Entry point for the API process (`python -m api.app`)."""
     import uvicorn
@@ -120,7 +128,7 @@ def main() -> None:
         metrics_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
-        "api.app:create_app", factory=True, host=settings.api_host, port=settings.api_port,
+        "api.app:served_app", factory=True, host=settings.api_host, port=settings.api_port,
         log_config=None, access_log=False, workers=settings.api_workers,
         # A worker answers the supervisor's health pings only once it has imported the app (seconds on a loaded
         # machine); with uvicorn's 5 s it was killed and restarted before it ever served.

@@ -38,15 +38,15 @@ def serve(app) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def start_apis(*envs: dict[str, str]) -> list[tuple[subprocess.Popen, str]]:
+def start_apis(*envs: dict[str, str], output=subprocess.DEVNULL) -> list[tuple[subprocess.Popen, str]]:
     """`python -m api.app` once per environment, each on a free port in its own process group, all starting at
-    once; returns (process, base URL) for each once its `/health` answers."""
+    once (stdout and stderr to `output`); returns (process, base URL) for each once its `/health` answers."""
     started = []
     for env in envs:
         port = free_port()
         started.append((subprocess.Popen([sys.executable, "-m", "api.app"], cwd=REPO_ROOT,
                                          env={**env, "API_PORT": str(port)}, start_new_session=True,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+                                         stdout=output, stderr=output),
                         f"http://127.0.0.1:{port}"))
     deadline = time.monotonic() + 60
     try:

@@ -85,3 +85,36 @@ def test_log_level_is_honoured(capsys):
     out = capsys.readouterr().out
     assert "hidden" not in out and "shown" in out and "s3cr3t" not in out
     logging.getLogger().handlers.clear()
+
+
+def test_every_api_worker_logs_json_lines_with_the_trace_id(database_url, redis_url, settings, tmp_path):
+    """`python -m api.app` as `hotelctl up` and the images start it, two uvicorn workers: each is a fresh
+    interpreter, and each must log as the API does, so a 500's traceId can be found in the log."""
+    import os
+
+    from tests.live_server import start_apis, stop_api
+
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "API_WORKERS": "2",
+           "LOG_LEVEL": "info", "HOTEL_DATA_DIR": str(tmp_path / "data"),
+           "JWT_SECRET": settings.jwt_secret.get_secret_value(),
+           "ENCRYPTION_SECRET": settings.encryption_secret.get_secret_value()}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    log_path = tmp_path / "api.log"
+    trace = "0af7651916cd43dd8448eb211c80319c"
+    with log_path.open("w") as log_file:
+        [(process, base)] = start_apis(env, output=log_file)
+        try:
+            import httpx
+
+            for _ in range(4):  # either worker may answer
+                response = httpx.get(f"{base}/no-such-route",
+                                     headers={"traceparent": f"00-{trace}-b7ad6b7169203331-01"})
+                assert response.status_code == 404
+        finally:
+            stop_api(process)
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]  # every line JSON: no plain-text line from any worker
+    started = [record for record in records if record["message"] == "api started"]
+    assert len(started) == 2, lines  # one per worker, each configured
+    requests = [record for record in records if record["message"] == "request" and record["traceId"] == trace]
+    assert len(requests) == 4 and all(record["service"] == "api" for record in requests), lines
