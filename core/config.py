@@ -90,6 +90,55 @@ def _check_key(key: str, env: str) -> None:
     _no_control("env", env)
 
 
+def _numbers(key: str, value: Any, known: Any, *, integers: bool = False, least: float = 0) -> dict[str, float]:
+    """`value` as an object of some of the `known` fields, each a JSON number (an integer if `integers`) of at
+    least `least`; a ConfigError naming the key and field otherwise."""
+    if not isinstance(value, dict):
+        raise ConfigError("value", f"{key} must be a JSON object of {', '.join(known)}")
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        raise ConfigError("value", f"{key}: unknown field(s) {', '.join(unknown)}; known: {', '.join(known)}")
+    kind = int if integers else (int, float)
+    for name, number in value.items():
+        if isinstance(number, bool) or not isinstance(number, kind) or number < least:
+            what = "an integer" if integers else "a number"
+            raise ConfigError("value", f"{key}.{name} must be {what} of at least {least:g}, got {number!r}")
+    return value
+
+
+def _check_matching_thresholds(key: str, value: Any) -> None:
+    from core.matching.config import DEFAULT_THRESHOLDS, MatcherConfig
+
+    try:
+        MatcherConfig().with_overrides(None, _numbers(key, value, DEFAULT_THRESHOLDS))
+    except ValueError as error:
+        raise ConfigError("value", str(error)) from None
+
+
+def _check_scoring_weights(key: str, value: Any) -> None:
+    from core.matching.config import DEFAULT_WEIGHTS
+
+    _numbers(key, value, DEFAULT_WEIGHTS)
+
+
+def _check_ranking_weights(key: str, value: Any) -> None:
+    from core.matching.ranking import CONFIG_FIELDS
+
+    _numbers(key, value, CONFIG_FIELDS)
+
+
+def _check_velocity(key: str, value: Any) -> None:
+    from core.orders.velocity import VelocityLimits
+
+    _numbers(key, value, VelocityLimits.__dataclass_fields__, integers=True, least=1)
+
+
+# The keys the platform reads, checked before they are stored: a value the reader cannot use would break every
+# quote, match or order that reads it. Other keys are stored as given.
+KNOWN_KEYS = {"matching.thresholds": _check_matching_thresholds, "matching.scoring.weights": _check_scoring_weights,
+              "matching.algorithm.weights": _check_ranking_weights, "orders.velocity": _check_velocity}
+
+
 def list_config(engine: Engine, env: str | None = None) -> list[dict[str, Any]]:
     """Every stored row (all envs, or one), with its metadata."""
     query = "SELECT key, value, env, description, updated_at, updated_by FROM platform_config"
@@ -110,6 +159,8 @@ def set_config(engine: Engine, key: str, value: Any, env: str = "production", de
     import json
 
     _check_key(key, env)
+    if key in KNOWN_KEYS:
+        KNOWN_KEYS[key](key, value)
     try:
         encoded = json.dumps(value)
     except (TypeError, ValueError) as error:

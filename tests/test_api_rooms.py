@@ -81,6 +81,14 @@ def test_recommended_order_follows_the_weights_within_a_second(api_client, engin
         set_config(engine, RANKING_WEIGHTS_KEY, {"price_weight": 1, "rating_weight": 0, "availability_weight": 0,
                                                   "supplier_reliability_weight": 0})
         assert wait_for(cheap) < 1.5
+        set_config(engine, RANKING_WEIGHTS_KEY, {"price_weight": 0, "rating_weight": 1})
+        assert wait_for(grand) < 1.5
+        # A value stored around the config center's checks (an older release, SQL by hand): quotes rank with the
+        # default weights (the cheaper hotel first here) instead of failing.
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE platform_config SET value = '{\"price_weight\": \"x\"}'::jsonb"
+                                 " WHERE key = :key AND env = 'production'"), {"key": RANKING_WEIGHTS_KEY})
+        assert wait_for(cheap) < 1.5
     finally:
         set_config(engine, RANKING_WEIGHTS_KEY, {"price_weight": 0.4, "rating_weight": 0.3,
                                                   "availability_weight": 0.2, "supplier_reliability_weight": 0.1})

@@ -4,6 +4,7 @@ murmur3 rollout as the deployment plan computes it, and the operator API (v1 and
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 
@@ -253,6 +254,35 @@ def test_operator_api_v1(api_client, settings):
     assert api_client.get("/v1/admin/config?env=x%00y", headers=headers).status_code == 422
     assert api_client.put("/v1/admin/flags/admin.v2", headers=headers,
                           json={"whitelist": ["ok", "bad\u0000"]}).status_code == 422
+
+
+@pytest.mark.parametrize(("key", "value", "reason"), [
+    ("matching.algorithm.weights", {"price_weight": "x"}, "matching.algorithm.weights.price_weight must be a number"),
+    ("matching.algorithm.weights", {"price": 1}, "unknown field(s) price"),
+    ("matching.algorithm.weights", [0.4, 0.6], "must be a JSON object"),
+    ("matching.scoring.weights", {"name": -1}, "matching.scoring.weights.name must be a number of at least 0"),
+    ("matching.thresholds", {"auto": "high"}, "matching.thresholds.auto must be a number"),
+    ("matching.thresholds", {"auto": 0.3, "review": 0.6}, "need 0 <= review <= auto <= 1"),
+    ("orders.velocity", {"per_minute": 0}, "orders.velocity.per_minute must be an integer of at least 1"),
+    ("orders.velocity", {"per_hour": 2.5}, "orders.velocity.per_hour must be an integer"),
+])
+def test_a_value_the_platform_could_not_read_is_refused_and_the_stored_one_kept(api_client, settings, engine, key,
+                                                                                value, reason):
+    headers = _token(settings)
+    env = f"t{secrets.token_hex(4)}"  # an env of this test's own: the platform's live keys stay as they are
+    good = {"matching.algorithm.weights": {"price_weight": 1, "rating_weight": 0.5},
+            "matching.scoring.weights": {"name": 0.5}, "matching.thresholds": {"auto": 0.9, "review": 0.6},
+            "orders.velocity": {"per_minute": 5, "per_hour": 100}}[key]
+    assert api_client.put(f"/v1/admin/config/{key}", headers=headers, json={"value": good, "env": env}).status_code \
+        == 200
+    refused = api_client.put(f"/v1/admin/config/{key}", headers=headers, json={"value": value, "env": env})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["fields"][0]["field"] == "value" and reason in refused.json()["error"]["message"]
+    with pytest.raises(cfg.ConfigError, match=re.escape(reason)):  # hotelctl config set and the console alike
+        cfg.set_config(engine, key, value, env=env)
+    stored = api_client.get(f"/v1/admin/config/{key}", headers=headers).json()["stored"]
+    assert [row["value"] for row in stored if row["env"] == env] == [good]
+    cfg.delete_config(engine, key, env=env)
 
 
 def test_admin_v2_follows_its_flag(api_client, settings, engine):

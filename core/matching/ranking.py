@@ -11,6 +11,7 @@ unitless ranking number, never money. Ties keep the cheaper offer first, then th
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,7 +19,9 @@ from typing import Any, Generic, TypeVar
 
 from core.money import Money
 
+logger = logging.getLogger("matching.ranking")
 RANKING_WEIGHTS_KEY = "matching.algorithm.weights"
+CONFIG_FIELDS = ("price_weight", "rating_weight", "availability_weight", "supplier_reliability_weight")
 T = TypeVar("T")
 
 
@@ -28,6 +31,17 @@ class RankingWeights:
     rating: float = 0.3
     availability: float = 0.2
     reliability: float = 0.1
+
+    @classmethod
+    def live(cls, value: Any) -> RankingWeights:
+        """`from_config` for a value read live: one stored before the config center checked values, unusable, is
+        logged and the defaults rank instead of every recommended quote failing."""
+        try:
+            return cls.from_config(value)
+        except (AttributeError, TypeError, ValueError) as error:
+            logger.warning("unusable config value; ranking with the default weights",
+                           extra={"context": {"key": RANKING_WEIGHTS_KEY, "error": str(error)}})
+            return cls()
 
     @classmethod
     def from_config(cls, value: Mapping[str, Any] | None) -> RankingWeights:

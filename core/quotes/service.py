@@ -61,7 +61,7 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
     nights = (check_out - check_in).days
     weights = None
     if request.get("sort") == "recommended":
-        weights = RankingWeights.from_config(state.config.get(RANKING_WEIGHTS_KEY) if state.config else None)
+        weights = RankingWeights.live(state.config.get(RANKING_WEIGHTS_KEY) if state.config else None)
     memo_key = (hotcache.day_number(check_in), nights, rooms, per_room, partner_id, partner.tier,
                 request.get("currency"), sell_currency, weights)
     tails = offer_set = None
