@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from redis import exceptions as redis_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.schemas import CrossFieldError
 from core import outages
 from core.logs import trace_id_var
 
@@ -64,6 +65,12 @@ def _field_errors(exc: RequestValidationError) -> list[dict]:
         reason = err.get("msg", "invalid")
         if err.get("type") == "extra_forbidden":
             reason = "unknown field"
+        error = (err.get("ctx") or {}).get("error")
+        if isinstance(error, CrossFieldError):  # a check across fields: the field it names, inside the model's place
+            loc.append(error.field)
+            reason = error.reason
+        elif err.get("type") == "json_invalid":
+            loc, reason = [], f"the body is not valid JSON: {err.get('ctx', {}).get('error', reason)}"
         fields.append({"field": ".".join(loc) or "body", "reason": reason})
     return fields
 

@@ -14,6 +14,16 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+
+class CrossFieldError(ValueError):
+    """A check across fields that one field fails: the validation error names `field` (inside the model's own
+    place in the body) with `reason`, rather than the whole body."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
 MAX_NIGHTS = 30
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO-4217 code")
 Amount = Field(pattern=r"^-?\d+(\.\d+)?$", description="decimal string, never a float")
@@ -103,21 +113,21 @@ class QuoteRequest(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> QuoteRequest:
         if (self.city is None) == (self.hotel_ids is None):
-            raise ValueError("give exactly one of city or hotel_ids")
+            raise CrossFieldError("city", "give exactly one of city or hotel_ids")
         if self.hotel_ids is not None and any(not h or len(h) > 64 for h in self.hotel_ids):
-            raise ValueError("hotel_ids: each id must be 1 to 64 characters")
+            raise CrossFieldError("hotel_ids", "each id must be 1 to 64 characters")
         if self.check_out <= self.check_in:
-            raise ValueError("check_out must be after check_in")
+            raise CrossFieldError("check_out", "must be after check_in")
         if (self.check_out - self.check_in).days > MAX_NIGHTS:
-            raise ValueError(f"a stay is at most {MAX_NIGHTS} nights")
+            raise CrossFieldError("check_out", f"a stay is at most {MAX_NIGHTS} nights")
         if self.check_in < dt.date.today() - dt.timedelta(days=1):
-            raise ValueError("check_in is in the past")
+            raise CrossFieldError("check_in", "is in the past")
         if self.check_in > dt.date.today() + dt.timedelta(days=730):
-            raise ValueError("check_in is more than two years ahead")
+            raise CrossFieldError("check_in", "is more than two years ahead")
         if any(age < 0 or age > 17 for age in self.children_ages):
-            raise ValueError("children_ages: each age must be 0 to 17")
+            raise CrossFieldError("children_ages", "each age must be 0 to 17")
         if self.adults < self.rooms:
-            raise ValueError("each room needs at least one adult")
+            raise CrossFieldError("adults", "each room needs at least one adult")
         return self
 
 
@@ -191,7 +201,7 @@ class Guest(Strict):
     def _named(self) -> Guest:
         if not (self.first_name and self.last_name):
             if not self.name:
-                raise ValueError("each guest needs first_name and last_name (or name)")
+                raise CrossFieldError("name", "each guest needs first_name and last_name (or name)")
             parts = self.name.rsplit(" ", 1)
             self.first_name = self.first_name or parts[0]
             self.last_name = self.last_name or parts[-1]
@@ -206,7 +216,7 @@ class Contact(Strict):
     @model_validator(mode="after")
     def _reachable(self) -> Contact:
         if not self.email and not self.phone:
-            raise ValueError("contact needs an email or a phone")
+            raise CrossFieldError("email", "contact needs an email or a phone")
         return self
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
+import uuid
 from contextlib import ExitStack
 from decimal import Decimal
 
@@ -143,6 +144,31 @@ def test_quote_validation_names_fields(api_client, engine):
     response = api_client.post("/v1/quotes", headers=headers, json={
         "city": "X", "hotel_ids": ["a"], **_stay(1), "adults": 1})
     assert response.status_code == 422
+
+
+def test_checks_across_fields_name_the_field_they_fail(api_client, engine):
+    headers = auth(api_client, new_partner(engine))
+    stay = _stay(1)
+
+    def fields(path: str, body, **extra) -> list[tuple[str, str]]:
+        sent = {"content": body} if isinstance(body, str) else {"json": body}
+        response = api_client.post(path, headers={**headers, **extra}, **sent)
+        assert response.status_code == 422, response.text
+        return [(f["field"], f["reason"]) for f in response.json()["error"]["fields"]]
+
+    assert fields("/v1/quotes", {"city": "X", "check_in": stay["check_out"], "check_out": stay["check_in"],
+                                 "adults": 1}) == [("check_out", "must be after check_in")]
+    assert fields("/v1/quotes", {"city": "X", **stay, "adults": 1, "rooms": 2}) == [
+        ("adults", "each room needs at least one adult")]
+    assert fields("/v1/quotes", {"city": "X", **stay, "adults": 1, "children_ages": [4, 18]}) == [
+        ("children_ages", "each age must be 0 to 17")]
+    assert fields("/v1/quotes", {**stay, "adults": 1}) == [("city", "give exactly one of city or hotel_ids")]
+    [(field, reason)] = fields("/v1/quotes", '{"city": "X",', **{"Content-Type": "application/json"})
+    assert field == "body" and reason.startswith("the body is not valid JSON"), reason
+    order = {"offer_id": str(uuid.uuid4()), "guests": [{"first_name": "Ada"}], "contact": {"name": "Ada"}}
+    assert sorted(fields("/v1/orders", order, **{"Idempotency-Key": "k-1"})) == [
+        ("contact.email", "contact needs an email or a phone"),
+        ("guests.0.name", "each guest needs first_name and last_name (or name)")]
 
 
 def test_quote_of_another_partner_is_404(api_client, engine, redis_url):
