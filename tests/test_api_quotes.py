@@ -146,7 +146,7 @@ def test_quote_validation_names_fields(api_client, engine):
     assert response.status_code == 422
 
 
-def test_checks_across_fields_name_the_field_they_fail(api_client, engine):
+def test_checks_across_fields_name_the_field_they_fail(api_client, engine, redis_url):
     headers = auth(api_client, new_partner(engine))
     stay = _stay(1)
 
@@ -165,6 +165,11 @@ def test_checks_across_fields_name_the_field_they_fail(api_client, engine):
     assert fields("/v1/quotes", {**stay, "adults": 1}) == [("city", "give exactly one of city or hotel_ids")]
     [(field, reason)] = fields("/v1/quotes", '{"city": "X",', **{"Content-Type": "application/json"})
     assert field == "body" and reason.startswith("the body is not valid JSON"), reason
+    seed_city(engine, redis_url, city="Nofxville", hotels=1)
+    unpriced = api_client.post("/v1/quotes", headers=headers, json={"city": "Nofxville", **stay, "adults": 1,
+                                                                    "currency": "XYZ"})
+    assert unpriced.status_code == 422 and unpriced.json()["error"]["code"] == "currency_unavailable"
+    assert unpriced.json()["error"]["fields"] == [{"field": "currency", "reason": "no exchange rate into XYZ"}]
     order = {"offer_id": str(uuid.uuid4()), "guests": [{"first_name": "Ada"}], "contact": {"name": "Ada"}}
     assert sorted(fields("/v1/orders", order, **{"Idempotency-Key": "k-1"})) == [
         ("contact.email", "contact needs an email or a phone"),

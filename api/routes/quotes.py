@@ -38,7 +38,7 @@ async def create_quote(body: QuoteRequest, request: Request,
     try:
         quote = await answer_quote(request.app.state, principal.partner_id, body.model_dump())
     except QuoteError as error:
-        raise HTTPException(error.status, detail={"code": error.code, "message": error.message}) from None
+        raise HTTPException(error.status, detail=error.detail()) from None
     headers = {SOURCE_HEADER: "database"} if answered_from_database() else None  # Redis down: priced from PostgreSQL
     return Response(quote, media_type="application/json", headers=headers)
 

@@ -39,9 +39,14 @@ SUPPLIERS_TTL_S = 30.0  # bounds how stale the disabled-supplier set is when no 
 
 
 class QuoteError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+    def detail(self) -> dict:
+        """The error body's detail: code, message and, for a field of the request, that field and the reason."""
+        fields = {"fields": [{"field": self.field, "reason": self.message}]} if self.field else {}
+        return {"code": self.code, "message": self.message, **fields}
 
 
 class TtlMap:

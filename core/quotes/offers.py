@@ -159,7 +159,7 @@ def price_offers(shelf: Shelf, *, partner_id: str, tier: str, check_in: dt.date,
         result.unsellable = _unsellable(shelf, stay, row_class, sellable, stale)
     if not sellable.any():
         if explicit_currency and not stale:
-            raise QuoteError(422, "currency_unavailable", f"no exchange rate into {sell_currency}")
+            raise QuoteError(422, "currency_unavailable", f"no exchange rate into {sell_currency}", "currency")
         return result
     positions = np.flatnonzero(sellable)
     groups = shelf.group[stay.rows[positions]] * 2 + stay.refundable[positions]
