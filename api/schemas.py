@@ -241,7 +241,9 @@ class OrderOut(BaseModel):
     offer_id: uuid.UUID | None
     hotel_id: str
     hotel_name: str | None
-    room_type: str | None
+    room_type: str | None = Field(description="the room's normalised English name where it is mapped, else the "
+                                          "supplier's (as the offer showed it)")
+    room_name_local: str | None = Field(None, description="the supplier's own name of the room")
     board: str | None
     check_in: dt.date
     check_out: dt.date

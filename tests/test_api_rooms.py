@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from core.config import set_config
 from core.matching.ranking import RANKING_WEIGHTS_KEY
 from core.rooms.store import room_types_for, run_room_mapping
-from tests.api_fixtures import auth, cache_hotels, new_partner, seed_city
+from tests.api_fixtures import auth, cache_hotels, new_partner, order_body, seed_city
 
 RENAMED = {"Standard Double": "STD DBL", "Deluxe King": "Dlx King Room"}
 
@@ -54,6 +54,17 @@ def test_one_product_per_room_with_other_suppliers_as_alternatives(api_client, e
 
     stored = api_client.get(f"/v1/quotes/{body['quote_id']}", headers=headers).json()
     assert stored["offers"] == offers  # GET shows the same products and alternatives
+
+    # An order names its room as the offer it booked did: the English name, and the supplier's beside it.
+    booked = next(alternative for offer in offers for alternative in offer["alternatives"]
+                  if alternative["room_name_local"] in RENAMED.values())
+    response = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": "rooms-order-1"},
+                               json=order_body(booked["offer_id"]))
+    # No simulator of B runs here: the re-check fails, and the order is kept (FAILED) under its id all the same.
+    assert response.status_code == 503 and response.json()["error"]["code"] == "supplier_unavailable", response.text
+    order = api_client.get(f"/v1/orders/{response.json()['error']['order_id']}", headers=headers).json()
+    assert (order["room_type"], order["room_name_local"]) == (booked["room_type"], booked["room_name_local"])
+    assert order["room_type"] != order["room_name_local"]
 
 
 def test_recommended_order_follows_the_weights_within_a_second(api_client, engine, redis_url):

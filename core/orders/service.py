@@ -69,7 +69,9 @@ def order_json(row) -> dict:
         "quote_id": str(row["quote_id"]) if row["quote_id"] else None,
         "offer_id": str(row["offer_id"]) if row["offer_id"] else None,
         "hotel_id": row["hotel_id"], "hotel_name": breakdown.get("hotel_name"),
-        "room_type": breakdown.get("room_type"), "board": breakdown.get("board"),
+        "room_type": breakdown.get("room_type"),
+        "room_name_local": breakdown.get("room_name_local", breakdown.get("room_type")),  # orders from before: one name
+        "board": breakdown.get("board"),
         "check_in": row["check_in"].isoformat(), "check_out": row["check_out"].isoformat(), "rooms": row["rooms"],
         "guests": _json(row["guests"]), "contact": _json(row["contact"]),
         "total_price": Money(row["sell_amount"], row["sell_currency"]).as_json(),
@@ -98,8 +100,11 @@ async def _load_order(conn, order_id: str, partner_id: str | None):
 async def _offer(conn, offer_id: str, partner_id: str):
     """The partner's offer, found through its quote's key (an offer id names its quote)."""
     return await conn.fetchrow(
-        "SELECT o.*, q.expires_at AS quote_expires_at, q.partner_id AS quote_partner FROM quote_offers o"
-        " JOIN quotes q ON q.id = o.quote_id WHERE o.quote_id = $3 AND o.id = $1::uuid AND q.partner_id = $2::uuid",
+        "SELECT o.*, q.expires_at AS quote_expires_at, q.partner_id AS quote_partner, (SELECT e->>'room_name_en'"
+        "   FROM quote_offer_sets s CROSS JOIN LATERAL jsonb_array_elements(convert_from(s.offers, 'UTF8')::jsonb) e"
+        "   WHERE s.id = q.offer_set AND (e->>'rank')::int = o.rank) AS room_name_en"  # as the offer showed it
+        " FROM quote_offers o JOIN quotes q ON q.id = o.quote_id"
+        " WHERE o.quote_id = $3 AND o.id = $1::uuid AND q.partner_id = $2::uuid",
         offer_id, partner_id, quote_of_offer(uuid.UUID(offer_id)))
 
 
@@ -188,7 +193,8 @@ async def create_order(state, partner_id: str, client_id: str, body: dict,
                              f"outstanding exposure {account.exposure} plus this order exceeds the credit limit "
                              f"{account.limit} {account.currency}")
         stored = {
-            **breakdown, "supplier_hotel_id": offer["supplier_hotel_id"], "room_type": offer["room_type"],
+            **breakdown, "supplier_hotel_id": offer["supplier_hotel_id"],
+            "room_type": offer["room_name_en"] or offer["room_type"], "room_name_local": offer["room_type"],
             "board": offer["board"], "rate_key": offer["rate_key"], "refundable": offer["refundable"],
             "credit": {"amount": str(in_credit), "currency": account.currency},
         }
