@@ -264,7 +264,7 @@ def _print_addresses(settings, demo, demo_staff, api: bool, dagster: bool) -> No
     typer.echo("Demo partner credentials (POST /v1/auth/token with client_id and client_secret):")
     for name, credentials in demo:
         typer.echo(f"  {name:<14} client_id={credentials.client_id}  client_secret={credentials.client_secret}")
-    typer.echo("Demo staff (sign in at /settlements, /billing, /pricing, /reports; API tokens from"
+    typer.echo("Demo staff (sign in at /console, /settlements, /billing, /pricing, /reports; API tokens from"
                " POST /v1/auth/staff-token with username and password):")
     for staff, password in demo_staff:
         typer.echo(f"  {staff.display_name:<14} role={staff.role:<8} username={staff.username}  password={password}")
