@@ -24,6 +24,7 @@ class CrossFieldError(ValueError):
         self.field = field
         self.reason = reason
 
+
 MAX_NIGHTS = 30
 Currency = Field(pattern=r"^[A-Z]{3}$", description="ISO-4217 code")
 Amount = Field(pattern=r"^-?\d+(\.\d+)?$", description="decimal string, never a float")

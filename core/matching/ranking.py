@@ -22,6 +22,7 @@ from core.money import Money
 logger = logging.getLogger("matching.ranking")
 RANKING_WEIGHTS_KEY = "matching.algorithm.weights"
 CONFIG_FIELDS = ("price_weight", "rating_weight", "availability_weight", "supplier_reliability_weight")
+_WARNED: set[str] = set()
 T = TypeVar("T")
 
 
@@ -39,8 +40,10 @@ class RankingWeights:
         try:
             return cls.from_config(value)
         except (AttributeError, TypeError, ValueError) as error:
-            logger.warning("unusable config value; ranking with the default weights",
-                           extra={"context": {"key": RANKING_WEIGHTS_KEY, "error": str(error)}})
+            if str(error) not in _WARNED:  # once per process and value, not once per quote
+                _WARNED.add(str(error))
+                logger.warning("unusable config value; ranking with the default weights",
+                               extra={"context": {"key": RANKING_WEIGHTS_KEY, "error": str(error)}})
             return cls()
 
     @classmethod
