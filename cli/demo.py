@@ -1,5 +1,6 @@
-"""`hotelctl demo seed`: the demo history (weeks of partner activity, statements, cycles) on a development platform,
-then the warehouse backfill of its days. `hotelctl up` runs it once unless `--no-demo`."""
+"""`hotelctl demo seed`: the demo history (weeks of partner activity, statements, cycles, partner invoices and
+payments) on a development platform, then the warehouse backfill of its days. `hotelctl up` runs it once unless
+`--no-demo`."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def seed_demo(settings, endpoints: runtime.Endpoints, days: int, seed_value: int
                                echo=console.print,
                                reconcile=lambda starts: reconcile_cycles(settings, endpoints, starts))
     console.print(summary.line())
-    # Up to yesterday: today's partition is not over yet (the daily schedule builds it tomorrow).
+    # Up to yesterday: today's partition is not over yet (the daily schedule builds it tomorrow). The history dates
+    # its invoices and payments up to yesterday too, so the receivables report has them all.
     backfill_warehouse(settings, endpoints, summary.first_day, dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1))
     return True
 

@@ -1,13 +1,16 @@
 """The demo history `hotelctl up` seeds, through the same paths on a smaller scale: nine weeks of quotes and orders
 of three partners (one a sub-agent) through the partner API against simulated supplier A, statements through
-finance's upload, then the warehouse backfill; what analysts and finance then see."""
+finance's upload, the partners' invoices and payments through finance's billing API, then the warehouse backfill;
+what analysts and finance then see."""
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import sqlalchemy as sa
 
+from core.billing import ageing, invoices
 from core.demo import history, plan
 from core.settlement import review
 from tests.api_fixtures import ServedApp, seed_from_simulator, start_supplier_a
@@ -81,6 +84,7 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
                                      "status_mismatch")}
     # price differences, lines left out, lines the platform never booked (no-shows are drawn, not forced)
     assert classes >= {"amount_mismatch", "missing_in_statement", "missing_in_platform"}
+    outstanding = _assert_partners_billed(engine, summary, cycles, today)
 
     resources = {"postgres": PostgresResource(database_url=migrated.database_url),
                  "redis": RedisResource(redis_url=migrated.redis_url),
@@ -95,6 +99,7 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
     with warehouse_client(migrated.clickhouse_url) as client:
         sales = build_report(client, "sales", filters)
         conversion = build_report(client, "conversion", filters)
+        receivables = build_report(client, "receivables", filters)
     daily_sales = [row for section in sales.sections if section.table_id.startswith("sales-daily")
                    for row in section.rows]
     with engine.connect() as conn:
@@ -105,3 +110,31 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
     quotes_daily = next(s for s in conversion.sections if s.table_id == "conversion-daily").rows
     assert len(quotes_daily) == 60 and all(row[1] > 0 for row in quotes_daily)
     assert {name for _id, name in sales.partners} >= {"Demo Travel A", "Demo Travel B", "Demo Travel A Corporate"}
+    # finance's receivables: each billed partner with what it was invoiced and paid, and the balance it still owes
+    balances = {row[0]: row for section in receivables.sections if section.table_id == "receivables"
+                for row in section.rows}
+    assert set(balances) == set(outstanding), balances
+    assert all(row[2] > 0 and row[4] > 0 and row[5] > 0 for row in balances.values()), balances  # paid, still owing
+    assert {name: row[5] for name, row in balances.items()} == outstanding
+
+
+def _assert_partners_billed(engine, summary: history.Summary, cycles: list[dict], today: dt.date) -> dict:
+    """Invoices of the closed cycles for the demo's billed partners, issued after each cycle's end and paid in
+    full, in part or not at all; each partner's outstanding total by name."""
+    yesterday = today - dt.timedelta(days=1)
+    documents = invoices.list_documents(engine, kind="invoice")
+    assert len(documents) == summary.invoices >= 10
+    assert "invoices issued" in summary.line() and summary.statements >= summary.invoices
+    by_partner = {name: [d for d in documents if d["partner_name"] == name]
+                  for name in ("Demo Travel A", "Demo Travel B")}
+    assert {d["partner_name"] for d in documents} == set(by_partner)  # the sub-agent is billed through its parent
+    assert {d["currency"] for d in by_partner["Demo Travel B"]} == {"USD"}  # the currency it books in
+    assert all(d["period_end"] <= d["issued_on"] <= yesterday.isoformat() for d in documents)
+    invoiced_cycles = {d["period_start"] for d in documents}
+    assert invoiced_cycles >= {c["period_start"] for c in cycles if c["period_end"] <= yesterday.isoformat()}
+    assert {d["status"] for d in documents} >= {"paid", "partially_paid", "open"}
+    assert summary.payments >= 3
+    report = ageing.ageing(engine, today)
+    overdue = sum(Decimal(row[bucket]) for row in report["partners"] for bucket in ageing.BUCKETS[1:])
+    assert overdue > 0, report
+    return {name: sum(Decimal(d["balance"]["outstanding"]) for d in rows) for name, rows in by_partner.items()}

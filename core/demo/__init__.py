@@ -4,5 +4,6 @@ paths, so that every user finds something on a fresh platform.
 `plan` draws the activity (seeded: the same seed gives the same history), `history` drives it through the partner
 and finance APIs against the simulated suppliers, `timetravel` moves each day's bookings back to the day they
 stand for (the one place that rewrites timestamps, and why), `statements` writes the suppliers' statements with
-the discrepancies real ones have.
+the discrepancies real ones have, `billing` bills the partners for the closed cycles (statements, invoices,
+payments) as finance would.
 """

@@ -1,6 +1,7 @@
 """Seeding the demo history through the platform's own paths: the partner API (quotes, orders, cancellations)
 against the simulated suppliers, then finance's statement upload (each upload reconciles its cycle) and one
-approval. `hotelctl up` runs it once on a fresh development platform, then backfills the warehouse.
+approval, then the partners' billing of those cycles (statements, invoices, payments: `core.demo.billing`).
+`hotelctl up` runs it once on a fresh development platform, then backfills the warehouse.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import httpx
 import sqlalchemy as sa
 
 from core.db import engine_for, plain_url
-from core.demo import plan, statements, timetravel
-from core.partners import Credentials, ensure_demo_credentials
-from core.settlement.cycles import cycle_containing
+from core.demo import billing, plan, statements, timetravel
+from core.partners import DEMO_LOGINS, Credentials, ensure_demo_credentials
+from core.settlement.cycles import Cycle, cycle_containing
 from core.settlement.store import load_orders
 
 RATE_LIMIT_RETRIES = 5
@@ -44,12 +45,16 @@ class Summary:
     cycles: int = 0
     cycles_with_discrepancies: int = 0
     approved_cycle: int | None = None
+    statements: int = 0  # partner statements written
+    invoices: int = 0  # partner invoices issued
+    payments: int = 0  # partner payments recorded
 
     def line(self) -> str:
         orders = ", ".join(f"{count} {status.lower()}" for status, count in sorted(self.orders.items()))
         return (f"demo history: {self.days} days from {self.first_day}, {self.quotes} quotes, orders: {orders}; "
                 f"{self.cycles} settlement cycles ({self.cycles_with_discrepancies} with discrepancies, "
-                f"cycle {self.approved_cycle} approved)")
+                f"cycle {self.approved_cycle} approved); {self.statements} partner statements, "
+                f"{self.invoices} invoices issued, {self.payments} payments received")
 
 
 def already_seeded(database_url: str) -> bool:
@@ -63,9 +68,9 @@ def seed(api_url: str, database_url: str, settings, *, days: int = DEFAULT_DAYS,
          scale: float = 1.0, echo: Callable[[str], None] = print,
          reconcile: Callable[[list[dt.date]], None] | None = None) -> Summary:
     """`days` days of partner activity ending today, then the supplier statements of the closed cycles (`scale`
-    multiplies the volumes: a test draws fewer searches along the same paths). `reconcile(starts)`, when given,
-    reconciles the cycles with statements again (as the weekly Dagster job would: the start of each) after the
-    uploads and before finance approves one."""
+    multiplies the volumes: a test draws fewer searches along the same paths), then the partners' statements,
+    invoices and payments of those cycles. `reconcile(starts)`, when given, reconciles the cycles with statements
+    again (as the weekly Dagster job would: the start of each) after the uploads and before finance approves one."""
     engine = engine_for(database_url)
     logins = {credentials.client_id: credentials
               for _name, credentials in ensure_demo_credentials(engine, settings.encryption_secret.get_secret_value())}
@@ -83,6 +88,7 @@ def seed(api_url: str, database_url: str, settings, *, days: int = DEFAULT_DAYS,
                 echo(f"  {today - dt.timedelta(days=day.days_ago)}: {summary.quotes} quotes so far")
         finance = _staff_token(client, engine, settings, "finance")
         _settle(client, engine, settings, finance, summary, rng, reconcile)
+        _bill(client, engine, settings, finance, logins, summary, rng)
     with engine.connect() as conn:
         summary.orders = dict(conn.execute(sa.text(
             "SELECT o.status, count(*) FROM orders o JOIN api_credentials c ON c.partner_id = o.partner_id"
@@ -188,13 +194,10 @@ def _settle(client: httpx.Client, engine, settings, finance: str, summary: Summa
             reconcile: Callable[[list[dt.date]], None] | None) -> None:
     """Each closed cycle's statement per supplier, uploaded by finance (the upload reconciles the cycle); every
     third cycle's statements are clean. The oldest clean cycle that balances is approved."""
-    today = dt.datetime.now(dt.UTC).date()
-    cycle = cycle_containing(summary.first_day, settings.settle_cycle_days)
     settled: list[dt.date] = []
     auth = {"Authorization": finance}
     clean_ids = []
-    number = 0
-    while cycle.end <= today:
+    for number, cycle in enumerate(_closed_cycles(summary.first_day, settings.settle_cycle_days)):
         faulty = number % 3 != 1
         with engine.connect() as conn:
             suppliers = [row.supplier_code for row in conn.execute(sa.text(
@@ -214,11 +217,30 @@ def _settle(client: httpx.Client, engine, settings, finance: str, summary: Summa
             elif not faulty:
                 clean_ids.append(result["id"])
         settled += [cycle.start] if suppliers else []
-        cycle = cycle_containing(cycle.end, settings.settle_cycle_days)
-        number += 1
     if reconcile is not None and settled:
         reconcile(settled)
     for cycle_id in clean_ids:
         if client.post(f"/v1/settlements/cycles/{cycle_id}/approve", headers=auth).status_code == 200:
             summary.approved_cycle = cycle_id
             return
+
+
+def _closed_cycles(first_day: dt.date, cycle_days: int) -> list[Cycle]:
+    """The settlement cycles from the one holding `first_day` to the last that has ended, oldest first."""
+    today = dt.datetime.now(dt.UTC).date()
+    cycles = [cycle_containing(first_day, cycle_days)]
+    while cycles[-1].end <= today:
+        cycles.append(cycle_containing(cycles[-1].end, cycle_days))
+    return cycles[:-1]
+
+
+def _bill(client: httpx.Client, engine, settings, finance: str, logins: dict[str, Credentials], summary: Summary,
+          rng: random.Random) -> None:
+    """The demo's top-level partners billed for the closed cycles (a sub-agent through its parent), each in the
+    currency it books in, dated up to yesterday (the last day `hotelctl up` backfills)."""
+    currencies = {str(logins[client_id].partner_id): HABITS[client_id].currency
+                  for _name, _role, client_id, parent in DEMO_LOGINS if parent is None}
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    billed = billing.bill(client, engine, settings, {"Authorization": finance},
+                          _closed_cycles(summary.first_day, settings.settle_cycle_days), currencies, rng, yesterday)
+    summary.statements, summary.invoices, summary.payments = billed.statements, billed.invoices, billed.payments
