@@ -55,7 +55,7 @@ SAMPLE_SIZE = 300
 BARE = "bare FastAPI constant (baseline)"
 TRACING_P99_RATIO = 1.10  # quote p99 with tracing on / off
 TRACED = ", tracing on"
-UNTRACED_AGAIN = ", untraced again (A/A)"
+UNTRACED_AGAIN = ", again (A/A)"  # the second untraced server of the A/A check
 
 
 def p99_target_ms(rate: float) -> float:
