@@ -70,7 +70,7 @@ def _field_errors(exc: RequestValidationError) -> list[dict]:
             loc.append(error.field)
             reason = error.reason
         elif err.get("type") == "json_invalid":
-            loc, reason = [], f"the body is not valid JSON: {err.get('ctx', {}).get('error', reason)}"
+            loc, reason = [], f"the body is not valid JSON: {error or reason}"
         fields.append({"field": ".".join(loc) or "body", "reason": reason})
     return fields
 

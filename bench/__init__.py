@@ -10,6 +10,10 @@ import importlib
 
 import typer
 
+# `--quote-trace-ratio` of the benchmarks that trace (`bench api`, `bench tracing`).
+QUOTE_TRACE_RATIO = typer.Option(None, min=0.0, max=1.0, help="The traced side's share of quote searches kept "
+                                 "(QUOTE_TRACE_RATIO; default: --trace-ratio). The deployment keeps 0.1.")
+
 bench_app = typer.Typer(help="Benchmarks: each prints its figures beside a baseline measured in the same run.",
                         no_args_is_help=True)
 

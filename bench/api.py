@@ -43,7 +43,7 @@ from pathlib import Path
 
 import typer
 
-from bench import bench_app
+from bench import QUOTE_TRACE_RATIO, bench_app
 
 MIX_SHARE_TARGET = 0.20  # the mix with the memo off, as a share of the bare endpoint's saturation
 SINGLE_TARGET_PER_WORKER = 2000.0  # quotes/s of the one search, memo off
@@ -146,6 +146,7 @@ class Run:
     logs: list[Path] = field(default_factory=list)
     sampler: str = ""
     pair: tuple[Variant, Variant] | None = None  # tracing off, tracing on: measured side by side
+    untraced_both: bool = False  # the A/A check: the pair's second server untraced too
     pair_rounds: dict[float, list[tuple[dict, dict]]] = field(default_factory=dict)  # rate -> [(off, on)]
 
     @property
@@ -181,9 +182,7 @@ def bench_api(
     trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0,
                                       help="The traced variant's share of new traces kept (OTEL_TRACES_SAMPLER_ARG; "
                                            "parent-based: a kept trace is kept whole)."),
-    quote_trace_ratio: float = typer.Option(None, min=0.0, max=1.0,
-                                            help="The traced side's share of quote searches kept (QUOTE_TRACE_RATIO; "
-                                                 "default: --trace-ratio). The deployment keeps 0.1."),
+    quote_trace_ratio: float = QUOTE_TRACE_RATIO,
     variant: list[str] = typer.Option([], "--variant",
                                       help="Only this configuration of the API: 'memo on', 'memo off' or 'memo off, "
                                            "replica off' (repeat for several; default all three). The first one named "
@@ -211,7 +210,7 @@ def bench_api(
     run = Run(workload, workers, seconds, f"wrk, {connections} connections" if use_wrk else
               f"python closed-loop generator, {connections} connections", connections, rates,
               variants(settings.quote_cache_ms, variant),
-              sampler=build_sampler(trace_ratio, quote_trace_ratio).get_description())
+              sampler=build_sampler(trace_ratio, quote_trace_ratio).get_description(), untraced_both=check)
     run.pair = tracing_pair(run.variants[0], None if check else sink.traced_env(trace_ratio, quote_trace_ratio))
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -650,7 +649,7 @@ def _tracing_report(run: Run) -> None:
     round's figures, the sampler and what was exported; for the A/A check, the second untraced server in place of
     the traced one, and no verdict."""
     untraced, traced = run.pair
-    check = traced.name.endswith(UNTRACED_AGAIN)
+    check = run.untraced_both
     sides = "untraced again / untraced" if check else "tracing on / off"
     posts, spans = traced.exported or (0, 0)
     typer.echo(f"  tracing ({untraced.name.removesuffix(', tracing off')}, both servers up, alternating rounds): "

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 
 import typer
 
-from bench import bench_app
+from bench import QUOTE_TRACE_RATIO, bench_app
 
 TARGET_RATIO = 1.10  # CPU per quote, tracing on / off (issue 24: quote p99 no more than 10 % worse)
 
@@ -35,9 +35,7 @@ def bench_tracing(
     hotels: int = typer.Option(120, min=20, help="Master hotels in the simulated world."),
     days: int = typer.Option(14, min=1, max=90, help="The seeded inventory window, in days."),
     trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0, help="Share of new traces kept (traced side)."),
-    quote_trace_ratio: float = typer.Option(None, min=0.0, max=1.0,
-                                            help="The traced side's share of quote searches kept (QUOTE_TRACE_RATIO; "
-                                                 "default: --trace-ratio). The deployment keeps 0.1."),
+    quote_trace_ratio: float = QUOTE_TRACE_RATIO,
     check: bool = typer.Option(False, "--untraced-both", help="A/A check of the method: both sides untraced (the "
                                                               "ratio shows the measurement's own bias and noise)."),
     replica: bool = typer.Option(True, help="The in-process hot-cache replica (HOT_CACHE_REPLICA); --no-replica: "

@@ -87,8 +87,9 @@ def seed(api_url: str, database_url: str, settings, *, days: int = DEFAULT_DAYS,
             if number % 7 == 6 or day.days_ago == 0:
                 echo(f"  {today - dt.timedelta(days=day.days_ago)}: {summary.quotes} quotes so far")
         finance = _staff_token(client, engine, settings, "finance")
-        _settle(client, engine, settings, finance, summary, rng, reconcile)
-        _bill(client, engine, settings, finance, logins, summary, rng)
+        cycles = _closed_cycles(summary.first_day, settings.settle_cycle_days)
+        _settle(client, engine, cycles, finance, summary, rng, reconcile)
+        _bill(client, engine, settings, finance, logins, cycles, summary, rng)
     with engine.connect() as conn:
         summary.orders = dict(conn.execute(sa.text(
             "SELECT o.status, count(*) FROM orders o JOIN api_credentials c ON c.partner_id = o.partner_id"
@@ -190,14 +191,14 @@ async def _travel(database_url: str, days: int, quote_ids: list[str], order_ids:
         await conn.close()
 
 
-def _settle(client: httpx.Client, engine, settings, finance: str, summary: Summary, rng: random.Random,
+def _settle(client: httpx.Client, engine, cycles: list[Cycle], finance: str, summary: Summary, rng: random.Random,
             reconcile: Callable[[list[dt.date]], None] | None) -> None:
-    """Each closed cycle's statement per supplier, uploaded by finance (the upload reconciles the cycle); every
-    third cycle's statements are clean. The oldest clean cycle that balances is approved."""
+    """For each of the closed `cycles`, each supplier's statement, uploaded by finance (the upload reconciles the
+    cycle); every third cycle's statements are clean. The oldest clean cycle that balances is approved."""
     settled: list[dt.date] = []
     auth = {"Authorization": finance}
     clean_ids = []
-    for number, cycle in enumerate(_closed_cycles(summary.first_day, settings.settle_cycle_days)):
+    for number, cycle in enumerate(cycles):
         faulty = number % 3 != 1
         with engine.connect() as conn:
             suppliers = [row.supplier_code for row in conn.execute(sa.text(
@@ -234,13 +235,13 @@ def _closed_cycles(first_day: dt.date, cycle_days: int) -> list[Cycle]:
     return cycles[:-1]
 
 
-def _bill(client: httpx.Client, engine, settings, finance: str, logins: dict[str, Credentials], summary: Summary,
-          rng: random.Random) -> None:
+def _bill(client: httpx.Client, engine, settings, finance: str, logins: dict[str, Credentials], cycles: list[Cycle],
+          summary: Summary, rng: random.Random) -> None:
     """The demo's top-level partners billed for the closed cycles (a sub-agent through its parent), each in the
     currency it books in, dated up to yesterday (the last day `hotelctl up` backfills)."""
     currencies = {str(logins[client_id].partner_id): HABITS[client_id].currency
                   for _name, _role, client_id, parent in DEMO_LOGINS if parent is None}
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     billed = billing.bill(client, engine, settings, {"Authorization": finance},
-                          _closed_cycles(summary.first_day, settings.settle_cycle_days), currencies, rng, yesterday)
+                          cycles, currencies, rng, yesterday)
     summary.statements, summary.invoices, summary.payments = billed.statements, billed.invoices, billed.payments
