@@ -95,7 +95,7 @@ def up(
                        env, log_dir)
         _wait_http(f"http://127.0.0.1:{settings.dagster_port}/server_info", "Dagster UI", timeout_s=120)
     if run_main:
-        run_job("platform_main_job")
+        run_job("platform_main_job", settings, endpoints)
     if embedded or settings.fx_source_url:
         _load_todays_rates(env)
     # Demo logins only in development: against real servers staff accounts come from `hotelctl staff create`.
@@ -222,11 +222,13 @@ def _wait_http(url: str, what: str, timeout_s: float = 60, accept_503: bool = Fa
     raise typer.Exit(1)
 
 
-def run_job(job_name: str) -> None:
-    """Run a Dagster job in this Dagster instance so it shows in the UI's run history."""
-    settings = settings_or_exit()
-    endpoints = endpoints_or_exit(settings)
-    _write_dagster_instance(settings, endpoints)
+def run_job(job_name: str, settings=None, endpoints: runtime.Endpoints | None = None) -> None:
+    """Run a Dagster job in this Dagster instance so it shows in the UI's run history (`hotelctl up` passes the
+    settings and engines it has already resolved)."""
+    if settings is None or endpoints is None:
+        settings = settings_or_exit()
+        endpoints = endpoints_or_exit(settings)
+        _write_dagster_instance(settings, endpoints)
     env = endpoints.child_env(settings)
     with step(f"Running Dagster job {job_name}"):
         result = subprocess.run(
