@@ -140,8 +140,9 @@ INPUT_TOTALS: dict[str, str] = {
                       "WHERE {{ partition_filter('day') }}",
     "quotes": "SELECT count() AS quotes, sum(offers_shown) AS offers_shown, sum(ordered) AS quotes_ordered "
               "FROM {{ source('facts', 'quotes') }} WHERE {{ partition_filter('day') }}",
-    "inventory": "SELECT uniqExact(day, master_hotel_id, lower(if(room_class != '', room_class, room_name)), board, "
-                 "currency) AS room_nights FROM {{ source('facts', 'inventory') }} "
+    "inventory": "SELECT uniqExact(day, master_hotel_id, if(room_group != '', room_group, "
+                 "lower(if(room_class != '', room_class, room_name))), board, if(isNull(eur_amount), currency, 'EUR')) "
+                 "AS room_nights FROM {{ source('facts', 'inventory') }} "
                  "WHERE {{ partition_filter('day') }} AND master_hotel_id != ''",
     "contested": "SELECT count() AS room_nights FROM {{ ref('price_competitiveness') }} "
                  "WHERE {{ partition_filter('day') }} AND suppliers >= 2",

@@ -70,6 +70,15 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
     assert all(row.days >= 10 for row in partners), partners
     assert min(row.first for row in partners).date() <= today - dt.timedelta(days=55)
     assert stays_moved == 0
+    with engine.connect() as conn:  # the past nights have the suppliers' rates of the same weekday ahead
+        copied = conn.execute(sa.text(
+            "SELECT p.stay_date, count(*), count(*) FILTER (WHERE p.net_amount = s.net_amount) FROM rates p"
+            " JOIN rates s ON s.room_type_id = p.room_type_id AND s.board = p.board AND s.rate_plan = p.rate_plan"
+            " AND s.stay_date = p.stay_date + 7 * ceil((CAST(:today AS date) - p.stay_date) / 7.0)::int"
+            " WHERE p.stay_date >= :first AND p.stay_date < :today AND p.updated_at = p.stay_date - interval '1 day'"
+            " GROUP BY p.stay_date"), {"first": summary.first_day, "today": today}).fetchall()
+    assert len(copied) == DAYS - 1 and all(total == same for _night, total, same in copied)
+    assert sum(total for _night, total, _same in copied) == summary.past_rates > 0
 
     cycles = review.list_cycles(engine)
     assert len(cycles) >= 8
@@ -107,6 +116,8 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
             "SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date FROM orders WHERE created_at >= :start"
             " AND created_at < :end"), {"start": filters.start, "end": today})}
     assert {row[0] for row in daily_sales} == order_days and len(order_days) >= 30
+    inventory_days = client_days(migrated.clickhouse_url, "fact_inventory", filters)
+    assert len(inventory_days) == 60, inventory_days  # supplier prices beside the bookings of every day
     quotes_daily = next(s for s in conversion.sections if s.table_id == "conversion-daily").rows
     assert len(quotes_daily) == 60 and all(row[1] > 0 for row in quotes_daily)
     assert {name for _id, name in sales.partners} >= {"Demo Travel A", "Demo Travel B", "Demo Travel A Corporate"}
@@ -116,6 +127,13 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
     assert set(balances) == set(outstanding), balances
     assert all(row[2] > 0 and row[4] > 0 and row[5] > 0 for row in balances.values()), balances  # paid, still owing
     assert {name: row[5] for name, row in balances.items()} == outstanding
+
+
+def client_days(clickhouse_url: str, table: str, filters: Filters) -> list[dt.date]:
+    with warehouse_client(clickhouse_url) as client:
+        return [row[0] for row in client.query(
+            f"SELECT DISTINCT day FROM hotel_analytics.{table} WHERE day >= %(start)s AND day <= %(end)s ORDER BY day",
+            parameters={"start": filters.start, "end": filters.end}).result_rows]
 
 
 def _assert_partners_billed(engine, summary: history.Summary, cycles: list[dict], today: dt.date) -> dict:

@@ -134,25 +134,41 @@ _fact(
      ("error", pa.string())],
 )
 _fact(
-    "inventory", "Supplier rates per night (the partition is the stay date), with the mapped master hotel.",
+    "inventory", "Supplier rates per night (the partition is the stay date), with the mapped master hotel, the "
+    "platform's room group of the room, and the net in euros at the reference rate set of the night.",
     """
+    WITH nights AS MATERIALIZED (
+        SELECT DISTINCT currency, stay_date FROM rates
+        WHERE stay_date >= %(start)s AND stay_date < %(end)s AND currency <> 'EUR'),
+    -- the set in effect on the night: the newest published on or before it, else (older nights) the oldest
+    eur AS MATERIALIZED (
+        SELECT n.currency, n.stay_date,
+               (SELECT f.rate FROM fx_rates f WHERE f.base_currency = 'EUR' AND f.quote_currency = n.currency
+                ORDER BY f.as_of > n.stay_date, abs(n.stay_date - f.as_of) LIMIT 1) AS rate
+        FROM nights n)
     SELECT r.stay_date, sh.supplier_code, sh.supplier_hotel_id, coalesce(m.master_hotel_id, ''),
            coalesce(mh.city, sh.city, ''), rt.id, rt.room_code, rt.name, coalesce(rt.room_class, ''), r.board,
-           r.rate_plan, r.net_amount, r.currency, r.refundable::int, coalesce(a.allotment, 0), r.updated_at
+           r.rate_plan, r.net_amount, r.currency, r.refundable::int, coalesce(a.allotment, 0), r.updated_at,
+           CASE WHEN rm.status = 'pending_review' THEN '' ELSE coalesce(rm.room_group, '') END,
+           coalesce(rm.name_en, ''),
+           CASE WHEN r.currency = 'EUR' THEN r.net_amount ELSE round(r.net_amount / eur.rate, 4) END
     FROM rates r
     JOIN room_types rt ON rt.id = r.room_type_id
     JOIN supplier_hotels sh ON sh.id = rt.supplier_hotel
     LEFT JOIN hotel_mappings m ON m.supplier_hotel = sh.id AND m.master_hotel_id IS NOT NULL
                               AND m.status NOT IN ('rejected', 'pending_review')
     LEFT JOIN master_hotels mh ON mh.id = m.master_hotel_id
+    LEFT JOIN room_mappings rm ON rm.room_type_id = rt.id AND rm.master_hotel_id = m.master_hotel_id
     LEFT JOIN availability a ON a.room_type_id = r.room_type_id AND a.stay_date = r.stay_date
+    LEFT JOIN eur ON eur.currency = r.currency AND eur.stay_date = r.stay_date
     WHERE r.stay_date >= %(start)s AND r.stay_date < %(end)s
     """,
     [("day", pa.date32()), ("supplier_code", pa.string()), ("supplier_hotel_id", pa.string()),
      ("master_hotel_id", pa.string()), ("city", pa.string()), ("room_type_id", pa.int64()),
      ("room_code", pa.string()), ("room_name", pa.string()), ("room_class", pa.string()), ("board", pa.string()),
      ("rate_plan", pa.string()), ("net_amount", MONEY), ("currency", pa.string()), ("refundable", pa.uint8()),
-     ("allotment", pa.int32()), ("updated_at", TS)],
+     ("allotment", pa.int32()), ("updated_at", TS), ("room_group", pa.string()), ("room_name_en", pa.string()),
+     ("eur_amount", MONEY)],
 )
 _fact(
     "settlement_lines", "Settlement lines of the cycles starting on the day (superseded revisions left out).",

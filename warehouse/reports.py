@@ -276,7 +276,7 @@ def _competitiveness(client: Client, filters: Filters) -> list[Section]:
     wins = _rows(client, f"SELECT supplier_code, currency, sum(wins), toDecimal128(avg(avg_lead_amount), 4), "
                          f"round(avg(avg_lead_pct), 4) FROM {DATABASE}.supplier_price_wins WHERE {where} "
                          f"GROUP BY supplier_code, currency ORDER BY sum(wins) DESC, supplier_code", params)
-    leads = _rows(client, f"SELECT day, master_hotel_id, city, room_key, board, currency, suppliers, "
+    leads = _rows(client, f"SELECT day, master_hotel_id, city, room_name, board, currency, suppliers, "
                           f"cheapest_supplier, cheapest_price, next_price, lead_amount FROM "
                           f"{DATABASE}.price_competitiveness WHERE {where} AND suppliers >= 2 "
                           f"ORDER BY lead_amount DESC, day, master_hotel_id LIMIT 50", params)
@@ -289,7 +289,8 @@ def _competitiveness(client: Client, filters: Filters) -> list[Section]:
         Section("Largest leads", ["night", "hotel", "city", "room", "board", "currency", "suppliers", "cheapest",
                                   "price", "next price", "lead"],
                 [[str(row[0]), *row[1:]] for row in leads], table_id="competitiveness-leads",
-                note="Partner filter does not apply to supplier prices."),
+                note="Partner filter does not apply to supplier prices. Suppliers' nets are compared in euros at "
+                     "the reference rate of the night; a room is one product across suppliers (room mappings)."),
     ]
 
 

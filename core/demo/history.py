@@ -1,6 +1,7 @@
 """Seeding the demo history through the platform's own paths: the partner API (quotes, orders, cancellations)
 against the simulated suppliers, then finance's statement upload (each upload reconciles its cycle) and one
-approval, then the partners' billing of those cycles (statements, invoices, payments: `core.demo.billing`).
+approval, then the partners' billing of those cycles (statements, invoices, payments: `core.demo.billing`); the
+supplier rates of the past nights are those of the same weekday ahead (`core.demo.past_rates`).
 `hotelctl up` runs it once on a fresh development platform, then backfills the warehouse.
 """
 
@@ -19,7 +20,7 @@ import httpx
 import sqlalchemy as sa
 
 from core.db import engine_for, plain_url
-from core.demo import billing, plan, statements, timetravel
+from core.demo import billing, past_rates, plan, statements, timetravel
 from core.partners import DEMO_LOGINS, Credentials, ensure_demo_credentials
 from core.settlement.cycles import Cycle, cycle_containing
 from core.settlement.store import load_orders
@@ -48,13 +49,15 @@ class Summary:
     statements: int = 0  # partner statements written
     invoices: int = 0  # partner invoices issued
     payments: int = 0  # partner payments recorded
+    past_rates: int = 0  # supplier rates given to the past nights (`core.demo.past_rates`)
 
     def line(self) -> str:
         orders = ", ".join(f"{count} {status.lower()}" for status, count in sorted(self.orders.items()))
         return (f"demo history: {self.days} days from {self.first_day}, {self.quotes} quotes, orders: {orders}; "
                 f"{self.cycles} settlement cycles ({self.cycles_with_discrepancies} with discrepancies, "
                 f"cycle {self.approved_cycle} approved); {self.statements} partner statements, "
-                f"{self.invoices} invoices issued, {self.payments} payments received")
+                f"{self.invoices} invoices issued, {self.payments} payments received; "
+                f"{self.past_rates} supplier rates of past nights")
 
 
 def already_seeded(database_url: str) -> bool:
@@ -86,6 +89,7 @@ def seed(api_url: str, database_url: str, settings, *, days: int = DEFAULT_DAYS,
             _play_day(client, database_url, day, tokens, today, summary)
             if number % 7 == 6 or day.days_ago == 0:
                 echo(f"  {today - dt.timedelta(days=day.days_ago)}: {summary.quotes} quotes so far")
+        summary.past_rates = past_rates.carry_rates_back(engine, summary.first_day, today)
         finance = _staff_token(client, engine, settings, "finance")
         cycles = _closed_cycles(summary.first_day, settings.settle_cycle_days)
         _settle(client, engine, cycles, finance, summary, rng, reconcile)
