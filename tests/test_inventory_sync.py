@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import dagster as dg
 import pytest
@@ -250,3 +251,34 @@ def test_one_process_per_supplier_gives_the_same_sync(content, fast_settings, da
     assert {c: (r.status, r.rows_fetched) for c, r in spread.items()} == \
         {c: (r.status, r.rows_fetched) for c, r in single.items()}
     assert all(r.status == "ok" and r.rows_fetched > 0 for r in spread.values())
+
+
+def test_a_non_refundable_offer_synced_from_b_shows_its_whole_price_as_every_fee(
+        content, engine, world, fast_settings, database_url, cache, api_client):
+    """Supplier B's rule for a non-refundable rate names one night's net; cancelling charges the whole stay, so a
+    quote of several nights shows the whole price as every fee (synced over HTTP, quoted through the API)."""
+    from tests.api_fixtures import auth, new_partner
+
+    assert run_inventory_sync(fast_settings, database_url, run_id="inv-nrf", start=START, days=DAYS,
+                              only=["B"])["B"].status == "ok"
+    refresh_hot_cache(database_url, cache)
+    nights = DAYS - 1
+    (master, names, rule), = _query(engine, """
+        SELECT m.master_hotel_id, array_agg(DISTINCT rt.name) AS names, min(r.cancellation_policy::text) AS rule
+        FROM rates r JOIN room_types rt ON rt.id = r.room_type_id JOIN supplier_hotels sh ON sh.id = rt.supplier_hotel
+        JOIN hotel_mappings m ON m.supplier_hotel = sh.id
+        WHERE sh.supplier_code = 'B' AND NOT r.refundable AND r.stay_date = :start
+        GROUP BY m.master_hotel_id ORDER BY m.master_hotel_id LIMIT 1""", start=START)
+    assert json.loads(rule), rule  # B names a fee for cancelling it (one night), not the stay
+    response = api_client.post("/v1/quotes", headers=auth(api_client, new_partner(engine)), json={
+        "hotel_ids": [master], "check_in": START.isoformat(),
+        "check_out": (START + dt.timedelta(days=nights)).isoformat(), "adults": 1})
+    assert response.status_code == 200, response.text
+    offers = [o for offer in response.json()["offers"] for o in (offer, *offer.get("alternatives", []))]
+    non_refundable = [o for o in offers if not o["refundable"] and o["room_name_local"] in names]
+    assert non_refundable, [(o["room_name_local"], o["refundable"]) for o in offers]
+    for offer in non_refundable:
+        total = offer["total_price"]
+        assert offer["cancellation_policy"], offer
+        assert all(rule["fee"] == total for rule in offer["cancellation_policy"]), offer
+        assert Decimal(total["amount"]) > Decimal(offer["nightly"][0]["price"]["amount"])  # more than a night
