@@ -29,6 +29,10 @@ from cli.common import console, endpoints_or_exit, settings_or_exit
 if TYPE_CHECKING:  # imported where it runs, so every other hotelctl command starts about a second sooner
     import dagster as dg
 
+# Each run's events are logged once, as JSON lines on stdout (the instance's handler, as the daemon's runs are);
+# Dagster's console logger would print the same events again as text between the progress lines on stderr.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
 
 @dataclass(frozen=True)
 class PartitionOutcome:
@@ -157,7 +161,7 @@ def _run_chunk(selection: Selection, chunk: list[str], instance: dg.DagsterInsta
     try:
         result = dg.materialize(selection.assets, partition_key=None if len(chunk) > 1 else chunk[0],
                                 instance=instance, resources=resources, raise_on_error=False, tags=tags,
-                                selection=selection.keys)
+                                selection=selection.keys, run_config=QUIET_CONSOLE)
     except Exception as error:  # a run that could not even start is still reported, not skipped
         return [PartitionOutcome(key, False, "", f"{type(error).__name__}: {error}") for key in chunk]
     failed_checks = tuple(sorted({

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
@@ -95,6 +96,9 @@ def test_hotelctl_backfill_reports_each_day_and_records_runs(migrated, seeded_mo
     assert "2026-01-02: ok" in result.stderr and "2026-01-03: ok" in result.stderr
     # Progress and per-day lines only: Dagster's DEBUG events and per-run beta warnings stay off the terminal.
     assert '"level": "DEBUG"' not in result.stdout + result.stderr and "BetaWarning" not in result.stderr
+    loaded_line = re.compile(r"fact_orders 2026-01-02\.\.2026-01-04: \d+ rows")
+    assert len(loaded_line.findall(result.stdout + result.stderr)) == 1  # each event once: JSON on stdout
+    assert all(json.loads(line)["service"] == "dagster" for line in result.stdout.splitlines() if line.strip())
     with psycopg.connect(dagster_database) as conn:
         runs = conn.execute("SELECT count(*) FROM runs WHERE status = 'SUCCESS'").fetchone()[0]
     assert runs == 1  # both days in one range run (the warehouse's backfill policy), in the instance the UI reads
