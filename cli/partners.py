@@ -52,12 +52,14 @@ def create(
             raise typer.BadParameter("not a partner id (UUID)", param_hint="--parent") from None
     limit = _decimal(credit_limit, "--credit-limit")
     commission = _decimal(commission_pct, "--commission-pct")
-    _, credentials = admin_call(partners_admin.create, engine_or_exit(), operator_actor(actor), name, tier=tier,
-                                credit_limit=limit, currency=currency, commission_pct=commission,
-                                parent_id=parent_id)
+    partner, credentials = admin_call(partners_admin.create, engine_or_exit(), operator_actor(actor), name,
+                                      tier=tier, credit_limit=limit, currency=currency, commission_pct=commission,
+                                      parent_id=parent_id)
     typer.echo(f"partner_id={credentials.partner_id}")
     typer.echo(f"client_id={credentials.client_id}")
     typer.echo(f"client_secret={credentials.client_secret}")
+    for warning in partner["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @app.command("list")

@@ -30,7 +30,10 @@ _PARTNER_COLUMNS = ("p.id, p.name, p.parent_id, p.tier, p.credit_limit, p.credit
                     " p.status, p.created_at,"
                     " (SELECT count(*) FROM partners s WHERE s.parent_id = p.id) AS sub_agents,"
                     " (SELECT count(*) FROM api_credentials c WHERE c.partner_id = p.id AND c.active)"
-                    " AS active_credentials")
+                    " AS active_credentials,"
+                    " (SELECT count(*) FROM pricing_rules r WHERE r.active AND r.level = 'partner'"
+                    "  AND (r.partner_tier IS NULL OR r.partner_tier = p.tier)"
+                    "  AND (r.partner_id IS NULL OR r.partner_id = p.id)) AS partner_rules")
 
 
 def partner_json(row) -> dict:
@@ -41,6 +44,12 @@ def partner_json(row) -> dict:
         "commission_pct": str(row["commission_pct"]), "status": row["status"],
         "created_at": row["created_at"].isoformat(), "sub_agents": row["sub_agents"],
         "active_credentials": row["active_credentials"],
+        # Pricing rules are free to name any tier: a tier no partner-level rule names (a typo, a tier retired)
+        # silently drops the partner markup from every quote, so it is said wherever the partner is shown.
+        "partner_rules": row["partner_rules"],
+        "warnings": [] if row["partner_rules"] else [
+            f"no active partner-level pricing rule names tier '{row['tier']}' or this partner: its quotes carry "
+            "no partner markup (hotelctl pricing list)"],
     }
 
 

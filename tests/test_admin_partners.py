@@ -9,6 +9,7 @@ import time
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from core import audit
 from tests.api_fixtures import new_partner, new_staff
@@ -192,3 +193,35 @@ def test_list_filters_changes_and_validation(engine, apis, operator):
     assert httpx.get(f"{base}/v1/admin/partners", headers=partner_headers, timeout=30).status_code == 403
     assert httpx.post(f"{base}/v1/admin/partners/{parent.partner_id}/suspend", headers=partner_headers,
                       timeout=30).status_code == 403
+
+
+def test_a_tier_no_partner_rule_names_is_said_wherever_the_partner_is_shown(engine, apis, operator):
+    base, headers = apis[0], operator["headers"]
+    with engine.begin() as conn:
+        rule = conn.execute(sa.text("INSERT INTO pricing_rules (level, partner_tier, markup_pct)"
+                                    " VALUES ('partner', 'priced-tier', 4) RETURNING id")).scalar_one()
+    partner: dict = {}
+    try:
+        created = httpx.post(f"{base}/v1/admin/partners", headers=headers, timeout=30,
+                             json={"name": "Priced Tier Travel", "tier": "priced-tier"})
+        assert created.status_code == 201, created.text
+        partner = created.json()["partner"]
+        assert partner["warnings"] == [] and partner["partner_rules"] == 1
+        typo = httpx.patch(f"{base}/v1/admin/partners/{partner['partner_id']}", headers=headers, timeout=30,
+                           json={"tier": "priced-teir"})
+        assert typo.status_code == 200  # accepted: rules may name any tier, later too
+        assert typo.json()["partner_rules"] == 0
+        assert typo.json()["warnings"] == ["no active partner-level pricing rule names tier 'priced-teir' or this "
+                                           "partner: its quotes carry no partner markup (hotelctl pricing list)"]
+        listed = httpx.get(f"{base}/v1/admin/partners", params={"name": "Priced Tier"}, headers=headers,
+                           timeout=30).json()["items"]
+        assert [p["warnings"] != [] for p in listed] == [True]
+        with engine.begin() as conn:  # a rule for this partner alone prices it again
+            conn.execute(sa.text("INSERT INTO pricing_rules (level, partner_id, markup_pct) VALUES ('partner', :p, 1)"),
+                         {"p": partner["partner_id"]})
+        again = httpx.get(f"{base}/v1/admin/partners/{partner['partner_id']}", headers=headers, timeout=30).json()
+        assert again["warnings"] == [] and again["partner_rules"] == 1
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE pricing_rules SET active = false WHERE id = :r OR partner_id = :p"),
+                         {"r": rule, "p": partner.get("partner_id")})

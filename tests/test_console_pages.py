@@ -182,6 +182,10 @@ def test_an_operator_decides_a_hotel_mapping_on_the_review_page(api_client, engi
 
 
 def test_an_operator_creates_a_partner_and_sub_agent_revokes_a_credential_and_changes_a_flag(api_client, engine):
+    with engine.begin() as conn:  # the default rule set names gold
+        conn.execute(sa.text("INSERT INTO pricing_rules (level, partner_tier, markup_pct)"
+                             " SELECT 'partner', 'gold', 3 WHERE NOT EXISTS (SELECT 1 FROM pricing_rules"
+                             " WHERE active AND level = 'partner' AND partner_tier = 'gold')"))
     operator = new_staff(engine, "operator")
     _sign_in(api_client, operator)
     name = f"Console Travel {secrets.token_hex(3)}"
@@ -194,8 +198,12 @@ def test_an_operator_creates_a_partner_and_sub_agent_revokes_a_credential_and_ch
     secret = re.search(r'id="new-client-secret">([^<]+)<', created.text).group(1)
     assert api_client.post("/v1/auth/token", json={"client_id": client_id, "client_secret": secret}).status_code == 200
     parent_id = re.search(r'/console/partners/([0-9a-f-]{36})/suspend', created.text).group(1)
-    sub = _confirm_and_post(api_client, f"/console/partners/new?parent_id={parent_id}", name=f"{name} Sub")
+    assert 'id="partner-warning"' not in created.text  # gold: a partner-level rule names it
+    sub = _confirm_and_post(api_client, f"/console/partners/new?parent_id={parent_id}", name=f"{name} Sub",
+                            tier="gold-plus")
     assert sub.status_code == 200 and "Sub-agent of" in sub.text
+    # a tier no rule names would drop the partner markup from its quotes without a word: the page says so
+    assert re.search(r'id="partner-warning">no active partner-level pricing rule names tier \S*gold-plus', sub.text)
     assert f"{name} Sub" in api_client.get(f"/console/partners/{parent_id}").text
 
     revoked = _confirm_and_post(
