@@ -24,14 +24,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from cli.common import console, endpoints_or_exit, settings_or_exit
+from cli.common import QUIET_CONSOLE, console, endpoints_or_exit, quiet_dagster_warnings, settings_or_exit
 
 if TYPE_CHECKING:  # imported where it runs, so every other hotelctl command starts about a second sooner
     import dagster as dg
-
-# Each run's events are logged once, as JSON lines on stdout (the instance's handler, as the daemon's runs are);
-# Dagster's console logger would print the same events again as text between the progress lines on stderr.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 @dataclass(frozen=True)
@@ -226,12 +222,10 @@ def backfill(
     """Rebuild daily partitions of assets in chunks of days, a Dagster run each (every day shown in the UI);
     with --from-archive, replay an archived day of supplier answers through contracts, matching and inventory."""
     import os
-    import warnings
 
     import dagster as dg
 
-    # Every run would warn that the instance's yaml logging config is a beta feature, between the progress lines.
-    warnings.filterwarnings("ignore", category=dg.BetaWarning)
+    quiet_dagster_warnings()
 
     from cli.main import _write_dagster_instance
     from core import runtime
@@ -314,7 +308,8 @@ def _replay_archived_day(settings, day: date, suppliers: list[str]) -> None:
     console.print(f"replaying {day} from {settings.archive_location}: supplier_inventory"
                   f"{' after supplier_hotels and hotel_mappings (content archived that day)' if with_content else ''}")
     result = dg.materialize(chosen, instance=dg.DagsterInstance.get(), resources=resources_for(settings),
-                            run_config=run_config, raise_on_error=False, tags={"hotelctl/replay": day.isoformat()})
+                            run_config={**QUIET_CONSOLE, **run_config}, raise_on_error=False,
+                            tags={"hotelctl/replay": day.isoformat()})
     if not result.success:
         console.print(f"[red]replay failed[/red]: {_error_of(result)}  run {result.run_id}")
         raise typer.Exit(1)

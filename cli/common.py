@@ -15,6 +15,10 @@ from core import audit, runtime
 from core.settings import Settings, SettingsError, load_settings
 
 console = Console(stderr=True)
+# The run config of a Dagster run hotelctl starts in the platform's instance: each event is logged once, as the JSON
+# lines the instance's handler writes on stdout (as the daemon's runs are); Dagster's console logger would print the
+# same events again as text among hotelctl's own lines on stderr. `quiet_dagster_warnings` goes with it.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 def settings_or_exit() -> Settings:
@@ -40,6 +44,16 @@ def step(message: str) -> Iterator[None]:
     with console.status(message, spinner="dots"):
         yield
     console.print(f"[dim]✓ {message}[/dim]")
+
+
+def quiet_dagster_warnings() -> None:
+    """Before hotelctl starts Dagster runs in the platform's instance: every run would warn, among hotelctl's own
+    lines, that the instance's yaml logging config is a beta feature."""
+    import warnings
+
+    import dagster as dg
+
+    warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 def operator_actor(name: str | None) -> audit.Actor:

@@ -69,7 +69,14 @@ def settle_run(
 
     import dagster as dg
 
-    from cli.common import console, endpoints_or_exit, operator_actor, settings_or_exit
+    from cli.common import (
+        QUIET_CONSOLE,
+        console,
+        endpoints_or_exit,
+        operator_actor,
+        quiet_dagster_warnings,
+        settings_or_exit,
+    )
     from cli.main import _write_dagster_instance
     from core import audit
     from core.db import engine_for
@@ -97,6 +104,7 @@ def settle_run(
     endpoints = endpoints_or_exit(settings)
     _write_dagster_instance(settings, endpoints)
     os.environ.update(endpoints.child_env(settings))
+    quiet_dagster_warnings()
     from assets.settlement import settlement_reconciliation
     from pipelines.resources import resources_for
 
@@ -108,7 +116,8 @@ def settle_run(
         key = start.isoformat()
         result = dg.materialize(
             [settlement_reconciliation], partition_key=key, instance=instance, resources=resources_for(settings),
-            run_config={"ops": {"settlement_reconciliation": {"config": {"suppliers": list(supplier)}}}},
+            run_config={**QUIET_CONSOLE,
+                        "ops": {"settlement_reconciliation": {"config": {"suppliers": list(supplier)}}}},
             raise_on_error=False, tags={"settlement/trigger": "hotelctl"})
         events = result.asset_materializations_for_node("settlement_reconciliation") if result.success else []
         metadata = {k: v.value for k, v in events[0].metadata.items()} if events else {}
