@@ -21,7 +21,10 @@ from core.money import Money
 
 logger = logging.getLogger("matching.ranking")
 RANKING_WEIGHTS_KEY = "matching.algorithm.weights"
-CONFIG_FIELDS = ("price_weight", "rating_weight", "availability_weight", "supplier_reliability_weight")
+# The `matching.algorithm.weights` JSON's fields, by the weight each sets.
+_CONFIG_NAMES = {"price_weight": "price", "rating_weight": "rating", "availability_weight": "availability",
+                 "supplier_reliability_weight": "reliability"}
+CONFIG_FIELDS = tuple(_CONFIG_NAMES)
 _WARNED: set[str] = set()
 T = TypeVar("T")
 
@@ -51,12 +54,8 @@ class RankingWeights:
         """From the `matching.algorithm.weights` JSON (missing keys keep their defaults)."""
         value = value or {}
         default = cls()
-        weights = cls(
-            price=float(value.get("price_weight", default.price)),
-            rating=float(value.get("rating_weight", default.rating)),
-            availability=float(value.get("availability_weight", default.availability)),
-            reliability=float(value.get("supplier_reliability_weight", default.reliability)),
-        )
+        weights = cls(**{name: float(value.get(field, getattr(default, name)))
+                         for field, name in _CONFIG_NAMES.items()})
         if min(weights.price, weights.rating, weights.availability, weights.reliability) < 0:
             raise ValueError(f"{RANKING_WEIGHTS_KEY}: weights must not be negative")
         return weights
