@@ -121,7 +121,7 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
             "SELECT DISTINCT (created_at AT TIME ZONE 'UTC')::date FROM orders WHERE created_at >= :start"
             " AND created_at < :end"), {"start": filters.start, "end": today})}
     assert {row[0] for row in daily_sales} == order_days and len(order_days) >= 30
-    inventory_days = client_days(migrated.clickhouse_url, "fact_inventory", filters)
+    inventory_days = _warehouse_days(migrated.clickhouse_url, "fact_inventory", filters)
     assert len(inventory_days) == 60, inventory_days  # supplier prices beside the bookings of every day
     quotes_daily = next(s for s in conversion.sections if s.table_id == "conversion-daily").rows
     assert len(quotes_daily) == 60 and all(row[1] > 0 for row in quotes_daily)
@@ -134,7 +134,7 @@ def test_seeded_history_fills_every_report_and_finance_has_cycles(engine, settin
     assert {name: row[5] for name, row in balances.items()} == outstanding
 
 
-def client_days(clickhouse_url: str, table: str, filters: Filters) -> list[dt.date]:
+def _warehouse_days(clickhouse_url: str, table: str, filters: Filters) -> list[dt.date]:
     with warehouse_client(clickhouse_url) as client:
         return [row[0] for row in client.query(
             f"SELECT DISTINCT day FROM hotel_analytics.{table} WHERE day >= %(start)s AND day <= %(end)s ORDER BY day",
