@@ -39,6 +39,8 @@ def test_embedded_migrate_status_partners_down(tmp_path):
         assert created.returncode == 0, created.stderr
         fields = dict(line.split("=", 1) for line in created.stdout.splitlines())
         assert fields["client_id"].startswith("pk_") and len(fields["client_secret"]) >= 32
+        # no pricing rule yet (`up` adds the defaults): the operator is told the partner gets no partner markup
+        assert "warning: no active partner-level pricing rule names tier 'standard'" in created.stderr
         bad = _hotelctl("partners", "create", "X", "--credit-limit", "lots", env=env)
         assert bad.returncode != 0 and "--credit-limit" in bad.stderr
         started = json.loads((data / "processes.json").read_text())
