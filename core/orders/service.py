@@ -100,9 +100,7 @@ async def _load_order(conn, order_id: str, partner_id: str | None):
 async def _offer(conn, offer_id: str, partner_id: str):
     """The partner's offer, found through its quote's key (an offer id names its quote)."""
     return await conn.fetchrow(
-        "SELECT o.*, q.expires_at AS quote_expires_at, q.partner_id AS quote_partner, (SELECT e->>'room_name_en'"
-        "   FROM quote_offer_sets s CROSS JOIN LATERAL jsonb_array_elements(convert_from(s.offers, 'UTF8')::jsonb) e"
-        "   WHERE s.id = q.offer_set AND (e->>'rank')::int = o.rank) AS room_name_en"  # as the offer showed it
+        "SELECT o.*, q.expires_at AS quote_expires_at, q.partner_id AS quote_partner"
         " FROM quote_offers o JOIN quotes q ON q.id = o.quote_id"
         " WHERE o.quote_id = $3 AND o.id = $1::uuid AND q.partner_id = $2::uuid",
         offer_id, partner_id, quote_of_offer(uuid.UUID(offer_id)))

@@ -145,16 +145,6 @@ async def _copy(conn, quotes: list[tuple], sets: list[OfferSet]) -> None:
         await conn.copy_records_to_table("quotes", records=quotes, columns=QUOTE_COLUMNS)
 
 
-# What the `quote_offers` view does not show of an offer: its room as partners see it, and the offer it is an
-# alternative of (quotes stored before room mappings have none of these).
-_EXTRAS = """
-SELECT (e->>'rank')::int AS rank, e->>'room_name_en' AS name_en, e->>'room_group' AS room_group,
-       (e->>'alternative_of')::int AS alternative_of
-FROM quotes q JOIN quote_offer_sets s ON s.id = q.offer_set
-CROSS JOIN LATERAL jsonb_array_elements(convert_from(s.offers, 'UTF8')::jsonb) AS e
-WHERE q.id = $1"""
-
-
 async def stored_quote(pool, partner_id: str, quote_id: str) -> dict | None:
     """A partner's own stored quote (None for another partner's: the caller answers 404). Flush first."""
     async with pool.acquire() as conn:
@@ -165,10 +155,9 @@ async def stored_quote(pool, partner_id: str, quote_id: str) -> dict | None:
             return None
         offers = await conn.fetch(
             "SELECT id, hotel_id, room_type, board, check_in, check_out, rooms, sell_amount, sell_currency,"
-            " price_breakdown, cancellation_policy, refundable, rank FROM quote_offers WHERE quote_id = $1"
-            " ORDER BY rank",
+            " price_breakdown, cancellation_policy, refundable, rank, room_name_en, room_group, alternative_of"
+            " FROM quote_offers WHERE quote_id = $1 ORDER BY rank",
             quote["id"])
-        extras = {row["rank"]: row for row in await conn.fetch(_EXTRAS, quote["id"])}
     request = json.loads(quote["request"])
     out, shown = [], {}
     for offer in offers:
@@ -182,15 +171,14 @@ async def stored_quote(pool, partner_id: str, quote_id: str) -> dict | None:
                                                                        sell_exact, net, unit)),
                                              "currency": currency}}
                    for night, night_net in zip(product["nights"], product["nightly_net"], strict=True)]
-        extra = extras.get(offer["rank"])
         item = {
             "offer_id": str(offer["id"]), "hotel_id": offer["hotel_id"], "hotel_name": breakdown.get("hotel_name", ""),
-            "room_type": (extra and extra["name_en"]) or offer["room_type"], "room_name_local": offer["room_type"],
-            "room_group": extra and extra["room_group"], "board": offer["board"],
+            "room_type": offer["room_name_en"] or offer["room_type"], "room_name_local": offer["room_type"],
+            "room_group": offer["room_group"], "board": offer["board"],
             "total_price": Money(offer["sell_amount"], currency).as_json(), "nightly": nightly,
             "cancellation_policy": json.loads(offer["cancellation_policy"]), "refundable": offer["refundable"],
         }
-        main = extra and extra["alternative_of"]
+        main = offer["alternative_of"]
         if main is None:
             item["alternatives"] = []
             shown[offer["rank"]] = item
