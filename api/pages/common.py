@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
@@ -30,6 +31,7 @@ from api import staff_sign_in
 from api.auth import Principal, decode_token
 from core import staff as staff_accounts
 from core.db import engine_for
+from core.money import exponent
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -37,6 +39,14 @@ FORM_LIMIT = 64 * 1024
 COOKIE = "staff_session"
 
 templates = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select_autoescape(["html"]))
+
+
+def to_minor_unit(amount: str, currency: str) -> str:
+    """An exact amount as text shown to the currency's minor unit, half up (the page's `title` keeps it exact)."""
+    return str(Decimal(amount).quantize(exponent(currency), ROUND_HALF_UP))
+
+
+templates.filters["minor"] = to_minor_unit
 
 
 def static_files() -> StaticFiles:
