@@ -43,7 +43,7 @@ from pathlib import Path
 
 import typer
 
-from bench import QUOTE_TRACE_RATIO, bench_app
+from bench import MIX_SEED, QUOTE_TRACE_RATIO, bench_app, world_days, world_hotels
 
 MIX_SHARE_TARGET = 0.20  # the mix with the memo off, as a share of the bare endpoint's saturation
 SINGLE_TARGET_PER_WORKER = 2000.0  # quotes/s of the one search, memo off
@@ -162,15 +162,15 @@ def bench_api(
     workload: Workload = typer.Option(Workload.mix, help="mix: thousands of distinct searches as partners send "
                                                          "them; single: one search of the largest city, repeated."),
     searches: int = typer.Option(5000, min=1, help="Distinct searches in the mix."),
-    seed: int = typer.Option(20260101, help="Seed of the world and of the mix."),
+    seed: int = MIX_SEED,
     seconds: int = typer.Option(10, min=1, help="Duration of each load phase."),
     connections: int = typer.Option(8, min=1, help="Keep-alive connections at saturation."),
     rounds: int = typer.Option(2, min=1, help="Alternating saturation rounds (bare, quotes) per variant; each "
                                               "side's best counts."),
     rate: list[float] = typer.Option([200.0, 1000.0], "--rate", min=1,
                                      help="Requests/s of a fixed-rate phase (repeat the option for several)."),
-    hotels: int = typer.Option(400, min=20, help="Master hotels in the simulated world."),
-    days: int = typer.Option(30, min=1, max=90, help="The seeded inventory window (the sync horizon), in days."),
+    hotels: int = world_hotels(400),
+    days: int = world_days(30),
     nights: int = typer.Option(2, min=1, max=14, help="Nights of the single workload's search."),
     orders: int = typer.Option(100, min=0, help="Orders created one after another for the order latency."),
     soak: int = typer.Option(0, min=0, help="Seconds of the mix at --soak-rate with the memo off, printing the "

@@ -19,7 +19,7 @@ from contextlib import ExitStack
 
 import typer
 
-from bench import bench_app
+from bench import MIX_SEED, bench_app, world_days, world_hotels
 
 ENGINE = "answer_quote"
 SIDES = {"replica on": "true", "replica off": "false"}  # HOT_CACHE_REPLICA of each worker
@@ -38,11 +38,11 @@ LINES = {"total": "a quote, all of it", ENGINE: "the quote engine (answer_quote)
 @bench_app.command("steps")
 def bench_steps(
     searches: int = typer.Option(2000, min=10, help="Distinct searches in the mix."),
-    seed: int = typer.Option(20260101, help="Seed of the world and of the mix."),
+    seed: int = MIX_SEED,
     blocks: int = typer.Option(6, min=1, help="Blocks of quotes measured (each figure is their median)."),
     block_size: int = typer.Option(200, min=1, help="Quotes per block."),
-    hotels: int = typer.Option(400, min=20, help="Master hotels in the simulated world."),
-    days: int = typer.Option(30, min=1, max=90, help="The seeded inventory window, in days."),
+    hotels: int = world_hotels(400),
+    days: int = world_days(30),
 ) -> None:
     """CPU per quote by step of the quote path (in-process API, memo off; replica on and off), and the engine's
     share of it."""

@@ -21,7 +21,7 @@ from contextlib import ExitStack
 
 import typer
 
-from bench import QUOTE_TRACE_RATIO, bench_app
+from bench import MIX_SEED, QUOTE_TRACE_RATIO, bench_app, world_days, world_hotels
 
 TARGET_RATIO = 1.10  # CPU per quote, tracing on / off (issue 24: quote p99 no more than 10 % worse)
 
@@ -29,11 +29,11 @@ TARGET_RATIO = 1.10  # CPU per quote, tracing on / off (issue 24: quote p99 no m
 @bench_app.command("tracing")
 def bench_tracing(
     searches: int = typer.Option(600, min=10, help="Distinct searches in the mix."),
-    seed: int = typer.Option(20260101, help="Seed of the world and of the mix."),
+    seed: int = MIX_SEED,
     blocks: int = typer.Option(6, min=2, help="Alternating blocks per side (off, on, on, off, ...)."),
     block_size: int = typer.Option(100, min=1, help="Quotes per block."),
-    hotels: int = typer.Option(120, min=20, help="Master hotels in the simulated world."),
-    days: int = typer.Option(14, min=1, max=90, help="The seeded inventory window, in days."),
+    hotels: int = world_hotels(120),
+    days: int = world_days(14),
     trace_ratio: float = typer.Option(1.0, min=0.0, max=1.0, help="Share of new traces kept (traced side)."),
     quote_trace_ratio: float = QUOTE_TRACE_RATIO,
     check: bool = typer.Option(False, "--untraced-both", help="A/A check of the method: both sides untraced (the "
