@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from core import audit
 from core.admin_errors import AdminError, contains_pattern, invalid, not_found, page_bounds
 from core.crypto import hash_secret
-from core.money import Money
+from core.orders.credit import credit_json, exposure_sql
 from core.partners import Credentials, insert_credentials, insert_partner
 
 STATUSES = ("active", "suspended")
@@ -33,14 +33,16 @@ _PARTNER_COLUMNS = ("p.id, p.name, p.parent_id, p.tier, p.credit_limit, p.credit
                     " AS active_credentials,"
                     " (SELECT count(*) FROM pricing_rules r WHERE r.active AND r.level = 'partner'"
                     "  AND (r.partner_tier IS NULL OR r.partner_tier = p.tier)"
-                    "  AND (r.partner_id IS NULL OR r.partner_id = p.id)) AS partner_rules")
+                    "  AND (r.partner_id IS NULL OR r.partner_id = p.id)) AS partner_rules,"
+                    f" ({exposure_sql('p.id')}) AS credit_used")
 
 
 def partner_json(row) -> dict:
     return {
         "partner_id": str(row["id"]), "name": row["name"],
         "parent_id": str(row["parent_id"]) if row["parent_id"] else None, "tier": row["tier"],
-        "credit_limit": Money(row["credit_limit"], row["credit_currency"]).as_json(),
+        # What the order flow checks a new order against (core.orders.credit): orders still holding credit.
+        **credit_json(row["credit_limit"], row["credit_used"], row["credit_currency"]),
         "commission_pct": str(row["commission_pct"]), "status": row["status"],
         "created_at": row["created_at"].isoformat(), "sub_agents": row["sub_agents"],
         "active_credentials": row["active_credentials"],

@@ -10,6 +10,7 @@ import hmac
 import json
 import re
 import secrets
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
@@ -56,6 +57,9 @@ def test_an_operator_works_orders_partners_suppliers_and_settings(api_client, en
     bad_date = api_client.get("/console/orders", params={"created_from": "yesterday"})
     assert bad_date.status_code == 200 and "created_from: a date" in bad_date.text
 
+    partner_page = f"/console/partners/{creds.partner_id}"
+    held = re.search(r'id="partner-credit-used">([0-9.]+) CNY', api_client.get(partner_page).text)
+    assert held and Decimal(held[1]) > 0  # the order in review holds credit
     rejected = _confirm_and_post(api_client, f"/console/orders/{order['order_id']}/reject", note="watch list")
     assert rejected.status_code == 303
     shown = api_client.get(rejected.headers["location"]).text
@@ -63,7 +67,6 @@ def test_an_operator_works_orders_partners_suppliers_and_settings(api_client, en
     [entry] = audit.search(engine, target=f"order:{order['order_id']}", action="order.reject")
     assert (entry["actor"], entry["source"]) == (operator.username, "console")
 
-    partner_page = f"/console/partners/{creds.partner_id}"
     assert "Suspend…" in api_client.get(partner_page).text
     suspended = _confirm_and_post(api_client, f"{partner_page}/suspend", note="unpaid")
     assert suspended.status_code == 303 and "Suspended+by" in suspended.headers["location"]
@@ -72,7 +75,9 @@ def test_an_operator_works_orders_partners_suppliers_and_settings(api_client, en
     bad_limit = _confirm_and_post(api_client, f"{partner_page}/update", credit_limit="-5")
     assert bad_limit.status_code == 422 and "credit_limit: must be a non-negative amount" in bad_limit.text
     assert _confirm_and_post(api_client, f"{partner_page}/update", tier="gold", credit_limit="2500").status_code == 303
-    assert 'id="partner-tier">gold' in api_client.get(partner_page).text
+    shown = api_client.get(partner_page).text
+    assert 'id="partner-tier">gold' in shown
+    assert 'id="partner-credit-used">0.00 CNY' in shown and 'id="partner-credit-available">2500.00 CNY' in shown
     rotated = _confirm_and_post(api_client, f"/console/credentials/{creds.client_id}/rotate?back={partner_page}")
     assert rotated.status_code == 200 and 'id="new-client-secret"' in rotated.text
     assert 'id="new-client-secret"' not in api_client.get(partner_page).text  # shown once

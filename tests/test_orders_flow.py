@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import httpx
 import pytest
@@ -280,7 +280,28 @@ def test_credit_limit_and_release_on_cancel(api_client, engine, sim, world):
     over = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                            json=order_body(offer["offer_id"], guests=guests(last="Over")))
     assert over.status_code == 402
+
+    # The partner and the operator see the credit the orders hold, and what is left of the limit.
+    operator = auth(api_client, new_staff(engine, "operator"))
+    limit = price * 5 + Decimal("0.01")
+
+    def credit_shown() -> tuple[Decimal, Decimal]:
+        own = api_client.get("/v1/credit", headers=headers)
+        assert own.status_code == 200, own.text
+        shown = api_client.get(f"/v1/admin/partners/{creds.partner_id}", headers=operator).json()
+        assert {key: shown[key] for key in own.json()} == own.json()
+        assert shown["credit_used"]["currency"] == shown["credit_available"]["currency"] == "CNY"
+        return Decimal(shown["credit_used"]["amount"]), Decimal(shown["credit_available"]["amount"])
+
+    with engine.connect() as conn:
+        held = {str(i): Decimal(a) for i, a in conn.execute(sa.text(
+            "SELECT id, price_breakdown->'credit'->>'amount' FROM orders WHERE partner_id = :p"),
+            {"p": creds.partner_id})}
+    assert sorted(held) == sorted(ids)
+    cents = {"exp": Decimal("0.01"), "rounding": ROUND_HALF_UP}
+    assert credit_shown() == (sum(held.values()).quantize(**cents), (limit - sum(held.values())).quantize(**cents))
     assert api_client.post(f"/v1/orders/{ids[0]}/cancel", headers=headers).status_code == 200
+    assert credit_shown()[0] == (sum(held.values()) - held[ids[0]]).quantize(**cents)
     retry = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
                             json=order_body(offer["offer_id"], guests=guests(last="Over")))
     assert retry.status_code == 201, retry.text

@@ -1,4 +1,4 @@
-"""Partner billing over JSON: partners read their own statements and invoices (another partner's id is 404,
+"""Partner billing over JSON: partners read their own statements, invoices and credit (another partner's id is 404,
 as for orders); finance issues invoices and credit notes, records payments and bank statements, reads ageing.
 
 Thin: every rule and query is in `core.billing`; the routes parse, call, and map `BillingError`.
@@ -22,6 +22,7 @@ from api.schemas import ErrorResponse
 from core.billing import ageing, invoices, payments, statements, store
 from core.billing.store import BillingError
 from core.db import engine_for
+from core.orders import credit
 
 router = APIRouter(tags=["billing"])
 finance = require_role("finance")
@@ -125,6 +126,12 @@ async def partner_statement(statement_id: RowId, request: Request,
     if found is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no such statement"})
     return JSONResponse(found)
+
+
+@router.get("/v1/credit", summary="The partner's credit: its limit, what its orders hold of it, what is left",
+            responses=ERRORS)
+async def partner_credit(request: Request, principal: Principal = Depends(limited_partner)) -> JSONResponse:
+    return JSONResponse(await _call(credit.partner_credit, _engine(request), principal.partner_id))
 
 
 @router.get("/v1/invoices", summary="The partner's invoices and credit notes", responses=ERRORS)
