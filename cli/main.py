@@ -67,6 +67,7 @@ def up(
     from core.staff import ensure_demo_staff
 
     settings = settings_or_exit()
+    _ports_free_or_exit(settings, api, dagster)
     endpoints = endpoints_or_exit(settings)
     with step("Migrating PostgreSQL schema"):
         upgrade(endpoints.database_url)
@@ -80,12 +81,13 @@ def up(
     log_dir = settings.data_dir / "log"
     log_dir.mkdir(parents=True, exist_ok=True)
     if api:
-        _start_service(settings, "api", [sys.executable, "-m", "api.app"], env, log_dir)
-        _wait_http(f"http://{settings.api_host}:{settings.api_port}/health", "API", accept_503=True)
+        started = _start_service(settings, "api", [sys.executable, "-m", "api.app"], env, log_dir)
+        _wait_http(f"http://{settings.api_host}:{settings.api_port}/health", "API", accept_503=True,
+                   process=started, log=log_dir / "api.log")
     if dagster:
         workspace = str(REPO_ROOT / "workspace.yaml")
         bin_dir = Path(sys.executable).parent
-        _start_service(
+        started = _start_service(
             settings, "dagster-webserver",
             [str(bin_dir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1",
              "-p", str(settings.dagster_port)],
@@ -93,7 +95,8 @@ def up(
         )
         _start_service(settings, "dagster-daemon", [str(bin_dir / "dagster-daemon"), "run", "-w", workspace],
                        env, log_dir)
-        _wait_http(f"http://127.0.0.1:{settings.dagster_port}/server_info", "Dagster UI", timeout_s=120)
+        _wait_http(f"http://127.0.0.1:{settings.dagster_port}/server_info", "Dagster UI", timeout_s=120,
+                   process=started, log=log_dir / "dagster-webserver.log")
     if run_main:
         run_job("platform_main_job", settings, endpoints)
     if embedded or settings.fx_source_url:
@@ -192,25 +195,56 @@ def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
     )
 
 
-def _start_service(settings, name: str, command: list[str], env: dict, log_dir: Path) -> None:
+def _ports_free_or_exit(settings, api: bool, dagster: bool) -> None:
+    """Before anything starts: a port another process holds (another checkout's platform, any server on 8080)
+    would leave this platform's server dead at start-up and `up` talking to the other one."""
+    import socket
+
+    running = runtime.started_processes(settings.data_dir)
+    wanted = [(api and "api" not in running, settings.api_host, settings.api_port, "API", "API_PORT"),
+              (dagster and "dagster-webserver" not in running, "127.0.0.1", settings.dagster_port, "Dagster UI",
+               "DAGSTER_PORT")]
+    for needed, host, port, what, variable in wanted:
+        if not needed:
+            continue
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: only a listener refuses
+            try:
+                probe.bind((host, port))
+            except OSError:
+                console.print(f"[red]port {port} on {host}, for the {what}, is in use by another process; stop it, "
+                              f"or choose another port: {variable}=<port> hotelctl up[/red]")
+                raise typer.Exit(1) from None
+
+
+def _start_service(settings, name: str, command: list[str], env: dict, log_dir: Path) -> subprocess.Popen | None:
+    """The process started, or None when this platform's one is already running."""
     running = runtime.started_processes(settings.data_dir)
     if name in running:
         console.print(f"{name}: already running (pid {running[name]})")
-        return
+        return None
     with open(log_dir / f"{name}.log", "ab") as log_file:
         process = subprocess.Popen(
             command, cwd=REPO_ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
         )
     runtime.record_process(settings.data_dir, name, process.pid)
+    return process
 
 
-def _wait_http(url: str, what: str, timeout_s: float = 60, accept_503: bool = False) -> None:
+def _wait_http(url: str, what: str, timeout_s: float = 60, accept_503: bool = False,
+               process: subprocess.Popen | None = None, log: Path | None = None) -> None:
+    """Until `url` answers; a `process` that exits meanwhile ends the wait at once, with its log's last lines."""
     import httpx
 
     with step(f"Waiting for {what} at {url}"):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                tail = log.read_text(errors="replace").splitlines()[-10:] if log and log.exists() else []
+                console.print("\n".join(tail))
+                console.print(f"[red]{what} exited at start-up (code {process.returncode}); see {log}[/red]")
+                raise typer.Exit(1)
             try:
                 status = httpx.get(url, timeout=5).status_code
                 if status == 200 or (accept_503 and status == 503):

@@ -130,3 +130,38 @@ def test_up_against_real_servers_creates_no_demo_logins(cli_env, engine, tmp_pat
         demo = conn.execute(sa.text("SELECT count(*) FROM api_credentials WHERE client_id LIKE 'demo-%'")).scalar()
         demo_staff = conn.execute(sa.text("SELECT count(*) FROM staff WHERE username LIKE 'demo-%'")).scalar()
     assert demo == 0 and demo_staff == 0
+
+
+def test_up_refuses_a_port_another_process_holds_before_starting_anything(cli_env, tmp_path):
+    import socket
+
+    from core.runtime import started_processes
+
+    with socket.socket() as other:  # another checkout's API, or any server on the port
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        env = {**cli_env, "HOTEL_DATA_DIR": str(tmp_path), "CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}",
+               "API_PORT": str(port)}
+        result = hotelctl(env, "up", "--no-dagster", "--no-run-main", "--no-demo")
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 1, out
+    assert f"port {port} on 127.0.0.1, for the API, is in use by another process" in out and "API_PORT=" in out
+    assert "Migrating" not in out and started_processes(tmp_path) == {}
+
+
+def test_up_stops_waiting_when_a_server_exits_at_start_up_and_shows_its_log(tmp_path, capsys):
+    import typer
+
+    from cli.main import _wait_http
+
+    log = tmp_path / "api.log"
+    with open(log, "wb") as out:
+        dying = subprocess.Popen([sys.executable, "-c", "print('[Errno 98] Address already in use'); exit(3)"],
+                                 stdout=out, stderr=subprocess.STDOUT)
+    dying.wait()
+    with pytest.raises(typer.Exit):  # nothing answers there: without the exit seen, the wait would time out
+        _wait_http("http://127.0.0.1:9/health", "API", timeout_s=5, process=dying, log=log)
+    shown = " ".join(capsys.readouterr().err.split())
+    assert "[Errno 98] Address already in use" in shown and "API exited at start-up (code 3)" in shown
+    assert "did not answer" not in shown
