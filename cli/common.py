@@ -38,6 +38,23 @@ def endpoints_or_exit(settings: Settings, start: bool = True) -> runtime.Endpoin
         raise typer.Exit(1) from None
 
 
+def unreachable_engine(error: BaseException) -> str | None:
+    """One line for an error that says an engine given by URL cannot be reached, else None."""
+    import psycopg
+    import redis
+    import sqlalchemy.exc
+
+    cause = error.orig if isinstance(error, sqlalchemy.exc.OperationalError) else error
+    if isinstance(cause, psycopg.OperationalError) and "connection" in str(cause).lower():
+        engine = "PostgreSQL (DATABASE_URL)"
+    elif isinstance(error, redis.exceptions.ConnectionError):
+        engine = "Redis (REDIS_URL)"
+    else:
+        return None
+    reason = " ".join(str(cause).split())
+    return f"cannot reach {engine}: {reason}; `hotelctl status` checks each engine"
+
+
 @contextmanager
 def step(message: str) -> Iterator[None]:
     """A spinner for anything that may take more than a second (progress goes to stderr)."""

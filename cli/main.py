@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.common import console, endpoints_or_exit, settings_or_exit, step
+from cli.common import console, endpoints_or_exit, settings_or_exit, step, unreachable_engine
 from cli.partners import app as partners_app
 from core import runtime
 
@@ -352,5 +352,17 @@ COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cl
                               "cli.suppliers", "cli.staff", "cli.archive", "cli.demo"]
 _register_optional_commands()
 
+def main() -> None:
+    """`hotelctl`: an engine it cannot reach is said in one line, not a traceback."""
+    try:
+        app()
+    except Exception as error:
+        message = unreachable_engine(error)
+        if message is None:
+            raise
+        typer.echo(message, err=True)
+        raise SystemExit(1) from None
+
+
 if __name__ == "__main__":
-    app()
+    main()

@@ -165,3 +165,17 @@ def test_up_stops_waiting_when_a_server_exits_at_start_up_and_shows_its_log(tmp_
     shown = " ".join(capsys.readouterr().err.split())
     assert "[Errno 98] Address already in use" in shown and "API exited at start-up (code 3)" in shown
     assert "did not answer" not in shown
+
+
+def test_an_engine_url_nothing_answers_is_one_line_not_a_traceback(cli_env, tmp_path):
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**cli_env, "HOTEL_DATA_DIR": str(tmp_path), "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{port}/x"}
+    result = hotelctl(env, "migrate")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    [line] = [line for line in result.stderr.splitlines() if "cannot reach" in line]
+    assert line.startswith("cannot reach PostgreSQL (DATABASE_URL): ") and f"port {port} failed" in line
