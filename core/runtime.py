@@ -35,6 +35,9 @@ SERVER = "server"
 # batches of this many events, one INSERT each, instead of one event at a time (dagster-postgres'
 # store_event_batch; Dagster reads the variable in every process, 0 turns batching off).
 DAGSTER_EVENT_BATCH_SIZE = "100"
+# The instance's dagster.yaml sets the runs' logging (python_logs): every Dagster process then warns, once per run,
+# that this is a beta feature, and the daemon's log would be mostly that warning (deploy/docker-compose.yml too).
+QUIET_DAGSTER_BETA = "ignore:Handling yaml-defined logging configuration is currently in beta"
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,7 @@ class Endpoints:
         if self.rabbitmq_url:
             env["RABBITMQ_URL"] = self.rabbitmq_url
         env.setdefault("DAGSTER_EVENT_BATCH_SIZE", DAGSTER_EVENT_BATCH_SIZE)
+        env["PYTHONWARNINGS"] = ",".join(filter(None, (env.get("PYTHONWARNINGS"), QUIET_DAGSTER_BETA)))
         return env
 
 

@@ -125,3 +125,16 @@ def test_warehouse_database_materialises_into_chdb(migrated):
     assert result.success
     with warehouse_client(migrated.clickhouse_url) as client:
         assert client.query("EXISTS DATABASE hotel_analytics").result_rows[0][0] == 1
+
+
+def test_dagster_processes_started_by_hotelctl_do_not_repeat_the_beta_logging_warning(migrated, settings, tmp_path):
+    """The daemon and every run it launches would warn, once per run, that dagster.yaml's run logging is beta."""
+    (tmp_path / "dagster.yaml").write_text(
+        "python_logs:\n  dagster_handler_config:\n    handlers:\n      json:\n        class: logging.StreamHandler\n")
+    env = {**migrated.child_env(settings), "DAGSTER_HOME": str(tmp_path)}  # as `hotelctl up` starts them
+    handlers = [sys.executable, "-c", "import dagster as dg; dg.DagsterInstance.get().get_handlers()"]
+
+    unquieted = {**env, "PYTHONWARNINGS": ""}
+    assert "BetaWarning" in subprocess.run(handlers, env=unquieted, capture_output=True, text=True).stderr
+    started = subprocess.run(handlers, env=env, capture_output=True, text=True)
+    assert started.returncode == 0 and "Warning" not in started.stderr, started.stderr
