@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     clickhouse_url: str | None = None
     rabbitmq_url: str | None = None
+    # Partner webhook URLs over plain http or to private, loopback or link-local addresses
+    # (core/webhooks/targets.py); development always allows them.
+    webhook_private_targets: bool = False
 
     jwt_secret: SecretStr = SecretStr(DEV_SECRET)
     jwt_expiry_hours: int = Field(24, gt=0)
@@ -174,6 +177,10 @@ class Settings(BaseSettings):
         logins are allowed; anywhere else every secret must be set."""
         return (self.database_url is None or self.hotel_env.lower() in DEVELOPMENT_ENVS
                 or _embedded_postgres(self.hotel_engine_modes))
+
+    @property
+    def webhook_targets_open(self) -> bool:
+        return self.development or self.webhook_private_targets
 
     def encryption_keys(self) -> list[str]:
         """ENCRYPTION_SECRET first (it encrypts), then the previous keys (they still decrypt)."""

@@ -102,6 +102,7 @@ def settings(data_dir: Path, migrated: runtime.Endpoints) -> Settings:
         redis_url=migrated.redis_url,
         clickhouse_url=migrated.clickhouse_url,
         hotel_data_dir=data_dir,
+        webhook_private_targets=True,  # the tests' partner endpoints listen on 127.0.0.1 (test_webhooks checks it off)
     )
 
 

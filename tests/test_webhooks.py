@@ -248,3 +248,59 @@ def test_registration_is_the_partners_own(api_client, engine, partner):
     assert bad.status_code == 422 and "url" in bad.text
     assert api_client.delete("/v1/webhooks", headers=headers).status_code == 204
     assert api_client.get("/v1/webhooks", headers=headers).status_code == 404
+
+
+@pytest.fixture
+def closed_settings(settings):
+    """A deployment's settings: webhooks only to https URLs on public addresses."""
+    closed = settings.model_copy(update={"webhook_private_targets": False, "hotel_env": "production"})
+    assert not closed.webhook_targets_open
+    return closed
+
+
+def test_outside_development_a_webhook_must_be_https_on_a_public_address(engine, migrated, closed_settings):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(closed_settings, migrated), base_url="https://testserver") as client:
+        headers = auth(client, new_partner(engine))
+        for url, reason in (
+                ("http://93.184.215.14/hook", "must be an https URL"),
+                ("https://127.0.0.1:8443/hook", "resolves to 127.0.0.1"),
+                ("https://localhost/hook", "'localhost' resolves to "),
+                ("https://169.254.169.254/latest/meta-data", "resolves to 169.254.169.254, not a public address"),
+                ("https://10.0.0.5/hook", "resolves to 10.0.0.5"),
+                ("https://[::1]/hook", "resolves to ::1"),
+                ("https://[::ffff:192.168.1.9]/hook", "not a public address")):
+            refused = client.put("/v1/webhooks", headers=headers, json={"url": url})
+            assert refused.status_code == 422, (url, refused.text)
+            [field] = refused.json()["error"]["fields"]
+            assert field["field"] == "url" and reason in field["reason"], (url, field)
+        assert client.get("/v1/webhooks", headers=headers).status_code == 404  # nothing stored
+        accepted = client.put("/v1/webhooks", headers=headers, json={"url": "https://93.184.215.14/hook"})
+        assert accepted.status_code == 200, accepted.text
+
+
+async def test_nothing_is_posted_to_a_url_that_now_resolves_to_a_private_address(
+        api_client, engine, redis_url, migrated, closed_settings, supplier_a, partner):
+    from core.consumer import ReceivedEvent
+    from core.webhooks.delivery import DeliveryFailed
+    from core.webhooks.store import deliveries
+
+    endpoint, headers = partner  # registered while allowed: as if its name resolved elsewhere then
+    order = _book(api_client, headers, engine, redis_url, supplier_a)
+    [(event_id, event_type)] = [(i, t) for i, t in _events(engine, [order]).items() if t == "order.confirmed"]
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE partner_webhooks SET url = replace(url, 'http://', 'https://')"
+                             " WHERE url = :u"), {"u": endpoint.url})
+    handler = WebhookDelivery(migrated.database_url, closed_settings)
+    event = ReceivedEvent(event_id, event_type, event_type, "order", order, {}, False)
+    try:
+        with pytest.raises(DeliveryFailed, match="not sent: the URL the host '127.0.0.1' resolves to 127.0.0.1"):
+            await handler(event)
+    finally:
+        await handler.close()
+    assert endpoint.posts == {}
+    [row] = [r for r in deliveries(engine) if r["event_id"] == event_id]
+    assert row["status"] == "retrying" and row["last_status"] is None and "127.0.0.1" in row["last_error"]

@@ -13,15 +13,15 @@ from api.auth import Principal
 from api.limits import LimitedRoute, limited_partner
 from api.schemas import ErrorResponse
 from core.db import engine_for
-from core.webhooks import store
+from core.webhooks import store, targets
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=LimitedRoute)
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 429)}
 
 
 class WebhookIn(BaseModel):
-    url: AnyHttpUrl = Field(description="http(s) URL that receives POSTs of order.confirmed, order.cancelled, "
-                                        "order.expired … (JSON, signed)")
+    url: AnyHttpUrl = Field(description="https URL on a public address that receives POSTs of order.confirmed, "
+                                        "order.cancelled, order.expired … (JSON, signed)")
 
 
 class WebhookCreated(BaseModel):
@@ -55,6 +55,9 @@ def _engine(request: Request):
             response_model=WebhookCreated, responses=ERRORS)
 def register(body: WebhookIn, request: Request, principal: Principal = Depends(limited_partner)) -> WebhookCreated:
     url = str(body.url)
+    if not request.app.state.settings.webhook_targets_open and (reason := targets.refusal(url)):
+        raise HTTPException(422, detail={"code": "validation_error", "message": f"url: {reason}",
+                                         "fields": [{"field": "url", "reason": reason}]})
     secret = store.register(_engine(request), principal.partner_id, url,
                             request.app.state.settings.encryption_secret.get_secret_value())
     return WebhookCreated(url=url, secret=secret)

@@ -4,7 +4,9 @@ A 2xx answer is delivered (recorded; a redelivery of it is not POSTed again). An
 broker redelivers it; a redelivery waits `backoff_s * 2**(deliveries so far)` (capped) before POSTing, and
 after the queue's delivery limit the broker dead-letters the event (recorded as `dead_lettered`; an operator
 replays it with `hotelctl webhooks replay`). A partner receives each event at least once, always under the
-same `X-Hotel-Event-Id` (the outbox id), so it deduplicates by that id.
+same `X-Hotel-Event-Id` (the outbox id), so it deduplicates by that id. Outside development nothing is POSTed to
+a URL that now resolves to a private address (core/webhooks/targets.py): the attempt fails, and is retried, as a
+refused POST would be.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from core.consumer import EventConsumer, ReceivedEvent
 from core.db import plain_url
 from core.settings import Settings
 from core.topology import DEFAULT_EXCHANGE, DELIVERY_LIMIT
-from core.webhooks import store
+from core.webhooks import store, targets
 from core.webhooks.signing import sign
 
 CONSUMER = "webhooks"
@@ -42,6 +44,7 @@ class WebhookDelivery:
                  timeout_s: float = 10.0, delivery_limit: int = DELIVERY_LIMIT) -> None:
         self.database_url = plain_url(database_url)
         self.keys = settings.encryption_keys()
+        self.open_targets = settings.webhook_targets_open
         self.backoff_s, self.max_backoff_s = backoff_s, max_backoff_s
         self.timeout_s = timeout_s
         self.delivery_limit = delivery_limit
@@ -65,16 +68,21 @@ class WebhookDelivery:
                    "X-Hotel-Event-Type": event.event_type, "X-Hotel-Timestamp": str(stamp),
                    "X-Hotel-Signature": sign(endpoint.secret, stamp, body)}
         status, error = None, None
-        try:
-            response = await self._client.post(endpoint.url, content=body, headers=headers)
-            status = response.status_code
-            if 200 <= status < 300:
-                WEBHOOK_POSTS.labels("delivered").inc()
-                await store.record(self._pool, event.id, endpoint.partner_id, event.event_type, "delivered", status)
-                return
-            error = f"HTTP {status}"
-        except httpx.HTTPError as failure:
-            error = f"{type(failure).__name__}: {failure}"[:300]
+        refused = None if self.open_targets else await asyncio.to_thread(targets.refusal, endpoint.url)
+        if refused:
+            error = f"not sent: the URL {refused}"
+        else:
+            try:
+                response = await self._client.post(endpoint.url, content=body, headers=headers)
+                status = response.status_code
+                if 200 <= status < 300:
+                    WEBHOOK_POSTS.labels("delivered").inc()
+                    await store.record(self._pool, event.id, endpoint.partner_id, event.event_type, "delivered",
+                                       status)
+                    return
+                error = f"HTTP {status}"
+            except httpx.HTTPError as failure:
+                error = f"{type(failure).__name__}: {failure}"[:300]
         last = event.delivery_count >= self.delivery_limit  # the broker dead-letters it when this one fails
         WEBHOOK_POSTS.labels("dead_lettered" if last else "failed").inc()
         await store.record(self._pool, event.id, endpoint.partner_id, event.event_type,
