@@ -1,5 +1,6 @@
 """What every page area shares: one stylesheet served by the platform, one sign-in form, a viewport for phones,
-and a sign-in that sends the browser only to a page of its own area."""
+a sign-in that sends the browser only to a page of its own area, and headers that keep other sites from framing a
+page or taking its forms."""
 
 from __future__ import annotations
 
@@ -33,3 +34,14 @@ def test_sign_in_never_leaves_its_area(api_client, engine, next_url):
     cookie = signed.headers["set-cookie"]
     assert "staff_session=" in cookie and "HttpOnly" in cookie and "Path=/;" in cookie
     assert "samesite=lax" in cookie.lower() and "secure" in cookie.lower()  # the tests run as production
+
+
+def test_no_other_site_may_frame_a_page_or_take_its_forms(api_client, engine):
+    operator = new_staff(engine, "operator")
+    signed = api_client.post("/console/login", data={"username": operator.username, "password": operator.password,
+                                                     "next": "/console"})
+    assert signed.status_code == 200 and 'id="login-form"' not in signed.text  # a signed-in page, with actions
+    for page in [signed, *(api_client.get(prefix) for prefix in AREAS)]:
+        policy = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "form-action 'self'" in policy, page.url
+        assert page.headers["x-frame-options"] == "DENY" and page.headers["x-content-type-options"] == "nosniff"

@@ -54,8 +54,17 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=STATIC_DIR)
 
 
+# Staff pages carry actions (approve, suspend, rotate): no other site may frame them to steer a click (the CSRF value
+# does not stop that), post their forms elsewhere or have a response read as another type.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'; form-action 'self'; base-uri 'self'; object-src 'none'",
+    "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
+}
+
+
 def render(name: str, status_code: int = 200, **context) -> HTMLResponse:
-    return HTMLResponse(templates.get_template(name).render(**context), status_code=status_code)
+    return HTMLResponse(templates.get_template(name).render(**context), status_code=status_code,
+                        headers=PAGE_HEADERS)
 
 
 def engine(request: Request) -> Engine:
