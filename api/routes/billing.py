@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.auth import Principal, actor, require_role
 from api.limits import limited_partner
-from api.schemas import ErrorResponse
+from api.schemas import ErrorResponse, MoneyOut
 from core.billing import ageing, invoices, payments, statements, store
 from core.billing.store import BillingError
 from core.db import engine_for
@@ -128,8 +128,16 @@ async def partner_statement(statement_id: RowId, request: Request,
     return JSONResponse(found)
 
 
+class CreditOut(BaseModel):
+    credit_limit: MoneyOut
+    credit_used: MoneyOut = Field(description="held by the partner's orders pending, in review or confirmed, and "
+                                              "not yet paid: what a new order is checked against")
+    credit_available: MoneyOut = Field(description="the limit less what is used (negative once a limit is lowered "
+                                                   "below it); an order above it is refused with 402")
+
+
 @router.get("/v1/credit", summary="The partner's credit: its limit, what its orders hold of it, what is left",
-            responses=ERRORS)
+            response_model=CreditOut, responses=ERRORS)
 async def partner_credit(request: Request, principal: Principal = Depends(limited_partner)) -> JSONResponse:
     return JSONResponse(await _call(credit.partner_credit, _engine(request), principal.partner_id))
 
