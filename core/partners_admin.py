@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from core import audit
 from core.admin_errors import AdminError, contains_pattern, invalid, not_found, page_bounds
 from core.crypto import hash_secret
-from core.orders.credit import credit_json, exposure_sql
+from core.orders.credit import HOLDING_CREDIT, credit_json, exposure_sql
 from core.partners import Credentials, insert_credentials, insert_partner
 
 STATUSES = ("active", "suspended")
@@ -235,6 +235,8 @@ def update(engine: Engine, actor: audit.Actor, partner_id, *, tier: str | None =
         raise invalid("body", "nothing to change: give tier, credit_limit, currency, commission_pct or name")
     with engine.begin() as conn:
         before = dict(_load(conn, partner_id, lock=True))
+        if changes.get("credit_currency", before["credit_currency"]) != before["credit_currency"]:
+            _no_credit_held(conn, partner_id, before["credit_currency"])
         conn.execute(sa.text(f"UPDATE partners SET {', '.join(f'{c} = :{c}' for c in changes)} WHERE id = :id"),
                      {**changes, "id": partner_id})
         after = _load(conn, partner_id)
@@ -242,6 +244,16 @@ def update(engine: Engine, actor: audit.Actor, partner_id, *, tier: str | None =
                      {column: before[column] for column in changes}, {column: after[column] for column in changes},
                      note)
     return partner_json(after)
+
+
+def _no_credit_held(conn: Connection, partner_id: uuid.UUID, currency: str) -> None:
+    """The credit check adds up what orders hold in the partner's credit currency: it changes only when none
+    holds any (the partner row is locked, so no order can take credit meanwhile)."""
+    holding = conn.execute(sa.text(f"SELECT count(*) FROM orders WHERE partner_id = :id AND {HOLDING_CREDIT}"),
+                           {"id": partner_id}).scalar_one()
+    if holding:
+        raise AdminError(409, "conflict", f"{holding} order(s) hold credit in {currency}; the credit currency can "
+                                          "change once none does (cancelled, expired or paid)", "currency")
 
 
 def _credential(conn: Connection, client_id: str, lock: bool = False):

@@ -300,6 +300,13 @@ def test_credit_limit_and_release_on_cancel(api_client, engine, sim, world):
     assert sorted(held) == sorted(ids)
     cents = {"exp": Decimal("0.01"), "rounding": ROUND_HALF_UP}
     assert credit_shown() == (sum(held.values()).quantize(**cents), (limit - sum(held.values())).quantize(**cents))
+    # What the orders hold is in CNY: the credit currency stays until none holds any.
+    moved = api_client.patch(f"/v1/admin/partners/{creds.partner_id}", headers=operator, json={"currency": "USD"})
+    assert moved.status_code == 409 and moved.json()["error"]["fields"][0]["field"] == "currency", moved.text
+    assert "5 order(s) hold credit in CNY" in moved.json()["error"]["message"]
+    idle = new_partner(engine)
+    moved = api_client.patch(f"/v1/admin/partners/{idle.partner_id}", headers=operator, json={"currency": "USD"})
+    assert moved.status_code == 200 and moved.json()["credit_available"]["currency"] == "USD", moved.text
     assert api_client.post(f"/v1/orders/{ids[0]}/cancel", headers=headers).status_code == 200
     assert credit_shown()[0] == (sum(held.values()) - held[ids[0]]).quantize(**cents)
     retry = api_client.post("/v1/orders", headers={**headers, "Idempotency-Key": str(uuid.uuid4())},

@@ -20,11 +20,14 @@ from sqlalchemy.engine import Engine
 from core.billing.credit import SETTLED_ORDER
 from core.money import Money
 
+# The orders that hold credit: each holds its `price_breakdown.credit` amount, in the partner's credit currency.
+HOLDING_CREDIT = f"status IN ('PENDING', 'REVIEW', 'CONFIRMED') AND NOT {SETTLED_ORDER}"
+
 
 def exposure_sql(partner: str) -> str:
     """The SQL of a partner's outstanding exposure in its credit currency; `partner` is the SQL naming its id."""
     return ("SELECT COALESCE(sum((price_breakdown->'credit'->>'amount')::numeric), 0) FROM orders"
-            f" WHERE partner_id = {partner} AND status IN ('PENDING', 'REVIEW', 'CONFIRMED') AND NOT {SETTLED_ORDER}")
+            f" WHERE partner_id = {partner} AND {HOLDING_CREDIT}")
 
 
 def credit_json(limit: Decimal, used: Decimal, currency: str) -> dict:
