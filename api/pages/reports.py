@@ -9,7 +9,6 @@ so it is given up when idle or when a pipeline step waits for it; WAREHOUSE_HOLD
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from urllib.parse import urlencode
@@ -19,6 +18,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from api.pages.common import Area
+from core import csv_export
 from warehouse.reports import TOPICS, Filters, Report, build_report
 
 area = Area(name="reports", prefix="/reports", roles=("operator", "finance"),
@@ -95,7 +95,7 @@ async def report_csv(request: Request, topic: str, table: str = Query(..., max_l
         raise HTTPException(404, detail={"code": "not_found", "field": "table",
                                          "message": f"table: no table '{table}' in this report ({tables})"})
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_export.writer(out, lineterminator="\n")
     writer.writerow(section.columns)
     writer.writerows(section.rows)
     name = f"{table}-{filters.start.isoformat()}-{filters.end.isoformat()}.csv"

@@ -6,7 +6,6 @@ As of a day means: invoices issued by then, less credit notes issued and payment
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from decimal import ROUND_HALF_UP, Decimal
@@ -14,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core import csv_export
 from core.billing.store import ZERO
 
 BUCKETS = ("current", "1-30", "31-60", "61-90", "over_90")
@@ -81,7 +81,7 @@ def ageing(engine: Engine, as_of: dt.date | None = None, partner_id: str | None 
 
 def ageing_csv(report: dict) -> str:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_export.writer(out, lineterminator="\n")
     columns = ("partner_id", "partner_name", "currency", *BUCKETS, "open", "credit", "dso_days")
     writer.writerow(("as_of", *columns))
     for row in report["partners"]:

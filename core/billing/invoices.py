@@ -9,7 +9,6 @@ subtotal × rate, rounded once; total = subtotal + tax.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
 import io
@@ -20,7 +19,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from core import audit
+from core import audit, csv_export
 from core.billing import pdf
 from core.billing.payments import apply_credit
 from core.billing.store import (
@@ -302,7 +301,7 @@ CSV_COLUMNS = ("document_number", "kind", "credits", "partner_id", "bill_to", "i
 def documents_csv(engine: Engine, documents: list[dict]) -> str:
     """One row per document line, with the document's totals repeated (for an accountant's spreadsheet)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv_export.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for summary in documents:
         document = get_document(engine, summary["id"])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 from decimal import Decimal
@@ -11,7 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core import audit
+from core import audit, csv_export
 from core.settlement.amounts import format_decimal
 from core.settlement.cycles import last_closed_cycle
 from core.settlement.engine import CLASSES
@@ -172,7 +171,7 @@ def export_csv(engine: Engine, cycle_id: int) -> str:
     """Every discrepancy of the cycle with its review state, as CSV text."""
     rows = list_discrepancies(engine, cycle_id, limit=1_000_000)
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = csv_export.writer(buffer, lineterminator="\n")
     writer.writerow(EXPORT_COLUMNS)
     for row in rows:
         writer.writerow(["" if row[c] is None else row[c] for c in EXPORT_COLUMNS])
