@@ -352,6 +352,7 @@ COMMAND_MODULES: list[str] = ["cli.backfill", "cli.reconcile", "cli.config", "cl
                               "cli.suppliers", "cli.staff", "cli.archive", "cli.demo"]
 _register_optional_commands()
 
+
 def main() -> None:
     """`hotelctl`: an engine it cannot reach is said in one line, not a traceback."""
     try:

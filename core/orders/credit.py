@@ -6,7 +6,7 @@ stores its amount in the credit currency (`price_breakdown.credit`); exposure is
 orders still holding (PENDING, REVIEW, CONFIRMED), so cancelling or expiring releases it, and so does
 the payment of the invoice that billed the order (core.billing.credit).
 
-The same figure is shown: to the partner (`GET /v1/credit`) and to operators (the admin API and console).
+The partner sees the same figures at `GET /v1/credit`, operators on each partner (admin API, CLI, console).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class WebhookDelivery:
         status, error = None, None
         refused = None if self.open_targets else await asyncio.to_thread(targets.refusal, endpoint.url)
         if refused:
-            error = f"not sent: the URL {refused}"
+            error = f"not sent: {refused}"
         else:
             try:
                 response = await self._client.post(endpoint.url, content=body, headers=headers)

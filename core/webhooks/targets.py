@@ -15,7 +15,7 @@ def refusal(url: str) -> str | None:
     """Why `url` may not receive webhooks, or None when it may."""
     parts = urlsplit(url)
     if parts.scheme != "https":
-        return "must be an https URL"
+        return "the URL is not https"
     host = parts.hostname or ""
     try:
         found = socket.getaddrinfo(host, parts.port or 443, type=socket.SOCK_STREAM)
