@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import itertools
 import json
 import os
+import re
 import secrets
 import subprocess
 import threading
@@ -26,7 +28,7 @@ from typer.testing import CliRunner
 from core.consumer import EventConsumer
 from core.webhooks.delivery import CONSUMER, WebhookDelivery
 from core.webhooks.signing import sign, verify
-from tests.api_fixtures import auth, new_partner, order_body, seed_from_simulator
+from tests.api_fixtures import auth, new_partner, new_staff, order_body, seed_from_simulator
 from tests.needs import needs_tool
 from tests.test_ops_events import delete_topology, queued
 from tests.test_ops_relay import RABBITMQ_URL, _relay, needs_broker
@@ -305,3 +307,12 @@ async def test_nothing_is_posted_to_a_url_that_now_resolves_to_a_private_address
     assert endpoint.posts == {}
     [row] = [r for r in deliveries(engine) if r["event_id"] == event_id]
     assert row["status"] == "retrying" and row["last_status"] is None and "127.0.0.1" in row["last_error"]
+
+    # The operator the partner calls sees the URL and why the event did not go out.
+    operator = new_staff(engine, "operator")
+    api_client.post("/console/login", data={"username": operator.username, "password": operator.password,
+                                            "next": "/console"})
+    page = api_client.get(f"/console/partners/{row['partner_id']}").text
+    assert endpoint.url.replace("http://", "https://") in page
+    [shown] = re.findall(rf'<tr data-event-id="{event_id}">(.*?)</tr>', page, re.S)
+    assert "retrying" in shown and refused in html.unescape(shown)

@@ -16,8 +16,10 @@ from api.pages.common import engine
 from api.routes.admin_partners import access_changed
 from core import partners_admin
 from core.admin_errors import AdminError
+from core.webhooks import store as webhooks
 
 PAGE_SIZE = 25
+WEBHOOK_DELIVERIES_SHOWN = 10
 NOTE = kit.Field("note", "Note (kept in the audit log)", kind="textarea")
 ACTIONS = {  # action: (title, what it does, button, fields)
     "suspend": ("Suspend partner", "Its tokens and credentials, and every sub-agent's, are refused (403) at once.",
@@ -105,7 +107,13 @@ async def _partner_page(request: Request, partner_id: str, secret=None, flash: s
         return await kit.page(request, "partner.html", error.status, partner=None, error=kit.refusal(error))
     context = {"flash": flash} if flash else {}
     return await kit.page(request, "partner.html", status_code, partner=partner, secret=secret, error=None,
-                          **context)
+                          webhook=await kit.run(_webhook, engine(request), partner["partner_id"]), **context)
+
+
+def _webhook(engine, partner_id: str) -> dict:
+    """The partner's webhook and its latest deliveries: what an operator checks when events do not arrive."""
+    return {"registration": webhooks.registration(engine, partner_id),
+            "deliveries": webhooks.deliveries(engine, partner_id, limit=WEBHOOK_DELIVERIES_SHOWN)}
 
 
 @router.get("/console/partners/{partner_id}")
