@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, quote
 
@@ -31,7 +30,7 @@ from api import staff_sign_in
 from api.auth import Principal, decode_token
 from core import staff as staff_accounts
 from core.db import engine_for
-from core.money import exponent
+from core.money import Money
 
 TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -42,8 +41,8 @@ templates = Environment(loader=FileSystemLoader(TEMPLATE_DIR), autoescape=select
 
 
 def to_minor_unit(amount: str, currency: str) -> str:
-    """An exact amount as text shown to the currency's minor unit, half up (the page's `title` keeps it exact)."""
-    return str(Decimal(amount).quantize(exponent(currency), ROUND_HALF_UP))
+    """An exact amount as text shown to the currency's minor unit (the page's `title` keeps it exact)."""
+    return str(Money.of(amount, currency).rounded().amount)
 
 
 templates.filters["minor"] = to_minor_unit
