@@ -33,8 +33,8 @@ def endpoints_or_exit(settings: Settings, start: bool = True) -> runtime.Endpoin
     try:
         with step("Starting engines" if start else "Resolving engines"):
             return runtime.resolve(settings, start=start)
-    except runtime.EngineBusy as busy:  # an embedded engine caught starting or stopping: what to do, one line
-        typer.echo(str(busy), err=True)
+    except runtime.EngineError as error:  # an embedded engine that cannot start (yet): what to do, one line
+        typer.echo(str(error), err=True)
         raise typer.Exit(1) from None
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -98,8 +99,12 @@ def resolve(settings: Settings, start: bool = True) -> Endpoints:
 BUSY_WAIT_S = 15.0  # how long a command waits for an embedded engine caught starting or stopping
 
 
-class EngineBusy(RuntimeError):
-    """An embedded engine is starting or stopping and did not settle in BUSY_WAIT_S: one line saying what to do."""
+class EngineError(RuntimeError):
+    """An embedded engine cannot be started: its message is one line saying what to do."""
+
+
+class EngineBusy(EngineError):
+    """An embedded engine is starting or stopping and did not settle in BUSY_WAIT_S."""
 
 
 def postgres_state(data_dir: Path) -> str | None:
@@ -132,12 +137,41 @@ def _settled_postgres(data_dir: Path) -> None:
         time.sleep(0.2)
 
 
+PGSERVER_USER = "pgserver"  # the system user pgserver runs PostgreSQL as when started by root
+
+
+def ensure_system_user(name: str = PGSERVER_USER) -> None:
+    """Create the system user pgserver runs PostgreSQL as when we are root. pgserver itself calls a bare `useradd`,
+    which a root shell without /usr/sbin on its PATH cannot find (a FileNotFoundError traceback); here it is looked
+    up in the sbin directories too, and what cannot be done is one line saying what to do."""
+    import pwd
+
+    if os.geteuid() != 0:
+        return
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam(name)
+        return
+    advice = f"create it, then run the command again: useradd -s /bin/bash {name}"
+    useradd = shutil.which("useradd", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+    if useradd is None:
+        raise EngineError(f"the embedded PostgreSQL runs as the system user '{name}' when started by root, and "
+                          f"`useradd` was not found to create it; {advice}")
+    created = subprocess.run([useradd, "-s", "/bin/bash", name], capture_output=True, text=True)
+    try:
+        pwd.getpwnam(name)  # also there when another process created it meanwhile
+    except KeyError:
+        reason = " ".join(created.stderr.split()) or f"exit status {created.returncode}"
+        raise EngineError(f"could not create the system user '{name}' the embedded PostgreSQL runs as when "
+                          f"started by root ({reason}); {advice}") from None
+
+
 def embedded_postgres_url(data_dir: Path, start: bool = True) -> str:
     pg_dir = data_dir / "pg"
     if start:
         import pgserver
 
         pg_dir.parent.mkdir(parents=True, exist_ok=True)
+        ensure_system_user()
         _settled_postgres(data_dir)
         try:
             pgserver.get_server(pg_dir, cleanup_mode=None)

@@ -294,6 +294,25 @@ def test_hotelctl_up_and_status_say_what_to_do_about_an_embedded_postgres_caught
     _until(lambda: runtime.postgres_state(data_dir) is None, "PostgreSQL stopped")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="pgserver creates its system user only when started by root")
+def test_the_embedded_postgres_user_is_created_from_a_root_shell_without_sbin_on_its_path(monkeypatch):
+    import pwd
+
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")  # as `env -i` or a minimal container shell gives it
+    name = f"pgtest{uuid.uuid4().hex[:8]}"
+    try:
+        runtime.ensure_system_user(name)
+        assert pwd.getpwnam(name).pw_shell == "/bin/bash"
+        runtime.ensure_system_user(name)  # there already: nothing to do
+    finally:
+        subprocess.run(["/usr/sbin/userdel", name], capture_output=True)
+    with pytest.raises(runtime.EngineError) as refused:
+        runtime.ensure_system_user("no such:user")
+    message = str(refused.value)
+    assert "\n" not in message and "could not create the system user 'no such:user'" in message
+    assert message.endswith("create it, then run the command again: useradd -s /bin/bash no such:user")
+
+
 def test_an_unexpected_error_is_a_500_whose_body_and_header_carry_a_trace_id_made_for_it(settings, migrated):
     from fastapi.testclient import TestClient
 
