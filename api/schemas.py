@@ -174,6 +174,15 @@ class UnsellableOffer(BaseModel):
     reason: UnsellableReason
 
 
+class QuoteNotice(BaseModel):
+    code: Literal["unknown_city", "unknown_hotels", "outside_inventory", "no_availability"] = Field(
+        description="unknown_city: no hotel is sold in a city of that name (in that country, if given); "
+                    "unknown_hotels: none of hotel_ids is sold; outside_inventory: the stay is outside the nights "
+                    "whose rates are held; no_availability: no room is sellable for these nights, rooms and guests")
+    message: str = Field(description="for a person: for unknown_city the closest city names, for "
+                                     "outside_inventory the nights held")
+
+
 class QuoteResponse(BaseModel):
     quote_id: uuid.UUID
     expires_at: dt.datetime
@@ -186,6 +195,9 @@ class QuoteResponse(BaseModel):
         default_factory=list,
         description="Offers left out of `offers` because a rate they need is stale (each with the reason); "
                     "empty when every offer could be priced. Only in the answer to POST, not in a stored quote.")
+    notice: QuoteNotice | None = Field(
+        None, description="Only when `offers` and `unsellable_offers` are both empty: why. Only in the answer to "
+                          "POST, not in a stored quote.")
 
 
 # --- orders -----------------------------------------------------------------------------------

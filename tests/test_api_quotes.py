@@ -132,6 +132,36 @@ def test_hotel_ids_quote_and_sold_out_nights(api_client, engine, redis_url):
     assert body["offers"] == []
 
 
+def test_an_empty_quote_says_why(api_client, engine, redis_url):
+    seed_city(engine, redis_url, city="Noticeburg", hotels=2, rooms_per_hotel=1)  # 10 nights from day 20
+    headers = auth(api_client, new_partner(engine))
+
+    def notice(**search) -> dict | None:
+        response = api_client.post("/v1/quotes", headers=headers, json={"rooms": 1, "adults": 2, **search})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        QuoteResponse.model_validate(body)
+        assert body.get("notice") is None or body["offers"] == []
+        return body.get("notice")
+
+    assert notice(city="Noticeburg", **_stay(1)) is None  # offers: nothing to explain
+    typo = notice(city="Noticebrug", **_stay(1))
+    assert typo["code"] == "unknown_city"
+    assert typo["message"].startswith("no hotel is sold in a city named 'Noticebrug'; closest: ")
+    assert "Noticeburg" in typo["message"].split("closest: ")[1].split(", ")
+    assert notice(city="Noticeburg", country="FR", **_stay(1)) == {
+        "code": "unknown_city", "message": "no hotel is sold in 'Noticeburg' in FR; it has hotels in CN"}
+    assert notice(hotel_ids=["no-such-hotel"], **_stay(1))["code"] == "unknown_hotels"
+    first, last = (dt.date.today() + dt.timedelta(days=days) for days in (20, 29))
+    late = dt.date.today() + dt.timedelta(days=28)
+    assert notice(city="Noticeburg", check_in=late.isoformat(), check_out=(late + dt.timedelta(days=3)).isoformat()) \
+        == {"code": "outside_inventory", "message": f"rates are held for nights {first} to {last}; the stay {late} "
+                                                    f"to {late + dt.timedelta(days=3)} is not within them"}
+    crowded = notice(city="Noticeburg", **{**_stay(1), "adults": 4})  # its rooms sleep 3
+    assert crowded == {"code": "no_availability", "message": "none of the 2 hotel(s) searched has a room sellable "
+                                                             "for these nights, rooms and guests"}
+
+
 def test_quote_validation_names_fields(api_client, engine):
     headers = auth(api_client, new_partner(engine))
     response = api_client.post("/v1/quotes", headers=headers, json={

@@ -32,6 +32,7 @@ from core.quotes.caches import (
 )
 from core.quotes.fallback import database_shelf
 from core.quotes.ids import new_quote_id, offer_id_suffix
+from core.quotes.notice import empty_quote_notice
 from core.quotes.offers import offer_json, price_offers, unsellable_json
 from core.quotes.recommend import recommend
 from core.quotes.shelf import Shelf, build_shelf
@@ -95,6 +96,9 @@ async def answer_quote(state, partner_id: str, request: dict) -> bytes:
         "quote_id": str(quote_id), "expires_at": expires_at.isoformat(), "check_in": check_in.isoformat(),
         "check_out": check_out.isoformat(), "rooms": rooms, "currency": sell_currency,
     })
+    if not tails and unsellable == b"[]":
+        notice = await empty_quote_notice(pool, caches, request, shelf)
+        return head[:-1] + b',"offers":[],"unsellable_offers":[],"notice":' + orjson.dumps(notice) + b"}"
     opening = '{"offer_id":"' + prefix
     listed = (opening + opening.join(tails)).encode() if tails else b""
     return head[:-1] + b',"offers":[' + listed + b'],"unsellable_offers":' + unsellable + b"}"
