@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import subprocess
 import sys
 import time
@@ -256,31 +259,74 @@ def _wait_http(url: str, what: str, timeout_s: float = 60, accept_503: bool = Fa
     raise typer.Exit(1)
 
 
-def run_job(job_name: str, settings=None, endpoints: runtime.Endpoints | None = None) -> None:
+# `dagster job execute` is superseded by `dg launch`, which needs a dg project; its warning on every run is noise.
+QUIET_EXECUTE_SUPERSEDED = "ignore:Function `job_execute_command` is superseded"
+UNPARTITIONED_RUN = "Cannot access partition_key for a non-partitioned run"
+UNKNOWN_JOB = re.compile(r'Job "[^"]*" not found in repository "[^"]*" Found \[([^\]]*)\] instead')
+
+
+def run_job(job_name: str, settings=None, endpoints: runtime.Endpoints | None = None,
+            partition: str | None = None) -> None:
     """Run a Dagster job in this Dagster instance so it shows in the UI's run history (`hotelctl up` passes the
-    settings and engines it has already resolved)."""
+    settings and engines it has already resolved); `partition` names the partition of a partitioned job."""
     if settings is None or endpoints is None:
         settings = settings_or_exit()
         endpoints = endpoints_or_exit(settings)
         _write_dagster_instance(settings, endpoints)
     env = endpoints.child_env(settings)
+    env["PYTHONWARNINGS"] += "," + QUIET_EXECUTE_SUPERSEDED
+    if partition is not None:
+        _check_partition(job_name, partition, env)
     with step(f"Running Dagster job {job_name}"):
         result = subprocess.run(
             [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "pipelines.definitions",
-             "-j", job_name],
+             "-j", job_name, *(["--tags", json.dumps({"dagster/partition": partition})] if partition else [])],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True,
         )
     if result.returncode != 0:
+        output = " ".join(result.stderr.split())
+        unknown = UNKNOWN_JOB.search(output)
+        if unknown:
+            jobs = [name.strip(" '") for name in unknown.group(1).split(",") if not name.strip(" '").startswith("__")]
+            typer.echo(f"no job named {job_name!r}; the platform's jobs: {', '.join(jobs)}", err=True)
+            raise typer.Exit(2)
+        if partition is None and UNPARTITIONED_RUN in output:
+            typer.echo(f"{job_name} is partitioned: name one partition with --partition (a day: YYYY-MM-DD; a "
+                       "settlement cycle: its first day), or run a range with `hotelctl backfill`", err=True)
+            raise typer.Exit(2)
         console.print(result.stdout[-4000:] + result.stderr[-4000:])
         console.print(f"[red]job {job_name} failed[/red]")
         raise typer.Exit(1)
     console.print(f"[green]job {job_name} succeeded[/green]")
 
 
+def _check_partition(job_name: str, partition: str, env: dict) -> None:
+    """Exit 2 with one line unless `partition` is one of the job's partitions (as Dagster would only say in a
+    traceback from inside the run)."""
+    os.environ.update(env)
+    from pipelines.definitions import defs
+
+    try:
+        job = defs.resolve_job_def(job_name)
+    except Exception:  # noqa: BLE001 - Dagster raises several kinds for an unknown name; the run would say the same
+        return
+    partitions = job.partitions_def
+    if partitions is None:
+        typer.echo(f"{job_name} is not partitioned: run it without --partition", err=True)
+        raise typer.Exit(2)
+    if not partitions.has_partition_key(partition):
+        typer.echo(f"{partition!r} is not a partition of {job_name}: its partitions run from "
+                   f"{partitions.get_first_partition_key()} to {partitions.get_last_partition_key()}", err=True)
+        raise typer.Exit(2)
+
+
 @app.command("run")
-def run_command(job: str = typer.Argument("platform_main_job", help="The Dagster job to run.")) -> None:
+def run_command(job: str = typer.Argument("platform_main_job", help="The Dagster job to run."),
+                partition: str | None = typer.Option(None, "--partition",
+                                                     help="The partition of a partitioned job (a day, YYYY-MM-DD)."),
+                ) -> None:
     """Run a Dagster job (default: the platform's main job) and record it in run history."""
-    run_job(job)
+    run_job(job, partition=partition)
 
 
 def _print_addresses(settings, demo, demo_staff, api: bool, dagster: bool) -> None:

@@ -190,9 +190,10 @@ def dagster_database(new_database):
     return new_database("hotel_dagster")
 
 
-def test_hotelctl_settle_run_reruns_a_cycle_through_dagster(engine, migrated, standard, dagster_database, tmp_path):
+def _hotelctl(migrated, dagster_database: str, tmp_path) -> tuple[dict, str]:
+    """The environment and path of a `hotelctl` on the test's database, with a data dir and Dagster storage of its
+    own."""
     import os
-    import subprocess
     import sys
     from pathlib import Path
 
@@ -201,7 +202,13 @@ def test_hotelctl_settle_run_reruns_a_cycle_through_dagster(engine, migrated, st
     env.update(DATABASE_URL=migrated.database_url, REDIS_URL=migrated.redis_url,
                CLICKHOUSE_URL=f"chdb://{tmp_path / 'clickhouse'}", HOTEL_DATA_DIR=str(tmp_path),
                DAGSTER_DATABASE_URL=dagster_database)
-    hotelctl = str(Path(sys.executable).parent / "hotelctl")
+    return env, str(Path(sys.executable).parent / "hotelctl")
+
+
+def test_hotelctl_settle_run_reruns_a_cycle_through_dagster(engine, migrated, standard, dagster_database, tmp_path):
+    import subprocess
+
+    env, hotelctl = _hotelctl(migrated, dagster_database, tmp_path)
     day_in_cycle = (standard.cycle.start + dt.timedelta(days=3)).isoformat()
     for expected in ("revision 1 (created)", "revision 1 (replaced)"):
         done = subprocess.run([hotelctl, "settle", "run", "--cycle", day_in_cycle, "--supplier", standard.supplier],
@@ -220,3 +227,33 @@ def test_hotelctl_settle_run_reruns_a_cycle_through_dagster(engine, migrated, st
     running = subprocess.run([hotelctl, "settle", "run", "--cycle", day_in_cycle, "--to", dt.date.today().isoformat()],
                              env=env, capture_output=True, text=True, timeout=120)
     assert running.returncode == 2 and "--to: the cycle from" in running.stderr and "not closed yet" in running.stderr
+
+
+def test_hotelctl_run_names_the_partition_of_a_partitioned_job(engine, migrated, standard, dagster_database,
+                                                               tmp_path):
+    import subprocess
+
+    env, hotelctl = _hotelctl(migrated, dagster_database, tmp_path)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([hotelctl, "run", *args], env=env, capture_output=True, text=True, timeout=300)
+
+    done = run("settlement_reconciliation_job", "--partition", standard.cycle.key)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "job settlement_reconciliation_job succeeded" in done.stderr and "superseded" not in done.stderr
+    assert [(cycle["revision"], cycle["period_start"]) for cycle in review.list_cycles(
+        engine, supplier_code=standard.supplier)] == [(1, standard.cycle.key)]
+
+    refusals = {
+        ("settlement_reconciliation_job",): "settlement_reconciliation_job is partitioned: name one partition with "
+                                            "--partition",
+        ("settlement_reconciliation_job", "--partition", "2001-01-01"):
+            "'2001-01-01' is not a partition of settlement_reconciliation_job: its partitions run from ",
+        ("hotel_matching_job", "--partition", standard.cycle.key):
+            "hotel_matching_job is not partitioned: run it without --partition",
+        ("no_such_job",): "no job named 'no_such_job'; the platform's jobs: archive_job, fx_rates_job, ",
+    }
+    for args, line in refusals.items():
+        refused = run(*args)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert line in refused.stderr and "Traceback" not in refused.stderr + refused.stdout
