@@ -71,6 +71,23 @@ def test_request_log_is_json_with_trace_from_traceparent(api_client, capsys):
     logging.getLogger().handlers.clear()
 
 
+def test_an_http_client_call_is_not_logged_twice_unless_debug(api_client, capsys):
+    from core.logs import configure_logging
+
+    def http_lines(level: str) -> list[str]:
+        configure_logging("api", level)
+        api_client.get("/health")  # the test client is an httpx client: the library logs its request
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        return [line["message"] for line in lines if line["message"].startswith("HTTP Request:")]
+
+    try:
+        assert http_lines("info") == []
+        [line] = http_lines("debug")
+        assert line.startswith("HTTP Request: GET ") and line.endswith('/health "HTTP/1.1 200 OK"')
+    finally:
+        logging.getLogger().handlers.clear()
+
+
 def test_x_request_id_becomes_the_trace_id(api_client):
     response = api_client.get("/health", headers={"X-Request-ID": "req-123"})
     assert response.headers["x-request-id"] == "req-123"
