@@ -58,7 +58,7 @@ def domain_events_sensor(context: dg.SensorEvaluationContext, postgres: Postgres
     ensure_metrics_server()
     after = int(context.cursor or 0)
     engine = postgres.engine()
-    events = read_events(engine, after_id=after, limit=MAX_EVENTS_PER_TICK)
+    events = read_events(engine, after_id=after, limit=MAX_EVENTS_PER_TICK, aggregate_type="order")
     waiting = backlog(engine)
     OUTBOX_BACKLOG.set(waiting)
     if not events:

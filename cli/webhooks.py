@@ -56,11 +56,11 @@ def run(exchange: str = EXCHANGE,
 def dead(exchange: str = EXCHANGE) -> None:
     """The dead-lettered events, one JSON line each (id, type, order, payload); they stay queued."""
     from core.consumer import dead_letters
-    from core.webhooks.delivery import CONSUMER
+    from core.webhooks.delivery import CONSUMER, order_id_of
 
     events = asyncio.run(dead_letters(_broker(settings_or_exit()), CONSUMER, exchange))
     for event in events:
-        typer.echo(json.dumps({"id": event.id, "type": event.event_type, "order_id": event.aggregate_id,
+        typer.echo(json.dumps({"id": event.id, "type": event.event_type, "order_id": order_id_of(event),
                                "payload": event.payload}, default=str))
     typer.echo(f"{len(events)} dead-lettered", err=True)
 

@@ -19,8 +19,8 @@ import aio_pika
 DEFAULT_EXCHANGE = "hotel.events"
 DELIVERY_LIMIT = 5
 # Consumer name -> routing keys it binds; a new consumer is one line here and one `EventConsumer` process.
-# `webhooks`: order events POSTed to partners (core/webhooks, `hotelctl webhooks run`).
-CONSUMERS: Mapping[str, tuple[str, ...]] = {"webhooks": ("order.#",)}
+# `webhooks`: order events, and a partner's test events, POSTed to partners (core/webhooks, `hotelctl webhooks run`).
+CONSUMERS: Mapping[str, tuple[str, ...]] = {"webhooks": ("order.#", "partner.webhook.#")}
 
 
 def queue_name(exchange: str, consumer: str) -> str:

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from core.consumer import EventConsumer
+from core.topology import CONSUMERS
 from core.webhooks.delivery import CONSUMER, WebhookDelivery
 from core.webhooks.signing import sign, verify
 from tests.api_fixtures import auth, new_partner, new_staff, order_body, seed_from_simulator
@@ -119,7 +120,7 @@ def _events(engine, order_ids: list[str]) -> dict[int, str]:
 
 
 async def _publish(migrated, exchange: str) -> None:
-    relay = _relay(migrated, exchange, consumers={CONSUMER: ("order.#",)})
+    relay = _relay(migrated, exchange, consumers={CONSUMER: CONSUMERS[CONSUMER]})
     try:
         while await relay.run_once():
             pass
@@ -195,6 +196,37 @@ async def test_every_event_arrives_through_an_outage_and_a_broker_restart(
     shown = api_client.get("/v1/webhooks/deliveries", headers=headers).json()
     assert {row["event_id"]: row["status"] for row in shown} == {i: "delivered" for i in expected}
     assert all(row["attempts"] >= 2 for row in shown)  # refused while down, then delivered
+
+
+async def test_a_partner_sends_itself_a_signed_test_event(api_client, engine, migrated, settings, partner, exchange):
+    endpoint, headers = partner
+    nobody = auth(api_client, new_partner(engine))
+    refused = api_client.post("/v1/webhooks/test", headers=nobody)
+    assert refused.status_code == 404 and refused.json()["error"]["message"] == "no webhook registered"
+    queued_test = api_client.post("/v1/webhooks/test", headers=headers)
+    assert queued_test.status_code == 202, queued_test.text
+    event_id = queued_test.json()["event_id"]
+    assert queued_test.json() == {"event_id": event_id, "event_type": "webhook.test"}
+    await _publish(migrated, exchange)
+
+    handler = WebhookDelivery(migrated.database_url, settings)
+    consumer = EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange,
+                             connection_name=f"webhooks-test-{secrets.token_hex(4)}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        await _until(lambda: event_id in endpoint.delivered(), 20, "the test event delivered")
+    finally:
+        stop.set()
+        await task
+        await handler.close()
+    [(status, body, signed)] = endpoint.posts[event_id]
+    assert status == 200 and signed
+    assert body == {"id": event_id, "type": "webhook.test", "order_id": None,
+                    "data": {"message": "a test event: your endpoint received and can verify it", "url": endpoint.url}}
+    [shown] = api_client.get("/v1/webhooks/deliveries", headers=headers).json()
+    assert (shown["event_id"], shown["event_type"], shown["status"], shown["attempts"]) == (
+        event_id, "webhook.test", "delivered", 1)
 
 
 async def test_a_refused_event_is_dead_lettered_shown_and_replayed(

@@ -78,6 +78,22 @@ def remove(request: Request, principal: Principal = Depends(limited_partner)) ->
     return Response(status_code=204)
 
 
+class TestEventQueued(BaseModel):
+    event_id: int = Field(description="X-Hotel-Event-Id of the POST to come; its delivery shows under "
+                                      "GET /v1/webhooks/deliveries")
+    event_type: Literal["webhook.test"]
+
+
+@router.post("/test", status_code=202, response_model=TestEventQueued, responses=ERRORS,
+             summary="Send a signed test event (type webhook.test, order_id null) to the registered URL, delivered "
+                     "and retried as order events are")
+def send_test_event(request: Request, principal: Principal = Depends(limited_partner)) -> TestEventQueued:
+    event_id = store.request_test_event(_engine(request), principal.partner_id)
+    if event_id is None:
+        raise HTTPException(404, detail={"code": "not_found", "message": "no webhook registered"})
+    return TestEventQueued(event_id=event_id, event_type=store.TEST_EVENT)
+
+
 @router.get("/deliveries", summary="The partner's webhook deliveries, newest first", response_model=list[DeliveryOut],
             responses=ERRORS)
 def list_deliveries(request: Request, principal: Principal = Depends(limited_partner),

@@ -1,4 +1,5 @@
-"""The `webhooks` consumer: each order event POSTed, signed, to its partner's registered URL.
+"""The `webhooks` consumer: each order event (and each test event a partner asks for) POSTed, signed, to its
+partner's registered URL.
 
 A 2xx answer is delivered (recorded; a redelivery of it is not POSTed again). Anything else raises, so the
 broker redelivers it; a redelivery waits `backoff_s * 2**(deliveries so far)` (capped) before POSTing, and
@@ -34,8 +35,12 @@ class DeliveryFailed(Exception):
     pass
 
 
+def order_id_of(event: ReceivedEvent) -> str | None:
+    return None if event.event_type == store.TEST_EVENT else event.aggregate_id  # a test event names no order
+
+
 def webhook_body(event: ReceivedEvent) -> bytes:
-    return json.dumps({"id": event.id, "type": event.event_type, "order_id": event.aggregate_id,
+    return json.dumps({"id": event.id, "type": event.event_type, "order_id": order_id_of(event),
                        "data": event.payload}, separators=(",", ":"), default=str).encode()
 
 
@@ -52,12 +57,16 @@ class WebhookDelivery:
         self._client: httpx.AsyncClient | None = None
 
     async def __call__(self, event: ReceivedEvent) -> None:
-        if not event.event_type.startswith("order."):
+        if event.event_type.startswith("order."):
+            find = store.endpoint_for_order
+        elif event.event_type == store.TEST_EVENT:
+            find = store.endpoint_for_partner
+        else:
             return
         if self._pool is None:
             self._pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=4)
             self._client = httpx.AsyncClient(timeout=self.timeout_s)
-        endpoint = await store.endpoint_for_order(self._pool, event.aggregate_id, self.keys)
+        endpoint = await find(self._pool, event.aggregate_id, self.keys)
         if endpoint is None or await store.delivered(self._pool, event.id, endpoint.partner_id):
             return  # no webhook registered, or delivered before (a redelivery)
         if event.delivery_count:
