@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from core.crypto import decrypt, encrypt
+from core.outbox import write_event_sync
 
 TEST_EVENT = "webhook.test"  # routing key partner.webhook.test (core/topology.py binds it for the consumer)
 DELIVERY_COLUMNS = ("event_id", "partner_id", "event_type", "status", "attempts", "last_status", "last_error",
@@ -68,20 +69,22 @@ async def endpoint_for_order(pool, order_id: str, keys: list[str]) -> Endpoint |
     row = await pool.fetchrow(
         "SELECT w.partner_id, w.url, w.secret_encrypted FROM orders o"
         " JOIN partner_webhooks w ON w.partner_id = o.partner_id WHERE o.id = $1::uuid", order_id)
-    return Endpoint(row["partner_id"], row["url"], decrypt(row["secret_encrypted"], keys)) if row else None
+    return _endpoint(row, keys)
 
 
 async def endpoint_for_partner(pool, partner_id: str, keys: list[str]) -> Endpoint | None:
     row = await pool.fetchrow("SELECT partner_id, url, secret_encrypted FROM partner_webhooks"
                               " WHERE partner_id = $1::uuid", partner_id)
+    return _endpoint(row, keys)
+
+
+def _endpoint(row, keys: list[str]) -> Endpoint | None:
     return Endpoint(row["partner_id"], row["url"], decrypt(row["secret_encrypted"], keys)) if row else None
 
 
 def request_test_event(engine: Engine, partner_id: uuid.UUID | str) -> int | None:
     """Queue a `webhook.test` event for the partner's registered URL (delivered, signed and recorded as an order
     event is); its outbox id, or None when the partner has no webhook."""
-    from core.outbox import write_event_sync
-
     with engine.begin() as conn:
         url = conn.execute(sa.text("SELECT url FROM partner_webhooks WHERE partner_id = :p"),
                            {"p": str(partner_id)}).scalar()
