@@ -287,7 +287,8 @@ def run_job(job_name: str, settings=None, endpoints: runtime.Endpoints | None = 
         output = " ".join(result.stderr.split())
         unknown = UNKNOWN_JOB.search(output)
         if unknown:
-            jobs = [name.strip(" '") for name in unknown.group(1).split(",") if not name.strip(" '").startswith("__")]
+            names = (name.strip(" '") for name in unknown.group(1).split(","))
+            jobs = [name for name in names if not name.startswith("__")]
             typer.echo(f"no job named {job_name!r}; the platform's jobs: {', '.join(jobs)}", err=True)
             raise typer.Exit(2)
         if partition is None and UNPARTITIONED_RUN in output:

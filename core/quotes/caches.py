@@ -248,7 +248,7 @@ async def city_countries(pool, caches: QuoteCaches, city: str) -> list[str]:
     """Countries where a city of this (normalised) name has hotels, for its hot-cache keys."""
     table = caches.cities.get("all")
     if table is None:
-        table = await _load_cities(pool, caches)
+        table, _ = await _load_cities(pool, caches)
     return sorted(table.get(normalise_city(city), ()))
 
 
@@ -256,12 +256,11 @@ async def city_names(pool, caches: QuoteCaches) -> dict[str, str]:
     """Each city's normalised name → a name it is written with in the master hotels (for suggestions)."""
     names = caches.cities.get("names")
     if names is None:
-        await _load_cities(pool, caches)
-        names = caches.cities.get("names")
+        _, names = await _load_cities(pool, caches)
     return names
 
 
-async def _load_cities(pool, caches: QuoteCaches) -> dict[str, set[str]]:
+async def _load_cities(pool, caches: QuoteCaches) -> tuple[dict[str, set[str]], dict[str, str]]:
     async with pool.acquire() as conn:
         rows = await conn.fetch("SELECT DISTINCT city, country FROM master_hotels ORDER BY city")
     table: dict[str, set[str]] = {}
@@ -271,7 +270,7 @@ async def _load_cities(pool, caches: QuoteCaches) -> dict[str, set[str]]:
         names.setdefault(normalise_city(row["city"]), row["city"])
     caches.cities.put("all", table)
     caches.cities.put("names", names)
-    return table
+    return table, names
 
 
 def product_set_keys(city: str | None, countries: list[str], hotel_ids: list[str] | None) -> list[str]:
