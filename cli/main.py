@@ -87,6 +87,7 @@ def up(
         started = _start_service(settings, "api", [sys.executable, "-m", "api.app"], env, log_dir)
         _wait_http(f"http://{settings.api_host}:{settings.api_port}/health", "API", accept_503=True,
                    process=started, log=log_dir / "api.log")
+        _start_event_workers(settings, env, log_dir)
     if dagster:
         workspace = str(REPO_ROOT / "workspace.yaml")
         bin_dir = Path(sys.executable).parent
@@ -115,6 +116,26 @@ def up(
 
         seed_demo(settings, endpoints, DEFAULT_DAYS, DEFAULT_SEED)
     _print_addresses(settings, logins, demo_staff, api, dagster)
+
+
+def _start_event_workers(settings, env: dict, log_dir: Path) -> None:
+    """With a broker, the outbox relay and the partner-webhook consumer run beside the API, as the compose files
+    run them; without one, order events wait in the outbox and no webhook is sent, which `up` says."""
+    if not settings.rabbitmq_url:
+        console.print("events: RABBITMQ_URL is not set, so order events wait in the outbox and partner webhooks are "
+                      "not sent; `RABBITMQ_URL=amqp://… hotelctl up` also starts the relay and the webhooks consumer")
+        return
+    hotelctl = [sys.executable, "-m", "cli.main"]
+    started = [_start_service(settings, "relay", [*hotelctl, "relay"], env, log_dir),
+               _start_service(settings, "webhooks", [*hotelctl, "webhooks", "run"], env, log_dir)]
+    time.sleep(1)  # a broker that refuses the consumer ends it at once; say so here rather than in a log
+    for name, process in zip(("relay", "webhooks"), started, strict=True):
+        if process is not None and process.poll() is not None:
+            tail = (log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-5:]
+            console.print("\n".join(tail))
+            console.print(f"[yellow]{name} exited (code {process.returncode}); partner webhooks are not sent until "
+                          f"it runs (see {log_dir / name}.log)[/yellow]")
+    console.print(f"events: the outbox relay and the webhooks consumer run (logs: {log_dir}/relay.log, webhooks.log)")
 
 
 def _start_supplier_simulators(settings) -> None:

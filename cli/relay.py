@@ -12,7 +12,8 @@ from cli.common import endpoints_or_exit, settings_or_exit
 
 
 def relay(
-    exchange: str = typer.Option("hotel.events", help="Topic exchange; routing key <aggregate_type>.<event_type>."),
+    exchange: str = typer.Option("hotel.events", envvar="EVENTS_EXCHANGE",
+                                 help="Topic exchange; routing key <aggregate_type>.<event_type>."),
     batch_size: int = typer.Option(200, min=1, max=10_000, help="Events claimed per round."),
     metrics_port: int = typer.Option(0, min=0, max=65535, help="Serve Prometheus metrics on this port (0: off)."),
     once: bool = typer.Option(False, "--once", help="Publish what is pending, print a summary, exit."),

@@ -11,7 +11,7 @@ import typer
 from cli.common import AS_OPTION, endpoints_or_exit, operator_actor, settings_or_exit
 
 app = typer.Typer(help="Partner webhooks: the consumer, deliveries, dead letters.", no_args_is_help=True)
-EXCHANGE = typer.Option("hotel.events", help="The events exchange.")
+EXCHANGE = typer.Option("hotel.events", envvar="EVENTS_EXCHANGE", help="The events exchange.")
 
 
 def _broker(settings) -> str:

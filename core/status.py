@@ -37,4 +37,25 @@ def platform_status(settings: Settings) -> list[runtime.PartStatus]:
                       ("dagster-webserver", f"http://127.0.0.1:{settings.dagster_port}/server_info")):
         mode = f"pid {running[name]}" if name in running else "not started here"
         parts.append(_probe(name, mode, lambda url=url: httpx.get(url, timeout=2).status_code))
+    broker = settings.rabbitmq_url
+    parts.append(_probe("events", "rabbitmq" if broker else "no broker (RABBITMQ_URL unset)",
+                        lambda: _events(endpoints.database_url, broker, running)))
     return parts
+
+
+def _events(database_url: str, broker: str | None, running: dict[str, int]) -> str:
+    """The outbox's backlog and who moves it: the broker reachable, the relay and webhook consumer running."""
+    import socket
+    from urllib.parse import urlsplit
+
+    import psycopg
+
+    from core.db import plain_url
+
+    with psycopg.connect(plain_url(database_url), connect_timeout=2) as conn:
+        waiting = conn.execute("SELECT count(*) FROM outbox_events WHERE published_at IS NULL").fetchone()[0]
+    if broker:
+        address = urlsplit(broker)
+        socket.create_connection((address.hostname or "localhost", address.port or 5672), timeout=2).close()
+    workers = [f"{name} pid {running[name]}" for name in ("relay", "webhooks") if name in running]
+    return f"outbox: {waiting} waiting; " + (", ".join(workers) or "no relay or webhooks consumer runs here")

@@ -348,3 +348,52 @@ async def test_nothing_is_posted_to_a_url_that_now_resolves_to_a_private_address
     assert endpoint.url.replace("http://", "https://") in page
     [shown] = re.findall(rf'<tr data-event-id="{event_id}">(.*?)</tr>', page, re.S)
     assert "retrying" in shown and refused in html.unescape(shown)
+
+
+def test_hotelctl_up_with_a_broker_runs_the_relay_and_the_webhooks_consumer(migrated, engine, exchange, tmp_path):
+    """A platform started by `hotelctl up` with RABBITMQ_URL delivers a partner's webhook with nothing else run;
+    `hotelctl status` shows who moves the events, and `hotelctl down` stops them."""
+    import sys
+    import time
+
+    import httpx
+
+    from core import runtime
+
+    endpoint, port = PartnerEndpoint(), runtime.free_port()
+    env = {**os.environ, "DATABASE_URL": migrated.database_url, "REDIS_URL": migrated.redis_url,
+           "CLICKHOUSE_URL": f"chdb://{tmp_path / 'clickhouse'}", "RABBITMQ_URL": RABBITMQ_URL,
+           "HOTEL_DATA_DIR": str(tmp_path), "API_PORT": str(port), "API_WORKERS": "1",
+           "EVENTS_EXCHANGE": exchange, "WEBHOOK_PRIVATE_TARGETS": "true"}
+
+    def hotelctl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], env=env, capture_output=True, text=True,
+                              timeout=300, cwd=os.path.dirname(os.path.dirname(__file__)))
+
+    try:
+        up = hotelctl("up", "--no-dagster", "--no-run-main", "--no-demo")
+        assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+        assert "events: the outbox relay and the webhooks consumer run" in " ".join((up.stdout + up.stderr).split())
+        assert {"api", "relay", "webhooks"} <= set(runtime.started_processes(tmp_path))
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            headers = auth(client, new_partner(engine))
+            registered = client.put("/v1/webhooks", headers=headers, json={"url": endpoint.url})
+            assert registered.status_code == 200, registered.text
+            endpoint.secret = registered.json()["secret"]
+            event_id = client.post("/v1/webhooks/test", headers=headers).json()["event_id"]
+            deadline = time.monotonic() + 30
+            while event_id not in endpoint.delivered():
+                assert time.monotonic() < deadline, "the test event did not arrive"
+                time.sleep(0.1)
+            [(status, body, signed)] = endpoint.posts[event_id]
+            assert status == 200 and signed and body["type"] == "webhook.test"
+            [shown] = client.get("/v1/webhooks/deliveries", headers=headers).json()
+            assert (shown["event_id"], shown["status"]) == (event_id, "delivered")
+        status = hotelctl("status", "--json")
+        events = {part["part"]: part for part in json.loads(status.stdout)}["events"]
+        assert events["mode"] == "rabbitmq" and events["reachable"], events
+        assert re.search(r"^outbox: \d+ waiting; relay pid \d+, webhooks pid \d+$", events["detail"]), events
+    finally:
+        down = hotelctl("down")
+        endpoint.close()
+    assert down.returncode == 0 and runtime.started_processes(tmp_path) == {}
