@@ -7,6 +7,7 @@ import datetime as dt
 import io
 
 import pytest
+import sqlalchemy as sa
 
 from tests.api_fixtures import auth, new_partner, new_staff
 from tests.settlement_fixtures import STANDARD_ORDERS, STANDARD_PARTNERS, past_cycle, seed_cycle, standard_statement
@@ -67,7 +68,7 @@ def test_upload_reconciles_and_bad_statements_name_line_and_column(api_client, f
     assert response.status_code == 404
 
 
-def test_review_flow_list_filter_resolve_approve_export(api_client, finance, uploaded):
+def test_review_flow_list_filter_resolve_approve_export(api_client, engine, finance, uploaded):
     seeded, body = uploaded
     cycle_id = body["cycle"]["id"]
     cycles = api_client.get(f"/v1/settlements/cycles?supplier={seeded.supplier}", headers=finance).json()["cycles"]
@@ -106,6 +107,10 @@ def test_review_flow_list_filter_resolve_approve_export(api_client, finance, upl
 
     approved = api_client.post(f"/v1/settlements/cycles/{cycle_id}/approve", headers=finance)
     assert approved.status_code == 200 and approved.json()["status"] == "approved"
+    with engine.connect() as conn:  # the audit says what the approval accepted as it stood
+        approval = conn.execute(sa.text("SELECT after FROM audit_log WHERE action = 'settlement.approve'"
+                                        " AND target = :target"), {"target": f"settlement_cycle:{cycle_id}"}).one()
+    assert approval.after == {"status": "approved", "open_discrepancies": 3}
     assert api_client.post(f"/v1/settlements/cycles/{cycle_id}/approve", headers=finance).status_code == 409
     late = api_client.post(f"/v1/settlements/discrepancies/{open_now[0]['id']}/resolve", json={"note": "x"},
                            headers=finance)

@@ -80,10 +80,12 @@ def test_finance_resolves_and_approves_through_the_page(engine, settings, live_a
     assert stray["status"] == "resolved" and stray["resolved_by"] == finance.username
     assert stray["resolution_note"] == "booked by phone; order added next cycle"
 
+    expect(page.locator("#approve-warning")).to_contain_text("3 discrepancies are still open")
     with page.expect_navigation():
         page.get_by_role("button", name="Approve this cycle").click()
     expect(page.locator("#cycle-status")).to_have_text("approved")
-    expect(page.locator("#message")).to_contain_text("Cycle approved")
+    expect(page.locator("#message")).to_have_text(
+        "Cycle approved with 3 discrepancies open; they stay as they are in this revision.")
     expect(page.locator("#approve")).to_have_count(0)
     cycle = review.get_cycle(engine, cycle_id)
     assert cycle["status"] == "approved" and cycle["approved_by"] == finance.username

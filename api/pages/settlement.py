@@ -105,8 +105,10 @@ async def page_resolve(request: Request, discrepancy_id: int) -> Response:
 async def page_approve(request: Request, cycle_id: int) -> Response:
     principal, _form = await area.checked_form(request)
     try:
-        await run_in_threadpool(review.approve_cycle, engine(request), cycle_id, actor(principal, "console"))
-        message = "Cycle approved."
+        cycle = await run_in_threadpool(review.approve_cycle, engine(request), cycle_id, actor(principal, "console"))
+        still_open = cycle["open_discrepancies"]
+        message = "Cycle approved." if not still_open else (
+            f"Cycle approved with {still_open} discrepancies open; they stay as they are in this revision.")
     except review.ReviewError as error:
         message = f"Not approved: {error.message}"
     return _back(request, cycle_id, message)

@@ -156,10 +156,13 @@ def approve_cycle(engine: Engine, cycle_id: int, who: str | audit.Actor) -> dict
             " HAVING sum(debit) <> sum(credit)"), {"id": cycle_id}).fetchall()
         if balance:
             raise ReviewError("conflict", "the journal does not balance in " + ", ".join(r.currency for r in balance))
+        still_open = conn.execute(sa.text("SELECT count(*) FROM settlement_discrepancies"
+                                          " WHERE cycle_id = :id AND status = 'open'"), {"id": cycle_id}).scalar_one()
         conn.execute(sa.text("UPDATE settlement_cycles SET status = 'approved', approved_by = :who,"
                              " approved_at = now() WHERE id = :id"), {"id": cycle_id, "who": audit.name_of(who)})
+        # Approval closes the revision: what is open now is accepted as it stands, and the audit says how much.
         audit.record_by(conn, who, "settlement.approve", f"settlement_cycle:{cycle_id}", {"status": "reconciled"},
-                        {"status": "approved"})
+                        {"status": "approved", "open_discrepancies": still_open})
     return get_cycle(engine, cycle_id)
 
 
