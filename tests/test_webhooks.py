@@ -198,6 +198,23 @@ async def test_every_event_arrives_through_an_outage_and_a_broker_restart(
     assert all(row["attempts"] >= 2 for row in shown)  # refused while down, then delivered
 
 
+def test_without_a_broker_registering_and_testing_say_that_no_webhook_is_sent(engine, migrated, settings):
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    no_broker = settings.model_copy(update={"rabbitmq_url": None})  # as the embedded default runs
+    with TestClient(create_app(no_broker, migrated), base_url="https://testserver") as client:
+        headers = auth(client, new_partner(engine))
+        registered = client.put("/v1/webhooks", headers=headers, json={"url": "https://hooks.example.com/in"})
+        queued_test = client.post("/v1/webhooks/test", headers=headers)
+    said = ("this platform runs no event broker (a development one, started without RABBITMQ_URL): events wait in "
+            "its outbox and no webhook is sent until it has one")
+    assert registered.status_code == 200 and registered.json()["notice"] == said
+    assert queued_test.status_code == 202 and queued_test.json() == {
+        "event_id": queued_test.json()["event_id"], "event_type": "webhook.test", "notice": said}
+
+
 async def test_a_partner_sends_itself_a_signed_test_event(api_client, engine, migrated, settings, partner, exchange):
     endpoint, headers = partner
     nobody = auth(api_client, new_partner(engine))

@@ -17,6 +17,13 @@ from core.webhooks import store, targets
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=LimitedRoute)
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 429)}
+NO_BROKER = ("this platform runs no event broker (a development one, started without RABBITMQ_URL): events wait "
+             "in its outbox and no webhook is sent until it has one")
+NOTICE = Field(None, description="Only where the platform cannot send webhooks yet: why. Absent otherwise.")
+
+
+def _notice(request: Request) -> str | None:
+    return None if request.app.state.settings.rabbitmq_url else NO_BROKER
 
 
 class WebhookIn(BaseModel):
@@ -28,6 +35,7 @@ class WebhookCreated(BaseModel):
     url: str
     secret: str = Field(description="HMAC-SHA256 key: X-Hotel-Signature = 'v1=' + hex(HMAC(secret, "
                                     "X-Hotel-Timestamp + '.' + body)). Shown only now.")
+    notice: str | None = NOTICE
 
 
 class WebhookOut(BaseModel):
@@ -52,7 +60,7 @@ def _engine(request: Request):
 
 
 @router.put("", summary="Register (or replace) the partner's webhook URL; returns its new signing secret",
-            response_model=WebhookCreated, responses=ERRORS)
+            response_model=WebhookCreated, response_model_exclude_none=True, responses=ERRORS)
 def register(body: WebhookIn, request: Request, principal: Principal = Depends(limited_partner)) -> WebhookCreated:
     url = str(body.url)
     if not request.app.state.settings.webhook_targets_open and (reason := targets.refusal(url)):
@@ -60,7 +68,7 @@ def register(body: WebhookIn, request: Request, principal: Principal = Depends(l
                                          "fields": [{"field": "url", "reason": reason}]})
     secret = store.register(_engine(request), principal.partner_id, url,
                             request.app.state.settings.encryption_secret.get_secret_value())
-    return WebhookCreated(url=url, secret=secret)
+    return WebhookCreated(url=url, secret=secret, notice=_notice(request))
 
 
 @router.get("", summary="The partner's webhook", response_model=WebhookOut, responses=ERRORS)
@@ -82,16 +90,18 @@ class TestEventQueued(BaseModel):
     event_id: int = Field(description="X-Hotel-Event-Id of the POST to come; its delivery shows under "
                                       "GET /v1/webhooks/deliveries")
     event_type: Literal["webhook.test"]
+    notice: str | None = NOTICE
 
 
-@router.post("/test", status_code=202, response_model=TestEventQueued, responses=ERRORS,
+@router.post("/test", status_code=202, response_model=TestEventQueued, response_model_exclude_none=True,
+             responses=ERRORS,
              summary="Send a signed test event (type webhook.test, order_id null) to the registered URL, delivered "
                      "and retried as order events are")
 def send_test_event(request: Request, principal: Principal = Depends(limited_partner)) -> TestEventQueued:
     event_id = store.request_test_event(_engine(request), principal.partner_id)
     if event_id is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no webhook registered"})
-    return TestEventQueued(event_id=event_id, event_type=store.TEST_EVENT)
+    return TestEventQueued(event_id=event_id, event_type=store.TEST_EVENT, notice=_notice(request))
 
 
 @router.get("/deliveries", summary="The partner's webhook deliveries, newest first", response_model=list[DeliveryOut],
