@@ -10,6 +10,7 @@ deduplicates by `event.id` (the outbox id, the message id the relay sets).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from core.topology import CONSUMERS, DEFAULT_EXCHANGE, dead_letter_queue_name, d
 
 logger = logging.getLogger("consumer")
 
+MAX_RECONNECT_DELAY_S = 30.0
 EVENTS_CONSUMED = Counter("events_consumed_total", "Deliveries a consumer handled", ["consumer", "outcome"])
 
 
@@ -77,9 +79,11 @@ class EventConsumer:
         await message.ack()
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until `stop` is set; reconnects by itself while the broker is away."""
-        connection = await aio_pika.connect_robust(
-            self.rabbitmq_url, client_properties={"connection_name": self.connection_name})
+        """Consume until `stop` is set; waits for a broker that is away at the start, as the relay does, and
+        reconnects by itself while it is away later."""
+        connection = await self._connect(stop)
+        if connection is None:
+            return
         try:
             channel = await connection.channel()
             await channel.set_qos(prefetch_count=self.prefetch)
@@ -89,6 +93,26 @@ class EventConsumer:
             await stop.wait()
         finally:
             await connection.close()
+
+
+    async def _connect(self, stop: asyncio.Event) -> aio_pika.abc.AbstractRobustConnection | None:
+        delay = 1.0
+        while not stop.is_set():
+            try:
+                return await aio_pika.connect_robust(
+                    self.rabbitmq_url, client_properties={"connection_name": self.connection_name})
+            except (aio_pika.exceptions.AMQPConnectionError, OSError) as error:
+                logger.warning("consumer: broker unavailable, retrying", extra={"context": {
+                    "consumer": self.name, "error": str(error), "retryInS": delay}})
+                await sleep_or_stop(stop, delay)
+                delay = min(delay * 2, MAX_RECONNECT_DELAY_S)
+        return None
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 async def dead_letters(rabbitmq_url: str, consumer: str, exchange: str = DEFAULT_EXCHANGE,

@@ -29,6 +29,7 @@ import aio_pika
 import asyncpg
 from prometheus_client import Counter, Gauge
 
+from core.consumer import sleep_or_stop
 from core.db import plain_url
 from core.outbox import OutboxEvent, event_from_row
 from core.topology import CONSUMERS, DEFAULT_EXCHANGE, declare_topology
@@ -209,7 +210,7 @@ class Relay:
                     logger.warning("relay: broker unavailable, retrying",
                                    extra={"context": {"error": str(error), "retryInS": delay}})
                     await self._disconnect()
-                    await _sleep_or_stop(stop, delay)
+                    await sleep_or_stop(stop, delay)
                     delay = min(delay * 2, self.max_reconnect_delay_s)
                     continue
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -218,14 +219,14 @@ class Relay:
                     if self._pool is not None:
                         pool, self._pool = self._pool, None
                         pool.terminate()
-                    await _sleep_or_stop(stop, delay)
+                    await sleep_or_stop(stop, delay)
                     delay = min(delay * 2, self.max_reconnect_delay_s)
                     continue
                 if time.monotonic() - last_backlog > 5:
                     last_backlog = time.monotonic()
                     await self.backlog()
                 if published == 0:
-                    await _sleep_or_stop(stop, self.idle_interval_s)
+                    await sleep_or_stop(stop, self.idle_interval_s)
         finally:
             await self.close()
 
@@ -234,9 +235,3 @@ class Relay:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stop.wait()

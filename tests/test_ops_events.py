@@ -106,3 +106,60 @@ async def test_an_event_the_handler_keeps_failing_is_dead_lettered(engine, migra
             await message.ack()
     finally:
         await delete_topology(exchange, consumer_name)
+
+
+async def test_a_consumer_started_while_the_broker_is_away_waits_for_it(engine, migrated, caplog):
+    """As `hotelctl up` or a container may start it before RabbitMQ answers: the consumer retries, with a
+    warning, instead of ending, and consumes once the broker is there (here: a port that starts forwarding)."""
+    import logging
+    from urllib.parse import urlsplit
+
+    from core.runtime import free_port
+
+    broker = urlsplit(RABBITMQ_URL)
+    port = free_port()
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        upstream_reader, upstream_writer = await asyncio.open_connection(broker.hostname, broker.port or 5672)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except ConnectionError:
+                pass
+            finally:
+                sink.close()
+
+        await asyncio.gather(pipe(reader, upstream_writer), pipe(upstream_reader, writer))
+
+    exchange, consumer_name = f"hotel.events.test.{secrets.token_hex(4)}", "webhooks"
+    received: list[ReceivedEvent] = []
+
+    async def handle(event: ReceivedEvent) -> None:
+        received.append(event)
+
+    away = broker._replace(netloc=f"{broker.username}:{broker.password}@127.0.0.1:{port}").geturl()
+    consumer = EventConsumer(away, consumer_name, handle, exchange=exchange, routing_keys=("order.#",))
+    stop = asyncio.Event()
+    proxy = None
+    with caplog.at_level(logging.WARNING, logger="consumer"):
+        task = asyncio.create_task(consumer.run(stop))
+        try:
+            await _until(lambda: any(r.message == "consumer: broker unavailable, retrying" for r in caplog.records),
+                         10)
+            assert not task.done()  # still waiting, not ended
+            proxy = await asyncio.start_server(forward, "127.0.0.1", port)
+            relay = _relay(migrated, exchange, consumers={consumer_name: ("order.#",)})
+            _write(engine, [("order-late", 0), ("order-late", 1)])
+            assert await relay.run_once() == 2
+            await relay.close()
+            await _until(lambda: len(received) == 2, 30)
+            assert [event.payload["seq"] for event in received] == [0, 1]
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 10)
+            if proxy is not None:
+                proxy.close()
+            await delete_topology(exchange, consumer_name)
