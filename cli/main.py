@@ -63,7 +63,8 @@ def up(
                               help="Development only: seed the demo history once (weeks of orders, statements, "
                                    "cycles) and backfill the warehouse; --no-demo starts clean."),
 ) -> None:
-    """Start engines, migrate, start the API and the Dagster UI; print addresses and demo logins."""
+    """Start engines, migrate, start the API (with RABBITMQ_URL also the outbox relay and the webhooks consumer)
+    and the Dagster UI; print addresses and demo logins."""
     from core.db import engine_for
     from core.migrate import upgrade
     from core.partners import ensure_demo_credentials
