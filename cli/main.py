@@ -129,7 +129,7 @@ def _start_event_workers(settings, env: dict, log_dir: Path) -> None:
     hotelctl = [sys.executable, "-m", "cli.main"]
     started = [_start_service(settings, "relay", [*hotelctl, "relay"], env, log_dir),
                _start_service(settings, "webhooks", [*hotelctl, "webhooks", "run"], env, log_dir)]
-    time.sleep(1)  # a broker that refuses the consumer ends it at once; say so here rather than in a log
+    time.sleep(1)  # one that ends at once (its settings refused) is said here rather than only in its log
     for name, process in zip(("relay", "webhooks"), started, strict=True):
         if process is not None and process.poll() is not None:
             tail = (log_dir / f"{name}.log").read_text(errors="replace").splitlines()[-5:]

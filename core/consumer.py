@@ -94,7 +94,6 @@ class EventConsumer:
         finally:
             await connection.close()
 
-
     async def _connect(self, stop: asyncio.Event) -> aio_pika.abc.AbstractRobustConnection | None:
         delay = 1.0
         while not stop.is_set():
