@@ -198,21 +198,28 @@ async def test_every_event_arrives_through_an_outage_and_a_broker_restart(
     assert all(row["attempts"] >= 2 for row in shown)  # refused while down, then delivered
 
 
-def test_without_a_broker_registering_and_testing_say_that_no_webhook_is_sent(engine, migrated, settings):
+def test_without_a_broker_registering_testing_and_the_console_say_that_no_webhook_is_sent(engine, migrated, settings):
     from fastapi.testclient import TestClient
 
     from api.app import create_app
 
     no_broker = settings.model_copy(update={"rabbitmq_url": None})  # as the embedded default runs
+    partner, operator = new_partner(engine), new_staff(engine, "operator")
     with TestClient(create_app(no_broker, migrated), base_url="https://testserver") as client:
-        headers = auth(client, new_partner(engine))
+        headers = auth(client, partner)
         registered = client.put("/v1/webhooks", headers=headers, json={"url": "https://hooks.example.com/in"})
         queued_test = client.post("/v1/webhooks/test", headers=headers)
+        client.post("/console/login", data={"username": operator.username, "password": operator.password,
+                                            "next": "/console"})
+        page = html.unescape(client.get(f"/console/partners/{partner.partner_id}").text)
     said = ("this platform runs no event broker (a development one, started without RABBITMQ_URL): events wait in "
             "its outbox and no webhook is sent until it has one")
     assert registered.status_code == 200 and registered.json()["notice"] == said
     assert queued_test.status_code == 202 and queued_test.json() == {
         "event_id": queued_test.json()["event_id"], "event_type": "webhook.test", "notice": said}
+    # The operator the partner calls sees why nothing arrived, and what waits.
+    assert f"Not sent: {said}." in page
+    assert "1 of this partner's events wait in the outbox" in " ".join(page.split())
 
 
 async def test_a_partner_sends_itself_a_signed_test_event(api_client, engine, migrated, settings, partner, exchange):

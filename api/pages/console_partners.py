@@ -107,13 +107,16 @@ async def _partner_page(request: Request, partner_id: str, secret=None, flash: s
         return await kit.page(request, "partner.html", error.status, partner=None, error=kit.refusal(error))
     context = {"flash": flash} if flash else {}
     return await kit.page(request, "partner.html", status_code, partner=partner, secret=secret, error=None,
-                          webhook=await kit.run(_webhook, engine(request), partner["partner_id"]), **context)
+                          webhook=await kit.run(_webhook, engine(request), partner["partner_id"]),
+                          no_broker=None if request.app.state.settings.rabbitmq_url else webhooks.NO_BROKER, **context)
 
 
 def _webhook(engine, partner_id: str) -> dict:
-    """The partner's webhook and its latest deliveries: what an operator checks when events do not arrive."""
+    """The partner's webhook, its latest deliveries and its events not yet published: what an operator checks when
+    events do not arrive."""
     return {"registration": webhooks.registration(engine, partner_id),
-            "deliveries": webhooks.deliveries(engine, partner_id, limit=WEBHOOK_DELIVERIES_SHOWN)}
+            "deliveries": webhooks.deliveries(engine, partner_id, limit=WEBHOOK_DELIVERIES_SHOWN),
+            "waiting": webhooks.waiting(engine, partner_id)}
 
 
 @router.get("/console/partners/{partner_id}")

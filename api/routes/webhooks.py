@@ -17,13 +17,11 @@ from core.webhooks import store, targets
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"], route_class=LimitedRoute)
 ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 429)}
-NO_BROKER = ("this platform runs no event broker (a development one, started without RABBITMQ_URL): events wait "
-             "in its outbox and no webhook is sent until it has one")
 NOTICE = Field(None, description="Only where the platform cannot send webhooks yet: why. Absent otherwise.")
 
 
 def _notice(request: Request) -> str | None:
-    return None if request.app.state.settings.rabbitmq_url else NO_BROKER
+    return None if request.app.state.settings.rabbitmq_url else store.NO_BROKER
 
 
 class WebhookIn(BaseModel):

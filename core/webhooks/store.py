@@ -15,6 +15,8 @@ from core.outbox import write_event_sync
 TEST_EVENT = "webhook.test"  # routing key partner.webhook.test (core/topology.py binds it for the consumer)
 DELIVERY_COLUMNS = ("event_id", "partner_id", "event_type", "status", "attempts", "last_status", "last_error",
                     "updated_at", "delivered_at")
+NO_BROKER = ("this platform runs no event broker (a development one, started without RABBITMQ_URL): events wait "
+             "in its outbox and no webhook is sent until it has one")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ def deliveries(engine: Engine, partner_id: uuid.UUID | str | None = None, status
            f" {'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY updated_at DESC LIMIT :limit")
     with engine.connect() as conn:
         return [dict(row) for row in conn.execute(sa.text(sql), params).mappings()]
+
+
+def waiting(engine: Engine, partner_id: uuid.UUID | str) -> int:
+    """The partner's events (its orders' and its test events) still in the outbox: not yet handed to the broker."""
+    with engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT count(*) FROM outbox_events WHERE published_at IS NULL AND ((aggregate_type = 'order'"
+            " AND aggregate_id IN (SELECT id::text FROM orders WHERE partner_id = CAST(:p AS uuid)))"
+            " OR (aggregate_type = 'partner' AND aggregate_id = CAST(:p AS text)))"),
+            {"p": str(partner_id)}).scalar_one()
 
 
 async def endpoint_for_order(pool, order_id: str, keys: list[str]) -> Endpoint | None:
