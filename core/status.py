@@ -36,7 +36,11 @@ def platform_status(settings: Settings) -> list[runtime.PartStatus]:
     for name, url in (("api", f"http://{settings.api_host}:{settings.api_port}/health"),
                       ("dagster-webserver", f"http://127.0.0.1:{settings.dagster_port}/server_info")):
         mode = f"pid {running[name]}" if name in running else "not started here"
-        parts.append(_probe(name, mode, lambda url=url: httpx.get(url, timeout=2).status_code))
+        part = _probe(name, mode, lambda url=url: httpx.get(url, timeout=2).status_code)
+        if part.reachable and name not in running:  # what answers is not this data folder's platform
+            part.detail += f" from {url.rsplit('/', 1)[0]}, a server this platform did not start (another " \
+                           "checkout's, or another program on the port)"
+        parts.append(part)
     broker = settings.rabbitmq_url
     parts.append(_probe("events", "rabbitmq" if broker else "no broker (RABBITMQ_URL unset)",
                         lambda: _events(endpoints.database_url, broker, running)))

@@ -179,3 +179,30 @@ def test_an_engine_url_nothing_answers_is_one_line_not_a_traceback(cli_env, tmp_
     assert "Traceback" not in result.stderr
     [line] = [line for line in result.stderr.splitlines() if "cannot reach" in line]
     assert line.startswith("cannot reach PostgreSQL (DATABASE_URL): ") and f"port {port} failed" in line
+
+
+def test_status_names_an_api_this_platform_did_not_start(cli_env, tmp_path):
+    """A second checkout (or any server on the port): `status` must not pass another platform's API off as its own."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Health(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    other = ThreadingHTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    try:
+        env = {**cli_env, "HOTEL_DATA_DIR": str(tmp_path), "API_PORT": str(other.server_address[1])}
+        result = hotelctl_inprocess(env, "status", "--json")
+    finally:
+        other.shutdown()
+        other.server_close()
+    api = {part["part"]: part for part in json.loads(result.stdout)}["api"]
+    assert api["reachable"] and api["mode"] == "not started here"
+    assert api["detail"] == (f"200 from http://127.0.0.1:{other.server_address[1]}, a server this platform did not "
+                             "start (another checkout's, or another program on the port)")
