@@ -35,6 +35,13 @@ from tests.test_ops_events import delete_topology, queued
 from tests.test_ops_relay import RABBITMQ_URL, _relay, needs_broker
 
 pytestmark = needs_broker
+
+
+@pytest.fixture(scope="module")
+def settings(settings):
+    """The broker these tests use is configured, also where RABBITMQ_URL is unset and they use its default address
+    (`make test` with nothing set): the API then answers as a platform with a broker does."""
+    return settings.model_copy(update={"rabbitmq_url": RABBITMQ_URL})
 _days = itertools.count(50, 3)
 
 
