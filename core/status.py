@@ -56,6 +56,7 @@ def _events(database_url: str, broker: str | None, running: dict[str, int]) -> s
 
     from core.db import plain_url
 
+    # core.outbox.backlog counts the same, but through an engine without a connect timeout: status must not hang.
     with psycopg.connect(plain_url(database_url), connect_timeout=2) as conn:
         waiting = conn.execute("SELECT count(*) FROM outbox_events WHERE published_at IS NULL").fetchone()[0]
     if broker:

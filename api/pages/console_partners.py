@@ -108,7 +108,7 @@ async def _partner_page(request: Request, partner_id: str, secret=None, flash: s
     context = {"flash": flash} if flash else {}
     return await kit.page(request, "partner.html", status_code, partner=partner, secret=secret, error=None,
                           webhook=await kit.run(_webhook, engine(request), partner["partner_id"]),
-                          no_broker=None if request.app.state.settings.rabbitmq_url else webhooks.NO_BROKER, **context)
+                          no_broker=webhooks.no_broker_notice(request.app.state.settings), **context)
 
 
 def _webhook(engine, partner_id: str) -> dict:

@@ -20,10 +20,6 @@ ERRORS = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422, 4
 NOTICE = Field(None, description="Only where the platform cannot send webhooks yet: why. Absent otherwise.")
 
 
-def _notice(request: Request) -> str | None:
-    return None if request.app.state.settings.rabbitmq_url else store.NO_BROKER
-
-
 class WebhookIn(BaseModel):
     url: AnyHttpUrl = Field(description="https URL on a public address that receives POSTs of order.confirmed, "
                                         "order.cancelled, order.expired … (JSON, signed)")
@@ -66,7 +62,7 @@ def register(body: WebhookIn, request: Request, principal: Principal = Depends(l
                                          "fields": [{"field": "url", "reason": reason}]})
     secret = store.register(_engine(request), principal.partner_id, url,
                             request.app.state.settings.encryption_secret.get_secret_value())
-    return WebhookCreated(url=url, secret=secret, notice=_notice(request))
+    return WebhookCreated(url=url, secret=secret, notice=store.no_broker_notice(request.app.state.settings))
 
 
 @router.get("", summary="The partner's webhook", response_model=WebhookOut, responses=ERRORS)
@@ -99,7 +95,8 @@ def send_test_event(request: Request, principal: Principal = Depends(limited_par
     event_id = store.request_test_event(_engine(request), principal.partner_id)
     if event_id is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no webhook registered"})
-    return TestEventQueued(event_id=event_id, event_type=store.TEST_EVENT, notice=_notice(request))
+    return TestEventQueued(event_id=event_id, event_type=store.TEST_EVENT,
+                           notice=store.no_broker_notice(request.app.state.settings))
 
 
 @router.get("/deliveries", summary="The partner's webhook deliveries, newest first", response_model=list[DeliveryOut],

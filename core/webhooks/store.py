@@ -19,6 +19,12 @@ NO_BROKER = ("this platform runs no event broker (a development one, started wit
              "in its outbox and no webhook is sent until it has one")
 
 
+def no_broker_notice(settings) -> str | None:
+    """Why this platform sends no webhook (it has no broker), for the partner's answers and the console; None
+    where a broker is configured."""
+    return None if settings.rabbitmq_url else NO_BROKER
+
+
 @dataclass(frozen=True)
 class Endpoint:
     partner_id: uuid.UUID
