@@ -34,6 +34,25 @@ os.environ.setdefault("ENCRYPTION_SECRET", secrets.token_urlsafe(32))
 os.environ.setdefault("SUPPLIER_A_SECRET", DEV_SECRETS["A"])
 
 
+# The data folder a `make up` in this checkout uses (Settings' default, relative to where pytest runs).
+CHECKOUT_DATA_DIR = Path("var").resolve()
+
+
+@pytest.fixture(autouse=True)
+def _checkout_data_untouched(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test must keep to its own data folder: engines or services it starts under the checkout's `var/`
+    outlive the suite (and would be taken for the developer's own platform). Such a test errors, by name."""
+    before = runtime.started_processes(CHECKOUT_DATA_DIR)
+    yield
+    after = runtime.started_processes(CHECKOUT_DATA_DIR)
+    started = {name: pid for name, pid in after.items() if before.get(name) != pid}
+    if started:
+        if not before:
+            runtime.stop_processes(CHECKOUT_DATA_DIR)
+        pytest.fail(f"{request.node.nodeid} started {started} under {CHECKOUT_DATA_DIR}, the checkout's own data "
+                    "folder; give it a HOTEL_DATA_DIR (or Settings.hotel_data_dir) of its own")
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="hotel-test-"))
