@@ -2,7 +2,8 @@
 
 An area is the word after `test_` in a file name (test_inventory_sync.py → inventory). Each
 area's session fixtures create their own database, so no area sees another's rows. Extra
-arguments go to every pytest run (e.g. `-m embedded`). Ends with one `N passed, N failed` line.
+arguments go to every pytest run (e.g. `-m embedded`). Each area lists its skips with their reasons; the run
+ends with one `N passed, N failed` line.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def areas() -> dict[str, list[str]]:
 def _pytest(args: list[str], area: str) -> int:
     """One area's pytest run; past AREA_TIMEOUT_S (per-test timeouts did not end it) its whole process group
     (servers it started included) is killed and the area counts as failed."""
-    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", *args], start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-rs", *args], start_new_session=True)
     try:
         return process.wait(timeout=AREA_TIMEOUT_S)
     except subprocess.TimeoutExpired:

@@ -81,6 +81,12 @@ def new_database(database_url: str) -> Iterator[Callable[[str], str]]:
         yield lambda prefix: made.enter_context(scratch_database(database_url, prefix))
 
 
+@pytest.fixture
+def dagster_database(new_database: Callable[[str], str]) -> str:
+    """A database of its own for a `hotelctl` subprocess's Dagster instance (its storage keeps its own migrations)."""
+    return new_database("hotel_dagster")
+
+
 @pytest.fixture(scope="session")
 def redis_url(data_dir: Path) -> str:
     if not SERVER_REDIS_URL:

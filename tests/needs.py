@@ -15,5 +15,14 @@ def needs(available: bool, what: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(not available and not ON_CI, reason=f"{what} is not available (make tools)")
 
 
+# Where Debian puts administration tools (rabbitmqctl): on root's PATH, not on a plain user's or `env -i`'s.
+SYSTEM_DIRS = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+
+
+def tool(name: str) -> str | None:
+    """The tool's path: on PATH, else in the system directories."""
+    return shutil.which(name) or shutil.which(name, path=os.pathsep.join(SYSTEM_DIRS))
+
+
 def needs_tool(name: str) -> pytest.MarkDecorator:
-    return needs(shutil.which(name) is not None, name)
+    return needs(tool(name) is not None, name)

@@ -101,7 +101,7 @@ def _latest(instance: dg.DagsterInstance, asset: str) -> dict:
 
 
 def test_a_day_replayed_from_the_archive_writes_what_its_live_sync_wrote(own_suppliers, own_database, redis_url,
-                                                                         new_database, tmp_path, monkeypatch):
+                                                                         new_database, tmp_path, monkeypatch, request):
     from assets import inventory
 
     database_url, engine = own_database
@@ -151,9 +151,13 @@ def test_a_day_replayed_from_the_archive_writes_what_its_live_sync_wrote(own_sup
     # `hotelctl sql` over the archive: the parsed rates per supplier equal what the live sync fetched and kept.
     monkeypatch.setenv("ARCHIVE_DIR", str(folder))
     monkeypatch.setenv("CLICKHOUSE_URL", f"chdb://{tmp_path / 'clickhouse'}")
+    # The test's own engines and data folder: unset, the command would start embedded ones under the checkout's var/.
+    for name, value in {"DATABASE_URL": database_url, "REDIS_URL": redis_url, "HOTEL_DATA_DIR": str(tmp_path)}.items():
+        monkeypatch.setenv(name, value)
     from core.settings import reset_settings_cache
 
     reset_settings_cache()
+    request.addfinalizer(reset_settings_cache)  # later tests read their own environment, not this one
     from cli.main import app
 
     answer = CliRunner().invoke(app, ["sql", "--csv", "SELECT supplier, count(*) AS rates, count(DISTINCT run_id) "

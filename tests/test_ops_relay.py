@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from core import runtime
 from core.outbox import backlog, read_events, write_event_sync
 from core.relay import Relay, in_order_chains
-from tests.needs import needs, needs_tool
+from tests.needs import needs, needs_tool, tool
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL") or "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -102,12 +102,12 @@ async def _until(predicate, timeout_s: float) -> None:
 
 
 def _close_connection_server_side(connection_name: str) -> None:
-    listed = subprocess.run(["rabbitmqctl", "list_connections", "pid", "client_properties", "-q",
+    listed = subprocess.run([tool("rabbitmqctl"), "list_connections", "pid", "client_properties", "-q",
                              "--no-table-headers"], capture_output=True, text=True, timeout=60, check=True)
     pids = [line.split("\t")[0] for line in listed.stdout.splitlines() if connection_name in line]
     assert pids, "the relay's connection is listed by the broker"
     for pid in pids:
-        subprocess.run(["rabbitmqctl", "close_connection", pid, "test: broker drops the relay"],
+        subprocess.run([tool("rabbitmqctl"), "close_connection", pid, "test: broker drops the relay"],
                        capture_output=True, text=True, timeout=60, check=True)
 
 

@@ -180,16 +180,6 @@ def test_schedule_runs_only_with_the_feature_flag(engine, monkeypatch, migrated)
         reset_settings_cache()
 
 
-@pytest.fixture
-def dagster_database(new_database):
-    """A database of its own for the CLI's Dagster instance (its storage keeps its own migrations)."""
-    import os
-
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("the CLI rerun test runs against a server PostgreSQL")
-    return new_database("hotel_dagster")
-
-
 def _hotelctl(migrated, dagster_database: str, tmp_path) -> tuple[dict, str]:
     """The environment and path of a `hotelctl` on the test's database, with a data dir and Dagster storage of its
     own."""

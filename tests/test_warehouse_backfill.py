@@ -12,7 +12,6 @@ from pathlib import Path
 
 import dagster as dg
 import psycopg
-import pytest
 from warehouse_fixtures import DAYS, postgres_truth, warehouse_totals
 
 from cli.backfill import run_backfill, select_assets
@@ -70,14 +69,6 @@ def test_a_failing_day_is_reported_not_skipped(migrated):
     assert [o.partition for o in outcomes] == ["2026-02-01", "2026-02-02"]
     assert not any(o.success for o in outcomes)
     assert all("fact_orders" in o.error and "connection" in o.error.lower() for o in outcomes), outcomes
-
-
-@pytest.fixture
-def dagster_database(new_database):
-    """A database of its own for the CLI's Dagster instance (its storage keeps its own migrations)."""
-    if not os.environ.get("DATABASE_URL"):
-        pytest.skip("the CLI backfill test runs against a server PostgreSQL")
-    return new_database("hotel_dagster")
 
 
 def test_hotelctl_backfill_reports_each_day_and_records_runs(migrated, seeded_month, dagster_database, tmp_path):

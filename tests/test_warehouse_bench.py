@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -14,9 +15,16 @@ from core.db import plain_url
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_bench_warehouse_prints_pipeline_and_bare_times_and_their_ratio(database_url):
+def _env(database_url: str, redis_url: str, data_dir: Path) -> dict[str, str]:
+    """The session's engines and a data folder of the test's own (unset, the command would start embedded
+    engines under the checkout's var/, and the scratch-database checks below would look at another server)."""
+    return {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url, "HOTEL_DATA_DIR": str(data_dir)}
+
+
+def test_bench_warehouse_prints_pipeline_and_bare_times_and_their_ratio(database_url, redis_url, tmp_path):
     result = subprocess.run([sys.executable, "-m", "cli.main", "bench", "warehouse", "--orders", "20000", "--days", "3",
-                             "--repeat", "1"], cwd=REPO, capture_output=True, text=True, timeout=300)
+                             "--repeat", "1"], cwd=REPO, env=_env(database_url, redis_url, tmp_path),
+                            capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "orders: 20,000 over 3 days" in result.stdout
     # Dagster's runs recorded as the platform records them, every asset check of the models run and passed
@@ -44,10 +52,12 @@ def _scratch_databases(database_url: str, prefix: str) -> set[str]:
                                                (f"{prefix}%",))}
 
 
-def test_bench_backfill_prints_the_time_and_peak_memory_of_a_long_backfill_beside_one_days(database_url):
+def test_bench_backfill_prints_the_time_and_peak_memory_of_a_long_backfill_beside_one_days(database_url, redis_url,
+                                                                                          tmp_path):
     before = _scratch_databases(database_url, "bench_backfill_")
     result = subprocess.run([sys.executable, "-m", "cli.main", "bench", "backfill", "--days", "3", "--scale", "2"],
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+                            cwd=REPO, env=_env(database_url, redis_url, tmp_path), capture_output=True, text=True,
+                            timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = re.findall(r"backfill of +(\d+) day\(s\): (\d+) run\(s\), +[\d.]+s, ([\d,]+) orders loaded, "
                        r"(\d+) day\(s\) of rollups, peak memory (\d+) MB", result.stdout)

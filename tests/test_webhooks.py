@@ -30,7 +30,7 @@ from core.topology import CONSUMERS
 from core.webhooks.delivery import CONSUMER, WebhookDelivery
 from core.webhooks.signing import sign, verify
 from tests.api_fixtures import auth, new_partner, new_staff, order_body, seed_from_simulator
-from tests.needs import needs_tool
+from tests.needs import needs_tool, tool
 from tests.test_ops_events import delete_topology, queued
 from tests.test_ops_relay import RABBITMQ_URL, _relay, needs_broker
 
@@ -143,7 +143,7 @@ async def _until(predicate, timeout_s: float, what: str) -> None:
 
 
 def _rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", *args], capture_output=True, text=True, timeout=60, check=True)
+    subprocess.run([tool("rabbitmqctl"), *args], capture_output=True, text=True, timeout=60, check=True)
 
 
 def _start_broker() -> None:
