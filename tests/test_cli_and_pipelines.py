@@ -91,6 +91,62 @@ def test_down_stops_what_a_service_started_and_waits_for_it_to_finish(tmp_path):
     assert not runtime.started_processes(tmp_path)
 
 
+def test_down_after_a_reboot_leaves_a_program_that_now_has_a_recorded_id_alone(tmp_path):
+    """After a reboot (or a crash) the id `processes.json` names may be another program's: one that started after
+    the platform's process did. `down` neither stops it nor reports it; the platform's own process it stops."""
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
+    env = {**os.environ, "HOTEL_DATA_DIR": str(tmp_path)}
+    try:
+        runtime.record_process(tmp_path, "api", other.pid)
+        state = json.loads((tmp_path / "processes.json").read_text())
+        state["api"]["started"] -= 3600  # the API recorded under this id started an hour before this program
+        (tmp_path / "processes.json").write_text(json.dumps(state))
+        assert runtime.started_processes(tmp_path) == {}
+
+        down = _hotelctl("down", env=env)
+        assert down.returncode == 0 and "stopped: nothing was running" in down.stderr, down.stdout + down.stderr
+        assert other.poll() is None
+
+        runtime.record_process(tmp_path, "api", other.pid)  # recorded as it is: the platform's own
+        assert runtime.started_processes(tmp_path) == {"api": other.pid}
+        down = _hotelctl("down", env=env)
+        assert "stopped: api" in down.stderr, down.stdout + down.stderr
+        assert other.wait(timeout=30) is not None
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_embedded_postgresql_starts_over_a_postmaster_pid_whose_id_is_now_another_programs(tmp_path):
+    """A reboot leaves the embedded PostgreSQL's postmaster.pid behind, and its id may be another program's by then:
+    PostgreSQL would take that program for a running server and refuse to start."""
+    data = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL")}
+    env.update(HOTEL_DATA_DIR=str(data), API_PORT=str(runtime.free_port()), DAGSTER_PORT=str(runtime.free_port()))
+    os.chmod(tmp_path, 0o755)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
+    try:
+        assert _hotelctl("migrate", env=env).returncode == 0
+        pid_file = data / "pg" / "postmaster.pid"
+        left_behind = pid_file.read_text().splitlines()
+        assert _hotelctl("down", env=env).returncode == 0 and not pid_file.exists()
+        # The id, reused by a program that started after the postmaster (which started an hour ago, say).
+        left_behind[0], left_behind[2] = str(other.pid), str(int(left_behind[2]) - 3600)
+        pid_file.write_text("\n".join(left_behind) + "\n")
+        assert runtime.postgres_state(data) is None
+
+        again = _hotelctl("migrate", env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        status = json.loads(_hotelctl("status", "--json", env=env).stdout)
+        assert {part["part"]: part["reachable"] for part in status}["postgresql"]
+        assert runtime.postgres_state(data) == "ready" and runtime.postgres_pid(data) != other.pid
+        assert other.poll() is None
+    finally:
+        _hotelctl("down", env=env)
+        other.kill()
+        other.wait()
+
+
 @pytest.mark.parametrize("command", [[], ["up"], ["down"], ["migrate"], ["status"], ["partners", "create"]])
 def test_every_command_has_help(command):
     result = subprocess.run([sys.executable, "-m", "cli.main", *command, "--help"], cwd=REPO,
