@@ -78,6 +78,8 @@ def up(
     _migrate_warehouse(endpoints.clickhouse_url)
     _write_dagster_instance(settings, endpoints)
     embedded = endpoints.modes.get("postgresql") == runtime.EMBEDDED
+    if embedded and not os.environ.get("DAGSTER_DATABASE_URL"):
+        _fail_orphaned_runs(settings)
     if embedded:
         _start_supplier_simulators(settings)
         _start_fx_service_and_default_rules(settings, endpoints)
@@ -180,6 +182,21 @@ def _load_todays_rates(env: dict) -> None:
         console.print(result.stderr[-2000:])
         console.print("[yellow]fx_rates did not load; quotes needing a conversion fail until it does "
                       "(`hotelctl backfill fx_rates --from DAY --to DAY`)[/yellow]")
+
+
+def _fail_orphaned_runs(settings) -> None:
+    """Runs a crash or a reboot left in flight (their slots would block the warehouse pool for ever). Only where the
+    run history is this data folder's own: a shared one may hold runs of workers on other hosts."""
+    import dagster as dg
+
+    from pipelines.orphan_runs import fail_orphaned_runs
+
+    with dg.DagsterInstance.from_config(str(runtime.dagster_home(settings))) as instance:
+        for run in fail_orphaned_runs(instance):
+            console.print(f"[yellow]dagster: run {run.run_id} ({run.job_name}) was in flight when the platform "
+                          f"stopped and its worker (pid {run.worker_pid}) is gone: marked failed, its pool slots "
+                          "freed; re-execute it from the Dagster UI (Re-execute, from failure) to finish its work"
+                          "[/yellow]")
 
 
 def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:

@@ -1,0 +1,83 @@
+"""A run whose worker is killed (a crash, a reboot) stays in flight in the run history and keeps its step's slot in
+its concurrency pool, so with a pool of one every later step in that pool waits for ever. `hotelctl up`'s check
+(`pipelines.orphan_runs`) marks such a run failed, saying why, and frees the slot; a run whose worker lives is left
+alone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from core.db import driver_url
+from pipelines.dagster_storage import storage_yaml
+from pipelines.orphan_runs import fail_orphaned_runs
+
+REPO = Path(__file__).resolve().parents[1]
+POOL = "warehouse"
+
+
+@dg.asset(pool=POOL)
+def held_for_long() -> None:
+    time.sleep(600)
+
+
+@dg.asset(pool=POOL)
+def after_the_crash() -> int:
+    return 1
+
+
+def run_held_for_long(home: str) -> None:
+    """The worker: a run whose step holds the pool's one slot until the process is killed."""
+    with dg.DagsterInstance.from_config(home) as instance:
+        dg.materialize([held_for_long], instance=instance)
+
+
+def _until(predicate, what: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        time.sleep(0.1)
+
+
+def test_a_run_whose_worker_was_killed_is_failed_and_frees_its_pool_slot(new_database, tmp_path):
+    home = tmp_path / "dagster"
+    home.mkdir()
+    url = driver_url(new_database("hotel_dagster"), "psycopg2")
+    (home / "dagster.yaml").write_text(storage_yaml(url) + "concurrency:\n  pools:\n    default_limit: 1\n")
+    worker = subprocess.Popen([sys.executable, "-c", "from tests.test_ops_orphan_runs import run_held_for_long; "
+                               f"run_held_for_long({str(home)!r})"], cwd=REPO, start_new_session=True)
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            def slot_holders() -> set[str]:
+                return instance.event_log_storage.get_concurrency_info(POOL).active_run_ids
+
+            _until(lambda: slot_holders(), "the worker's step holds the pool's slot")
+            [run_id] = slot_holders()
+            assert fail_orphaned_runs(instance) == []  # its worker lives: left alone
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED
+
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.STARTED  # as a crash leaves it
+            assert slot_holders() == {run_id}
+
+            [orphaned] = fail_orphaned_runs(instance)
+            assert (orphaned.run_id, orphaned.job_name, orphaned.worker_pid) == (run_id, "__ephemeral_asset_job__",
+                                                                                 worker.pid)
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+            [failure] = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+            assert f"its worker process ({worker.pid}) is gone" in failure.event_log_entry.dagster_event.message
+            assert slot_holders() == set()
+            assert fail_orphaned_runs(instance) == []  # once
+
+            assert dg.materialize([after_the_crash], instance=instance).success  # the pool serves the next step
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
