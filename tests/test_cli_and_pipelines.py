@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import dagster as dg
@@ -92,14 +93,15 @@ def test_down_stops_what_a_service_started_and_waits_for_it_to_finish(tmp_path):
 
 
 def test_down_after_a_reboot_leaves_a_program_that_now_has_a_recorded_id_alone(tmp_path):
-    """After a reboot (or a crash) the id `processes.json` names may be another program's: one that started after
-    the platform's process did. `down` neither stops it nor reports it; the platform's own process it stops."""
+    """After a reboot (or a crash) the id `processes.json` names may be another program's. `down` neither stops it
+    nor reports it; the platform's own process it stops."""
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], start_new_session=True)
     env = {**os.environ, "HOTEL_DATA_DIR": str(tmp_path)}
     try:
         runtime.record_process(tmp_path, "api", other.pid)
         state = json.loads((tmp_path / "processes.json").read_text())
-        state["api"]["started"] -= 3600  # the API recorded under this id started an hour before this program
+        _, ticks = state["api"]["identity"].rsplit(":", 1)
+        state["api"]["identity"] = f"{uuid.uuid4()}:{ticks}"  # the API recorded under this id ran in an earlier boot
         (tmp_path / "processes.json").write_text(json.dumps(state))
         assert runtime.started_processes(tmp_path) == {}
 
@@ -130,8 +132,7 @@ def test_embedded_postgresql_starts_over_a_postmaster_pid_whose_id_is_now_anothe
         pid_file = data / "pg" / "postmaster.pid"
         left_behind = pid_file.read_text().splitlines()
         assert _hotelctl("down", env=env).returncode == 0 and not pid_file.exists()
-        # The id, reused by a program that started after the postmaster (which started an hour ago, say).
-        left_behind[0], left_behind[2] = str(other.pid), str(int(left_behind[2]) - 3600)
+        left_behind[0] = str(other.pid)  # the id, now another program's
         pid_file.write_text("\n".join(left_behind) + "\n")
         assert runtime.postgres_state(data) is None
 
