@@ -77,9 +77,8 @@ def up(
         upgrade(endpoints.database_url)
     _migrate_warehouse(endpoints.clickhouse_url)
     _write_dagster_instance(settings, endpoints)
+    fail_orphaned_runs(settings, endpoints)
     embedded = endpoints.modes.get("postgresql") == runtime.EMBEDDED
-    if embedded and not os.environ.get("DAGSTER_DATABASE_URL"):
-        _fail_orphaned_runs(settings)
     if embedded:
         _start_supplier_simulators(settings)
         _start_fx_service_and_default_rules(settings, endpoints)
@@ -184,15 +183,18 @@ def _load_todays_rates(env: dict) -> None:
                       "(`hotelctl backfill fx_rates --from DAY --to DAY`)[/yellow]")
 
 
-def _fail_orphaned_runs(settings) -> None:
-    """Runs a crash or a reboot left in flight (their slots would block the warehouse pool for ever). Only where the
-    run history is this data folder's own: a shared one may hold runs of workers on other hosts."""
+def fail_orphaned_runs(settings, endpoints: runtime.Endpoints) -> None:
+    """Runs a crash or a reboot left in flight (their slots would block the warehouse pool for ever), before `up`,
+    `run` or `backfill` starts any. Only where the run history is this data folder's own embedded PostgreSQL: a
+    shared one may hold runs of workers on other hosts."""
+    if endpoints.modes.get("postgresql") != runtime.EMBEDDED or os.environ.get("DAGSTER_DATABASE_URL"):
+        return
     import dagster as dg
 
-    from pipelines.orphan_runs import fail_orphaned_runs
+    from pipelines import orphan_runs
 
     with dg.DagsterInstance.from_config(str(runtime.dagster_home(settings))) as instance:
-        for run in fail_orphaned_runs(instance):
+        for run in orphan_runs.fail_orphaned_runs(instance):
             console.print(f"[yellow]dagster: run {run.run_id} ({run.job_name}) was in flight when the platform "
                           f"stopped and its worker (pid {run.worker_pid}) is gone: marked failed, its pool slots "
                           "freed; re-execute it from the Dagster UI (Re-execute, from failure) to finish its work"
@@ -312,6 +314,7 @@ def run_job(job_name: str, settings=None, endpoints: runtime.Endpoints | None = 
         settings = settings_or_exit()
         endpoints = endpoints_or_exit(settings)
         _write_dagster_instance(settings, endpoints)
+        fail_orphaned_runs(settings, endpoints)
     env = endpoints.child_env(settings)
     env["PYTHONWARNINGS"] += "," + QUIET_EXECUTE_SUPERSEDED
     if partition is not None:

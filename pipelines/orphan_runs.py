@@ -2,8 +2,8 @@
 flight, and the steps they had started still hold their concurrency pool's slots. With the embedded warehouse's
 pool of one (`warehouse`), every later warehouse step then waits for ever ("Step still blocked by limit for pool
 warehouse"), `hotelctl up`'s main job included. The default run launcher cannot tell Dagster's run monitoring
-whether a run's process lives, so `hotelctl up` asks here: a run whose worker (the process that wrote its
-RUN_START) is gone is marked failed, saying why, and its slots are freed.
+whether a run's process lives, so `hotelctl up`, `run` and `backfill` ask here before they start any: a run
+whose worker (the process that wrote its RUN_START) is gone is marked failed, saying why, and its slots are freed.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def fail_orphaned_runs(instance: dg.DagsterInstance) -> list[OrphanedRun]:
         if pid is None:
             continue
         instance.report_run_failed(run, f"the platform stopped while this run was in flight: its worker process "
-                                        f"({pid}) is gone (a crash, a reboot or a kill); marked failed by hotelctl up")
+                                        f"({pid}) is gone (a crash, a reboot or a kill); marked failed by hotelctl")
         instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         orphaned.append(OrphanedRun(run.run_id, run.job_name, pid))
     return orphaned

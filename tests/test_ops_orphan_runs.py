@@ -1,7 +1,7 @@
 """A run whose worker is killed (a crash, a reboot) stays in flight in the run history and keeps its step's slot in
 its concurrency pool, so with a pool of one every later step in that pool waits for ever. `hotelctl up`'s check
 (`pipelines.orphan_runs`) marks such a run failed, saying why, and frees the slot; a run whose worker lives is left
-alone."""
+alone. `hotelctl run` (as `up` and `backfill`) runs that check first on a data folder of its own."""
 
 from __future__ import annotations
 
@@ -45,13 +45,17 @@ def _until(predicate, what: str, timeout_s: float = 60) -> None:
         time.sleep(0.1)
 
 
+def _start_worker(home: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "from tests.test_ops_orphan_runs import run_held_for_long; "
+                             f"run_held_for_long({str(home)!r})"], cwd=REPO, start_new_session=True)
+
+
 def test_a_run_whose_worker_was_killed_is_failed_and_frees_its_pool_slot(new_database, tmp_path):
     home = tmp_path / "dagster"
     home.mkdir()
     url = driver_url(new_database("hotel_dagster"), "psycopg2")
     (home / "dagster.yaml").write_text(storage_yaml(url) + "concurrency:\n  pools:\n    default_limit: 1\n")
-    worker = subprocess.Popen([sys.executable, "-c", "from tests.test_ops_orphan_runs import run_held_for_long; "
-                               f"run_held_for_long({str(home)!r})"], cwd=REPO, start_new_session=True)
+    worker = _start_worker(home)
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             def slot_holders() -> set[str]:
@@ -81,3 +85,41 @@ def test_a_run_whose_worker_was_killed_is_failed_and_frees_its_pool_slot(new_dat
         if worker.poll() is None:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
+
+
+def test_hotelctl_run_first_fails_a_run_a_crash_left_in_flight(tmp_path):
+    data = tmp_path / "var"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "CLICKHOUSE_URL", "DAGSTER_HOME", "DAGSTER_DATABASE_URL",
+                        "HOTEL_ENGINE_MODES")}
+    env["HOTEL_DATA_DIR"] = str(data)
+    os.chmod(tmp_path, 0o755)
+
+    def hotelctl(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=300)
+
+    worker = None
+    try:
+        assert hotelctl("migrate").returncode == 0
+        first = hotelctl("run", "order_expiry_job")  # writes the data folder's Dagster instance
+        assert first.returncode == 0, first.stdout + first.stderr
+        with dg.DagsterInstance.from_config(str(data / "dagster")) as instance:
+            worker = _start_worker(data / "dagster")
+            _until(lambda: instance.event_log_storage.get_concurrency_info(POOL).active_run_ids, "slot held")
+            [run_id] = instance.event_log_storage.get_concurrency_info(POOL).active_run_ids
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+
+            again = hotelctl("run", "order_expiry_job")
+            said = " ".join((again.stdout + again.stderr).split())
+            assert again.returncode == 0, said
+            assert (f"dagster: run {run_id} (__ephemeral_asset_job__) was in flight when the platform stopped and its "
+                    f"worker (pid {worker.pid}) is gone: marked failed, its pool slots freed") in said
+            assert instance.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE
+            assert instance.event_log_storage.get_concurrency_info(POOL).active_run_ids == set()
+    finally:
+        if worker is not None and worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
+        hotelctl("down")
