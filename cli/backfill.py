@@ -227,7 +227,7 @@ def backfill(
 
     quiet_dagster_warnings()
 
-    from cli.main import _write_dagster_instance, fail_orphaned_runs
+    from cli.main import _prepare_dagster_instance
     from core import runtime
     from pipelines.resources import resources_for
 
@@ -242,8 +242,7 @@ def backfill(
         raise typer.Exit(2)
     settings = settings_or_exit()
     endpoints = endpoints_or_exit(settings)
-    _write_dagster_instance(settings, endpoints)
-    fail_orphaned_runs(settings, endpoints)
+    _prepare_dagster_instance(settings, endpoints)
     os.environ.update(endpoints.child_env(settings))
     if from_archive:
         _replay_archived_day(settings, day, [code.upper() for code in supplier])

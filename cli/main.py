@@ -76,8 +76,7 @@ def up(
     with step("Migrating PostgreSQL schema"):
         upgrade(endpoints.database_url)
     _migrate_warehouse(endpoints.clickhouse_url)
-    _write_dagster_instance(settings, endpoints)
-    fail_orphaned_runs(settings, endpoints)
+    _prepare_dagster_instance(settings, endpoints)
     embedded = endpoints.modes.get("postgresql") == runtime.EMBEDDED
     if embedded:
         _start_supplier_simulators(settings)
@@ -183,10 +182,10 @@ def _load_todays_rates(env: dict) -> None:
                       "(`hotelctl backfill fx_rates --from DAY --to DAY`)[/yellow]")
 
 
-def fail_orphaned_runs(settings, endpoints: runtime.Endpoints) -> None:
-    """Runs a crash or a reboot left in flight (their slots would block the warehouse pool for ever), before `up`,
-    `run` or `backfill` starts any. Only where the run history is this data folder's own embedded PostgreSQL: a
-    shared one may hold runs of workers on other hosts."""
+def _fail_orphaned_runs(settings, endpoints: runtime.Endpoints) -> None:
+    """Runs a crash or a reboot left in flight (their slots would block the warehouse pool for ever). Only where the
+    run history is this data folder's own embedded PostgreSQL: a shared one may hold runs of workers on other
+    hosts."""
     if endpoints.modes.get("postgresql") != runtime.EMBEDDED or os.environ.get("DAGSTER_DATABASE_URL"):
         return
     import dagster as dg
@@ -199,6 +198,13 @@ def fail_orphaned_runs(settings, endpoints: runtime.Endpoints) -> None:
                           f"stopped and its worker (pid {run.worker_pid}) is gone: marked failed, its pool slots "
                           "freed; re-execute it from the Dagster UI (Re-execute, from failure) to finish its work"
                           "[/yellow]")
+
+
+def _prepare_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
+    """This data folder's Dagster instance, before a command starts runs on it: its dagster.yaml written, and the
+    runs a crash left in flight failed."""
+    _write_dagster_instance(settings, endpoints)
+    _fail_orphaned_runs(settings, endpoints)
 
 
 def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
@@ -313,8 +319,7 @@ def run_job(job_name: str, settings=None, endpoints: runtime.Endpoints | None = 
     if settings is None or endpoints is None:
         settings = settings_or_exit()
         endpoints = endpoints_or_exit(settings)
-        _write_dagster_instance(settings, endpoints)
-        fail_orphaned_runs(settings, endpoints)
+        _prepare_dagster_instance(settings, endpoints)
     env = endpoints.child_env(settings)
     env["PYTHONWARNINGS"] += "," + QUIET_EXECUTE_SUPERSEDED
     if partition is not None:

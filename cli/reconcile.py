@@ -77,7 +77,7 @@ def settle_run(
         quiet_dagster_warnings,
         settings_or_exit,
     )
-    from cli.main import _write_dagster_instance
+    from cli.main import _prepare_dagster_instance
     from core import audit
     from core.db import engine_for
     from core.settlement.cycles import cycle_containing, last_closed_cycle
@@ -102,7 +102,7 @@ def settle_run(
                    f"{closed.start}..{closed.end - dt.timedelta(days=1)}", err=True)
         raise typer.Exit(2)
     endpoints = endpoints_or_exit(settings)
-    _write_dagster_instance(settings, endpoints)
+    _prepare_dagster_instance(settings, endpoints)
     os.environ.update(endpoints.child_env(settings))
     quiet_dagster_warnings()
     from assets.settlement import settlement_reconciliation

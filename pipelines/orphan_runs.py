@@ -2,8 +2,9 @@
 flight, and the steps they had started still hold their concurrency pool's slots. With the embedded warehouse's
 pool of one (`warehouse`), every later warehouse step then waits for ever ("Step still blocked by limit for pool
 warehouse"), `hotelctl up`'s main job included. The default run launcher cannot tell Dagster's run monitoring
-whether a run's process lives, so `hotelctl up`, `run` and `backfill` ask here before they start any: a run
-whose worker (the process that wrote its RUN_START) is gone is marked failed, saying why, and its slots are freed.
+whether a run's process lives, so `hotelctl up`, `run`, `backfill` and `settle run` ask here before they start
+any: a run whose worker (the process that wrote its RUN_START) is gone is marked failed, saying why, and its slots
+are freed.
 """
 
 from __future__ import annotations
