@@ -182,11 +182,15 @@ def _load_todays_rates(env: dict) -> None:
                       "(`hotelctl backfill fx_rates --from DAY --to DAY`)[/yellow]")
 
 
+def _run_history_is_this_hosts(endpoints: runtime.Endpoints) -> bool:
+    """Whether the run history is this data folder's own embedded PostgreSQL, so every run in it had its worker on
+    this host; a shared one may hold runs of workers on other hosts, whose process ids mean nothing here."""
+    return endpoints.modes.get("postgresql") == runtime.EMBEDDED and not os.environ.get("DAGSTER_DATABASE_URL")
+
+
 def _fail_orphaned_runs(settings, endpoints: runtime.Endpoints) -> None:
-    """Runs a crash or a reboot left in flight (their slots would block the warehouse pool for ever). Only where the
-    run history is this data folder's own embedded PostgreSQL: a shared one may hold runs of workers on other
-    hosts."""
-    if endpoints.modes.get("postgresql") != runtime.EMBEDDED or os.environ.get("DAGSTER_DATABASE_URL"):
+    """Runs a crash or a reboot left in flight (their slots would block the warehouse pool for ever)."""
+    if not _run_history_is_this_hosts(endpoints):
         return
     import dagster as dg
 
@@ -194,10 +198,11 @@ def _fail_orphaned_runs(settings, endpoints: runtime.Endpoints) -> None:
 
     with dg.DagsterInstance.from_config(str(runtime.dagster_home(settings))) as instance:
         for run in orphan_runs.fail_orphaned_runs(instance):
+            then = ("the Dagster daemon re-executes it from failure" if run.will_retry else
+                    "re-execute it from the Dagster UI (Re-execute, from failure) to finish its work")
             console.print(f"[yellow]dagster: run {run.run_id} ({run.job_name}) was in flight when the platform "
                           f"stopped and its worker (pid {run.worker_pid}) is gone: marked failed, its pool slots "
-                          "freed; re-execute it from the Dagster UI (Re-execute, from failure) to finish its work"
-                          "[/yellow]")
+                          f"freed; {then}[/yellow]")
 
 
 def _prepare_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
@@ -209,6 +214,7 @@ def _prepare_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
 
 def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
     from pipelines.dagster_storage import storage_yaml
+    from pipelines.orphan_runs import supervision_yaml
 
     home = runtime.dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
@@ -227,7 +233,8 @@ def _write_dagster_instance(settings, endpoints: runtime.Endpoints) -> None:
         f"    default_limit: {pool_limit}\n"
         "run_coordinator:\n"
         "  module: dagster.core.run_coordinator\n"
-        "  class: QueuedRunCoordinator\n"
+        "  class: QueuedRunCoordinator\n" +
+        supervision_yaml(workers_on_this_host=_run_history_is_this_hosts(endpoints)) +
         # Dagster's own log lines in the platform's JSON schema, as in deploy/dagster/dagster.yaml.
         "python_logs:\n"
         "  python_log_level: INFO\n"

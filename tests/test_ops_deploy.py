@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dagster._core.instance.config import dagster_instance_config
 
+from pipelines.orphan_runs import supervision_yaml
 from tests.needs import needs_tool
 from tests.ops_helm import Renderer, deep_merge
 
@@ -287,6 +289,21 @@ def test_helm_dagster_runs_on_the_k8s_run_launcher():
     assert '"dagster-k8s==0.29.27"' in pyproject  # the run launcher's package, in the image's k8s extra
     compose_instance = _load(DEPLOY / "dagster" / "dagster.yaml")
     assert dagster["pythonLogs"]["dagsterHandlerConfig"] == compose_instance["python_logs"]["dagster_handler_config"]
+
+
+def test_deployed_dagster_supervises_runs_as_hotelctl_does(monkeypatch):
+    """Run monitoring and run retries: the compose instance as `hotelctl` writes them (without the worker-health
+    launcher, whose process ids mean nothing across containers), and the chart's retries the same."""
+    monkeypatch.setenv("DAGSTER_PG_URL", "postgresql://hotel@postgres:5432/hotel_db")
+    dagster_instance_config(str(DEPLOY / "dagster"))  # Dagster's own schema accepts the file
+    local = yaml.safe_load(supervision_yaml(workers_on_this_host=False))
+    compose = _load(DEPLOY / "dagster" / "dagster.yaml")
+    assert {key: compose[key] for key in local} == local
+    assert compose["run_launcher"]["class"] == "DefaultRunLauncher"
+    daemon = _load(CHART / "values.yaml")["dagster"]["dagsterDaemon"]
+    assert daemon["runMonitoring"]["enabled"] is True
+    assert daemon["runRetries"] == {"enabled": True, "maxRetries": local["run_retries"]["max_retries"],
+                                    "retryOnAssetOrOpFailure": local["run_retries"]["retry_on_asset_or_op_failure"]}
 
 
 def test_helm_renderer_refuses_what_it_does_not_know(tmp_path):
