@@ -112,11 +112,7 @@ class EngineBusy(EngineError):
 def postgres_state(data_dir: Path) -> str | None:
     """The embedded PostgreSQL's state by its postmaster.pid: "ready", "starting", "stopping" (or another word
     PostgreSQL writes there), or None when it is not running."""
-    try:
-        lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
-    except FileNotFoundError:
-        return None
-    pid = int(lines[0]) if lines and lines[0].strip().isdigit() else None
+    pid, lines = _postmaster_pid_file(data_dir)
     if pid is None or not pid_alive(pid) or _names_another_program(pid, data_dir):
         return None  # a stale file: a new server starts over it
     return lines[7].strip() if len(lines) >= 8 else "starting"  # written line by line while it starts
@@ -134,11 +130,18 @@ def _names_another_program(pid: int, data_dir: Path) -> bool:
 
 def _remove_stale_postmaster_pid(data_dir: Path) -> None:
     """PostgreSQL (and pgserver) take a live process under the file's id for a running server and refuse to start."""
-    pid_file = data_dir / "pg" / "postmaster.pid"
-    with contextlib.suppress(FileNotFoundError):
-        lines = pid_file.read_text().splitlines()
-        if lines and lines[0].strip().isdigit() and _names_another_program(int(lines[0]), data_dir):
-            pid_file.unlink()
+    pid, _ = _postmaster_pid_file(data_dir)
+    if pid is not None and _names_another_program(pid, data_dir):
+        (data_dir / "pg" / "postmaster.pid").unlink(missing_ok=True)
+
+
+def _postmaster_pid_file(data_dir: Path) -> tuple[int | None, list[str]]:
+    """postmaster.pid's process id (None without the file, or before PostgreSQL wrote it) and its lines."""
+    try:
+        lines = (data_dir / "pg" / "postmaster.pid").read_text().splitlines()
+    except FileNotFoundError:
+        return None, []
+    return (int(lines[0]) if lines and lines[0].strip().isdigit() else None), lines
 
 
 def busy_advice(part: str, state: str) -> str:
@@ -209,10 +212,7 @@ def embedded_postgres_url(data_dir: Path, start: bool = True) -> str:
 
 
 def postgres_pid(data_dir: Path) -> int | None:
-    pid_file = data_dir / "pg" / "postmaster.pid"
-    if not pid_file.exists():
-        return None
-    return int(pid_file.read_text().split()[0])
+    return _postmaster_pid_file(data_dir)[0]
 
 
 def _ensure_database(pg_dir: Path, name: str) -> None:
