@@ -150,7 +150,9 @@ def _run_chunk(selection: Selection, chunk: list[str], instance: dg.DagsterInsta
                backfill_id: str) -> list[PartitionOutcome]:
     import dagster as dg
 
-    tags = {"hotelctl/backfill": backfill_id}
+    from pipelines.orphan_runs import EXECUTED_BY_A_COMMAND
+
+    tags = {"hotelctl/backfill": backfill_id, **EXECUTED_BY_A_COMMAND}
     if len(chunk) > 1:
         tags["dagster/asset_partition_range_start"] = chunk[0]
         tags["dagster/asset_partition_range_end"] = chunk[-1]
@@ -292,6 +294,7 @@ def _replay_archived_day(settings, day: date, suppliers: list[str]) -> None:
     from assets import inventory, matching
     from core.archive.replay import archived_runs
     from core.archive.store import FeedArchive
+    from pipelines.orphan_runs import EXECUTED_BY_A_COMMAND
     from pipelines.resources import resources_for
 
     archive = FeedArchive(settings.archive_location)
@@ -309,7 +312,7 @@ def _replay_archived_day(settings, day: date, suppliers: list[str]) -> None:
                   f"{' after supplier_hotels and hotel_mappings (content archived that day)' if with_content else ''}")
     result = dg.materialize(chosen, instance=dg.DagsterInstance.get(), resources=resources_for(settings),
                             run_config={**QUIET_CONSOLE, **run_config}, raise_on_error=False,
-                            tags={"hotelctl/replay": day.isoformat()})
+                            tags={"hotelctl/replay": day.isoformat(), **EXECUTED_BY_A_COMMAND})
     if not result.success:
         console.print(f"[red]replay failed[/red]: {_error_of(result)}  run {result.run_id}")
         raise typer.Exit(1)

@@ -327,14 +327,18 @@ def run_job(job_name: str, settings=None, endpoints: runtime.Endpoints | None = 
         settings = settings_or_exit()
         endpoints = endpoints_or_exit(settings)
         _prepare_dagster_instance(settings, endpoints)
+    from pipelines.orphan_runs import EXECUTED_BY_A_COMMAND
+
     env = endpoints.child_env(settings)
     env["PYTHONWARNINGS"] += "," + QUIET_EXECUTE_SUPERSEDED
+    tags = dict(EXECUTED_BY_A_COMMAND)
     if partition is not None:
         _check_partition(job_name, partition, env)
+        tags["dagster/partition"] = partition
     with step(f"Running Dagster job {job_name}"):
         result = subprocess.run(
             [str(Path(sys.executable).parent / "dagster"), "job", "execute", "-m", "pipelines.definitions",
-             "-j", job_name, *(["--tags", json.dumps({"dagster/partition": partition})] if partition else [])],
+             "-j", job_name, "--tags", json.dumps(tags)],
             cwd=REPO_ROOT, env=env, capture_output=True, text=True,
         )
     if result.returncode != 0:

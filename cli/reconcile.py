@@ -106,6 +106,7 @@ def settle_run(
     os.environ.update(endpoints.child_env(settings))
     quiet_dagster_warnings()
     from assets.settlement import settlement_reconciliation
+    from pipelines.orphan_runs import EXECUTED_BY_A_COMMAND
     from pipelines.resources import resources_for
 
     instance = dg.DagsterInstance.get()
@@ -118,7 +119,7 @@ def settle_run(
             [settlement_reconciliation], partition_key=key, instance=instance, resources=resources_for(settings),
             run_config={**QUIET_CONSOLE,
                         "ops": {"settlement_reconciliation": {"config": {"suppliers": list(supplier)}}}},
-            raise_on_error=False, tags={"settlement/trigger": "hotelctl"})
+            raise_on_error=False, tags={"settlement/trigger": "hotelctl", **EXECUTED_BY_A_COMMAND})
         events = result.asset_materializations_for_node("settlement_reconciliation") if result.success else []
         metadata = {k: v.value for k, v in events[0].metadata.items()} if events else {}
         # The Dagster run writes in its own transactions; the entry follows it with what it did.

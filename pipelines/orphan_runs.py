@@ -16,11 +16,14 @@ from dataclasses import dataclass
 import dagster as dg
 import psutil
 from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
-from dagster._core.storage.tags import WILL_RETRY_TAG
+from dagster._core.storage.tags import MAX_RETRIES_TAG, WILL_RETRY_TAG
 
 from core.runtime import pid_alive
 
 IN_FLIGHT = [dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+# The tags of a run a `hotelctl` command executes in its own process: whoever ran the command reads its result and
+# runs it again. Dagster cannot re-execute such a run (no code location launched it), yet would tag it "will retry".
+EXECUTED_BY_A_COMMAND = {MAX_RETRIES_TAG: "0"}
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,8 @@ def test_hotelctl_run_first_fails_a_run_a_crash_left_in_flight(tmp_path):
         first = hotelctl("run", "order_expiry_job")  # writes the data folder's Dagster instance
         assert first.returncode == 0, first.stdout + first.stderr
         with dg.DagsterInstance.from_config(str(data / "dagster")) as instance:
+            [executed] = instance.get_runs(dg.RunsFilter(job_name="order_expiry_job"))
+            assert executed.tags["dagster/max_retries"] == "0"  # the command's user runs it again, not Dagster
             worker = _start_worker(data / "dagster")
             _until(lambda: instance.event_log_storage.get_concurrency_info(POOL).active_run_ids, "slot held")
             [run_id] = instance.event_log_storage.get_concurrency_info(POOL).active_run_ids
