@@ -69,7 +69,6 @@ def gone_worker(instance: dg.DagsterInstance, run_id: str) -> int | None:
     return pid if before_this_boot or not pid_alive(pid) else None
 
 
-
 class WorkerWatchingRunLauncher(DefaultRunLauncher):
     """Dagster's default launcher (a run's worker is a process on this host), which can also tell the daemon's run
     monitoring whether that worker still lives."""

@@ -216,6 +216,7 @@ def test_without_a_broker_registering_testing_and_the_console_say_that_no_webhoo
         headers = auth(client, partner)
         registered = client.put("/v1/webhooks", headers=headers, json={"url": "http://127.0.0.1:9/in"})
         queued_test = client.post("/v1/webhooks/test", headers=headers)
+        shown = client.get("/v1/webhooks", headers=headers)
         client.post("/console/login", data={"username": operator.username, "password": operator.password,
                                             "next": "/console"})
         page = html.unescape(client.get(f"/console/partners/{partner.partner_id}").text)
@@ -224,6 +225,8 @@ def test_without_a_broker_registering_testing_and_the_console_say_that_no_webhoo
     assert registered.status_code == 200 and registered.json()["notice"] == said
     assert queued_test.status_code == 202 and queued_test.json() == {
         "event_id": queued_test.json()["event_id"], "event_type": "webhook.test", "notice": said}
+    # The partner, looking later, sees the same, and that its test event waits.
+    assert shown.status_code == 200 and (shown.json()["events_waiting"], shown.json()["notice"]) == (1, said)
     # The operator the partner calls sees why nothing arrived, and what waits.
     assert f"Not sent: {said}." in page
     assert "1 of this partner's events wait in the outbox" in " ".join(page.split())
@@ -307,6 +310,7 @@ def test_registration_is_the_partners_own(api_client, engine, partner):
     shown = api_client.get("/v1/webhooks", headers=headers)
     assert shown.status_code == 200 and shown.json()["url"] == endpoint.url
     assert "secret" not in shown.json()  # shown once, at registration
+    assert shown.json()["events_waiting"] == 0 and "notice" not in shown.json()  # a broker runs: nothing to say
     other = auth(api_client, new_partner(engine))
     assert api_client.get("/v1/webhooks", headers=other).status_code == 404
     bad = api_client.put("/v1/webhooks", headers=other, json={"url": "ftp://example.com/x"})

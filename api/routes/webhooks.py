@@ -36,6 +36,9 @@ class WebhookOut(BaseModel):
     url: str
     created_at: dt.datetime
     updated_at: dt.datetime
+    events_waiting: int = Field(description="The partner's events (its orders' and its test events) not yet handed "
+                                            "to the platform's event broker; each is POSTed once it is")
+    notice: str | None = NOTICE
 
 
 class DeliveryOut(BaseModel):
@@ -65,12 +68,15 @@ def register(body: WebhookIn, request: Request, principal: Principal = Depends(l
     return WebhookCreated(url=url, secret=secret, notice=store.no_broker_notice(request.app.state.settings))
 
 
-@router.get("", summary="The partner's webhook", response_model=WebhookOut, responses=ERRORS)
+@router.get("", summary="The partner's webhook, and how many of its events wait to be sent",
+            response_model=WebhookOut, response_model_exclude_none=True, responses=ERRORS)
 def show(request: Request, principal: Principal = Depends(limited_partner)) -> WebhookOut:
-    found = store.registration(_engine(request), principal.partner_id)
+    engine = _engine(request)
+    found = store.registration(engine, principal.partner_id)
     if found is None:
         raise HTTPException(404, detail={"code": "not_found", "message": "no webhook registered"})
-    return WebhookOut(**found)
+    return WebhookOut(**found, events_waiting=store.waiting(engine, principal.partner_id),
+                      notice=store.no_broker_notice(request.app.state.settings))
 
 
 @router.delete("", status_code=204, summary="Stop webhook deliveries", responses=ERRORS)
