@@ -205,6 +205,40 @@ async def test_every_event_arrives_through_an_outage_and_a_broker_restart(
     assert all(row["attempts"] >= 2 for row in shown)  # refused while down, then delivered
 
 
+async def test_a_partner_receives_only_the_events_after_it_registered(
+        api_client, engine, redis_url, migrated, settings, supplier_a, exchange):
+    """Events that waited in the outbox (no broker ran, or the relay was behind) are not POSTed to a webhook
+    registered after them; those that happened since are."""
+    endpoint, headers = PartnerEndpoint(), auth(api_client, new_partner(engine))
+    try:
+        before = _book(api_client, headers, engine, redis_url, supplier_a)
+        registered = api_client.put("/v1/webhooks", headers=headers, json={"url": endpoint.url})
+        endpoint.secret = registered.json()["secret"]
+        after = _book(api_client, headers, engine, redis_url, supplier_a)
+        assert api_client.get("/v1/webhooks", headers=headers).json()["events_waiting"] == 2  # the second order's
+        await _publish(migrated, exchange)
+        handler = WebhookDelivery(migrated.database_url, settings)
+        consumer = EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange,
+                                 connection_name=f"webhooks-test-{secrets.token_hex(4)}")
+        stop = asyncio.Event()
+        task = asyncio.create_task(consumer.run(stop))
+        try:
+            await _until(lambda: len(endpoint.delivered()) >= 2, 20, "the second order's events delivered")
+            for _ in range(200):  # every published event handled (acknowledged), the first order's included
+                if await queued(f"{exchange}.{CONSUMER}") == 0 and consumer.stats["acked"] >= 4:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await task
+            await handler.close()
+    finally:
+        endpoint.close()
+    assert await queued(f"{exchange}.{CONSUMER}") == 0
+    assert set(endpoint.delivered()) == set(_events(engine, [after]))
+    assert not set(endpoint.posts) & set(_events(engine, [before]))
+
+
 def test_without_a_broker_registering_testing_and_the_console_say_that_no_webhook_is_sent(engine, migrated, settings):
     from fastapi.testclient import TestClient
 

@@ -36,8 +36,9 @@ class WebhookOut(BaseModel):
     url: str
     created_at: dt.datetime
     updated_at: dt.datetime
-    events_waiting: int = Field(description="The partner's events (its orders' and its test events) not yet handed "
-                                            "to the platform's event broker; each is POSTed once it is")
+    events_waiting: int = Field(description="The partner's events since it registered (its orders' and its test "
+                                            "events) not yet handed to the platform's event broker; each is POSTed "
+                                            "once it is")
     notice: str | None = NOTICE
 
 

@@ -1,5 +1,5 @@
 """The `webhooks` consumer: each order event (and each test event a partner asks for) POSTed, signed, to its
-partner's registered URL.
+partner's registered URL, if it registered before the event happened.
 
 A 2xx answer is delivered (recorded; a redelivery of it is not POSTed again). Anything else raises, so the
 broker redelivers it; a redelivery waits `backoff_s * 2**(deliveries so far)` (capped) before POSTing, and
@@ -66,9 +66,9 @@ class WebhookDelivery:
         if self._pool is None:
             self._pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=4)
             self._client = httpx.AsyncClient(timeout=self.timeout_s)
-        endpoint = await find(self._pool, event.aggregate_id, self.keys)
+        endpoint = await find(self._pool, event.aggregate_id, event.id, self.keys)
         if endpoint is None or await store.delivered(self._pool, event.id, endpoint.partner_id):
-            return  # no webhook registered, or delivered before (a redelivery)
+            return  # no webhook registered (when it happened), or delivered before (a redelivery)
         if event.delivery_count:
             await asyncio.sleep(min(self.backoff_s * 2 ** (event.delivery_count - 1), self.max_backoff_s))
         body = webhook_body(event)

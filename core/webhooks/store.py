@@ -74,25 +74,34 @@ def deliveries(engine: Engine, partner_id: uuid.UUID | str | None = None, status
 
 
 def waiting(engine: Engine, partner_id: uuid.UUID | str) -> int:
-    """The partner's events (its orders' and its test events) still in the outbox: not yet handed to the broker."""
+    """The partner's events since it registered its webhook (its orders' and its test events) still in the outbox:
+    not yet handed to the broker."""
     with engine.connect() as conn:
         return conn.execute(sa.text(
-            "SELECT count(*) FROM outbox_events WHERE published_at IS NULL AND ((aggregate_type = 'order'"
-            " AND aggregate_id IN (SELECT id::text FROM orders WHERE partner_id = CAST(:p AS uuid)))"
-            " OR (aggregate_type = 'partner' AND aggregate_id = CAST(:p AS text)))"),
+            "SELECT count(*) FROM outbox_events e JOIN partner_webhooks w ON w.partner_id = CAST(:p AS uuid)"
+            " WHERE e.published_at IS NULL AND e.created_at >= w.created_at AND ((e.aggregate_type = 'order'"
+            " AND e.aggregate_id IN (SELECT id::text FROM orders WHERE partner_id = CAST(:p AS uuid)))"
+            " OR (e.aggregate_type = 'partner' AND e.aggregate_id = CAST(:p AS text)))"),
             {"p": str(partner_id)}).scalar_one()
 
 
-async def endpoint_for_order(pool, order_id: str, keys: list[str]) -> Endpoint | None:
+# A partner receives the events that happened after it registered its webhook, whether or not a broker ran then
+# (without one they wait in the outbox, and would otherwise all be POSTed, however old, once one runs). An event
+# whose outbox row is gone (an operator's replay of an old one) is sent.
+_SINCE_REGISTERED = "w.created_at <= coalesce((SELECT created_at FROM outbox_events WHERE id = $2), w.created_at)"
+
+
+async def endpoint_for_order(pool, order_id: str, event_id: int, keys: list[str]) -> Endpoint | None:
     row = await pool.fetchrow(
         "SELECT w.partner_id, w.url, w.secret_encrypted FROM orders o"
-        " JOIN partner_webhooks w ON w.partner_id = o.partner_id WHERE o.id = $1::uuid", order_id)
+        f" JOIN partner_webhooks w ON w.partner_id = o.partner_id WHERE o.id = $1::uuid AND {_SINCE_REGISTERED}",
+        order_id, event_id)
     return _endpoint(row, keys)
 
 
-async def endpoint_for_partner(pool, partner_id: str, keys: list[str]) -> Endpoint | None:
-    row = await pool.fetchrow("SELECT partner_id, url, secret_encrypted FROM partner_webhooks"
-                              " WHERE partner_id = $1::uuid", partner_id)
+async def endpoint_for_partner(pool, partner_id: str, event_id: int, keys: list[str]) -> Endpoint | None:
+    row = await pool.fetchrow("SELECT w.partner_id, w.url, w.secret_encrypted FROM partner_webhooks w"
+                              f" WHERE w.partner_id = $1::uuid AND {_SINCE_REGISTERED}", partner_id, event_id)
     return _endpoint(row, keys)
 
 
