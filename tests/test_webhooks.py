@@ -8,6 +8,7 @@ operator, and delivered once replayed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import html
 import itertools
@@ -19,6 +20,7 @@ import subprocess
 import threading
 import uuid
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -135,6 +137,22 @@ async def _publish(migrated, exchange: str) -> None:
         await relay.close()
 
 
+@contextlib.asynccontextmanager
+async def _consuming(migrated, settings, exchange: str) -> AsyncIterator[EventConsumer]:
+    """The webhooks consumer on `exchange` while the block runs."""
+    handler = WebhookDelivery(migrated.database_url, settings)
+    consumer = EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange,
+                             connection_name=f"webhooks-test-{secrets.token_hex(4)}")
+    stop = asyncio.Event()
+    task = asyncio.create_task(consumer.run(stop))
+    try:
+        yield consumer
+    finally:
+        stop.set()
+        await task
+        await handler.close()
+
+
 async def _until(predicate, timeout_s: float, what: str) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not predicate():
@@ -217,21 +235,12 @@ async def test_a_partner_receives_only_the_events_after_it_registered(
         after = _book(api_client, headers, engine, redis_url, supplier_a)
         assert api_client.get("/v1/webhooks", headers=headers).json()["events_waiting"] == 2  # the second order's
         await _publish(migrated, exchange)
-        handler = WebhookDelivery(migrated.database_url, settings)
-        consumer = EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange,
-                                 connection_name=f"webhooks-test-{secrets.token_hex(4)}")
-        stop = asyncio.Event()
-        task = asyncio.create_task(consumer.run(stop))
-        try:
+        async with _consuming(migrated, settings, exchange) as consumer:
             await _until(lambda: len(endpoint.delivered()) >= 2, 20, "the second order's events delivered")
             for _ in range(200):  # every published event handled (acknowledged), the first order's included
                 if await queued(f"{exchange}.{CONSUMER}") == 0 and consumer.stats["acked"] >= 4:
                     break
                 await asyncio.sleep(0.1)
-        finally:
-            stop.set()
-            await task
-            await handler.close()
     finally:
         endpoint.close()
     assert await queued(f"{exchange}.{CONSUMER}") == 0
@@ -276,18 +285,8 @@ async def test_a_partner_sends_itself_a_signed_test_event(api_client, engine, mi
     event_id = queued_test.json()["event_id"]
     assert queued_test.json() == {"event_id": event_id, "event_type": "webhook.test"}
     await _publish(migrated, exchange)
-
-    handler = WebhookDelivery(migrated.database_url, settings)
-    consumer = EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange,
-                             connection_name=f"webhooks-test-{secrets.token_hex(4)}")
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
+    async with _consuming(migrated, settings, exchange):
         await _until(lambda: event_id in endpoint.delivered(), 20, "the test event delivered")
-    finally:
-        stop.set()
-        await task
-        await handler.close()
     [(status, body, signed)] = endpoint.posts[event_id]
     assert status == 200 and signed
     assert body == {"id": event_id, "type": "webhook.test", "order_id": None,
