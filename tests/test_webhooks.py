@@ -138,9 +138,9 @@ async def _publish(migrated, exchange: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _consuming(migrated, settings, exchange: str) -> AsyncIterator[EventConsumer]:
+async def _consuming(migrated, settings, exchange: str, backoff_s: float = 1.0) -> AsyncIterator[EventConsumer]:
     """The webhooks consumer on `exchange` while the block runs."""
-    handler = WebhookDelivery(migrated.database_url, settings)
+    handler = WebhookDelivery(migrated.database_url, settings, backoff_s=backoff_s)
     consumer = EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange,
                              connection_name=f"webhooks-test-{secrets.token_hex(4)}")
     stop = asyncio.Event()
@@ -190,13 +190,8 @@ async def test_every_event_arrives_through_an_outage_and_a_broker_restart(
                                          "order.pending", "order.pending"]
     await _publish(migrated, exchange)
 
-    name = f"webhooks-test-{secrets.token_hex(4)}"
     # Retries wait 0.5, 1, 2, 4, 8 s: the outage below (a few seconds) stays within the delivery limit.
-    handler = WebhookDelivery(migrated.database_url, settings, backoff_s=0.5)
-    consumer = EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange, connection_name=name)
-    stop = asyncio.Event()
-    task = asyncio.create_task(consumer.run(stop))
-    try:
+    async with _consuming(migrated, settings, exchange, backoff_s=0.5):
         await _until(lambda: len(endpoint.posts) == len(expected), 20, "a first POST of every event")
         # A real restart, kept short (other tests share this broker): the consumer's connection dies with it,
         # its unacknowledged deliveries go back to the durable queue.
@@ -208,10 +203,6 @@ async def test_every_event_arrives_through_an_outage_and_a_broker_restart(
             await asyncio.to_thread(_start_broker)  # running again whatever happened
         await _until(lambda: set(endpoint.delivered()) == set(expected), 60, "every event delivered")
         await asyncio.sleep(0.3)
-    finally:
-        stop.set()
-        await task
-        await handler.close()
     delivered = endpoint.delivered()
     assert {i: bodies[0]["type"] for i, bodies in delivered.items()} == expected
     assert all(len({json.dumps(b, sort_keys=True) for b in bodies}) == 1 for bodies in delivered.values())
@@ -311,11 +302,8 @@ async def test_a_refused_event_is_dead_lettered_shown_and_replayed(
 
         return CliRunner().invoke(app, ["webhooks", *args, "--exchange", exchange], env=env)
 
-    handler = WebhookDelivery(migrated.database_url, settings, backoff_s=0.01)
-    stop = asyncio.Event()
-    task = asyncio.create_task(EventConsumer(RABBITMQ_URL, CONSUMER, handler, exchange=exchange).run(stop))
-    try:
-        dead = f"{exchange}.{CONSUMER}.dead"
+    dead = f"{exchange}.{CONSUMER}.dead"
+    async with _consuming(migrated, settings, exchange, backoff_s=0.01):
         deadline = asyncio.get_running_loop().time() + 30
         while await queued(dead) < len(expected):
             assert asyncio.get_running_loop().time() < deadline, "never dead-lettered"
@@ -331,10 +319,6 @@ async def test_a_refused_event_is_dead_lettered_shown_and_replayed(
         replayed = await asyncio.to_thread(hotelctl, "replay")
         assert replayed.stdout.strip() == f"replayed {len(expected)}"
         await _until(lambda: set(endpoint.delivered()) == set(expected), 20, "replayed events delivered")
-    finally:
-        stop.set()
-        await task
-        await handler.close()
     assert await queued(dead) == 0
 
 
